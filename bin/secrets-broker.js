@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// Runs the compiled CLI (npm run build:lib writes lib/).
+await import('../lib/cli/secrets-broker.js');

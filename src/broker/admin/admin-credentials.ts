@@ -1,0 +1,71 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { AdminRole, AdminTokens } from '../store/interfaces.js';
+
+/** Admin tokens look like "sbadm_<id>_<secret>": the id finds the record, the secret is compared by hash. */
+const TOKEN_FORMAT = /^sbadm_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+export const MIN_ENVIRONMENT_TOKEN_LENGTH = 32;
+export const ENVIRONMENT_TOKEN_ID = 'environment';
+
+export interface AdminIdentity {
+  readonly tokenId: string;
+  readonly label: string;
+  readonly role: AdminRole;
+}
+
+export interface NewAdminToken {
+  readonly id: string;
+  readonly token: string;
+  readonly tokenHash: Buffer;
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+export function generateAdminToken(): NewAdminToken {
+  const id = randomBytes(8).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  return { id, token: `sbadm_${id}_${secret}`, tokenHash: sha256(secret) };
+}
+
+/**
+ * Checks admin bearer tokens: stored tokens (only their hashes are kept) and, when configured, the owner
+ * token from SECRETS_BROKER_ADMIN_TOKEN. Every comparison is of equal-length hashes in constant time.
+ */
+export class AdminCredentials {
+  private readonly environmentTokenHash: Buffer | undefined;
+
+  constructor(
+    private readonly tokens: AdminTokens,
+    environmentToken: string | undefined,
+  ) {
+    this.environmentTokenHash = environmentToken === undefined ? undefined : sha256(environmentToken);
+  }
+
+  static validateEnvironmentToken(token: string): void {
+    if (token.length < MIN_ENVIRONMENT_TOKEN_LENGTH) {
+      throw new Error(
+        `SECRETS_BROKER_ADMIN_TOKEN is ${token.length} characters; use at least ${MIN_ENVIRONMENT_TOKEN_LENGTH} random ones (openssl rand -hex 32)`,
+      );
+    }
+  }
+
+  get hasEnvironmentToken(): boolean {
+    return this.environmentTokenHash !== undefined;
+  }
+
+  /** The identity behind `presented`, or undefined when it is not a valid, unrevoked token. */
+  async authenticate(presented: string): Promise<AdminIdentity | undefined> {
+    const presentedHash = sha256(presented);
+    if (this.environmentTokenHash !== undefined && timingSafeEqual(presentedHash, this.environmentTokenHash)) {
+      return { tokenId: ENVIRONMENT_TOKEN_ID, label: 'SECRETS_BROKER_ADMIN_TOKEN', role: 'owner' };
+    }
+    const match = TOKEN_FORMAT.exec(presented);
+    if (match === null) return undefined;
+    const record = await this.tokens.find(match[1] as string);
+    const secretHash = sha256(match[2] as string);
+    if (record === undefined || record.tokenHash.length !== secretHash.length) return undefined;
+    if (!timingSafeEqual(record.tokenHash, secretHash) || record.revokedAt !== undefined) return undefined;
+    return { tokenId: record.id, label: record.label, role: record.role };
+  }
+}

@@ -1,0 +1,68 @@
+import type { Logger } from 'pino';
+import type { AuditEntry, AuditRecords } from '../store/interfaces.js';
+import { chainHash } from './audit-chain.js';
+
+export interface ReleasedVersion {
+  readonly name: string;
+  readonly version: number;
+}
+
+/** One exchange, allowed or denied. Holds names, versions and identities: never a value. */
+export interface ExchangeAuditRecord {
+  readonly kind: 'exchange';
+  readonly time: string;
+  readonly request_id: string;
+  readonly source_ip: string;
+  readonly outcome: 'allowed' | 'denied' | 'error';
+  readonly code: string | null;
+  /** False when the token did not verify: the identity fields below are then only what it claimed. */
+  readonly token_verified: boolean;
+  readonly issuer: string | null;
+  readonly issuer_url: string | null;
+  readonly sub: string | null;
+  readonly repository: string | null;
+  readonly ref: string | null;
+  readonly environment: string | null;
+  readonly workflow: string | null;
+  readonly run_id: string | null;
+  readonly actor: string | null;
+  readonly jti_sha256: string | null;
+  readonly recipient_sha256: string | null;
+  readonly requested: readonly string[];
+  readonly released: readonly ReleasedVersion[];
+  readonly rules: readonly string[];
+  readonly latency_ms: number;
+}
+
+/** One admin API call, allowed or refused. */
+export interface AdminAuditRecord {
+  readonly kind: 'admin';
+  readonly time: string;
+  readonly request_id: string;
+  readonly source_ip: string;
+  readonly outcome: 'allowed' | 'denied' | 'error';
+  readonly code: string | null;
+  readonly admin_token_id: string | null;
+  readonly admin_label: string | null;
+  readonly role: string | null;
+  readonly action: string;
+  readonly target: string | null;
+  readonly detail: Readonly<Record<string, string | number | boolean>> | null;
+}
+
+export type AuditRecord = ExchangeAuditRecord | AdminAuditRecord;
+
+/** Appends hash-chained records and mirrors each as a JSON log line. A failed append throws: callers fail closed. */
+export class AuditLog {
+  constructor(
+    private readonly records: AuditRecords,
+    private readonly logger: Logger,
+  ) {}
+
+  async append(record: AuditRecord): Promise<AuditEntry> {
+    const text = JSON.stringify(record);
+    const entry = await this.records.append(text, chainHash);
+    this.logger.info({ audit: record, seq: entry.seq, hash: entry.hash }, `audit ${record.kind} ${record.outcome}`);
+    return entry;
+  }
+}

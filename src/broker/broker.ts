@@ -1,0 +1,132 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import type { Logger } from 'pino';
+import { AdminCredentials, generateAdminToken } from './admin/admin-credentials.js';
+import { AdminService } from './admin/admin-service.js';
+import { AuditLog } from './audit/audit-log.js';
+import type { BrokerConfig } from './config.js';
+import { ExchangeService } from './exchange/exchange-service.js';
+import { createApp } from './http/create-app.js';
+import { createMetrics } from './metrics.js';
+import { DEFAULT_ISSUER_KEYS_OPTIONS, type IssuerKeysOptions } from './oidc/issuer-keys.js';
+import { TokenVerifier } from './oidc/token-verifier.js';
+import { loadPolicyFile } from './policy/load-policy.js';
+import { PolicyHolder } from './policy/policy-holder.js';
+import type { Stores } from './store/interfaces.js';
+import { KeyRing } from './store/key-ring.js';
+import { loadMasterKeys } from './store/master-key.js';
+import { SecretVault } from './store/secret-vault.js';
+import { openSqliteStores } from './store/sqlite/open-sqlite-stores.js';
+import { BROKER_VERSION } from './version.js';
+
+export const DATABASE_FILE = 'broker.db';
+const REPLAY_PURGE_INTERVAL_MS = 10 * 60_000;
+
+export interface StartOptions {
+  readonly logger: Logger;
+  readonly environment: Readonly<Record<string, string | undefined>>;
+  readonly issuerKeys?: IssuerKeysOptions;
+}
+
+export interface RunningBroker {
+  readonly url: string;
+  readonly port: number;
+  /** Set only on the very first start without SECRETS_BROKER_ADMIN_TOKEN: shown once, never stored in clear. */
+  readonly bootstrapToken: string | undefined;
+  readonly generatedKeyFile: string | undefined;
+  readonly stores: Stores;
+  readonly vault: SecretVault;
+  readonly policy: PolicyHolder;
+  close(): Promise<void>;
+}
+
+export async function startBroker(config: BrokerConfig, options: StartOptions): Promise<RunningBroker> {
+  const { logger } = options;
+  if (config.adminToken !== undefined) AdminCredentials.validateEnvironmentToken(config.adminToken);
+  const policy = new PolicyHolder(await loadPolicyFile(config.policyFile));
+
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const keys = await loadMasterKeys(options.environment, config.dataDir);
+  if (keys.generatedFile !== undefined) {
+    logger.warn(
+      { key_file: keys.generatedFile },
+      `no SECRETS_BROKER_MASTER_KEY set: using the ${keys.generatedNow ? 'newly generated' : 'generated'} key in ${keys.generatedFile}; fine for one machine, set SECRETS_BROKER_MASTER_KEY(_FILE) in production`,
+    );
+  }
+  const stores = openSqliteStores(join(config.dataDir, DATABASE_FILE));
+  try {
+    const vault = new SecretVault(stores.secrets, new KeyRing(keys.current, keys.old === undefined ? [] : [keys.old]));
+    await vault.assertKeysAvailable();
+    const bootstrapToken = await bootstrapOwnerToken(stores, config.adminToken !== undefined);
+
+    const metrics = createMetrics();
+    metrics.policyRules.set(policy.current.rules.length);
+    const verifier = new TokenVerifier(
+      logger,
+      (issuer) => metrics.issuerKeyRefreshFailures.inc({ issuer }),
+      options.issuerKeys ?? DEFAULT_ISSUER_KEYS_OPTIONS,
+    );
+    verifier.track(policy.current);
+    const audit = new AuditLog(stores.audit, logger);
+    const exchange = new ExchangeService({ policy, verifier, vault, replay: stores.replay, audit, metrics, logger });
+    const admin = new AdminService(new AdminCredentials(stores.adminTokens, config.adminToken), vault, audit, metrics, logger);
+    const app = createApp({ exchange, admin, policy, verifier, stores, metrics, logger, version: BROKER_VERSION });
+
+    const server = await new Promise<ReturnType<typeof serve>>((resolvePromise, reject) => {
+      const started = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolvePromise(started));
+      started.once('error', reject);
+    });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+
+    const purgeTimer = setInterval(() => {
+      stores.replay.purgeExpired(Math.floor(Date.now() / 1000)).catch((error: unknown) => {
+        logger.warn({ error: (error as Error).message }, 'purging used tokens failed');
+      });
+    }, REPLAY_PURGE_INTERVAL_MS);
+    purgeTimer.unref();
+
+    logger.info(
+      { url, policy: config.policyFile, rules: policy.current.rules.length, data_dir: config.dataDir, version: BROKER_VERSION },
+      'secrets-broker listening',
+    );
+    return {
+      url,
+      port: address.port,
+      bootstrapToken,
+      generatedKeyFile: keys.generatedFile,
+      stores,
+      vault,
+      policy,
+      close: async () => {
+        clearInterval(purgeTimer);
+        verifier.stop();
+        await new Promise<void>((resolveClose) => {
+          server.close(() => resolveClose());
+          if ('closeAllConnections' in server) server.closeAllConnections();
+        });
+        await stores.close();
+      },
+    };
+  } catch (error) {
+    await stores.close();
+    throw error;
+  }
+}
+
+/** On the first start without SECRETS_BROKER_ADMIN_TOKEN, creates the owner token that is printed once. */
+async function bootstrapOwnerToken(stores: Stores, hasEnvironmentToken: boolean): Promise<string | undefined> {
+  if (hasEnvironmentToken || (await stores.adminTokens.count()) > 0) return undefined;
+  const token = generateAdminToken();
+  await stores.adminTokens.insert({
+    id: token.id,
+    label: 'bootstrap owner',
+    role: 'owner',
+    tokenHash: token.tokenHash,
+    createdAt: new Date().toISOString(),
+  });
+  return token.token;
+}

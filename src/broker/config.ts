@@ -1,0 +1,56 @@
+import { resolve } from 'node:path';
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+export interface ServeOptions {
+  readonly policy?: string;
+  readonly dataDir?: string;
+  readonly databaseUrl?: string;
+  readonly host?: string;
+  readonly port?: string;
+}
+
+export interface BrokerConfig {
+  readonly policyFile: string;
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  readonly adminToken: string | undefined;
+}
+
+export const DEFAULT_POLICY_FILE = 'examples/policy.yaml';
+export const DEFAULT_DATA_DIR = '.secrets-broker';
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8080;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** Flags win over SECRETS_BROKER_* variables, which win over the embedded defaults. */
+export function resolveBrokerConfig(options: ServeOptions, environment: Environment): BrokerConfig {
+  const portText = nonEmpty(options.port) ?? nonEmpty(environment.SECRETS_BROKER_PORT) ?? String(DEFAULT_PORT);
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) {
+    throw new ConfigError(`the port "${portText}" is not a number from 0 to 65535 (--port or SECRETS_BROKER_PORT)`);
+  }
+  const databaseUrl = nonEmpty(options.databaseUrl) ?? nonEmpty(environment.SECRETS_BROKER_DATABASE_URL);
+  if (databaseUrl !== undefined) {
+    throw new ConfigError(
+      'SECRETS_BROKER_DATABASE_URL / --database-url is set, but this version of the broker only has the embedded SQLite store; unset it to use the embedded store',
+    );
+  }
+  return {
+    policyFile: resolve(nonEmpty(options.policy) ?? nonEmpty(environment.SECRETS_BROKER_POLICY) ?? DEFAULT_POLICY_FILE),
+    dataDir: resolve(nonEmpty(options.dataDir) ?? nonEmpty(environment.SECRETS_BROKER_DATA_DIR) ?? DEFAULT_DATA_DIR),
+    databaseUrl,
+    host: nonEmpty(options.host) ?? nonEmpty(environment.SECRETS_BROKER_HOST) ?? DEFAULT_HOST,
+    port,
+    adminToken: nonEmpty(environment.SECRETS_BROKER_ADMIN_TOKEN),
+  };
+}

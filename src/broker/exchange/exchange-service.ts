@@ -1,0 +1,264 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { parseRequestedEntry, RequestedEntryError, type RequestedEntry } from '../../protocol/secret-names.js';
+import { exchangeRequestSchema, type ExchangeResponse } from '../../protocol/wire.js';
+import type { AuditLog, ReleasedVersion } from '../audit/audit-log.js';
+import { BrokerError } from '../errors.js';
+import type { BrokerMetrics } from '../metrics.js';
+import { denialReason, evaluateRules, Grants, type RuleEvaluation } from '../policy/evaluate.js';
+import type { PolicyHolder } from '../policy/policy-holder.js';
+import { CLOCK_LEEWAY_SECONDS, unverifiedClaims, type TokenVerifier, type VerifiedToken } from '../oidc/token-verifier.js';
+import { RecipientKeyError, sealPayload } from '../sealing.js';
+import { StoreUnavailableError, type ReplayCache } from '../store/interfaces.js';
+import { SecretIntegrityError, type SecretVault } from '../store/secret-vault.js';
+import { planRelease } from './release-plan.js';
+import { workloadIdentity } from './workload.js';
+
+/** Used (iss, jti) pairs are kept this long past the last moment the token could still be accepted. */
+const REPLAY_RETENTION_MARGIN_SECONDS = 3600;
+const MAX_REASONS_IN_HINT = 5;
+
+export interface ExchangeContext {
+  readonly requestId: string;
+  readonly sourceIp: string;
+}
+
+export interface ExchangeDependencies {
+  readonly policy: PolicyHolder;
+  readonly verifier: TokenVerifier;
+  readonly vault: SecretVault;
+  readonly replay: ReplayCache;
+  readonly audit: AuditLog;
+  readonly metrics: BrokerMetrics;
+  readonly logger: Logger;
+}
+
+/** What the audit record will say; filled in as the exchange gets further. */
+interface Trail {
+  token: string | undefined;
+  verified: VerifiedToken | undefined;
+  recipientSha256: string | null;
+  requested: readonly string[];
+  rules: readonly string[];
+  released: readonly ReleasedVersion[];
+}
+
+export class ExchangeService {
+  constructor(private readonly deps: ExchangeDependencies) {}
+
+  /** Runs one exchange and audits it. Throws BrokerError; releases nothing unless the audit record is written. */
+  async exchange(authorization: string | undefined, body: string, context: ExchangeContext): Promise<ExchangeResponse> {
+    const started = performance.now();
+    const trail: Trail = { token: undefined, verified: undefined, recipientSha256: null, requested: [], rules: [], released: [] };
+    let response: ExchangeResponse | undefined;
+    let failure: BrokerError | undefined;
+    try {
+      response = await this.run(authorization, body, context, trail);
+    } catch (error) {
+      failure = this.toBrokerError(error, context);
+    }
+
+    const outcome = failure === undefined ? 'allowed' : failure.code === 'unavailable' || failure.code === 'internal' ? 'error' : 'denied';
+    const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
+    try {
+      await this.deps.audit.append({
+        kind: 'exchange',
+        time: new Date().toISOString(),
+        request_id: context.requestId,
+        source_ip: context.sourceIp,
+        outcome,
+        code: failure?.code ?? null,
+        token_verified: trail.verified !== undefined,
+        issuer: trail.verified?.issuer.name ?? null,
+        issuer_url: trail.verified?.issuer.url ?? claimedIssuer(trail.token),
+        ...workloadIdentity(trail.verified?.claims ?? (trail.token === undefined ? undefined : unverifiedClaims(trail.token))),
+        jti_sha256: trail.verified?.jtiHash ?? null,
+        recipient_sha256: trail.recipientSha256,
+        requested: trail.requested,
+        released: response === undefined ? [] : trail.released,
+        rules: trail.rules,
+        latency_ms: latencyMs,
+      });
+    } catch (error) {
+      this.deps.metrics.auditFailures.inc();
+      this.deps.logger.error(
+        { request_id: context.requestId, error: error instanceof Error ? error.message : String(error) },
+        'audit record could not be written; releasing nothing',
+      );
+      response = undefined;
+      failure = new BrokerError('unavailable', 'the audit record of this exchange could not be written, so nothing was released', {
+        hint: 'retry later; an operator must check the broker\'s audit storage',
+      });
+    }
+
+    const finalOutcome = failure === undefined ? 'allowed' : outcome === 'allowed' ? 'error' : outcome;
+    this.deps.metrics.exchanges.inc({ outcome: finalOutcome, code: failure?.code ?? 'ok' });
+    this.deps.metrics.exchangeSeconds.observe({ outcome: finalOutcome }, (performance.now() - started) / 1000);
+    if (failure !== undefined) throw failure;
+    return response as ExchangeResponse;
+  }
+
+  private async run(
+    authorization: string | undefined,
+    body: string,
+    context: ExchangeContext,
+    trail: Trail,
+  ): Promise<ExchangeResponse> {
+    const token = bearerToken(authorization);
+    trail.token = token;
+    const { recipient, entries } = parseBody(body);
+    trail.requested = entries.map((entry) => entry.raw);
+    trail.recipientSha256 = createHash('sha256').update(recipient).digest('hex');
+
+    const policy = this.deps.policy.current;
+    const verified = await this.deps.verifier.verify(token, policy);
+    trail.verified = verified;
+
+    const lastAcceptable = Math.max(verified.expiresAt, verified.issuedAt + verified.issuer.maxTokenAgeSeconds);
+    const retainUntil = lastAcceptable + CLOCK_LEEWAY_SECONDS + REPLAY_RETENTION_MARGIN_SECONDS;
+    if (!(await this.deps.replay.claim(verified.issuer.url, verified.jtiHash, retainUntil))) {
+      throw new BrokerError('token_replayed', 'this token was already used for an exchange; each token is single-use', {
+        hint: 'request a fresh ID token for every exchange (and for every retry)',
+      });
+    }
+
+    const evaluations = evaluateRules(policy, verified.issuer.name, verified.claims);
+    const grants = new Grants(evaluations);
+    trail.rules = grants.matchedRuleNames;
+    const storedNames = entries.some((entry) => entry.isPattern) ? await this.deps.vault.currentNames() : [];
+    const plan = planRelease(entries, grants, storedNames);
+    const secrets = await this.deps.vault.readCurrent([...plan.names.keys()]);
+    const found = new Set(secrets.map((secret) => secret.name));
+    const notFound = [
+      ...[...plan.names].filter(([name, wanted]) => wanted.required && !found.has(name)).map(([, wanted]) => wanted.entry),
+      ...plan.emptyPatterns,
+    ];
+
+    if (plan.notGranted.length > 0) {
+      throw denied(plan.notGranted, notFound, evaluations, verified.issuer.name);
+    }
+    if (notFound.length > 0) {
+      throw new BrokerError(
+        'secret_not_found',
+        `granted but not stored: ${notFound.join(', ')}. Nothing was released.`,
+        {
+          secrets: notFound,
+          hint: 'an admin stores it with "secrets-broker secret set NAME", or mark the entry optional with a trailing "?"',
+        },
+      );
+    }
+
+    const released = secrets.map((secret) => {
+      let sealed: Buffer;
+      try {
+        sealed = sealPayload(secret, recipient);
+      } catch (error) {
+        if (error instanceof RecipientKeyError) {
+          throw new BrokerError('invalid_request', `"recipient" ${error.message}`, {
+            hint: 'send the public half of a fresh crypto_box key pair',
+          });
+        }
+        throw error;
+      }
+      return { name: secret.name, version: secret.version, sealed: sealed.toString('base64') };
+    });
+    trail.released = released.map(({ name, version }) => ({ name, version }));
+    this.deps.logger.debug({ request_id: context.requestId, released: trail.released }, 'exchange sealed');
+    return { request_id: context.requestId, secrets: released };
+  }
+
+  private toBrokerError(error: unknown, context: ExchangeContext): BrokerError {
+    if (error instanceof BrokerError) return error;
+    if (error instanceof StoreUnavailableError) {
+      this.deps.logger.error({ request_id: context.requestId, error: error.message }, 'store unavailable');
+      return new BrokerError('unavailable', 'the secret store is unavailable, so nothing was released', {
+        hint: 'retry later; an operator must check the broker\'s database',
+      });
+    }
+    if (error instanceof SecretIntegrityError) {
+      this.deps.logger.error({ request_id: context.requestId, error: error.message }, 'stored secret failed its integrity check');
+      return new BrokerError('unavailable', 'a requested secret failed its integrity check in the store, so nothing was released', {
+        hint: 'an operator must look at the broker\'s log for this request id',
+      });
+    }
+    this.deps.logger.error(
+      { request_id: context.requestId, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) },
+      'exchange failed unexpectedly',
+    );
+    return new BrokerError('internal', 'the broker failed unexpectedly; nothing was released');
+  }
+}
+
+function bearerToken(authorization: string | undefined): string {
+  const match = authorization === undefined ? null : /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(authorization);
+  if (match === null) {
+    throw new BrokerError('invalid_token', 'the request has no "Authorization: Bearer <OIDC ID token>" header', {
+      hint: 'on GitHub, give the job "permissions: id-token: write"; on GitLab, declare id_tokens with this broker\'s audience',
+    });
+  }
+  return match[1] as string;
+}
+
+function parseBody(body: string): { recipient: Buffer; entries: RequestedEntry[] } {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new BrokerError('invalid_request', 'the request body is not JSON', {
+      hint: 'send {"recipient": "<base64 X25519 public key>", "secrets": ["NAME", ...]} with Content-Type: application/json',
+    });
+  }
+  const parsed = exchangeRequestSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
+      const where = issue.path.length === 0 ? 'body' : issue.path.map(String).join('.');
+      return `${where}: ${issue.message}`;
+    });
+    throw new BrokerError('invalid_request', `the request body is not valid: ${problems.join('; ')}`, {
+      hint: 'send {"recipient": "<base64 X25519 public key>", "secrets": ["NAME", ...]}',
+    });
+  }
+  const entries: RequestedEntry[] = [];
+  const problems: string[] = [];
+  for (const raw of parsed.data.secrets) {
+    try {
+      entries.push(parseRequestedEntry(raw));
+    } catch (error) {
+      if (!(error instanceof RequestedEntryError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  if (problems.length > 0) {
+    throw new BrokerError('invalid_request', `invalid secret names: ${problems.join('; ')}`, {
+      hint: 'names are segments of A-Z a-z 0-9 _ . - joined by "/"; a trailing "?" marks an entry optional',
+    });
+  }
+  return { recipient: Buffer.from(parsed.data.recipient, 'base64'), entries };
+}
+
+function denied(
+  notGranted: readonly string[],
+  notFound: readonly string[],
+  evaluations: readonly RuleEvaluation[],
+  issuerName: string,
+): BrokerError {
+  const reasons = notGranted.slice(0, MAX_REASONS_IN_HINT).map((entry) => denialReason(evaluations, entry, issuerName));
+  if (notGranted.length > MAX_REASONS_IN_HINT) reasons.push(`and ${notGranted.length - MAX_REASONS_IN_HINT} more`);
+  const alsoMissing = notFound.length > 0 ? ` Also granted but not stored: ${notFound.join(', ')}.` : '';
+  return new BrokerError(
+    'policy_denied',
+    `not granted to this workload: ${notGranted.join(', ')}. Nothing was released.${alsoMissing}`,
+    {
+      secrets: [...notGranted, ...notFound],
+      hint: `${reasons.join('; ')}. "secrets-broker policy explain" shows every rule against these claims.`,
+      extensions: { not_granted: notGranted, not_found: notFound },
+    },
+  );
+}
+
+function claimedIssuer(token: string | undefined): string | null {
+  const iss = token === undefined ? undefined : unverifiedClaims(token)?.iss;
+  return typeof iss === 'string' ? iss.slice(0, 256) : null;
+}

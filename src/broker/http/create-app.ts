@@ -1,0 +1,108 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Logger } from 'pino';
+import { EXCHANGE_PATH } from '../../protocol/wire.js';
+import { BrokerError } from '../errors.js';
+import type { ExchangeService } from '../exchange/exchange-service.js';
+import type { BrokerMetrics } from '../metrics.js';
+import type { TokenVerifier } from '../oidc/token-verifier.js';
+import type { PolicyHolder } from '../policy/policy-holder.js';
+import type { Stores } from '../store/interfaces.js';
+import type { AdminService } from '../admin/admin-service.js';
+import { adminRoutes } from '../admin/admin-routes.js';
+import { problemResponse } from './problem.js';
+import { newRequestId, sourceIpOf, type BrokerEnv } from './request-context.js';
+
+export const MAX_EXCHANGE_BODY_BYTES = 64 * 1024;
+
+export interface AppDependencies {
+  readonly exchange: ExchangeService;
+  readonly admin: AdminService;
+  readonly policy: PolicyHolder;
+  readonly verifier: TokenVerifier;
+  readonly stores: Stores;
+  readonly metrics: BrokerMetrics;
+  readonly logger: Logger;
+  readonly version: string;
+}
+
+export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
+  const app = new Hono<BrokerEnv>();
+
+  app.use('*', async (c, next) => {
+    c.set('requestId', newRequestId());
+    c.set('sourceIp', sourceIpOf(c));
+    await next();
+    c.header('x-request-id', c.get('requestId'));
+    c.header('cache-control', 'no-store');
+    c.header('x-content-type-options', 'nosniff');
+  });
+
+  app.onError((error, c) => {
+    const requestId = c.get('requestId') ?? newRequestId();
+    if (error instanceof BrokerError) return problemResponse(c, error, requestId);
+    deps.logger.error({ request_id: requestId, error: `${error.name}: ${error.message}` }, 'request failed unexpectedly');
+    return problemResponse(c, new BrokerError('internal', 'the broker failed unexpectedly'), requestId);
+  });
+
+  app.notFound((c) =>
+    problemResponse(c, new BrokerError('not_found', `no such endpoint: ${c.req.method} ${c.req.path}`), c.get('requestId')),
+  );
+
+  app.post(
+    EXCHANGE_PATH,
+    bodyLimit({
+      maxSize: MAX_EXCHANGE_BODY_BYTES,
+      onError: (c) => {
+        deps.metrics.exchanges.inc({ outcome: 'denied', code: 'payload_too_large' });
+        return problemResponse(
+          c,
+          new BrokerError('payload_too_large', `the request body is larger than ${MAX_EXCHANGE_BODY_BYTES} bytes`),
+          c.get('requestId'),
+        );
+      },
+    }),
+    async (c) => {
+      const contentType = c.req.header('content-type') ?? '';
+      if (!/^application\/json\s*(;|$)/i.test(contentType)) {
+        throw new BrokerError('invalid_request', `the Content-Type is ${JSON.stringify(contentType)}; send application/json`);
+      }
+      const body = await c.req.text();
+      const response = await deps.exchange.exchange(c.req.header('authorization'), body, {
+        requestId: c.get('requestId'),
+        sourceIp: c.get('sourceIp'),
+      });
+      return c.json(response);
+    },
+  );
+
+  app.get('/v1/info', (c) => {
+    const policy = deps.policy.current;
+    return c.json({
+      service: 'secrets-broker',
+      version: deps.version,
+      protocol: 1,
+      audience: policy.audience,
+      issuers: [...policy.issuers.values()].map((issuer) => ({ name: issuer.name, url: issuer.url })),
+    });
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.get('/readyz', async (c) => {
+    const issuers = deps.verifier.keyStatus();
+    try {
+      await deps.stores.ping();
+    } catch (error) {
+      return c.json({ status: 'unavailable', store: (error as Error).message, issuers }, 503);
+    }
+    return c.json({ status: 'ready', store: 'ok', policy: deps.policy.current.source, issuers });
+  });
+
+  app.get('/metrics', async (c) =>
+    c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }),
+  );
+
+  app.route('/v1/admin', adminRoutes(deps.admin));
+  return app;
+}

@@ -1,0 +1,55 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The broker's Prometheus metrics. Labels are fixed vocabularies: never a secret name, claim or value. */
+export interface BrokerMetrics {
+  readonly registry: Registry;
+  readonly exchanges: Counter<'outcome' | 'code'>;
+  readonly exchangeSeconds: Histogram<'outcome'>;
+  readonly issuerKeyRefreshFailures: Counter<'issuer'>;
+  readonly auditFailures: Counter;
+  readonly adminRequests: Counter<'action' | 'outcome'>;
+  readonly policyRules: Gauge;
+}
+
+export function createMetrics(): BrokerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'secrets_broker_' });
+  return {
+    registry,
+    exchanges: new Counter({
+      name: 'secrets_broker_exchanges_total',
+      help: 'Exchanges by outcome (allowed, denied, error) and problem code',
+      labelNames: ['outcome', 'code'],
+      registers: [registry],
+    }),
+    exchangeSeconds: new Histogram({
+      name: 'secrets_broker_exchange_duration_seconds',
+      help: 'Time to answer an exchange, by outcome',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    issuerKeyRefreshFailures: new Counter({
+      name: 'secrets_broker_issuer_key_refresh_failures_total',
+      help: 'Failed fetches of an issuer\'s discovery document or JWKS, by issuer URL from the policy',
+      labelNames: ['issuer'],
+      registers: [registry],
+    }),
+    auditFailures: new Counter({
+      name: 'secrets_broker_audit_write_failures_total',
+      help: 'Audit records that could not be written (the exchange released nothing)',
+      registers: [registry],
+    }),
+    adminRequests: new Counter({
+      name: 'secrets_broker_admin_requests_total',
+      help: 'Admin API calls by action and outcome',
+      labelNames: ['action', 'outcome'],
+      registers: [registry],
+    }),
+    policyRules: new Gauge({
+      name: 'secrets_broker_policy_rules',
+      help: 'Rules in the policy being served',
+      registers: [registry],
+    }),
+  };
+}

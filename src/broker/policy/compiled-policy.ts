@@ -1,0 +1,35 @@
+import type { ClaimMatcher } from './matchers.js';
+
+export interface IssuerConfig {
+  readonly name: string;
+  readonly url: string;
+  readonly algorithms: readonly string[];
+  readonly maxTokenAgeSeconds: number;
+}
+
+export interface CompiledClaimBinding {
+  readonly claim: string;
+  readonly matcher: ClaimMatcher;
+}
+
+export interface CompiledSecretGrant {
+  readonly pattern: string;
+  readonly matches: (secretName: string) => boolean;
+}
+
+export interface CompiledRule {
+  readonly name: string;
+  readonly issuer: string;
+  readonly line: number;
+  readonly claims: readonly CompiledClaimBinding[];
+  readonly secrets: readonly CompiledSecretGrant[];
+}
+
+/** A validated policy with every matcher compiled once. */
+export interface CompiledPolicy {
+  readonly source: string;
+  readonly audience: string;
+  readonly issuers: ReadonlyMap<string, IssuerConfig>;
+  readonly issuersByUrl: ReadonlyMap<string, IssuerConfig>;
+  readonly rules: readonly CompiledRule[];
+}

@@ -1,0 +1,166 @@
+import { readFile } from 'node:fs/promises';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { compileStringMatcher, compileClaimMatcher, MatcherSyntaxError } from './matchers.js';
+import { DEFAULT_MAX_TOKEN_AGE_SECONDS, policyFileSchema, type PolicyFile } from './policy-schema.js';
+import type { CompiledPolicy, CompiledRule, IssuerConfig } from './compiled-policy.js';
+import { hasGlobCharacters } from '../../protocol/glob.js';
+import { secretNameProblem, secretPatternProblem } from '../../protocol/secret-names.js';
+
+type Path = readonly (string | number)[];
+
+export interface PolicyProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly path: string;
+  readonly message: string;
+}
+
+export class PolicyError extends Error {
+  constructor(readonly problems: readonly PolicyProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'PolicyError';
+  }
+}
+
+export function formatProblem(problem: PolicyProblem): string {
+  const where = problem.path === '' ? '' : ` ${problem.path}:`;
+  return `${problem.file}:${problem.line}:${problem.column}:${where} ${problem.message}`;
+}
+
+export async function loadPolicyFile(file: string): Promise<CompiledPolicy> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new PolicyError([{ file, line: 1, column: 1, path: '', message: `cannot read the policy file: ${reason}` }]);
+  }
+  return parsePolicy(text, file);
+}
+
+/** Parses, validates and compiles a policy. Every problem found is reported at once, with line and column. */
+export function parsePolicy(text: string, file: string): CompiledPolicy {
+  const lineCounter = new LineCounter();
+  // Failsafe schema: every scalar stays the string the author wrote (1234, true and 1e3 included).
+  const document = parseDocument(text, { schema: 'failsafe', lineCounter, prettyErrors: false });
+  const problems: PolicyProblem[] = [];
+  const report = (path: Path, message: string, atKey?: string): void => {
+    const offset = offsetOf(document, path, atKey);
+    const position = lineCounter.linePos(offset);
+    problems.push({ file, line: position.line, column: position.col, path: formatPath(path, atKey), message });
+  };
+
+  for (const error of document.errors) {
+    const position = lineCounter.linePos(error.pos[0]);
+    problems.push({ file, line: position.line, column: position.col, path: '', message: error.message.split('\n')[0] ?? '' });
+  }
+  if (problems.length > 0) throw new PolicyError(problems);
+
+  const parsed = policyFileSchema.safeParse(document.toJS() ?? {});
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) report(issue.path as Path, `unknown key "${key}"`, key);
+      } else {
+        report(issue.path as Path, issue.message);
+      }
+    }
+    throw new PolicyError(sortProblems(problems));
+  }
+  const compiled = compile(parsed.data, file, report, (path) => lineCounter.linePos(offsetOf(document, path)).line);
+  if (problems.length > 0) throw new PolicyError(sortProblems(problems));
+  return compiled;
+}
+
+function compile(
+  policy: PolicyFile,
+  file: string,
+  report: (path: Path, message: string, atKey?: string) => void,
+  lineOf: (path: Path) => number,
+): CompiledPolicy {
+  const issuers = new Map<string, IssuerConfig>();
+  const issuersByUrl = new Map<string, IssuerConfig>();
+  for (const [name, issuer] of Object.entries(policy.issuers)) {
+    const config: IssuerConfig = {
+      name,
+      url: issuer.url,
+      algorithms: issuer.algorithms ?? ['RS256'],
+      maxTokenAgeSeconds: issuer.max_token_age ?? DEFAULT_MAX_TOKEN_AGE_SECONDS,
+    };
+    const sameUrl = issuersByUrl.get(issuer.url);
+    if (sameUrl !== undefined) {
+      report(['issuers', name, 'url'], `issuer "${sameUrl.name}" already has this URL; list each issuer once`);
+    }
+    issuers.set(name, config);
+    issuersByUrl.set(issuer.url, config);
+  }
+
+  const ruleNames = new Set<string>();
+  const rules: CompiledRule[] = [];
+  policy.rules.forEach((rule, ruleIndex) => {
+    const rulePath = ['rules', ruleIndex];
+    if (ruleNames.has(rule.name)) report([...rulePath, 'name'], `another rule is already named "${rule.name}"`);
+    ruleNames.add(rule.name);
+    if (!issuers.has(rule.issuer)) {
+      const known = [...issuers.keys()].map((name) => `"${name}"`).join(', ');
+      report([...rulePath, 'issuer'], `no issuer is named "${rule.issuer}"; the issuers section names ${known}`);
+    }
+    const claims = Object.entries(rule.claims).flatMap(([claim, spec]) => {
+      try {
+        return [{ claim, matcher: compileClaimMatcher(spec) }];
+      } catch (error) {
+        if (!(error instanceof MatcherSyntaxError)) throw error;
+        report([...rulePath, 'claims', claim, ...error.subPath], error.message);
+        return [];
+      }
+    });
+    const secrets = rule.secrets.flatMap((pattern, index) => {
+      const problem = hasGlobCharacters(pattern) ? secretPatternProblem(pattern) : secretNameProblem(pattern);
+      if (problem !== undefined) {
+        report([...rulePath, 'secrets', index], `not a secret name or pattern: ${problem}`);
+        return [];
+      }
+      return [{ pattern, matches: compileStringMatcher(pattern) }];
+    });
+    rules.push({ name: rule.name, issuer: rule.issuer, line: lineOf(rulePath), claims, secrets });
+  });
+
+  return { source: file, audience: policy.audience, issuers, issuersByUrl, rules };
+}
+
+/** Offset of the node at `path` (or of the key `atKey` inside it); the nearest existing ancestor if it is missing. */
+function offsetOf(document: Document, path: Path, atKey?: string): number {
+  let node: unknown = document.contents;
+  let offset = rangeStart(node) ?? 0;
+  const steps = atKey === undefined ? path : [...path, atKey];
+  for (const [index, step] of steps.entries()) {
+    const isKeyStep = atKey !== undefined && index === steps.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(step));
+      if (pair === undefined) return offset;
+      if (isKeyStep) return rangeStart(pair.key) ?? offset;
+      node = pair.value;
+      offset = rangeStart(node) ?? rangeStart(pair.key) ?? offset;
+    } else if (isSeq(node) && typeof step === 'number') {
+      node = node.items[step];
+      offset = rangeStart(node) ?? offset;
+    } else {
+      return offset;
+    }
+  }
+  return offset;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  return (node as Node | null)?.range?.[0];
+}
+
+function formatPath(path: Path, atKey?: string): string {
+  const all = atKey === undefined ? path : [...path, atKey];
+  return all.map((step, index) => (typeof step === 'number' ? `[${step}]` : index === 0 ? step : `.${step}`)).join('');
+}
+
+function sortProblems(problems: PolicyProblem[]): PolicyProblem[] {
+  return problems.sort((a, b) => a.line - b.line || a.column - b.column);
+}

@@ -1,0 +1,84 @@
+/** The policy file's shape (contract, DESIGN.md "Policy file"), read with YAML's failsafe schema: scalars are strings. */
+import { z } from 'zod';
+import { parseDurationSeconds } from './duration.js';
+
+export const SUPPORTED_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+
+export const DEFAULT_MAX_TOKEN_AGE_SECONDS = 600;
+export const MAX_MAX_TOKEN_AGE_SECONDS = 24 * 3600;
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+function issuerUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'is not a URL';
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+    return 'must use https:// (http:// is allowed only for 127.0.0.1, localhost and [::1])';
+  }
+  if (url.username !== '' || url.password !== '') return 'must not carry a user name or password';
+  if (url.search !== '' || url.hash !== '') return 'must not have a query or fragment';
+  return undefined;
+}
+
+const issuerSchema = z.strictObject({
+  url: z.string().superRefine((text, context) => {
+    const problem = issuerUrlProblem(text);
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: `issuer URL ${problem}` });
+  }),
+  algorithms: z
+    .array(z.enum(SUPPORTED_ALGORITHMS, { message: `must be one of ${SUPPORTED_ALGORITHMS.join(', ')}` }))
+    .min(1, 'must list at least one algorithm')
+    .optional(),
+  max_token_age: z
+    .string()
+    .transform((text, context) => {
+      const seconds = parseDurationSeconds(text);
+      if (seconds === undefined || seconds <= 0 || seconds > MAX_MAX_TOKEN_AGE_SECONDS) {
+        context.addIssue({
+          code: 'custom',
+          message: `must be a duration such as 10m, 90s or 1h, above 0 and at most 24h; got "${text}"`,
+        });
+        return z.NEVER;
+      }
+      return seconds;
+    })
+    .optional(),
+});
+
+const ruleSchema = z.strictObject({
+  name: z.string().regex(NAME, 'rule names use A-Z, a-z, 0-9, "_", "." and "-"'),
+  description: z.string().optional(),
+  issuer: z.string().min(1),
+  claims: z
+    .record(z.string().min(1), z.unknown())
+    .refine((claims) => Object.keys(claims).length > 0, {
+      message:
+        'a rule must bind at least one claim; without one it grants to every workload of the issuer (bind repository_id or project_id)',
+    }),
+  secrets: z.array(z.string()).min(1, 'a rule must grant at least one secret name or pattern'),
+});
+
+export const policyFileSchema = z.strictObject({
+  version: z.literal('1', { message: 'the only policy version is 1' }),
+  audience: z.string().min(1, 'the audience must not be empty').max(512),
+  issuers: z
+    .record(z.string().regex(NAME, 'issuer names use A-Z, a-z, 0-9, "_", "." and "-"'), issuerSchema)
+    .refine((issuers) => Object.keys(issuers).length > 0, { message: 'list at least one issuer' }),
+  rules: z.array(ruleSchema),
+});
+export type PolicyFile = z.infer<typeof policyFileSchema>;

@@ -1,0 +1,85 @@
+/**
+ * Storage behind small interfaces, so the embedded SQLite default and a shared database can both serve them.
+ * Every method may fail with StoreUnavailableError; callers then release nothing.
+ */
+import type { EncryptedValue } from './envelope.js';
+
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
+
+export interface EncryptedSecretRecord extends EncryptedValue {
+  readonly name: string;
+  readonly version: number;
+}
+
+export interface SecretSummary {
+  readonly name: string;
+  readonly version: number;
+  readonly versions: number;
+  readonly updatedAt: string;
+}
+
+/** Encrypted secret versions. Versions of a name only grow, also across a delete. */
+export interface SecretRecords {
+  /** Stores a new version; `encrypt` receives the version number it gets, inside the same transaction. */
+  insertVersion(name: string, encrypt: (version: number) => EncryptedValue): Promise<number>;
+  nextVersion(name: string): Promise<number>;
+  /** The current version of each name that exists. */
+  current(names: readonly string[]): Promise<EncryptedSecretRecord[]>;
+  currentNames(): Promise<string[]>;
+  list(prefix: string): Promise<SecretSummary[]>;
+  /** Removes every version of `name` (ciphertexts included); false when it did not exist. */
+  delete(name: string): Promise<boolean>;
+  keyIdsInUse(): Promise<string[]>;
+}
+
+/** Single use of OIDC tokens: `(issuer, jti)` pairs remembered until they expire. */
+export interface ReplayCache {
+  /** True the first time a pair is seen; false on a replay. */
+  claim(issuer: string, jtiHash: string, expiresAtSeconds: number): Promise<boolean>;
+  purgeExpired(nowSeconds: number): Promise<number>;
+}
+
+export interface AuditEntry {
+  readonly seq: number;
+  readonly record: string;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** The audit trail's storage: an append-only hash chain. */
+export interface AuditRecords {
+  /** Appends in one transaction with the chain's head; `hashFor` computes the new hash from the previous one. */
+  append(record: string, hashFor: (prevHash: string, record: string) => string): Promise<AuditEntry>;
+  /** Entries in sequence order, starting after `afterSeq`. */
+  page(afterSeq: number, limit: number): Promise<AuditEntry[]>;
+}
+
+export type AdminRole = 'owner' | 'admin' | 'auditor';
+
+export interface AdminTokenRecord {
+  readonly id: string;
+  readonly label: string;
+  readonly role: AdminRole;
+  readonly tokenHash: Buffer;
+  readonly createdAt: string;
+  readonly revokedAt: string | undefined;
+}
+
+export interface AdminTokens {
+  find(id: string): Promise<AdminTokenRecord | undefined>;
+  insert(record: Omit<AdminTokenRecord, 'revokedAt'>): Promise<void>;
+  count(): Promise<number>;
+}
+
+export interface Stores {
+  readonly kind: 'sqlite';
+  readonly secrets: SecretRecords;
+  readonly replay: ReplayCache;
+  readonly audit: AuditRecords;
+  readonly adminTokens: AdminTokens;
+  /** Cheap liveness probe of the database. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

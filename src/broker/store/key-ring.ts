@@ -1,0 +1,44 @@
+import { hkdfSync } from 'node:crypto';
+import type { MasterKey } from './master-key.js';
+
+export const INITIAL_KEY_VERSION = 1;
+
+/**
+ * Key-encryption keys derived from the master keys. A key id is "<master fingerprint>.v<version>", so a
+ * rotation can move to a new master key or to a new version of the same one.
+ */
+export class KeyRing {
+  private readonly masters: ReadonlyMap<string, MasterKey>;
+  private readonly derived = new Map<string, Buffer>();
+  readonly currentKeyId: string;
+
+  constructor(current: MasterKey, old: readonly MasterKey[] = [], currentVersion = INITIAL_KEY_VERSION) {
+    this.masters = new Map([...old, current].map((key) => [key.fingerprint, key]));
+    this.currentKeyId = keyId(current.fingerprint, currentVersion);
+  }
+
+  /** The wrapping key for `id`, or undefined when no configured master key produced it. */
+  wrappingKey(id: string): Buffer | undefined {
+    const cached = this.derived.get(id);
+    if (cached !== undefined) return cached;
+    const parsed = parseKeyId(id);
+    const master = parsed && this.masters.get(parsed.fingerprint);
+    if (parsed === undefined || master === undefined) return undefined;
+    const key = Buffer.from(hkdfSync('sha256', master.material, Buffer.alloc(0), `secrets-broker kek v${parsed.version}`, 32));
+    this.derived.set(id, key);
+    return key;
+  }
+
+  get fingerprints(): string[] {
+    return [...this.masters.keys()];
+  }
+}
+
+export function keyId(fingerprint: string, version: number): string {
+  return `${fingerprint}.v${version}`;
+}
+
+export function parseKeyId(id: string): { fingerprint: string; version: number } | undefined {
+  const match = /^([0-9a-f]{16})\.v([1-9][0-9]*)$/.exec(id);
+  return match === null ? undefined : { fingerprint: match[1] as string, version: Number(match[2]) };
+}

@@ -1,0 +1,86 @@
+import Database from 'better-sqlite3';
+import { closeSync, openSync } from 'node:fs';
+import { StoreUnavailableError } from '../interfaces.js';
+
+export type SqliteDatabase = Database.Database;
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE secret_heads (
+     name TEXT PRIMARY KEY,
+     last_version INTEGER NOT NULL,
+     current_version INTEGER,
+     updated_at TEXT NOT NULL
+   );
+   CREATE TABLE secret_versions (
+     name TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     key_id TEXT NOT NULL,
+     wrapped_key BLOB NOT NULL,
+     nonce BLOB NOT NULL,
+     ciphertext BLOB NOT NULL,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (name, version)
+   );
+   CREATE INDEX secret_versions_key_id ON secret_versions (key_id);
+   CREATE TABLE used_tokens (
+     issuer TEXT NOT NULL,
+     jti_sha256 TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (issuer, jti_sha256)
+   ) WITHOUT ROWID;
+   CREATE INDEX used_tokens_expires_at ON used_tokens (expires_at);
+   CREATE TABLE audit_log (
+     seq INTEGER PRIMARY KEY,
+     record TEXT NOT NULL,
+     prev_hash TEXT NOT NULL,
+     hash TEXT NOT NULL
+   );
+   CREATE TABLE admin_tokens (
+     id TEXT PRIMARY KEY,
+     label TEXT NOT NULL,
+     role TEXT NOT NULL,
+     token_hash BLOB NOT NULL,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT
+   );`,
+];
+
+/** Opens (creating with mode 0600) and migrates the embedded database. */
+export function openSqliteDatabase(file: string): SqliteDatabase {
+  if (file !== ':memory:') closeSync(openSync(file, 'a', 0o600));
+  const database = new Database(file);
+  database.pragma('journal_mode = WAL');
+  // FULL: a committed secret write or audit record survives a power cut, not only a process crash.
+  database.pragma('synchronous = FULL');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  migrate(database);
+  return database;
+}
+
+function migrate(database: SqliteDatabase): void {
+  database.transaction(() => {
+    const current = database.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new StoreUnavailableError(
+        `the database schema is version ${current}, newer than this broker knows (${MIGRATIONS.length}); run a newer broker`,
+      );
+    }
+    for (let version = current; version < MIGRATIONS.length; version += 1) {
+      database.exec(MIGRATIONS[version] as string);
+      database.pragma(`user_version = ${version + 1}`);
+    }
+  }).immediate();
+}
+
+/** Runs a database call; a failure of the database itself becomes StoreUnavailableError (callers fail closed). */
+export function guarded<T>(what: string, run: () => T): Promise<T> {
+  try {
+    return Promise.resolve(run());
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) return Promise.reject(error);
+    const detail = error instanceof Error ? error.message : String(error);
+    return Promise.reject(new StoreUnavailableError(`the database failed while ${what}: ${detail}`, { cause: error }));
+  }
+}

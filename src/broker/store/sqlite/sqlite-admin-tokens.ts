@@ -1,0 +1,51 @@
+import type { AdminRole, AdminTokenRecord, AdminTokens } from '../interfaces.js';
+import { guarded, type SqliteDatabase } from './database.js';
+
+interface TokenRow {
+  id: string;
+  label: string;
+  role: AdminRole;
+  token_hash: Buffer;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export class SqliteAdminTokens implements AdminTokens {
+  private readonly statements;
+
+  constructor(database: SqliteDatabase) {
+    this.statements = {
+      find: database.prepare<[string], TokenRow>('SELECT * FROM admin_tokens WHERE id = ?'),
+      insert: database.prepare<[string, string, string, Buffer, string]>(
+        'INSERT INTO admin_tokens (id, label, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      count: database.prepare<[], { n: number }>('SELECT count(*) AS n FROM admin_tokens'),
+    };
+  }
+
+  find(id: string): Promise<AdminTokenRecord | undefined> {
+    return guarded('reading admin tokens', () => {
+      const row = this.statements.find.get(id);
+      return row === undefined
+        ? undefined
+        : {
+            id: row.id,
+            label: row.label,
+            role: row.role,
+            tokenHash: row.token_hash,
+            createdAt: row.created_at,
+            revokedAt: row.revoked_at ?? undefined,
+          };
+    });
+  }
+
+  insert(record: Omit<AdminTokenRecord, 'revokedAt'>): Promise<void> {
+    return guarded('storing an admin token', () => {
+      this.statements.insert.run(record.id, record.label, record.role, record.tokenHash, record.createdAt);
+    });
+  }
+
+  count(): Promise<number> {
+    return guarded('counting admin tokens', () => this.statements.count.get()?.n ?? 0);
+  }
+}

@@ -1,0 +1,38 @@
+import { Command, CommanderError } from 'commander';
+import { BROKER_VERSION } from '../broker/version.js';
+import { CliError, writeLine } from './cli-error.js';
+import { registerPolicyCommands } from './policy-commands.js';
+import { registerSecretCommands, type CommandIo } from './secret-commands.js';
+import { registerServeCommand } from './serve-command.js';
+
+export function buildProgram(io: CommandIo): Command {
+  const program = new Command('secrets-broker')
+    .description('Releases secrets to CI jobs that prove who they are with an OIDC ID token')
+    .version(BROKER_VERSION)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+  registerServeCommand(program, io);
+  registerSecretCommands(program, io);
+  registerPolicyCommands(program, io);
+  return program;
+}
+
+export async function main(argv: readonly string[], io: CommandIo): Promise<number> {
+  try {
+    await buildProgram(io).parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof CliError) {
+      writeLine(io.stderr, `error: ${error.message}`);
+      if (error.hint !== undefined) writeLine(io.stderr, `hint: ${error.hint}`);
+      return 1;
+    }
+    writeLine(io.stderr, `error: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+

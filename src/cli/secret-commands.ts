@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import type { Command } from 'commander';
+import { secretNameProblem } from '../protocol/secret-names.js';
+import { AdminClient } from './admin-client.js';
+import { CliError, writeLine } from './cli-error.js';
+import { readSecretValue, type ValueIo, type ValueSourceOptions } from './read-secret-value.js';
+
+interface SetOptions extends ValueSourceOptions {
+  readonly confirmFingerprint?: string;
+  readonly dryRun?: boolean;
+}
+
+interface WriteResult {
+  name: string;
+  version: number;
+  bytes: number;
+  sha256: string;
+  dry_run: boolean;
+}
+
+interface SecretSummary {
+  name: string;
+  version: number;
+  versions: number;
+  updatedAt: string;
+}
+
+export interface CommandIo extends ValueIo {
+  readonly stdout: NodeJS.WritableStream;
+}
+
+export function registerSecretCommands(program: Command, io: CommandIo): void {
+  const secret = program.command('secret').description('store, list and delete secrets through the admin API');
+
+  secret
+    .command('set')
+    .argument('<name>', 'secret name, e.g. prod/api/DB_PASSWORD')
+    .description('store a new version of a secret (the value is never printed)')
+    .option('--prompt', 'type the value at a hidden prompt (asked twice)')
+    .option('--from-stdin', 'read the value from standard input (one final newline is dropped from a single line)')
+    .option('--from-file <file>', 'read the value from a file, byte for byte')
+    .option('--from-env <var>', 'read the value from an environment variable')
+    .option('--value <value>', 'the value itself (stays in shell history: avoid)')
+    .option('--confirm-fingerprint <sha256hex>', 'store only if the value\'s SHA-256 is this')
+    .option('--dry-run', 'check everything and show what would be stored, store nothing')
+    .action(async (name: string, options: SetOptions) => {
+      const problem = secretNameProblem(name);
+      if (problem !== undefined) throw new CliError(`"${name}" is not a valid secret name: ${problem}`);
+      const value = await readSecretValue(options, io);
+      const fingerprint = createHash('sha256').update(value, 'utf8').digest('hex');
+      if (options.confirmFingerprint !== undefined && options.confirmFingerprint.toLowerCase() !== fingerprint) {
+        throw new CliError(
+          `the value's SHA-256 is ${fingerprint}, not the ${options.confirmFingerprint} you asked to confirm; nothing was stored`,
+        );
+      }
+      const client = new AdminClient(io.environment);
+      const result = await client.request<WriteResult>('PUT', `/secrets/${name}`, { value, dry_run: options.dryRun === true });
+      if (result.sha256 !== fingerprint) {
+        throw new CliError(`the broker computed SHA-256 ${result.sha256} for what it received, not ${fingerprint}`);
+      }
+      const summary = `${result.name} version ${result.version} (${result.bytes} bytes, sha256 ${result.sha256})`;
+      writeLine(io.stdout, result.dry_run ? `dry run: would set ${summary}; nothing was stored` : `set ${summary}`);
+    });
+
+  secret
+    .command('list')
+    .argument('[prefix]', 'only names that start with this', '')
+    .option('--json', 'print JSON')
+    .description('list secret names and versions (never values)')
+    .action(async (prefix: string, options: { json?: boolean }) => {
+      const { secrets } = await new AdminClient(io.environment).request<{ secrets: SecretSummary[] }>(
+        'GET',
+        `/secrets?prefix=${encodeURIComponent(prefix)}`,
+      );
+      if (options.json === true) {
+        writeLine(io.stdout, JSON.stringify(secrets, null, 2));
+        return;
+      }
+      const rows = [['NAME', 'VERSION', 'VERSIONS', 'UPDATED'], ...secrets.map((s) => [s.name, String(s.version), String(s.versions), s.updatedAt])];
+      const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+      for (const row of rows) writeLine(io.stdout, row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+    });
+
+  secret
+    .command('delete')
+    .argument('<name>', 'secret name')
+    .description('delete every version of a secret')
+    .action(async (name: string) => {
+      await new AdminClient(io.environment).request('DELETE', `/secrets/${name}`);
+      writeLine(io.stdout, `deleted ${name} (every version)`);
+    });
+}

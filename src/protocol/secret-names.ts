@@ -1,0 +1,74 @@
+import { compileGlob, GlobSyntaxError, hasGlobCharacters } from './glob.js';
+
+/** Contract: segments of [A-Za-z0-9_.-]+ joined by "/", at most 256 characters, no empty, "." or ".." segment. */
+export const SECRET_NAME_MAX_LENGTH = 256;
+const SEGMENT = /^[A-Za-z0-9_.-]+$/;
+/** Characters a request pattern may use besides name characters. */
+const PATTERN_SEGMENT = /^[A-Za-z0-9_.\-*?[\]{}!,^]+$/;
+
+/** Why `name` is not a valid secret name, or undefined when it is. */
+export function secretNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'the name is empty';
+  if (name.length > SECRET_NAME_MAX_LENGTH) {
+    return `the name is ${name.length} characters long; the limit is ${SECRET_NAME_MAX_LENGTH}`;
+  }
+  for (const segment of name.split('/')) {
+    if (segment === '') return 'the name has an empty segment (a leading, trailing or doubled "/")';
+    if (segment === '.' || segment === '..') return `the name has a "${segment}" segment`;
+    if (!SEGMENT.test(segment)) {
+      return `the segment "${segment}" has a character outside A-Z, a-z, 0-9, "_", "." and "-"`;
+    }
+  }
+  return undefined;
+}
+
+export function isValidSecretName(name: string): boolean {
+  return secretNameProblem(name) === undefined;
+}
+
+/** Why `pattern` is not a valid secret-name glob, or undefined when it is. */
+export function secretPatternProblem(pattern: string): string | undefined {
+  if (pattern.length === 0) return 'the pattern is empty';
+  if (pattern.length > SECRET_NAME_MAX_LENGTH) {
+    return `the pattern is ${pattern.length} characters long; the limit is ${SECRET_NAME_MAX_LENGTH}`;
+  }
+  for (const segment of pattern.split('/')) {
+    if (segment === '') return 'the pattern has an empty segment (a leading, trailing or doubled "/")';
+    if (segment === '.' || segment === '..') return `the pattern has a "${segment}" segment`;
+    if (!PATTERN_SEGMENT.test(segment)) {
+      return `the segment "${segment}" has a character that is neither a name character nor a glob character`;
+    }
+  }
+  try {
+    compileGlob(pattern);
+  } catch (error) {
+    if (error instanceof GlobSyntaxError) return error.message;
+    throw error;
+  }
+  return undefined;
+}
+
+/** One entry of an exchange request: a name or a pattern, optionally marked optional by a trailing "?". */
+export interface RequestedEntry {
+  /** The entry as the client sent it. */
+  readonly raw: string;
+  /** The name or pattern without the optional marker. */
+  readonly target: string;
+  readonly optional: boolean;
+  readonly isPattern: boolean;
+}
+
+export class RequestedEntryError extends Error {}
+
+/**
+ * Parses a requested entry. A trailing "?" marks it optional; in a pattern a trailing "?" is always the
+ * optional marker, never a glob (write "[a-z]" to match one character at the end).
+ */
+export function parseRequestedEntry(raw: string): RequestedEntry {
+  const optional = raw.endsWith('?');
+  const target = optional ? raw.slice(0, -1) : raw;
+  const isPattern = hasGlobCharacters(target);
+  const problem = isPattern ? secretPatternProblem(target) : secretNameProblem(target);
+  if (problem !== undefined) throw new RequestedEntryError(`"${raw}": ${problem}`);
+  return { raw, target, optional, isPattern };
+}

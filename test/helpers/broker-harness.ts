@@ -1,0 +1,188 @@
+/** Starts the real broker in-process on 127.0.0.1 with real OIDC issuers, a temp data dir and captured logs. */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sodium from 'sodium-native';
+import { startBroker, type RunningBroker } from '../../src/broker/broker.js';
+import { resolveBrokerConfig } from '../../src/broker/config.js';
+import { createLogger } from '../../src/broker/logger.js';
+import { DEFAULT_ISSUER_KEYS_OPTIONS, type IssuerKeysOptions } from '../../src/broker/oidc/issuer-keys.js';
+import { TestIssuer } from './oidc-issuer.js';
+
+export const TEST_AUDIENCE = 'https://secrets.test.example';
+
+export function testPolicy(githubUrl: string, gitlabUrl: string): string {
+  return `version: 1
+audience: ${TEST_AUDIENCE}
+issuers:
+  github:
+    url: ${githubUrl}
+  gitlab:
+    url: ${gitlabUrl}
+rules:
+  - name: api-deploy-prod
+    issuer: github
+    claims:
+      repository_owner_id: "1234"
+      repository_id: "98765"
+      ref: refs/heads/main
+      environment: production
+      event_name: [push, workflow_dispatch]
+      workflow_ref: { regex: '^acme/api/\\.github/workflows/deploy\\.yml@refs/heads/main$' }
+      actor: { not: "dependabot[bot]" }
+    secrets:
+      - prod/api/*
+      - shared/SLACK_WEBHOOK
+  - name: api-ci-any-branch
+    issuer: github
+    claims:
+      repository_id: "98765"
+      ref: refs/heads/*
+    secrets:
+      - staging/api/DB_PASSWORD
+  - name: platform-group
+    issuer: github
+    claims:
+      groups: platform
+    secrets:
+      - shared/PLATFORM_TOKEN
+  - name: web-deploy-gitlab
+    issuer: gitlab
+    claims:
+      project_id: "4242"
+      namespace_id: "77"
+      ref_protected: "true"
+      environment: production
+      environment_protected: "true"
+    secrets:
+      - prod/web/**
+`;
+}
+
+export interface KeyPair {
+  readonly publicKey: Buffer;
+  readonly secretKey: Buffer;
+}
+
+export function newRecipient(): KeyPair {
+  const publicKey = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
+  const secretKey = Buffer.alloc(sodium.crypto_box_SECRETKEYBYTES);
+  sodium.crypto_box_keypair(publicKey, secretKey);
+  return { publicKey, secretKey };
+}
+
+export function openSealed(sealed: string, recipient: KeyPair): unknown {
+  const box = Buffer.from(sealed, 'base64');
+  const message = Buffer.alloc(box.length - sodium.crypto_box_SEALBYTES);
+  if (!sodium.crypto_box_seal_open(message, box, recipient.publicKey, recipient.secretKey)) throw new Error('box does not open');
+  return JSON.parse(message.toString('utf8'));
+}
+
+export interface HttpResult {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  readonly json: Record<string, unknown>;
+}
+
+export interface HarnessOptions {
+  readonly policy?: (githubUrl: string, gitlabUrl: string) => string;
+  readonly issuerKeys?: Partial<IssuerKeysOptions>;
+  readonly dataDir?: string;
+  readonly masterKeyHex?: string;
+}
+
+export class BrokerHarness {
+  readonly logs: string[] = [];
+  /** Every response body the tests received, for canary scans. */
+  readonly responses: string[] = [];
+  readonly adminToken = `test-owner-${randomBytes(24).toString('hex')}`;
+  broker!: RunningBroker;
+  github!: TestIssuer;
+  gitlab!: TestIssuer;
+  dataDir!: string;
+  policyFile!: string;
+  masterKeyHex!: string;
+  private ownsDataDir = false;
+
+  static async start(options: HarnessOptions = {}): Promise<BrokerHarness> {
+    const harness = new BrokerHarness();
+    await harness.init(options);
+    return harness;
+  }
+
+  private async init(options: HarnessOptions): Promise<void> {
+    this.github = await new TestIssuer().start();
+    this.gitlab = await new TestIssuer().start();
+    this.ownsDataDir = options.dataDir === undefined;
+    this.dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'broker-test-')));
+    this.policyFile = join(this.dataDir, 'policy.yaml');
+    await writeFile(this.policyFile, (options.policy ?? testPolicy)(this.github.url, this.gitlab.url));
+    this.masterKeyHex = options.masterKeyHex ?? randomBytes(32).toString('hex');
+    await this.startBroker(options);
+  }
+
+  async startBroker(options: HarnessOptions = {}, extraEnvironment: Record<string, string> = {}): Promise<void> {
+    const environment = {
+      SECRETS_BROKER_MASTER_KEY: this.masterKeyHex,
+      SECRETS_BROKER_ADMIN_TOKEN: this.adminToken,
+      ...extraEnvironment,
+    };
+    const config = resolveBrokerConfig({ policy: this.policyFile, dataDir: this.dataDir, port: '0' }, environment);
+    const logger = createLogger('debug', { write: (line: string) => void this.logs.push(line) });
+    this.broker = await startBroker(config, {
+      logger,
+      environment,
+      issuerKeys: { ...DEFAULT_ISSUER_KEYS_OPTIONS, ...options.issuerKeys },
+    });
+  }
+
+  get url(): string {
+    return this.broker.url;
+  }
+
+  async request(method: string, path: string, init: { headers?: Record<string, string>; body?: string } = {}): Promise<HttpResult> {
+    const response = await fetch(`${this.url}${path}`, { method, headers: init.headers, body: init.body });
+    const text = await response.text();
+    this.responses.push(text);
+    let json: Record<string, unknown> = {};
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      // not JSON (metrics)
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  }
+
+  exchange(token: string | undefined, secrets: string[], recipient: KeyPair = newRecipient()): Promise<HttpResult> {
+    return this.request('POST', '/v1/exchange', {
+      headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+      body: JSON.stringify({ recipient: recipient.publicKey.toString('base64'), secrets }),
+    });
+  }
+
+  admin(method: string, path: string, body?: unknown, token = this.adminToken): Promise<HttpResult> {
+    return this.request(method, `/v1/admin${path}`, {
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  }
+
+  async setSecret(name: string, value: string): Promise<number> {
+    const result = await this.admin('PUT', `/secrets/${name}`, { value });
+    if (result.status !== 201) throw new Error(`setting ${name} failed: ${result.text}`);
+    return result.json.version as number;
+  }
+
+  async stopBroker(): Promise<void> {
+    await this.broker.close();
+  }
+
+  async close(): Promise<void> {
+    await this.broker.close();
+    await this.github.stop();
+    await this.gitlab.stop();
+    if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });
+  }
+}
