@@ -106,6 +106,12 @@ function compile(
       const known = [...issuers.keys()].map((name) => `"${name}"`).join(', ');
       report([...rulePath, 'issuer'], `no issuer is named "${rule.issuer}"; the issuers section names ${known}`);
     }
+    if (Object.keys(rule.claims).length === 0) {
+      report(
+        [...rulePath, 'claims'],
+        'a rule must bind at least one claim; without one it grants to every workload of the issuer (bind repository_id or project_id)',
+      );
+    }
     const claims = Object.entries(rule.claims).flatMap(([claim, spec]) => {
       try {
         return [{ claim, matcher: compileClaimMatcher(spec) }];

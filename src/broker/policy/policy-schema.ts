@@ -64,12 +64,7 @@ const ruleSchema = z.strictObject({
   name: z.string().regex(NAME, 'rule names use A-Z, a-z, 0-9, "_", "." and "-"'),
   description: z.string().optional(),
   issuer: z.string().min(1),
-  claims: z
-    .record(z.string().min(1), z.unknown())
-    .refine((claims) => Object.keys(claims).length > 0, {
-      message:
-        'a rule must bind at least one claim; without one it grants to every workload of the issuer (bind repository_id or project_id)',
-    }),
+  claims: z.record(z.string().min(1), z.unknown()),
   secrets: z.array(z.string()).min(1, 'a rule must grant at least one secret name or pattern'),
 });
 
