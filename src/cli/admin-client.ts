@@ -36,7 +36,8 @@ export class AdminClient {
         signal: AbortSignal.timeout(30_000),
       });
     } catch (error) {
-      const code = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const code = cause?.code ?? cause?.message ?? (error as Error).message;
       throw new CliError(
         `cannot reach the broker at ${this.baseUrl} (${code})`,
         'is "secrets-broker serve" running there? Set SECRETS_BROKER_URL to its address',
