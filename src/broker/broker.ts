@@ -57,7 +57,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
   }
   const stores = openSqliteStores(join(config.dataDir, DATABASE_FILE));
   try {
-    const vault = new SecretVault(stores.secrets, new KeyRing(keys.current, keys.old === undefined ? [] : [keys.old]));
+    const vault = new SecretVault(
+      stores.secrets,
+      new KeyRing(keys.current, keys.old === undefined ? [] : [keys.old]),
+    );
     await vault.assertKeysAvailable();
     const bootstrapToken = await bootstrapOwnerToken(stores, config.adminToken !== undefined);
 
@@ -70,12 +73,37 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
     );
     verifier.track(policy.current);
     const audit = new AuditLog(stores.audit, logger);
-    const exchange = new ExchangeService({ policy, verifier, vault, replay: stores.replay, audit, metrics, logger });
-    const admin = new AdminService(new AdminCredentials(stores.adminTokens, config.adminToken), vault, audit, metrics, logger);
-    const app = createApp({ exchange, admin, policy, verifier, stores, metrics, logger, version: BROKER_VERSION });
+    const exchange = new ExchangeService({
+      policy,
+      verifier,
+      vault,
+      replay: stores.replay,
+      audit,
+      metrics,
+      logger,
+    });
+    const admin = new AdminService(
+      new AdminCredentials(stores.adminTokens, config.adminToken),
+      vault,
+      audit,
+      metrics,
+      logger,
+    );
+    const app = createApp({
+      exchange,
+      admin,
+      policy,
+      verifier,
+      stores,
+      metrics,
+      logger,
+      version: BROKER_VERSION,
+    });
 
     const server = await new Promise<ReturnType<typeof serve>>((resolvePromise, reject) => {
-      const started = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolvePromise(started));
+      const started = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () =>
+        resolvePromise(started),
+      );
       started.once('error', reject);
     });
     const address = server.address() as AddressInfo;
@@ -90,7 +118,13 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
     purgeTimer.unref();
 
     logger.info(
-      { url, policy: config.policyFile, rules: policy.current.rules.length, data_dir: config.dataDir, version: BROKER_VERSION },
+      {
+        url,
+        policy: config.policyFile,
+        rules: policy.current.rules.length,
+        data_dir: config.dataDir,
+        version: BROKER_VERSION,
+      },
       'secrets-broker listening',
     );
     return {
@@ -118,7 +152,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
 }
 
 /** On the first start without SECRETS_BROKER_ADMIN_TOKEN, creates the owner token that is printed once. */
-async function bootstrapOwnerToken(stores: Stores, hasEnvironmentToken: boolean): Promise<string | undefined> {
+async function bootstrapOwnerToken(
+  stores: Stores,
+  hasEnvironmentToken: boolean,
+): Promise<string | undefined> {
   if (hasEnvironmentToken || (await stores.adminTokens.count()) > 0) return undefined;
   const token = generateAdminToken();
   await stores.adminTokens.insert({

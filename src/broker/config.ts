@@ -34,10 +34,13 @@ function nonEmpty(value: string | undefined): string | undefined {
 
 /** Flags win over SECRETS_BROKER_* variables, which win over the embedded defaults. */
 export function resolveBrokerConfig(options: ServeOptions, environment: Environment): BrokerConfig {
-  const portText = nonEmpty(options.port) ?? nonEmpty(environment.SECRETS_BROKER_PORT) ?? String(DEFAULT_PORT);
+  const portText =
+    nonEmpty(options.port) ?? nonEmpty(environment.SECRETS_BROKER_PORT) ?? String(DEFAULT_PORT);
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535) {
-    throw new ConfigError(`the port "${portText}" is not a number from 0 to 65535 (--port or SECRETS_BROKER_PORT)`);
+    throw new ConfigError(
+      `the port "${portText}" is not a number from 0 to 65535 (--port or SECRETS_BROKER_PORT)`,
+    );
   }
   const databaseUrl = nonEmpty(options.databaseUrl) ?? nonEmpty(environment.SECRETS_BROKER_DATABASE_URL);
   if (databaseUrl !== undefined) {
@@ -46,8 +49,12 @@ export function resolveBrokerConfig(options: ServeOptions, environment: Environm
     );
   }
   return {
-    policyFile: resolve(nonEmpty(options.policy) ?? nonEmpty(environment.SECRETS_BROKER_POLICY) ?? DEFAULT_POLICY_FILE),
-    dataDir: resolve(nonEmpty(options.dataDir) ?? nonEmpty(environment.SECRETS_BROKER_DATA_DIR) ?? DEFAULT_DATA_DIR),
+    policyFile: resolve(
+      nonEmpty(options.policy) ?? nonEmpty(environment.SECRETS_BROKER_POLICY) ?? DEFAULT_POLICY_FILE,
+    ),
+    dataDir: resolve(
+      nonEmpty(options.dataDir) ?? nonEmpty(environment.SECRETS_BROKER_DATA_DIR) ?? DEFAULT_DATA_DIR,
+    ),
     databaseUrl,
     host: nonEmpty(options.host) ?? nonEmpty(environment.SECRETS_BROKER_HOST) ?? DEFAULT_HOST,
     port,

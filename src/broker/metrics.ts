@@ -31,7 +31,7 @@ export function createMetrics(): BrokerMetrics {
     }),
     issuerKeyRefreshFailures: new Counter({
       name: 'secrets_broker_issuer_key_refresh_failures_total',
-      help: 'Failed fetches of an issuer\'s discovery document or JWKS, by issuer URL from the policy',
+      help: "Failed fetches of an issuer's discovery document or JWKS, by issuer URL from the policy",
       labelNames: ['issuer'],
       registers: [registry],
     }),

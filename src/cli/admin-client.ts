@@ -48,11 +48,14 @@ export class AdminClient {
     try {
       json = JSON.parse(text);
     } catch {
-      throw new CliError(`the broker at ${this.baseUrl} answered HTTP ${response.status} with a body that is not JSON`);
+      throw new CliError(
+        `the broker at ${this.baseUrl} answered HTTP ${response.status} with a body that is not JSON`,
+      );
     }
     if (!response.ok) {
       const problem = problemSchema.safeParse(json);
-      if (problem.success) throw new CliError(`${problem.data.detail} (${problem.data.code})`, problem.data.hint);
+      if (problem.success)
+        throw new CliError(`${problem.data.detail} (${problem.data.code})`, problem.data.hint);
       throw new CliError(`the broker answered HTTP ${response.status}`);
     }
     return json as T;

@@ -35,4 +35,3 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
     return 1;
   }
 }
-

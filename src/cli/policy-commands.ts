@@ -13,8 +13,13 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
     .action(async (file: string) => {
       try {
         const compiled = await loadPolicyFile(file);
-        const issuers = [...compiled.issuers.values()].map((issuer) => `${issuer.name} (${issuer.url})`).join(', ');
-        writeLine(io.stdout, `${file}: valid: audience ${compiled.audience}; ${compiled.issuers.size} issuer(s): ${issuers}; ${compiled.rules.length} rule(s)`);
+        const issuers = [...compiled.issuers.values()]
+          .map((issuer) => `${issuer.name} (${issuer.url})`)
+          .join(', ');
+        writeLine(
+          io.stdout,
+          `${file}: valid: audience ${compiled.audience}; ${compiled.issuers.size} issuer(s): ${issuers}; ${compiled.rules.length} rule(s)`,
+        );
       } catch (error) {
         if (!(error instanceof PolicyError)) throw error;
         throw new CliError(`${file} is not a valid policy:\n${error.message}`);

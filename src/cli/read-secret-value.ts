@@ -39,7 +39,9 @@ export async function readSecretValue(options: ValueSourceOptions, io: ValueIo):
     (option) => option !== undefined && option !== false,
   ).length;
   if (chosen !== 1) {
-    throw new CliError(chosen === 0 ? `say where the value comes from: ${MODES}` : `use only one of ${MODES}`);
+    throw new CliError(
+      chosen === 0 ? `say where the value comes from: ${MODES}` : `use only one of ${MODES}`,
+    );
   }
   if (options.value !== undefined) {
     writeLine(
@@ -50,7 +52,8 @@ export async function readSecretValue(options: ValueSourceOptions, io: ValueIo):
   }
   if (options.fromEnv !== undefined) {
     const value = io.environment[options.fromEnv];
-    if (value === undefined || value === '') throw new CliError(`the environment variable ${options.fromEnv} is not set or empty`);
+    if (value === undefined || value === '')
+      throw new CliError(`the environment variable ${options.fromEnv} is not set or empty`);
     return value;
   }
   if (options.fromFile !== undefined) {
@@ -58,20 +61,24 @@ export async function readSecretValue(options: ValueSourceOptions, io: ValueIo):
     try {
       bytes = await readFile(options.fromFile);
     } catch (error) {
-      throw new CliError(`cannot read ${options.fromFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new CliError(
+        `cannot read ${options.fromFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
     }
     return decodeUtf8(bytes, options.fromFile);
   }
   if (options.fromStdin === true) {
     const chunks: Buffer[] = [];
-    for await (const chunk of io.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+    for await (const chunk of io.stdin)
+      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
     return stripFinalNewline(decodeUtf8(Buffer.concat(chunks), 'standard input'));
   }
   return promptTwice(io);
 }
 
 async function promptTwice(io: ValueIo): Promise<string> {
-  if (io.stdin.isTTY !== true) throw new CliError('--prompt needs a terminal; pipe the value with --from-stdin instead');
+  if (io.stdin.isTTY !== true)
+    throw new CliError('--prompt needs a terminal; pipe the value with --from-stdin instead');
   let muted = false;
   const output = new Writable({
     write: (chunk: Buffer, _encoding, callback) => {

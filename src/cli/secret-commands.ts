@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { secretNameProblem } from '../protocol/secret-names.js';
 import { AdminClient } from './admin-client.js';
 import { CliError, writeLine } from './cli-error.js';
+import { formatTable } from './format-table.js';
 import { readSecretValue, type ValueIo, type ValueSourceOptions } from './read-secret-value.js';
 
 interface SetOptions extends ValueSourceOptions {
@@ -30,36 +31,52 @@ export interface CommandIo extends ValueIo {
 }
 
 export function registerSecretCommands(program: Command, io: CommandIo): void {
-  const secret = program.command('secret').description('store, list and delete secrets through the admin API');
+  const secret = program
+    .command('secret')
+    .description('store, list and delete secrets through the admin API');
 
   secret
     .command('set')
     .argument('<name>', 'secret name, e.g. prod/api/DB_PASSWORD')
     .description('store a new version of a secret (the value is never printed)')
     .option('--prompt', 'type the value at a hidden prompt (asked twice)')
-    .option('--from-stdin', 'read the value from standard input (one final newline is dropped from a single line)')
+    .option(
+      '--from-stdin',
+      'read the value from standard input (one final newline is dropped from a single line)',
+    )
     .option('--from-file <file>', 'read the value from a file, byte for byte')
     .option('--from-env <var>', 'read the value from an environment variable')
     .option('--value <value>', 'the value itself (stays in shell history: avoid)')
-    .option('--confirm-fingerprint <sha256hex>', 'store only if the value\'s SHA-256 is this')
+    .option('--confirm-fingerprint <sha256hex>', "store only if the value's SHA-256 is this")
     .option('--dry-run', 'check everything and show what would be stored, store nothing')
     .action(async (name: string, options: SetOptions) => {
       const problem = secretNameProblem(name);
       if (problem !== undefined) throw new CliError(`"${name}" is not a valid secret name: ${problem}`);
       const value = await readSecretValue(options, io);
       const fingerprint = createHash('sha256').update(value, 'utf8').digest('hex');
-      if (options.confirmFingerprint !== undefined && options.confirmFingerprint.toLowerCase() !== fingerprint) {
+      if (
+        options.confirmFingerprint !== undefined &&
+        options.confirmFingerprint.toLowerCase() !== fingerprint
+      ) {
         throw new CliError(
           `the value's SHA-256 is ${fingerprint}, not the ${options.confirmFingerprint} you asked to confirm; nothing was stored`,
         );
       }
       const client = new AdminClient(io.environment);
-      const result = await client.request<WriteResult>('PUT', `/secrets/${name}`, { value, dry_run: options.dryRun === true });
+      const result = await client.request<WriteResult>('PUT', `/secrets/${name}`, {
+        value,
+        dry_run: options.dryRun === true,
+      });
       if (result.sha256 !== fingerprint) {
-        throw new CliError(`the broker computed SHA-256 ${result.sha256} for what it received, not ${fingerprint}`);
+        throw new CliError(
+          `the broker computed SHA-256 ${result.sha256} for what it received, not ${fingerprint}`,
+        );
       }
       const summary = `${result.name} version ${result.version} (${result.bytes} bytes, sha256 ${result.sha256})`;
-      writeLine(io.stdout, result.dry_run ? `dry run: would set ${summary}; nothing was stored` : `set ${summary}`);
+      writeLine(
+        io.stdout,
+        result.dry_run ? `dry run: would set ${summary}; nothing was stored` : `set ${summary}`,
+      );
     });
 
   secret
@@ -76,9 +93,16 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
         writeLine(io.stdout, JSON.stringify(secrets, null, 2));
         return;
       }
-      const rows = [['NAME', 'VERSION', 'VERSIONS', 'UPDATED'], ...secrets.map((s) => [s.name, String(s.version), String(s.versions), s.updatedAt])];
-      const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-      for (const row of rows) writeLine(io.stdout, row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+      const rows = [
+        ['NAME', 'VERSION', 'VERSIONS', 'UPDATED'],
+        ...secrets.map((entry) => [
+          entry.name,
+          String(entry.version),
+          String(entry.versions),
+          entry.updatedAt,
+        ]),
+      ];
+      for (const line of formatTable(rows)) writeLine(io.stdout, line);
     });
 
   secret

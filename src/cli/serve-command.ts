@@ -12,7 +12,10 @@ export function registerServeCommand(program: Command, io: CommandIo): void {
     .command('serve')
     .description('run the broker')
     .option('--policy <file>', 'policy YAML (SECRETS_BROKER_POLICY; default examples/policy.yaml)')
-    .option('--data-dir <dir>', 'embedded database and generated key (SECRETS_BROKER_DATA_DIR; default ./.secrets-broker)')
+    .option(
+      '--data-dir <dir>',
+      'embedded database and generated key (SECRETS_BROKER_DATA_DIR; default ./.secrets-broker)',
+    )
     .option('--database-url <url>', 'shared database (SECRETS_BROKER_DATABASE_URL)')
     .option('--host <host>', 'address to listen on (SECRETS_BROKER_HOST; default 127.0.0.1)')
     .option('--port <port>', 'port to listen on (SECRETS_BROKER_PORT; default 8080)')
@@ -20,18 +23,32 @@ export function registerServeCommand(program: Command, io: CommandIo): void {
       const logger = createLogger();
       let broker;
       try {
-        broker = await startBroker(resolveBrokerConfig(options, io.environment), { logger, environment: io.environment });
+        broker = await startBroker(resolveBrokerConfig(options, io.environment), {
+          logger,
+          environment: io.environment,
+        });
       } catch (error) {
-        if (error instanceof PolicyError) throw new CliError(`the policy is not valid:\n${error.message}`, 'fix it, then check it with "secrets-broker policy check FILE"');
-        if (error instanceof ConfigError || error instanceof MasterKeyError) throw new CliError(error.message);
+        if (error instanceof PolicyError)
+          throw new CliError(
+            `the policy is not valid:\n${error.message}`,
+            'fix it, then check it with "secrets-broker policy check FILE"',
+          );
+        if (error instanceof ConfigError || error instanceof MasterKeyError)
+          throw new CliError(error.message);
         if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-          throw new CliError((error as Error).message, 'another process uses that port: stop it, or pick another with --port');
+          throw new CliError(
+            (error as Error).message,
+            'another process uses that port: stop it, or pick another with --port',
+          );
         }
         throw error;
       }
       if (broker.bootstrapToken !== undefined) {
         writeLine(io.stderr, '');
-        writeLine(io.stderr, 'First start: an owner token for the admin API was created. It is shown this once and stored only as a hash:');
+        writeLine(
+          io.stderr,
+          'First start: an owner token for the admin API was created. It is shown this once and stored only as a hash:',
+        );
         writeLine(io.stderr, `  export SECRETS_BROKER_ADMIN_TOKEN=${broker.bootstrapToken}`);
         writeLine(io.stderr, '');
       }

@@ -41,7 +41,9 @@ export const sealedPayloadSchema = z.strictObject({
 export type SealedPayload = z.infer<typeof sealedPayloadSchema>;
 
 export function encodeSealedPayload(payload: SealedPayload): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ name: payload.name, version: payload.version, value: payload.value }));
+  return new TextEncoder().encode(
+    JSON.stringify({ name: payload.name, version: payload.version, value: payload.value }),
+  );
 }
 
 /** Problem codes of the contract, plus the admin API's own. */

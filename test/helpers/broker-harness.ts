@@ -75,7 +75,8 @@ export function newRecipient(): KeyPair {
 export function openSealed(sealed: string, recipient: KeyPair): unknown {
   const box = Buffer.from(sealed, 'base64');
   const message = Buffer.alloc(box.length - sodium.crypto_box_SEALBYTES);
-  if (!sodium.crypto_box_seal_open(message, box, recipient.publicKey, recipient.secretKey)) throw new Error('box does not open');
+  if (!sodium.crypto_box_seal_open(message, box, recipient.publicKey, recipient.secretKey))
+    throw new Error('box does not open');
   return JSON.parse(message.toString('utf8'));
 }
 
@@ -123,13 +124,19 @@ export class BrokerHarness {
     await this.startBroker(options);
   }
 
-  async startBroker(options: HarnessOptions = {}, extraEnvironment: Record<string, string> = {}): Promise<void> {
+  async startBroker(
+    options: HarnessOptions = {},
+    extraEnvironment: Record<string, string> = {},
+  ): Promise<void> {
     const environment = {
       SECRETS_BROKER_MASTER_KEY: this.masterKeyHex,
       SECRETS_BROKER_ADMIN_TOKEN: this.adminToken,
       ...extraEnvironment,
     };
-    const config = resolveBrokerConfig({ policy: this.policyFile, dataDir: this.dataDir, port: '0' }, environment);
+    const config = resolveBrokerConfig(
+      { policy: this.policyFile, dataDir: this.dataDir, port: '0' },
+      environment,
+    );
     const logger = createLogger('debug', { write: (line: string) => void this.logs.push(line) });
     this.broker = await startBroker(config, {
       logger,
@@ -142,7 +149,11 @@ export class BrokerHarness {
     return this.broker.url;
   }
 
-  async request(method: string, path: string, init: { headers?: Record<string, string>; body?: string } = {}): Promise<HttpResult> {
+  async request(
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: string } = {},
+  ): Promise<HttpResult> {
     const response = await fetch(`${this.url}${path}`, { method, headers: init.headers, body: init.body });
     const text = await response.text();
     this.responses.push(text);
@@ -155,16 +166,26 @@ export class BrokerHarness {
     return { status: response.status, headers: response.headers, text, json };
   }
 
-  exchange(token: string | undefined, secrets: string[], recipient: KeyPair = newRecipient()): Promise<HttpResult> {
+  exchange(
+    token: string | undefined,
+    secrets: string[],
+    recipient: KeyPair = newRecipient(),
+  ): Promise<HttpResult> {
     return this.request('POST', '/v1/exchange', {
-      headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+      headers: {
+        'content-type': 'application/json',
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
       body: JSON.stringify({ recipient: recipient.publicKey.toString('base64'), secrets }),
     });
   }
 
   admin(method: string, path: string, body?: unknown, token = this.adminToken): Promise<HttpResult> {
     return this.request(method, `/v1/admin${path}`, {
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   }

@@ -12,7 +12,11 @@ export class Child {
   private readonly process: ChildProcess;
   private readonly detached: boolean;
 
-  constructor(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string; detached?: boolean } = {}) {
+  constructor(
+    command: string,
+    args: readonly string[],
+    options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string; detached?: boolean } = {},
+  ) {
     this.detached = options.detached ?? false;
     this.process = spawn(command, args, {
       cwd: options.cwd ?? REPO_ROOT,
@@ -46,7 +50,11 @@ export class Child {
       const onExit = (): void => {
         if (!check()) {
           cleanup();
-          reject(new Error(`process exited before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`));
+          reject(
+            new Error(
+              `process exited before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`,
+            ),
+          );
         }
       };
       const timer = setTimeout(() => {
@@ -81,8 +89,19 @@ export class Child {
 }
 
 /** Runs a command to completion. */
-export async function run(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; stdin?: string; cwd?: string } = {}) {
+export async function run(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; stdin?: string; cwd?: string } = {},
+) {
   const child = new Child(command, args, options);
   const code = await child.exited;
   return { code, stdout: child.stdout, stderr: child.stderr };
+}
+
+/** The current environment without any SECRETS_BROKER_* variable, as on a machine where nothing is configured. */
+export function unconfiguredEnvironment(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('SECRETS_BROKER_')),
+  );
 }

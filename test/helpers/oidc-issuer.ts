@@ -59,14 +59,17 @@ export class TestIssuer {
   }
 
   /** Signs a token with the issuer's current key; `claims` replace the defaults, undefined values delete. */
-  async token(claims: Claims, options: { expiresIn?: number; header?: Record<string, unknown> } = {}): Promise<string> {
+  async token(
+    claims: Claims,
+    options: { expiresIn?: number; header?: Record<string, unknown> } = {},
+  ): Promise<string> {
     return this.issuer.buildToken({
       kid: this.currentKid,
       expiresIn: options.expiresIn ?? 300,
       scopesOrTransform: (header, payload) => {
         Object.assign(header, options.header ?? {});
         for (const [key, value] of Object.entries(claims)) {
-          if (value === undefined) delete payload[key];
+          if (value === undefined) Reflect.deleteProperty(payload, key);
           else payload[key] = value;
         }
       },
@@ -77,7 +80,11 @@ export class TestIssuer {
   async publicKeyPem(): Promise<string> {
     const jwk = this.issuer.keys.get(this.currentKid) as JWK;
     const { kty, n, e } = jwk;
-    return exportSPKI((await importJWK({ kty, n, e, alg: 'RS256' }, 'RS256', { extractable: true })) as Parameters<typeof exportSPKI>[0]);
+    return exportSPKI(
+      (await importJWK({ kty, n, e, alg: 'RS256' }, 'RS256', { extractable: true })) as Parameters<
+        typeof exportSPKI
+      >[0],
+    );
   }
 }
 
@@ -93,7 +100,9 @@ export function unsignedToken(claims: Claims): string {
 }
 
 export async function hs256Token(claims: Claims, secret: string, kid: string): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid, typ: 'JWT' }).sign(new TextEncoder().encode(secret));
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', kid, typ: 'JWT' })
+    .sign(new TextEncoder().encode(secret));
 }
 
 const now = (): number => Math.floor(Date.now() / 1000);

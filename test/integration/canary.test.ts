@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_FILE } from '../../src/broker/broker.js';
 import { canary, findLeaks } from '../helpers/canary.js';
-import { BROKER_CLI, Child, run } from '../helpers/child-process.js';
+import { BROKER_CLI, Child, run, unconfiguredEnvironment } from '../helpers/child-process.js';
 import { newRecipient, openSealed, TEST_AUDIENCE, testPolicy } from '../helpers/broker-harness.js';
 import { githubClaims, gitlabClaims, TestIssuer } from '../helpers/oidc-issuer.js';
 
@@ -66,19 +66,23 @@ async function cli(args: string[], stdin?: string) {
   return result;
 }
 
-const githubToken = (overrides: Record<string, unknown> = {}) => github.token(githubClaims(github.url, TEST_AUDIENCE, overrides));
+const githubToken = (overrides: Record<string, unknown> = {}) =>
+  github.token(githubClaims(github.url, TEST_AUDIENCE, overrides));
 
 beforeAll(async () => {
   github = await new TestIssuer().start();
   gitlab = await new TestIssuer().start();
   dataDir = await mkdtemp(join(tmpdir(), 'canary-'));
   await writeFile(join(dataDir, 'policy.yaml'), testPolicy(github.url, gitlab.url));
-  const environment = { ...process.env };
-  for (const name of Object.keys(environment)) if (name.startsWith('SECRETS_BROKER_')) delete environment[name];
+  const environment = unconfiguredEnvironment();
   // No master key and no admin token: the embedded defaults (generated key file, bootstrap token) are used.
-  broker = new Child('node', [...BROKER_CLI, 'serve', '--policy', join(dataDir, 'policy.yaml'), '--data-dir', dataDir, '--port', '0'], {
-    env: { ...environment, SECRETS_BROKER_LOG_LEVEL: 'debug' },
-  });
+  broker = new Child(
+    'node',
+    [...BROKER_CLI, 'serve', '--policy', join(dataDir, 'policy.yaml'), '--data-dir', dataDir, '--port', '0'],
+    {
+      env: { ...environment, SECRETS_BROKER_LOG_LEVEL: 'debug' },
+    },
+  );
   url = (await broker.waitFor(/"url":"(http:\/\/127\.0\.0\.1:\d+)"/))[1]!;
   adminToken = (await broker.waitFor(/export SECRETS_BROKER_ADMIN_TOKEN=(\S+)/))[1]!;
 });
@@ -100,17 +104,27 @@ describe('canary values never leave the broker in clear', () => {
     expect((await admin('PUT', '/secrets/other/NOT_GRANTED', { value: values.notGranted })).status).toBe(201);
     expect((await admin('PUT', '/secrets/prod/api/TAMPERED', { value: values.tampered })).status).toBe(201);
     expect((await admin('PUT', '/secrets/prod/web/KEY', { value: values.gitlab })).status).toBe(201);
-    expect((await cli(['secret', 'set', 'prod/api/DRY', '--from-stdin', '--dry-run'], values.dryRun)).code).toBe(0);
+    expect(
+      (await cli(['secret', 'set', 'prod/api/DRY', '--from-stdin', '--dry-run'], values.dryRun)).code,
+    ).toBe(0);
     expect((await cli(['secret', 'list'])).code).toBe(0);
     expect((await admin('PUT', '/secrets/bad%20name', { value: values.single })).status).toBe(400);
 
     // Allowed: every value opens correctly.
     const recipient = newRecipient();
-    const allowed = await post(await githubToken(), ['prod/api/SINGLE', 'prod/api/MULTI', 'prod/api/JSON', 'prod/api/UNICODE'], recipient);
+    const allowed = await post(
+      await githubToken(),
+      ['prod/api/SINGLE', 'prod/api/MULTI', 'prod/api/JSON', 'prod/api/UNICODE'],
+      recipient,
+    );
     expect(allowed.status).toBe(200);
-    const opened = (allowed.json.secrets as { sealed: string }[]).map((entry) => (openSealed(entry.sealed, recipient) as { value: string }).value);
+    const opened = (allowed.json.secrets as { sealed: string }[]).map(
+      (entry) => (openSealed(entry.sealed, recipient) as { value: string }).value,
+    );
     expect(opened).toEqual([values.single, values.multiLine, values.json, values.unicode]);
-    const viaGitlab = await post(await gitlab.token(gitlabClaims(gitlab.url, TEST_AUDIENCE)), ['prod/web/**']);
+    const viaGitlab = await post(await gitlab.token(gitlabClaims(gitlab.url, TEST_AUDIENCE)), [
+      'prod/web/**',
+    ]);
     expect(viaGitlab.status).toBe(200);
 
     // Denied, replayed, missing, invalid and optional paths.
@@ -120,7 +134,9 @@ describe('canary values never leave the broker in clear', () => {
     expect((await post(token, ['prod/api/SINGLE'])).status).toBe(200);
     expect((await post(token, ['prod/api/SINGLE'])).status).toBe(401);
     expect((await post(await githubToken(), ['prod/api/SINGLE', 'prod/api/MISSING'])).status).toBe(404);
-    expect((await post(await githubToken({ aud: 'https://github.com/acme' }), ['prod/api/SINGLE'])).status).toBe(401);
+    expect(
+      (await post(await githubToken({ aud: 'https://github.com/acme' }), ['prod/api/SINGLE'])).status,
+    ).toBe(401);
     expect((await post(await githubToken(), ['prod/api/*', 'other/*?'])).status).toBe(200);
 
     // A tampered row: refused with an integrity error that names the secret, never its value.

@@ -25,7 +25,10 @@ interface CliRun {
   stderr: string;
 }
 
-async function cli(args: string[], options: { stdin?: string; environment?: Record<string, string> } = {}): Promise<CliRun> {
+async function cli(
+  args: string[],
+  options: { stdin?: string; environment?: Record<string, string> } = {},
+): Promise<CliRun> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out: Buffer[] = [];
@@ -47,7 +50,11 @@ async function cli(args: string[], options: { stdin?: string; environment?: Reco
 
 async function released(name: string): Promise<unknown> {
   const recipient = newRecipient();
-  const result = await harness.exchange(await harness.github.token(githubClaims(harness.github.url, TEST_AUDIENCE)), [name], recipient);
+  const result = await harness.exchange(
+    await harness.github.token(githubClaims(harness.github.url, TEST_AUDIENCE)),
+    [name],
+    recipient,
+  );
   expect(result.status).toBe(200);
   return openSealed((result.json.secrets as { sealed: string }[])[0]!.sealed, recipient);
 }
@@ -64,9 +71,13 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
 
 describe('secrets-broker secret', () => {
   it('set --from-stdin stores the value and confirms name, version, length and fingerprint only', async () => {
-    const run = await cli(['secret', 'set', 'prod/api/FROM_STDIN', '--from-stdin'], { stdin: 'stdin-value-1\n' });
+    const run = await cli(['secret', 'set', 'prod/api/FROM_STDIN', '--from-stdin'], {
+      stdin: 'stdin-value-1\n',
+    });
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe(`set prod/api/FROM_STDIN version 1 (13 bytes, sha256 ${sha256('stdin-value-1')})\n`);
+    expect(run.stdout).toBe(
+      `set prod/api/FROM_STDIN version 1 (13 bytes, sha256 ${sha256('stdin-value-1')})\n`,
+    );
     expect(run.stdout + run.stderr).not.toContain('stdin-value-1');
     expect(await released('prod/api/FROM_STDIN')).toMatchObject({ value: 'stdin-value-1', version: 1 });
   });
@@ -74,10 +85,18 @@ describe('secrets-broker secret', () => {
   it('set --from-file, --from-env and --value', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cli-'));
     await writeFile(join(dir, 'value'), 'line one\nline two\n');
-    expect((await cli(['secret', 'set', 'prod/api/FROM_FILE', '--from-file', join(dir, 'value')])).code).toBe(0);
+    expect((await cli(['secret', 'set', 'prod/api/FROM_FILE', '--from-file', join(dir, 'value')])).code).toBe(
+      0,
+    );
     expect(await released('prod/api/FROM_FILE')).toMatchObject({ value: 'line one\nline two\n' });
 
-    expect((await cli(['secret', 'set', 'prod/api/FROM_ENV', '--from-env', 'MY_VALUE'], { environment: { MY_VALUE: 'env-value' } })).code).toBe(0);
+    expect(
+      (
+        await cli(['secret', 'set', 'prod/api/FROM_ENV', '--from-env', 'MY_VALUE'], {
+          environment: { MY_VALUE: 'env-value' },
+        })
+      ).code,
+    ).toBe(0);
     expect(await released('prod/api/FROM_ENV')).toMatchObject({ value: 'env-value' });
 
     const inline = await cli(['secret', 'set', 'prod/api/INLINE', '--value', 'inline-value']);
@@ -87,14 +106,27 @@ describe('secrets-broker secret', () => {
   });
 
   it('--confirm-fingerprint stores only a matching value', async () => {
-    const wrong = await cli(['secret', 'set', 'prod/api/CONFIRMED', '--from-stdin', '--confirm-fingerprint', sha256('other')], { stdin: 'confirmed-value' });
+    const wrong = await cli(
+      ['secret', 'set', 'prod/api/CONFIRMED', '--from-stdin', '--confirm-fingerprint', sha256('other')],
+      { stdin: 'confirmed-value' },
+    );
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('nothing was stored');
     expect(wrong.stderr).not.toContain('confirmed-value');
     expect((await cli(['secret', 'list', 'prod/api/CONFIRMED'])).stdout).not.toContain('CONFIRMED');
-    const right = await cli(['secret', 'set', 'prod/api/CONFIRMED', '--from-stdin', '--confirm-fingerprint', sha256('confirmed-value').toUpperCase()], {
-      stdin: 'confirmed-value',
-    });
+    const right = await cli(
+      [
+        'secret',
+        'set',
+        'prod/api/CONFIRMED',
+        '--from-stdin',
+        '--confirm-fingerprint',
+        sha256('confirmed-value').toUpperCase(),
+      ],
+      {
+        stdin: 'confirmed-value',
+      },
+    );
     expect(right.code).toBe(0);
   });
 
@@ -131,11 +163,15 @@ describe('secrets-broker secret', () => {
     expect(empty.stderr).toContain('the value is empty');
     const noToken = await cli(['secret', 'list'], { environment: { SECRETS_BROKER_ADMIN_TOKEN: '' } });
     expect(noToken.stderr).toContain('SECRETS_BROKER_ADMIN_TOKEN is not set');
-    const badToken = await cli(['secret', 'list'], { environment: { SECRETS_BROKER_ADMIN_TOKEN: 'sbadm_0123456789abcdef_' + 'A'.repeat(43) } });
+    const badToken = await cli(['secret', 'list'], {
+      environment: { SECRETS_BROKER_ADMIN_TOKEN: 'sbadm_0123456789abcdef_' + 'A'.repeat(43) },
+    });
     expect(badToken.code).toBe(1);
     expect(badToken.stderr).toContain('(unauthorized)');
     const closedPort = await freePort();
-    const down = await cli(['secret', 'list'], { environment: { SECRETS_BROKER_URL: `http://127.0.0.1:${closedPort}` } });
+    const down = await cli(['secret', 'list'], {
+      environment: { SECRETS_BROKER_URL: `http://127.0.0.1:${closedPort}` },
+    });
     expect(down.stderr).toContain(`cannot reach the broker at http://127.0.0.1:${closedPort} (ECONNREFUSED)`);
     expect((await cli(['secret', 'list', 'prod/x'])).stdout).toBe('NAME  VERSION  VERSIONS  UPDATED\n');
   });
@@ -148,7 +184,10 @@ describe('secrets-broker secret', () => {
       await fresh.startBroker({}, { SECRETS_BROKER_ADMIN_TOKEN: '' });
       const token = fresh.broker.bootstrapToken!;
       expect(token).toMatch(/^sbadm_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
-      expect((await fresh.admin('GET', '/whoami', undefined, token)).json).toMatchObject({ role: 'owner', label: 'bootstrap owner' });
+      expect((await fresh.admin('GET', '/whoami', undefined, token)).json).toMatchObject({
+        role: 'owner',
+        label: 'bootstrap owner',
+      });
       expect((await fresh.admin('GET', '/whoami', undefined, `${token.slice(0, -1)}x`)).status).toBe(401);
       expect((await fresh.admin('GET', '/whoami', undefined, fresh.adminToken)).status).toBe(401);
       await fresh.stopBroker();
@@ -165,13 +204,18 @@ describe('secrets-broker policy check', () => {
   it('accepts a valid policy and summarises it', async () => {
     const run = await cli(['policy', 'check', 'examples/policy.yaml']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('examples/policy.yaml: valid: audience https://secrets.example.com; 2 issuer(s)');
+    expect(run.stdout).toContain(
+      'examples/policy.yaml: valid: audience https://secrets.example.com; 2 issuer(s)',
+    );
   });
 
   it('refuses an invalid one with file, line and column', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'policy-'));
     const file = join(dir, 'bad.yaml');
-    await writeFile(file, 'version: 1\naudience: a\nissuers:\n  gh:\n    url: https://x.example\n    colour: blue\nrules: []\n');
+    await writeFile(
+      file,
+      'version: 1\naudience: a\nissuers:\n  gh:\n    url: https://x.example\n    colour: blue\nrules: []\n',
+    );
     const run = await cli(['policy', 'check', file]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`${file}:6:5: issuers.gh.colour: unknown key "colour"`);

@@ -33,7 +33,11 @@ const github = (overrides: Claims = {}): Promise<string> =>
 const gitlab = (overrides: Claims = {}): Promise<string> =>
   harness.gitlab.token(gitlabClaims(harness.gitlab.url, TEST_AUDIENCE, overrides));
 
-function expectProblem(result: { status: number; headers: Headers; json: Record<string, unknown> }, status: number, code: string): void {
+function expectProblem(
+  result: { status: number; headers: Headers; json: Record<string, unknown> },
+  status: number,
+  code: string,
+): void {
   expect(result.status).toBe(status);
   expect(result.headers.get('content-type')).toBe('application/problem+json');
   expect(result.json.code).toBe(code);
@@ -51,7 +55,11 @@ describe('allowed exchanges', () => {
     const secrets = result.json.secrets as { name: string; version: number; sealed: string }[];
     expect(secrets).toHaveLength(1);
     expect(secrets[0]).toMatchObject({ name: 'prod/api/DB_PASSWORD', version: 2 });
-    expect(openSealed(secrets[0]!.sealed, recipient)).toEqual({ name: 'prod/api/DB_PASSWORD', version: 2, value: 'db-password-v2' });
+    expect(openSealed(secrets[0]!.sealed, recipient)).toEqual({
+      name: 'prod/api/DB_PASSWORD',
+      version: 2,
+      value: 'db-password-v2',
+    });
     expect(result.json.request_id).toBe(result.headers.get('x-request-id'));
   });
 
@@ -66,41 +74,68 @@ describe('allowed exchanges', () => {
     const result = await harness.exchange(await gitlab(), ['prod/web/deploy/KEY'], recipient);
     expect(result.status).toBe(200);
     const secrets = result.json.secrets as { sealed: string }[];
-    expect(openSealed(secrets[0]!.sealed, recipient)).toEqual({ name: 'prod/web/deploy/KEY', version: 1, value: 'web-deploy-key' });
+    expect(openSealed(secrets[0]!.sealed, recipient)).toEqual({
+      name: 'prod/web/deploy/KEY',
+      version: 1,
+      value: 'web-deploy-key',
+    });
   });
 
   it('matches an array claim when any element matches', async () => {
-    const allowed = await harness.exchange(await github({ groups: ['dev', 'platform'] }), ['shared/PLATFORM_TOKEN']);
+    const allowed = await harness.exchange(await github({ groups: ['dev', 'platform'] }), [
+      'shared/PLATFORM_TOKEN',
+    ]);
     expect(allowed.status).toBe(200);
-    const denied = await harness.exchange(await github({ groups: ['dev', 'platform-admins'] }), ['shared/PLATFORM_TOKEN']);
+    const denied = await harness.exchange(await github({ groups: ['dev', 'platform-admins'] }), [
+      'shared/PLATFORM_TOKEN',
+    ]);
     expectProblem(denied, 403, 'policy_denied');
   });
 
   it('expands patterns to granted stored secrets and skips optional entries that are missing', async () => {
     const recipient = newRecipient();
-    const result = await harness.exchange(await github(), ['prod/api/*', 'prod/api/MISSING?', 'shared/*?', 'other/NOT_GRANTED?'], recipient);
+    const result = await harness.exchange(
+      await github(),
+      ['prod/api/*', 'prod/api/MISSING?', 'shared/*?', 'other/NOT_GRANTED?'],
+      recipient,
+    );
     expect(result.status).toBe(200);
     const secrets = result.json.secrets as { name: string; version: number; sealed: string }[];
-    expect(secrets.map((secret) => secret.name)).toEqual(['prod/api/API_KEY', 'prod/api/DB_PASSWORD', 'shared/SLACK_WEBHOOK']);
-    for (const secret of secrets) expect(openSealed(secret.sealed, recipient)).toMatchObject({ name: secret.name, version: secret.version });
+    expect(secrets.map((secret) => secret.name)).toEqual([
+      'prod/api/API_KEY',
+      'prod/api/DB_PASSWORD',
+      'shared/SLACK_WEBHOOK',
+    ]);
+    for (const secret of secrets)
+      expect(openSealed(secret.sealed, recipient)).toMatchObject({
+        name: secret.name,
+        version: secret.version,
+      });
   });
 
   it('returns a secret once when a name and a pattern both ask for it', async () => {
     const result = await harness.exchange(await github(), ['prod/api/DB_PASSWORD', 'prod/api/*']);
-    expect((result.json.secrets as { name: string }[]).map((secret) => secret.name)).toEqual(['prod/api/DB_PASSWORD', 'prod/api/API_KEY']);
+    expect((result.json.secrets as { name: string }[]).map((secret) => secret.name)).toEqual([
+      'prod/api/DB_PASSWORD',
+      'prod/api/API_KEY',
+    ]);
   });
 });
 
 describe('token verification', () => {
   it('refuses a token whose aud is not the policy audience', async () => {
-    const result = await harness.exchange(await github({ aud: 'https://other.example' }), ['prod/api/DB_PASSWORD']);
+    const result = await harness.exchange(await github({ aud: 'https://other.example' }), [
+      'prod/api/DB_PASSWORD',
+    ]);
     expectProblem(result, 401, 'invalid_token');
     expect(result.json.detail).toContain('audience');
     expect(result.json.hint).toContain(TEST_AUDIENCE);
   });
 
   it("refuses GitHub's default audience and says which audience to request", async () => {
-    const result = await harness.exchange(await github({ aud: 'https://github.com/acme' }), ['prod/api/DB_PASSWORD']);
+    const result = await harness.exchange(await github({ aud: 'https://github.com/acme' }), [
+      'prod/api/DB_PASSWORD',
+    ]);
     expectProblem(result, 401, 'invalid_token');
     expect(result.json.hint).toContain("GitHub's default audience");
     expect(result.json.hint).toContain(TEST_AUDIENCE);
@@ -108,9 +143,12 @@ describe('token verification', () => {
 
   it('refuses an expired token', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const token = await harness.github.token(githubClaims(harness.github.url, TEST_AUDIENCE, { iat: now - 400, nbf: now - 400 }), {
-      expiresIn: -120,
-    });
+    const token = await harness.github.token(
+      githubClaims(harness.github.url, TEST_AUDIENCE, { iat: now - 400, nbf: now - 400 }),
+      {
+        expiresIn: -120,
+      },
+    );
     const result = await harness.exchange(token, ['prod/api/DB_PASSWORD']);
     expectProblem(result, 401, 'invalid_token');
     expect(result.json.detail).toContain('expired');
@@ -125,7 +163,9 @@ describe('token verification', () => {
 
   it('refuses a token issued longer ago than max_token_age even when exp is still ahead', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const result = await harness.exchange(await github({ iat: now - 12 * 60, nbf: now - 12 * 60 }), ['prod/api/DB_PASSWORD']);
+    const result = await harness.exchange(await github({ iat: now - 12 * 60, nbf: now - 12 * 60 }), [
+      'prod/api/DB_PASSWORD',
+    ]);
     expectProblem(result, 401, 'invalid_token');
     expect(result.json.detail).toContain('max_token_age');
   });
@@ -145,13 +185,19 @@ describe('token verification', () => {
   });
 
   it('refuses alg none', async () => {
-    const result = await harness.exchange(unsignedToken(githubClaims(harness.github.url, TEST_AUDIENCE)), ['prod/api/DB_PASSWORD']);
+    const result = await harness.exchange(unsignedToken(githubClaims(harness.github.url, TEST_AUDIENCE)), [
+      'prod/api/DB_PASSWORD',
+    ]);
     expectProblem(result, 401, 'invalid_token');
     expect(result.json.detail).toContain('"none"');
   });
 
   it("refuses HS256 signed with the issuer's public key", async () => {
-    const token = await hs256Token(githubClaims(harness.github.url, TEST_AUDIENCE), await harness.github.publicKeyPem(), harness.github.currentKid);
+    const token = await hs256Token(
+      githubClaims(harness.github.url, TEST_AUDIENCE),
+      await harness.github.publicKeyPem(),
+      harness.github.currentKid,
+    );
     const result = await harness.exchange(token, ['prod/api/DB_PASSWORD']);
     expectProblem(result, 401, 'invalid_token');
     expect(result.json.detail).toContain('"HS256"');
@@ -165,7 +211,10 @@ describe('token verification', () => {
   });
 
   it('refuses a token signed by a published key id but another key', async () => {
-    const token = await tokenFromForeignKey(githubClaims(harness.github.url, TEST_AUDIENCE), harness.github.currentKid);
+    const token = await tokenFromForeignKey(
+      githubClaims(harness.github.url, TEST_AUDIENCE),
+      harness.github.currentKid,
+    );
     const result = await harness.exchange(token, ['prod/api/DB_PASSWORD']);
     expectProblem(result, 401, 'invalid_token');
     expect(result.json.detail).toContain('signature');
@@ -197,9 +246,13 @@ describe('token verification', () => {
 
 describe('policy decisions', () => {
   it('a glob "*" never crosses "/": refs/heads/* does not match a nested branch', async () => {
-    const allowed = await harness.exchange(await github({ ref: 'refs/heads/feature' }), ['staging/api/DB_PASSWORD']);
+    const allowed = await harness.exchange(await github({ ref: 'refs/heads/feature' }), [
+      'staging/api/DB_PASSWORD',
+    ]);
     expect(allowed.status).toBe(200);
-    const result = await harness.exchange(await github({ ref: 'refs/heads/feature/x' }), ['staging/api/DB_PASSWORD']);
+    const result = await harness.exchange(await github({ ref: 'refs/heads/feature/x' }), [
+      'staging/api/DB_PASSWORD',
+    ]);
     expectProblem(result, 403, 'policy_denied');
     expect(result.json.hint).toContain('rule "api-ci-any-branch"');
     expect(result.json.hint).toContain('claim "ref" is "refs/heads/feature/x"');
@@ -213,10 +266,14 @@ describe('policy decisions', () => {
   });
 
   it('{not} refuses the negated value', async () => {
-    const result = await harness.exchange(await github({ actor: 'dependabot[bot]' }), ['prod/api/DB_PASSWORD']);
+    const result = await harness.exchange(await github({ actor: 'dependabot[bot]' }), [
+      'prod/api/DB_PASSWORD',
+    ]);
     expectProblem(result, 403, 'policy_denied');
     expect(result.json.hint).toContain('claim "actor" is "dependabot[bot]"');
-    expect((await harness.exchange(await github({ actor: 'dependabot-fork' }), ['prod/api/DB_PASSWORD'])).status).toBe(200);
+    expect(
+      (await harness.exchange(await github({ actor: 'dependabot-fork' }), ['prod/api/DB_PASSWORD'])).status,
+    ).toBe(200);
   });
 
   it('names the claim that failed with expected and actual values', async () => {
@@ -232,7 +289,12 @@ describe('policy decisions', () => {
   });
 
   it('is all or nothing: one ungranted and two missing names release nothing and are all named', async () => {
-    const result = await harness.exchange(await github(), ['prod/api/DB_PASSWORD', 'prod/api/NOPE_1', 'prod/api/NOPE_2', 'other/NOT_GRANTED']);
+    const result = await harness.exchange(await github(), [
+      'prod/api/DB_PASSWORD',
+      'prod/api/NOPE_1',
+      'prod/api/NOPE_2',
+      'other/NOT_GRANTED',
+    ]);
     expectProblem(result, 403, 'policy_denied');
     expect(result.json.secrets).toEqual(['other/NOT_GRANTED', 'prod/api/NOPE_1', 'prod/api/NOPE_2']);
     expect(result.json.not_granted).toEqual(['other/NOT_GRANTED']);
@@ -240,7 +302,11 @@ describe('policy decisions', () => {
   });
 
   it('answers secret_not_found naming every granted name that is not stored', async () => {
-    const result = await harness.exchange(await github(), ['prod/api/DB_PASSWORD', 'prod/api/NOPE_1', 'prod/api/NOPE_2']);
+    const result = await harness.exchange(await github(), [
+      'prod/api/DB_PASSWORD',
+      'prod/api/NOPE_1',
+      'prod/api/NOPE_2',
+    ]);
     expectProblem(result, 404, 'secret_not_found');
     expect(result.json.secrets).toEqual(['prod/api/NOPE_1', 'prod/api/NOPE_2']);
     expect(result.json.detail).toContain('Nothing was released');
@@ -252,7 +318,9 @@ describe('policy decisions', () => {
     expectProblem(stored, 403, 'policy_denied');
     expectProblem(absent, 403, 'policy_denied');
     const strip = (json: Record<string, unknown>): string =>
-      JSON.stringify({ ...json, request_id: undefined }).replaceAll('NOT_GRANTED', 'X').replaceAll('NEVER_STORED', 'X');
+      JSON.stringify({ ...json, request_id: undefined })
+        .replaceAll('NOT_GRANTED', 'X')
+        .replaceAll('NEVER_STORED', 'X');
     expect(strip(stored.json)).toBe(strip(absent.json));
   });
 
@@ -279,7 +347,10 @@ describe('request validation', () => {
   it('refuses an all-zero recipient key (a small-order point)', async () => {
     const result = await harness.request('POST', '/v1/exchange', {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${await github()}` },
-      body: JSON.stringify({ recipient: Buffer.alloc(32).toString('base64'), secrets: ['prod/api/DB_PASSWORD'] }),
+      body: JSON.stringify({
+        recipient: Buffer.alloc(32).toString('base64'),
+        secrets: ['prod/api/DB_PASSWORD'],
+      }),
     });
     expectProblem(result, 400, 'invalid_request');
   });
@@ -325,7 +396,9 @@ describe('service endpoints', () => {
     expect(ready.status).toBe(200);
     const metrics = await harness.request('GET', '/metrics');
     expect(metrics.text).toMatch(/secrets_broker_exchanges_total\{outcome="allowed",code="ok"\} \d+/);
-    expect(metrics.text).toMatch(/secrets_broker_exchanges_total\{outcome="denied",code="policy_denied"\} \d+/);
+    expect(metrics.text).toMatch(
+      /secrets_broker_exchanges_total\{outcome="denied",code="policy_denied"\} \d+/,
+    );
     expect(metrics.text).toContain('secrets_broker_exchange_duration_seconds_bucket');
   });
 });

@@ -16,7 +16,8 @@ async function start(): Promise<BrokerHarness> {
   return harness;
 }
 
-const token = (h: BrokerHarness): Promise<string> => h.github.token(githubClaims(h.github.url, TEST_AUDIENCE));
+const token = (h: BrokerHarness): Promise<string> =>
+  h.github.token(githubClaims(h.github.url, TEST_AUDIENCE));
 
 describe('issuer keys', () => {
   it('picks up a key the issuer rotated in, on the first token that uses it', async () => {
@@ -63,7 +64,9 @@ describe('issuer keys', () => {
     expect(result.json.detail).toContain('HTTP 503');
     const ready = await h.request('GET', '/readyz');
     expect(JSON.stringify(ready.json)).toContain('"loaded":false');
-    expect((await h.request('GET', '/metrics')).text).toMatch(/secrets_broker_issuer_key_refresh_failures_total\{issuer="http:\/\/127\.0\.0\.1:\d+"\} [1-9]/);
+    expect((await h.request('GET', '/metrics')).text).toMatch(
+      /secrets_broker_issuer_key_refresh_failures_total\{issuer="http:\/\/127\.0\.0\.1:\d+"\} [1-9]/,
+    );
     h.github.down = false;
     expect((await h.exchange(await token(h), ['prod/api/DB_PASSWORD'])).status).toBe(200);
   });

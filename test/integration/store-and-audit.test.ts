@@ -16,7 +16,8 @@ afterEach(async () => {
   harness = undefined;
 });
 
-const token = (h: BrokerHarness): Promise<string> => h.github.token(githubClaims(h.github.url, TEST_AUDIENCE));
+const token = (h: BrokerHarness): Promise<string> =>
+  h.github.token(githubClaims(h.github.url, TEST_AUDIENCE));
 
 /** A second connection to the broker's database, as an attacker or a broken disk would change it. */
 function withDatabase<T>(h: BrokerHarness, change: (database: Database.Database) => T): T {
@@ -29,7 +30,7 @@ function withDatabase<T>(h: BrokerHarness, change: (database: Database.Database)
 }
 
 describe('encrypted store', () => {
-  it('a ciphertext copied to another secret\'s row fails to decrypt and nothing is released', async () => {
+  it("a ciphertext copied to another secret's row fails to decrypt and nothing is released", async () => {
     const h = (harness = await BrokerHarness.start());
     await h.setSecret('prod/api/DB_PASSWORD', 'the-db-password');
     await h.setSecret('prod/api/API_KEY', 'the-api-key');
@@ -84,11 +85,16 @@ describe('encrypted store', () => {
     const h = (harness = await BrokerHarness.start());
     expect(await h.setSecret('prod/api/X', 'one')).toBe(1);
     expect(await h.setSecret('prod/api/X', 'two')).toBe(2);
-    expect((await h.admin('GET', '/secrets?prefix=prod/')).json.secrets).toMatchObject([{ name: 'prod/api/X', version: 2, versions: 2 }]);
+    expect((await h.admin('GET', '/secrets?prefix=prod/')).json.secrets).toMatchObject([
+      { name: 'prod/api/X', version: 2, versions: 2 },
+    ]);
     expect((await h.admin('DELETE', '/secrets/prod/api/X')).status).toBe(200);
     expect((await h.admin('DELETE', '/secrets/prod/api/X')).status).toBe(404);
     expect((await h.admin('GET', '/secrets')).json.secrets).toEqual([]);
-    const count = withDatabase(h, (database) => database.prepare('SELECT count(*) AS n FROM secret_versions').get() as { n: number });
+    const count = withDatabase(
+      h,
+      (database) => database.prepare('SELECT count(*) AS n FROM secret_versions').get() as { n: number },
+    );
     expect(count.n).toBe(0);
     expect(await h.setSecret('prod/api/X', 'three')).toBe(3);
   });
@@ -106,8 +112,14 @@ describe('audit log', () => {
 
   it('writes one hash-chained record per exchange with the identity and never a value', async () => {
     const h = await auditedHarness();
-    const rows = withDatabase(h, (database) => database.prepare('SELECT record FROM audit_log ORDER BY seq').all() as { record: string }[]);
-    const exchanges = rows.map((row) => JSON.parse(row.record) as Record<string, unknown>).filter((record) => record.kind === 'exchange');
+    const rows = withDatabase(
+      h,
+      (database) =>
+        database.prepare('SELECT record FROM audit_log ORDER BY seq').all() as { record: string }[],
+    );
+    const exchanges = rows
+      .map((row) => JSON.parse(row.record) as Record<string, unknown>)
+      .filter((record) => record.kind === 'exchange');
     expect(exchanges).toHaveLength(3);
     expect(exchanges[0]).toMatchObject({
       outcome: 'allowed',
@@ -130,7 +142,12 @@ describe('audit log', () => {
     expect(exchanges[0]!.jti_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(exchanges[0]!.recipient_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(typeof exchanges[0]!.latency_ms).toBe('number');
-    expect(exchanges[1]).toMatchObject({ outcome: 'denied', code: 'policy_denied', released: [], requested: ['other/NOPE'] });
+    expect(exchanges[1]).toMatchObject({
+      outcome: 'denied',
+      code: 'policy_denied',
+      released: [],
+      requested: ['other/NOPE'],
+    });
     expect(JSON.stringify(rows)).not.toContain('"value"');
     expect((await verifyAuditChain(h.broker.stores.audit)).ok).toBe(true);
   });
@@ -139,11 +156,16 @@ describe('audit log', () => {
     const h = await auditedHarness();
     withDatabase(h, (database) => {
       const row = database.prepare('SELECT record FROM audit_log WHERE seq = 3').get() as { record: string };
-      database.prepare('UPDATE audit_log SET record = ? WHERE seq = 3').run(row.record.replace('"denied"', '"allowed"'));
+      database
+        .prepare('UPDATE audit_log SET record = ? WHERE seq = 3')
+        .run(row.record.replace('"denied"', '"allowed"'));
     });
     const result = await verifyAuditChain(h.broker.stores.audit);
     expect(result.ok).toBe(false);
-    expect(result.problem).toEqual({ seq: 3, reason: 'record 3 was edited (its content no longer matches its hash)' });
+    expect(result.problem).toEqual({
+      seq: 3,
+      reason: 'record 3 was edited (its content no longer matches its hash)',
+    });
   });
 
   it('detects a deleted record and names it', async () => {
@@ -173,7 +195,9 @@ describe('audit log', () => {
     const h = (harness = await BrokerHarness.start());
     await h.setSecret('prod/api/DB_PASSWORD', 'audit-failure-canary');
     withDatabase(h, (database) =>
-      database.exec(`CREATE TRIGGER audit_unwritable BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`),
+      database.exec(
+        `CREATE TRIGGER audit_unwritable BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`,
+      ),
     );
     const result = await h.exchange(await token(h), ['prod/api/DB_PASSWORD']);
     expect(result.status).toBe(503);

@@ -11,8 +11,12 @@ describe('canary scanner', () => {
       expect(findLeaks([value], { hex: blob.toString('hex') })).not.toEqual([]);
     }
     expect(findLeaks([value], { plain: `x${value}y` })).toHaveLength(1);
-    expect(findLeaks([value], { file: Buffer.concat([Buffer.from([0, 1]), Buffer.from(value)]) })).not.toEqual([]);
-    expect(findLeaks(['line-one-abcdef\nline-two-abcdef'], { log: 'only line-two-abcdef here' })).not.toEqual([]);
+    expect(
+      findLeaks([value], { file: Buffer.concat([Buffer.from([0, 1]), Buffer.from(value)]) }),
+    ).not.toEqual([]);
+    expect(findLeaks(['line-one-abcdef\nline-two-abcdef'], { log: 'only line-two-abcdef here' })).not.toEqual(
+      [],
+    );
     expect(findLeaks([value], { clean: 'nothing here', other: canary('scan') })).toEqual([]);
   });
 });

@@ -23,7 +23,9 @@ describe('envelope encryption', () => {
     const encrypted = encryptValue(Buffer.from('v'), 'prod/x', 2, keyId, kek);
     expect(() => decryptValue(encrypted, 'prod/y', 2, kek)).toThrow(DecryptionError);
     expect(() => decryptValue(encrypted, 'prod/x', 3, kek)).toThrow(DecryptionError);
-    expect(() => decryptValue({ ...encrypted, keyId: `${keyId.slice(0, -1)}9` }, 'prod/x', 2, kek)).toThrow(DecryptionError);
+    expect(() => decryptValue({ ...encrypted, keyId: `${keyId.slice(0, -1)}9` }, 'prod/x', 2, kek)).toThrow(
+      DecryptionError,
+    );
   });
 
   it('fails under another wrapping key or a flipped bit', () => {

@@ -16,7 +16,9 @@ describe('master key', () => {
 
   it('refuses anything else and says how to make a key, without echoing it', () => {
     for (const bad of ['', 'short', 'ab'.repeat(31), 'zz'.repeat(32), Buffer.alloc(31).toString('base64')]) {
-      expect(() => parseMasterKey(bad, 'SECRETS_BROKER_MASTER_KEY')).toThrow(/SECRETS_BROKER_MASTER_KEY is not a 32-byte key.*openssl rand -hex 32/);
+      expect(() => parseMasterKey(bad, 'SECRETS_BROKER_MASTER_KEY')).toThrow(
+        /SECRETS_BROKER_MASTER_KEY is not a 32-byte key.*openssl rand -hex 32/,
+      );
     }
     try {
       parseMasterKey('not-a-key-but-secret-looking', 'X');
@@ -48,15 +50,22 @@ describe('master key', () => {
     const dir = await mkdtemp(join(tmpdir(), 'mk-'));
     const file = join(dir, 'key');
     await writeFile(file, HEX);
-    const keys = await loadMasterKeys({ SECRETS_BROKER_MASTER_KEY_FILE: file, SECRETS_BROKER_MASTER_KEY_OLD: 'cd'.repeat(32) }, dir);
+    const keys = await loadMasterKeys(
+      { SECRETS_BROKER_MASTER_KEY_FILE: file, SECRETS_BROKER_MASTER_KEY_OLD: 'cd'.repeat(32) },
+      dir,
+    );
     expect(keys.current.material.toString('hex')).toBe(HEX);
     expect(keys.old!.material.toString('hex')).toBe('cd'.repeat(32));
     expect(keys.generatedFile).toBeUndefined();
-    await expect(loadMasterKeys({ SECRETS_BROKER_MASTER_KEY: HEX, SECRETS_BROKER_MASTER_KEY_FILE: file }, dir)).rejects.toThrow(
-      'both SECRETS_BROKER_MASTER_KEY and SECRETS_BROKER_MASTER_KEY_FILE are set',
+    await expect(
+      loadMasterKeys({ SECRETS_BROKER_MASTER_KEY: HEX, SECRETS_BROKER_MASTER_KEY_FILE: file }, dir),
+    ).rejects.toThrow('both SECRETS_BROKER_MASTER_KEY and SECRETS_BROKER_MASTER_KEY_FILE are set');
+    await expect(
+      loadMasterKeys({ SECRETS_BROKER_MASTER_KEY_FILE: join(dir, 'missing') }, dir),
+    ).rejects.toThrow(/cannot read.*ENOENT/);
+    await expect(loadMasterKeys({ SECRETS_BROKER_MASTER_KEY: 'x' }, dir)).rejects.toBeInstanceOf(
+      MasterKeyError,
     );
-    await expect(loadMasterKeys({ SECRETS_BROKER_MASTER_KEY_FILE: join(dir, 'missing') }, dir)).rejects.toThrow(/cannot read.*ENOENT/);
-    await expect(loadMasterKeys({ SECRETS_BROKER_MASTER_KEY: 'x' }, dir)).rejects.toBeInstanceOf(MasterKeyError);
     expect(await readFile(file, 'utf8')).toBe(HEX);
   });
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { loadPolicyFile, parsePolicy, PolicyError, type PolicyProblem } from '../../src/broker/policy/load-policy.js';
+import {
+  loadPolicyFile,
+  parsePolicy,
+  PolicyError,
+  type PolicyProblem,
+} from '../../src/broker/policy/load-policy.js';
 import { denialReason, evaluateRules, Grants } from '../../src/broker/policy/evaluate.js';
 
 const BASE = `version: 1
@@ -29,7 +34,11 @@ describe('policy loading', () => {
     expect(policy.audience).toBe('https://secrets.example.com');
     expect([...policy.issuers.keys()]).toEqual(['github', 'gitlab']);
     expect(policy.issuers.get('github')).toMatchObject({ algorithms: ['RS256'], maxTokenAgeSeconds: 600 });
-    expect(policy.rules.map((rule) => rule.name)).toEqual(['api-deploy-prod', 'api-ci-staging', 'web-deploy-gitlab']);
+    expect(policy.rules.map((rule) => rule.name)).toEqual([
+      'api-deploy-prod',
+      'api-ci-staging',
+      'web-deploy-gitlab',
+    ]);
   });
 
   it('reads issuer options', () => {
@@ -45,7 +54,10 @@ rules: []
 `,
       'p.yaml',
     );
-    expect(policy.issuers.get('gl')).toMatchObject({ algorithms: ['RS256', 'ES256'], maxTokenAgeSeconds: 5400 });
+    expect(policy.issuers.get('gl')).toMatchObject({
+      algorithms: ['RS256', 'ES256'],
+      maxTokenAgeSeconds: 5400,
+    });
   });
 
   it('names file, line and column of an unknown key', () => {
@@ -55,7 +67,9 @@ rules: []
     claims: { repository_id: "1" }
     secret: [x]
 `);
-    expect(problems).toContainEqual(expect.objectContaining({ file: 'policy.yaml', line: 10, column: 5, message: 'unknown key "secret"' }));
+    expect(problems).toContainEqual(
+      expect.objectContaining({ file: 'policy.yaml', line: 10, column: 5, message: 'unknown key "secret"' }),
+    );
   });
 
   it('reports every problem at once, in line order', () => {
@@ -77,9 +91,14 @@ rules: []
 
   it('allows plain http only for loopback issuers', () => {
     for (const host of ['127.0.0.1:9000', 'localhost', '[::1]:8443']) {
-      expect(() => parsePolicy(`version: 1\naudience: a\nissuers:\n  t:\n    url: http://${host}\nrules: []\n`, 'p')).not.toThrow();
+      expect(() =>
+        parsePolicy(`version: 1\naudience: a\nissuers:\n  t:\n    url: http://${host}\nrules: []\n`, 'p'),
+      ).not.toThrow();
     }
-    expect(problemsOf(`version: 1\naudience: a\nissuers:\n  t:\n    url: http://10.0.0.1\nrules: []\n`)[0]!.message).toContain('https://');
+    expect(
+      problemsOf(`version: 1\naudience: a\nissuers:\n  t:\n    url: http://10.0.0.1\nrules: []\n`)[0]!
+        .message,
+    ).toContain('https://');
   });
 
   it('checks rules: issuer reference, duplicate names, empty claims, matchers and secret names', () => {
@@ -108,7 +127,9 @@ rules: []
       expect.stringMatching(/^18:30 not a valid regular expression/),
       expect.stringMatching(/^19:14 a map here must have exactly one key, "regex" or "not"; found "nope"/),
       expect.stringMatching(/^20:26 an empty list matches nothing/),
-      expect.stringMatching(/^21:15 not a secret name or pattern: the pattern has a "\.\." segment|^21:15 not a secret name or pattern: the name has a "\.\." segment/),
+      expect.stringMatching(
+        /^21:15 not a secret name or pattern: the pattern has a "\.\." segment|^21:15 not a secret name or pattern: the name has a "\.\." segment/,
+      ),
       expect.stringMatching(/^21:21 not a secret name or pattern: .*closing/),
     ]);
   });
@@ -121,7 +142,9 @@ rules: []
   });
 
   it('reports a missing file clearly', async () => {
-    await expect(loadPolicyFile('/nonexistent/policy.yaml')).rejects.toThrow('/nonexistent/policy.yaml:1:1: cannot read the policy file: no such file');
+    await expect(loadPolicyFile('/nonexistent/policy.yaml')).rejects.toThrow(
+      '/nonexistent/policy.yaml:1:1: cannot read the policy file: no such file',
+    );
   });
 });
 
@@ -190,10 +213,16 @@ describe('rule evaluation', () => {
   });
 
   it('explains a denial with the closest rule and every failed claim', () => {
-    const evaluations = evaluateRules(policy, 'github', { ...claims, ref: 'refs/heads/dev', actor: undefined });
+    const evaluations = evaluateRules(policy, 'github', {
+      ...claims,
+      ref: 'refs/heads/dev',
+      actor: undefined,
+    });
     expect(denialReason(evaluations, 'prod/api/DB', 'github')).toBe(
       'rule "prod" came closest to granting "prod/api/DB": claim "ref" is "refs/heads/dev" but the rule wants "refs/heads/main", and the token has no "actor" claim (the rule wants not "dependabot[bot]")',
     );
-    expect(denialReason(evaluations, 'nothing/grants/this', 'github')).toContain('no rule grants "nothing/grants/this"');
+    expect(denialReason(evaluations, 'nothing/grants/this', 'github')).toContain(
+      'no rule grants "nothing/grants/this"',
+    );
   });
 });

@@ -31,22 +31,32 @@ describe('reading a secret value', () => {
   });
 
   it('--from-env reads a variable and refuses an unset one', async () => {
-    expect(await readSecretValue({ fromEnv: 'TOKEN' }, io(undefined, { TOKEN: 'from-env' }).io)).toBe('from-env');
-    await expect(readSecretValue({ fromEnv: 'MISSING' }, io().io)).rejects.toThrow('MISSING is not set or empty');
+    expect(await readSecretValue({ fromEnv: 'TOKEN' }, io(undefined, { TOKEN: 'from-env' }).io)).toBe(
+      'from-env',
+    );
+    await expect(readSecretValue({ fromEnv: 'MISSING' }, io().io)).rejects.toThrow(
+      'MISSING is not set or empty',
+    );
   });
 
   it('--from-file keeps bytes exactly and refuses non-UTF-8', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'val-'));
     await writeFile(join(dir, 'pem'), '-----BEGIN KEY-----\nabc\n-----END KEY-----\n');
-    expect(await readSecretValue({ fromFile: join(dir, 'pem') }, io().io)).toBe('-----BEGIN KEY-----\nabc\n-----END KEY-----\n');
+    expect(await readSecretValue({ fromFile: join(dir, 'pem') }, io().io)).toBe(
+      '-----BEGIN KEY-----\nabc\n-----END KEY-----\n',
+    );
     await writeFile(join(dir, 'bin'), Buffer.from([0xff, 0xfe, 0x00]));
     await expect(readSecretValue({ fromFile: join(dir, 'bin') }, io().io)).rejects.toThrow(/not valid UTF-8/);
     await expect(readSecretValue({ fromFile: join(dir, 'none') }, io().io)).rejects.toThrow(/ENOENT/);
   });
 
   it('--from-stdin drops the final newline of a single line only', async () => {
-    expect(await readSecretValue({ fromStdin: true }, io(Readable.from([Buffer.from('piped\n')])).io)).toBe('piped');
-    expect(await readSecretValue({ fromStdin: true }, io(Readable.from([Buffer.from('a\nb\n')])).io)).toBe('a\nb\n');
+    expect(await readSecretValue({ fromStdin: true }, io(Readable.from([Buffer.from('piped\n')])).io)).toBe(
+      'piped',
+    );
+    expect(await readSecretValue({ fromStdin: true }, io(Readable.from([Buffer.from('a\nb\n')])).io)).toBe(
+      'a\nb\n',
+    );
   });
 
   it('--prompt asks twice on a terminal without echoing, and refuses without one', async () => {
@@ -59,7 +69,9 @@ describe('reading a secret value', () => {
     expect(await result).toBe('typed-secret');
     expect(stderr.text()).toContain('Value (not shown): ');
     expect(stderr.text()).not.toContain('typed-secret');
-    await expect(readSecretValue({ prompt: true }, io(Readable.from([])).io)).rejects.toThrow(/needs a terminal/);
+    await expect(readSecretValue({ prompt: true }, io(Readable.from([])).io)).rejects.toThrow(
+      /needs a terminal/,
+    );
   });
 
   it('--prompt refuses two different answers', async () => {

@@ -50,6 +50,9 @@ describe('release plan', () => {
   });
 
   it('a name asked for both optionally and not stays required', () => {
-    expect(plan('prod/a/X?', 'prod/a/X').names.get('prod/a/X')).toEqual({ required: true, entry: 'prod/a/X?' });
+    expect(plan('prod/a/X?', 'prod/a/X').names.get('prod/a/X')).toEqual({
+      required: true,
+      entry: 'prod/a/X?',
+    });
   });
 });

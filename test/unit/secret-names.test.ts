@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseRequestedEntry, RequestedEntryError, secretNameProblem } from '../../src/protocol/secret-names.js';
+import {
+  parseRequestedEntry,
+  RequestedEntryError,
+  secretNameProblem,
+} from '../../src/protocol/secret-names.js';
 
 describe('secret names', () => {
   it('accepts segments of [A-Za-z0-9_.-] joined by "/"', () => {
@@ -24,10 +28,28 @@ describe('secret names', () => {
 
 describe('requested entries', () => {
   it('parses names, patterns and the optional marker', () => {
-    expect(parseRequestedEntry('prod/api/DB')).toEqual({ raw: 'prod/api/DB', target: 'prod/api/DB', optional: false, isPattern: false });
-    expect(parseRequestedEntry('prod/api/DB?')).toEqual({ raw: 'prod/api/DB?', target: 'prod/api/DB', optional: true, isPattern: false });
-    expect(parseRequestedEntry('prod/*')).toMatchObject({ target: 'prod/*', optional: false, isPattern: true });
-    expect(parseRequestedEntry('prod/*?')).toMatchObject({ target: 'prod/*', optional: true, isPattern: true });
+    expect(parseRequestedEntry('prod/api/DB')).toEqual({
+      raw: 'prod/api/DB',
+      target: 'prod/api/DB',
+      optional: false,
+      isPattern: false,
+    });
+    expect(parseRequestedEntry('prod/api/DB?')).toEqual({
+      raw: 'prod/api/DB?',
+      target: 'prod/api/DB',
+      optional: true,
+      isPattern: false,
+    });
+    expect(parseRequestedEntry('prod/*')).toMatchObject({
+      target: 'prod/*',
+      optional: false,
+      isPattern: true,
+    });
+    expect(parseRequestedEntry('prod/*?')).toMatchObject({
+      target: 'prod/*',
+      optional: true,
+      isPattern: true,
+    });
   });
 
   it('refuses bad names and patterns with the entry in the message', () => {

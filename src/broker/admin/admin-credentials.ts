@@ -57,7 +57,10 @@ export class AdminCredentials {
   /** The identity behind `presented`, or undefined when it is not a valid, unrevoked token. */
   async authenticate(presented: string): Promise<AdminIdentity | undefined> {
     const presentedHash = sha256(presented);
-    if (this.environmentTokenHash !== undefined && timingSafeEqual(presentedHash, this.environmentTokenHash)) {
+    if (
+      this.environmentTokenHash !== undefined &&
+      timingSafeEqual(presentedHash, this.environmentTokenHash)
+    ) {
       return { tokenId: ENVIRONMENT_TOKEN_ID, label: 'SECRETS_BROKER_ADMIN_TOKEN', role: 'owner' };
     }
     const match = TOKEN_FORMAT.exec(presented);

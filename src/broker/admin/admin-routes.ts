@@ -14,7 +14,10 @@ const setSecretBodySchema = z.strictObject({
 /** The admin API under /v1/admin. Values go in through it and never come out. */
 export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
   const routes = new Hono<BrokerEnv>();
-  const contextOf = (c: Context<BrokerEnv>): AdminContext => ({ requestId: c.get('requestId'), sourceIp: c.get('sourceIp') });
+  const contextOf = (c: Context<BrokerEnv>): AdminContext => ({
+    requestId: c.get('requestId'),
+    sourceIp: c.get('sourceIp'),
+  });
   const authorize = (c: Context<BrokerEnv>, action: AdminAction) =>
     admin.authorize(c.req.header('authorization'), action, contextOf(c));
 
@@ -30,7 +33,10 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
     bodyLimit({
       maxSize: MAX_SECRET_VALUE_BYTES * 2 + 1024,
       onError: () => {
-        throw new BrokerError('payload_too_large', `the value is larger than ${MAX_SECRET_VALUE_BYTES} bytes`);
+        throw new BrokerError(
+          'payload_too_large',
+          `the value is larger than ${MAX_SECRET_VALUE_BYTES} bytes`,
+        );
       },
     }),
     async (c) => {
@@ -45,7 +51,13 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
       if (!parsed.success) {
         throw new BrokerError('invalid_request', 'the body must be {"value": string, "dry_run"?: boolean}');
       }
-      const result = await admin.setSecret(identity, c.req.param('name'), parsed.data.value, parsed.data.dry_run ?? false, contextOf(c));
+      const result = await admin.setSecret(
+        identity,
+        c.req.param('name'),
+        parsed.data.value,
+        parsed.data.dry_run ?? false,
+        contextOf(c),
+      );
       return c.json(result, parsed.data.dry_run === true ? 200 : 201);
     },
   );

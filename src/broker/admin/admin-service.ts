@@ -42,18 +42,29 @@ export class AdminService {
   ) {}
 
   /** Authenticates and checks the role; a refusal is audited too. */
-  async authorize(authorization: string | undefined, action: AdminAction, context: AdminContext): Promise<AdminIdentity> {
+  async authorize(
+    authorization: string | undefined,
+    action: AdminAction,
+    context: AdminContext,
+  ): Promise<AdminIdentity> {
     const presented = /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization ?? '')?.[1];
     const identity = presented === undefined ? undefined : await this.credentials.authenticate(presented);
     if (identity === undefined) {
       await this.record(context, undefined, action, null, 'denied', 'unauthorized', null);
-      throw new BrokerError('unauthorized', 'the admin API needs "Authorization: Bearer <admin token>" with a valid, unrevoked token', {
-        hint: 'set SECRETS_BROKER_ADMIN_TOKEN to the owner token printed on the broker\'s first start, or to one made with "secrets-broker token create"',
-      });
+      throw new BrokerError(
+        'unauthorized',
+        'the admin API needs "Authorization: Bearer <admin token>" with a valid, unrevoked token',
+        {
+          hint: 'set SECRETS_BROKER_ADMIN_TOKEN to the owner token printed on the broker\'s first start, or to one made with "secrets-broker token create"',
+        },
+      );
     }
     if (!PERMISSIONS[action].includes(identity.role)) {
       await this.record(context, identity, action, null, 'denied', 'forbidden', null);
-      throw new BrokerError('forbidden', `role "${identity.role}" may not ${action}; allowed: ${PERMISSIONS[action].join(', ')}`);
+      throw new BrokerError(
+        'forbidden',
+        `role "${identity.role}" may not ${action}; allowed: ${PERMISSIONS[action].join(', ')}`,
+      );
     }
     return identity;
   }
@@ -62,7 +73,11 @@ export class AdminService {
     return this.run(context, identity, 'whoami', null, async () => ({ result: identity, detail: null }));
   }
 
-  async listSecrets(identity: AdminIdentity, prefix: string, context: AdminContext): Promise<SecretSummary[]> {
+  async listSecrets(
+    identity: AdminIdentity,
+    prefix: string,
+    context: AdminContext,
+  ): Promise<SecretSummary[]> {
     return this.run(context, identity, 'secrets.list', prefix === '' ? null : prefix, async () => {
       const secrets = await this.vault.list(prefix);
       return { result: secrets, detail: { count: secrets.length } };
@@ -92,13 +107,21 @@ export class AdminService {
         if (error instanceof SecretValueError) throw new BrokerError('invalid_request', error.message);
         throw error;
       }
-      return { result: { name, version, bytes, sha256, dry_run: dryRun }, detail: { version, bytes, dry_run: dryRun } };
+      return {
+        result: { name, version, bytes, sha256, dry_run: dryRun },
+        detail: { version, bytes, dry_run: dryRun },
+      };
     });
   }
 
-  async deleteSecret(identity: AdminIdentity, name: string, context: AdminContext): Promise<{ name: string; deleted: true }> {
+  async deleteSecret(
+    identity: AdminIdentity,
+    name: string,
+    context: AdminContext,
+  ): Promise<{ name: string; deleted: true }> {
     return this.run(context, identity, 'secrets.delete', name, async () => {
-      if (!(await this.vault.delete(name))) throw new BrokerError('not_found', `no secret is named "${name}"`);
+      if (!(await this.vault.delete(name)))
+        throw new BrokerError('not_found', `no secret is named "${name}"`);
       return { result: { name, deleted: true as const }, detail: null };
     });
   }
@@ -123,7 +146,16 @@ export class AdminService {
       } else throw error;
     }
     const wrote = failure === undefined && action !== 'whoami' && action !== 'secrets.list';
-    await this.record(context, identity, action, target, failure === undefined ? 'allowed' : 'denied', failure?.code ?? null, outcome?.detail ?? null, wrote);
+    await this.record(
+      context,
+      identity,
+      action,
+      target,
+      failure === undefined ? 'allowed' : 'denied',
+      failure?.code ?? null,
+      outcome?.detail ?? null,
+      wrote,
+    );
     if (failure !== undefined) throw failure;
     return (outcome as { result: T }).result;
   }
@@ -156,7 +188,10 @@ export class AdminService {
       });
     } catch (error) {
       this.metrics.auditFailures.inc();
-      this.logger.error({ request_id: context.requestId, error: (error as Error).message }, 'admin audit record could not be written');
+      this.logger.error(
+        { request_id: context.requestId, error: (error as Error).message },
+        'admin audit record could not be written',
+      );
       throw new BrokerError(
         'unavailable',
         changed

@@ -30,10 +30,14 @@ export async function verifyAuditChain(records: AuditRecords, pageSize = 1000): 
         problem: { seq: entry.seq, reason },
       });
       if (entry.seq !== expectedSeq) {
-        return fail(`record ${expectedSeq}${entry.seq > expectedSeq + 1 ? `-${entry.seq - 1}` : ''} is missing (deleted)`);
+        return fail(
+          `record ${expectedSeq}${entry.seq > expectedSeq + 1 ? `-${entry.seq - 1}` : ''} is missing (deleted)`,
+        );
       }
       if (entry.prevHash !== expectedPrev) {
-        return fail(`record ${entry.seq} does not follow record ${entry.seq - 1} (its previous hash differs: reordered, or the one before was replaced)`);
+        return fail(
+          `record ${entry.seq} does not follow record ${entry.seq - 1} (its previous hash differs: reordered, or the one before was replaced)`,
+        );
       }
       if (chainHash(entry.prevHash, entry.record) !== entry.hash) {
         return fail(`record ${entry.seq} was edited (its content no longer matches its hash)`);

@@ -62,7 +62,10 @@ export class AuditLog {
   async append(record: AuditRecord): Promise<AuditEntry> {
     const text = JSON.stringify(record);
     const entry = await this.records.append(text, chainHash);
-    this.logger.info({ audit: record, seq: entry.seq, hash: entry.hash }, `audit ${record.kind} ${record.outcome}`);
+    this.logger.info(
+      { audit: record, seq: entry.seq, hash: entry.hash },
+      `audit ${record.kind} ${record.outcome}`,
+    );
     return entry;
   }
 }

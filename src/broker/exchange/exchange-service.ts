@@ -1,14 +1,23 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { parseRequestedEntry, RequestedEntryError, type RequestedEntry } from '../../protocol/secret-names.js';
+import {
+  parseRequestedEntry,
+  RequestedEntryError,
+  type RequestedEntry,
+} from '../../protocol/secret-names.js';
 import { exchangeRequestSchema, type ExchangeResponse } from '../../protocol/wire.js';
 import type { AuditLog, ReleasedVersion } from '../audit/audit-log.js';
 import { BrokerError } from '../errors.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { denialReason, evaluateRules, Grants, type RuleEvaluation } from '../policy/evaluate.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
-import { CLOCK_LEEWAY_SECONDS, unverifiedClaims, type TokenVerifier, type VerifiedToken } from '../oidc/token-verifier.js';
+import {
+  CLOCK_LEEWAY_SECONDS,
+  unverifiedClaims,
+  type TokenVerifier,
+  type VerifiedToken,
+} from '../oidc/token-verifier.js';
 import { RecipientKeyError, sealPayload } from '../sealing.js';
 import { StoreUnavailableError, type ReplayCache } from '../store/interfaces.js';
 import { SecretIntegrityError, type SecretVault } from '../store/secret-vault.js';
@@ -48,9 +57,20 @@ export class ExchangeService {
   constructor(private readonly deps: ExchangeDependencies) {}
 
   /** Runs one exchange and audits it. Throws BrokerError; releases nothing unless the audit record is written. */
-  async exchange(authorization: string | undefined, body: string, context: ExchangeContext): Promise<ExchangeResponse> {
+  async exchange(
+    authorization: string | undefined,
+    body: string,
+    context: ExchangeContext,
+  ): Promise<ExchangeResponse> {
     const started = performance.now();
-    const trail: Trail = { token: undefined, verified: undefined, recipientSha256: null, requested: [], rules: [], released: [] };
+    const trail: Trail = {
+      token: undefined,
+      verified: undefined,
+      recipientSha256: null,
+      requested: [],
+      rules: [],
+      released: [],
+    };
     let response: ExchangeResponse | undefined;
     let failure: BrokerError | undefined;
     try {
@@ -59,7 +79,12 @@ export class ExchangeService {
       failure = this.toBrokerError(error, context);
     }
 
-    const outcome = failure === undefined ? 'allowed' : failure.code === 'unavailable' || failure.code === 'internal' ? 'error' : 'denied';
+    const outcome =
+      failure === undefined
+        ? 'allowed'
+        : failure.code === 'unavailable' || failure.code === 'internal'
+          ? 'error'
+          : 'denied';
     const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
     try {
       await this.deps.audit.append({
@@ -72,7 +97,9 @@ export class ExchangeService {
         token_verified: trail.verified !== undefined,
         issuer: trail.verified?.issuer.name ?? null,
         issuer_url: trail.verified?.issuer.url ?? claimedIssuer(trail.token),
-        ...workloadIdentity(trail.verified?.claims ?? (trail.token === undefined ? undefined : unverifiedClaims(trail.token))),
+        ...workloadIdentity(
+          trail.verified?.claims ?? (trail.token === undefined ? undefined : unverifiedClaims(trail.token)),
+        ),
         jti_sha256: trail.verified?.jtiHash ?? null,
         recipient_sha256: trail.recipientSha256,
         requested: trail.requested,
@@ -87,14 +114,21 @@ export class ExchangeService {
         'audit record could not be written; releasing nothing',
       );
       response = undefined;
-      failure = new BrokerError('unavailable', 'the audit record of this exchange could not be written, so nothing was released', {
-        hint: 'retry later; an operator must check the broker\'s audit storage',
-      });
+      failure = new BrokerError(
+        'unavailable',
+        'the audit record of this exchange could not be written, so nothing was released',
+        {
+          hint: "retry later; an operator must check the broker's audit storage",
+        },
+      );
     }
 
     const finalOutcome = failure === undefined ? 'allowed' : outcome === 'allowed' ? 'error' : outcome;
     this.deps.metrics.exchanges.inc({ outcome: finalOutcome, code: failure?.code ?? 'ok' });
-    this.deps.metrics.exchangeSeconds.observe({ outcome: finalOutcome }, (performance.now() - started) / 1000);
+    this.deps.metrics.exchangeSeconds.observe(
+      { outcome: finalOutcome },
+      (performance.now() - started) / 1000,
+    );
     if (failure !== undefined) throw failure;
     return response as ExchangeResponse;
   }
@@ -115,12 +149,19 @@ export class ExchangeService {
     const verified = await this.deps.verifier.verify(token, policy);
     trail.verified = verified;
 
-    const lastAcceptable = Math.max(verified.expiresAt, verified.issuedAt + verified.issuer.maxTokenAgeSeconds);
+    const lastAcceptable = Math.max(
+      verified.expiresAt,
+      verified.issuedAt + verified.issuer.maxTokenAgeSeconds,
+    );
     const retainUntil = lastAcceptable + CLOCK_LEEWAY_SECONDS + REPLAY_RETENTION_MARGIN_SECONDS;
     if (!(await this.deps.replay.claim(verified.issuer.url, verified.jtiHash, retainUntil))) {
-      throw new BrokerError('token_replayed', 'this token was already used for an exchange; each token is single-use', {
-        hint: 'request a fresh ID token for every exchange (and for every retry)',
-      });
+      throw new BrokerError(
+        'token_replayed',
+        'this token was already used for an exchange; each token is single-use',
+        {
+          hint: 'request a fresh ID token for every exchange (and for every retry)',
+        },
+      );
     }
 
     const evaluations = evaluateRules(policy, verified.issuer.name, verified.claims);
@@ -131,7 +172,9 @@ export class ExchangeService {
     const secrets = await this.deps.vault.readCurrent([...plan.names.keys()]);
     const found = new Set(secrets.map((secret) => secret.name));
     const notFound = [
-      ...[...plan.names].filter(([name, wanted]) => wanted.required && !found.has(name)).map(([, wanted]) => wanted.entry),
+      ...[...plan.names]
+        .filter(([name, wanted]) => wanted.required && !found.has(name))
+        .map(([, wanted]) => wanted.entry),
       ...plan.emptyPatterns,
     ];
 
@@ -173,17 +216,27 @@ export class ExchangeService {
     if (error instanceof StoreUnavailableError) {
       this.deps.logger.error({ request_id: context.requestId, error: error.message }, 'store unavailable');
       return new BrokerError('unavailable', 'the secret store is unavailable, so nothing was released', {
-        hint: 'retry later; an operator must check the broker\'s database',
+        hint: "retry later; an operator must check the broker's database",
       });
     }
     if (error instanceof SecretIntegrityError) {
-      this.deps.logger.error({ request_id: context.requestId, error: error.message }, 'stored secret failed its integrity check');
-      return new BrokerError('unavailable', 'a requested secret failed its integrity check in the store, so nothing was released', {
-        hint: 'an operator must look at the broker\'s log for this request id',
-      });
+      this.deps.logger.error(
+        { request_id: context.requestId, error: error.message },
+        'stored secret failed its integrity check',
+      );
+      return new BrokerError(
+        'unavailable',
+        'a requested secret failed its integrity check in the store, so nothing was released',
+        {
+          hint: "an operator must look at the broker's log for this request id",
+        },
+      );
     }
     this.deps.logger.error(
-      { request_id: context.requestId, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) },
+      {
+        request_id: context.requestId,
+        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      },
       'exchange failed unexpectedly',
     );
     return new BrokerError('internal', 'the broker failed unexpectedly; nothing was released');
@@ -193,9 +246,13 @@ export class ExchangeService {
 function bearerToken(authorization: string | undefined): string {
   const match = authorization === undefined ? null : /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(authorization);
   if (match === null) {
-    throw new BrokerError('invalid_token', 'the request has no "Authorization: Bearer <OIDC ID token>" header', {
-      hint: 'on GitHub, give the job "permissions: id-token: write"; on GitLab, declare id_tokens with this broker\'s audience',
-    });
+    throw new BrokerError(
+      'invalid_token',
+      'the request has no "Authorization: Bearer <OIDC ID token>" header',
+      {
+        hint: 'on GitHub, give the job "permissions: id-token: write"; on GitLab, declare id_tokens with this broker\'s audience',
+      },
+    );
   }
   return match[1] as string;
 }
@@ -212,7 +269,8 @@ function parseBody(body: string): { recipient: Buffer; entries: RequestedEntry[]
   const parsed = exchangeRequestSchema.safeParse(json);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
-      if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
+      if (issue.code === 'unrecognized_keys')
+        return `unknown field ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
       const where = issue.path.length === 0 ? 'body' : issue.path.map(String).join('.');
       return `${where}: ${issue.message}`;
     });
@@ -244,8 +302,11 @@ function denied(
   evaluations: readonly RuleEvaluation[],
   issuerName: string,
 ): BrokerError {
-  const reasons = notGranted.slice(0, MAX_REASONS_IN_HINT).map((entry) => denialReason(evaluations, entry, issuerName));
-  if (notGranted.length > MAX_REASONS_IN_HINT) reasons.push(`and ${notGranted.length - MAX_REASONS_IN_HINT} more`);
+  const reasons = notGranted
+    .slice(0, MAX_REASONS_IN_HINT)
+    .map((entry) => denialReason(evaluations, entry, issuerName));
+  if (notGranted.length > MAX_REASONS_IN_HINT)
+    reasons.push(`and ${notGranted.length - MAX_REASONS_IN_HINT} more`);
   const alsoMissing = notFound.length > 0 ? ` Also granted but not stored: ${notFound.join(', ')}.` : '';
   return new BrokerError(
     'policy_denied',

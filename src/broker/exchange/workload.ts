@@ -14,7 +14,8 @@ const MAX_FIELD_LENGTH = 256;
 function field(claims: Readonly<Record<string, unknown>>, ...names: string[]): string | null {
   for (const name of names) {
     const value = claims[name];
-    if (typeof value === 'string' || typeof value === 'number') return String(value).slice(0, MAX_FIELD_LENGTH);
+    if (typeof value === 'string' || typeof value === 'number')
+      return String(value).slice(0, MAX_FIELD_LENGTH);
   }
   return null;
 }

@@ -41,12 +41,19 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
   app.onError((error, c) => {
     const requestId = c.get('requestId') ?? newRequestId();
     if (error instanceof BrokerError) return problemResponse(c, error, requestId);
-    deps.logger.error({ request_id: requestId, error: `${error.name}: ${error.message}` }, 'request failed unexpectedly');
+    deps.logger.error(
+      { request_id: requestId, error: `${error.name}: ${error.message}` },
+      'request failed unexpectedly',
+    );
     return problemResponse(c, new BrokerError('internal', 'the broker failed unexpectedly'), requestId);
   });
 
   app.notFound((c) =>
-    problemResponse(c, new BrokerError('not_found', `no such endpoint: ${c.req.method} ${c.req.path}`), c.get('requestId')),
+    problemResponse(
+      c,
+      new BrokerError('not_found', `no such endpoint: ${c.req.method} ${c.req.path}`),
+      c.get('requestId'),
+    ),
   );
 
   app.post(
@@ -57,7 +64,10 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
         deps.metrics.exchanges.inc({ outcome: 'denied', code: 'payload_too_large' });
         return problemResponse(
           c,
-          new BrokerError('payload_too_large', `the request body is larger than ${MAX_EXCHANGE_BODY_BYTES} bytes`),
+          new BrokerError(
+            'payload_too_large',
+            `the request body is larger than ${MAX_EXCHANGE_BODY_BYTES} bytes`,
+          ),
           c.get('requestId'),
         );
       },
@@ -65,7 +75,10 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
     async (c) => {
       const contentType = c.req.header('content-type') ?? '';
       if (!/^application\/json\s*(;|$)/i.test(contentType)) {
-        throw new BrokerError('invalid_request', `the Content-Type is ${JSON.stringify(contentType)}; send application/json`);
+        throw new BrokerError(
+          'invalid_request',
+          `the Content-Type is ${JSON.stringify(contentType)}; send application/json`,
+        );
       }
       const body = await c.req.text();
       const response = await deps.exchange.exchange(c.req.header('authorization'), body, {

@@ -151,7 +151,10 @@ export class IssuerKeys {
     // Only public keys: a private member in a JWKS is an issuer bug and is never used.
     const keys = jwks.keys.filter(
       (key): key is JSONWebKeySet['keys'][number] =>
-        typeof key === 'object' && key !== null && !('d' in key) && typeof (key as { kty?: unknown }).kty === 'string',
+        typeof key === 'object' &&
+        key !== null &&
+        !('d' in key) &&
+        typeof (key as { kty?: unknown }).kty === 'string',
     );
     if (keys.length === 0) throw new Error('the JWKS holds no usable public key');
     return { keys };
@@ -171,7 +174,8 @@ export class IssuerKeys {
     }
     if (!response.ok) throw new Error(`the ${what} at ${url} answered HTTP ${response.status}`);
     const text = await response.text();
-    if (text.length > MAX_DOCUMENT_BYTES) throw new Error(`the ${what} at ${url} is larger than ${MAX_DOCUMENT_BYTES} bytes`);
+    if (text.length > MAX_DOCUMENT_BYTES)
+      throw new Error(`the ${what} at ${url} is larger than ${MAX_DOCUMENT_BYTES} bytes`);
     try {
       return JSON.parse(text) as unknown;
     } catch {
@@ -185,7 +189,11 @@ function isAllowedKeyUrl(text: string, issuerUrl: string): boolean {
     const url = new URL(text);
     if (url.protocol === 'https:') return true;
     // Plain http only for a loopback issuer's loopback key endpoint (local testing).
-    return url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname) && LOOPBACK_HOSTS.has(new URL(issuerUrl).hostname);
+    return (
+      url.protocol === 'http:' &&
+      LOOPBACK_HOSTS.has(url.hostname) &&
+      LOOPBACK_HOSTS.has(new URL(issuerUrl).hostname)
+    );
   } catch {
     return false;
   }

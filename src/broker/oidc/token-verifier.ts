@@ -3,7 +3,13 @@ import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } 
 import type { Logger } from 'pino';
 import { BrokerError } from '../errors.js';
 import type { CompiledPolicy, IssuerConfig } from '../policy/compiled-policy.js';
-import { DEFAULT_ISSUER_KEYS_OPTIONS, IssuerKeys, IssuerKeysUnavailableError, type IssuerKeysOptions, type IssuerKeyStatus } from './issuer-keys.js';
+import {
+  DEFAULT_ISSUER_KEYS_OPTIONS,
+  IssuerKeys,
+  IssuerKeysUnavailableError,
+  type IssuerKeysOptions,
+  type IssuerKeyStatus,
+} from './issuer-keys.js';
 
 export const CLOCK_LEEWAY_SECONDS = 60;
 export const MAX_TOKEN_BYTES = 16 * 1024;
@@ -64,7 +70,10 @@ export class TokenVerifier {
 
   async verify(token: string, policy: CompiledPolicy): Promise<VerifiedToken> {
     if (token.length > MAX_TOKEN_BYTES) {
-      throw new BrokerError('invalid_token', `the token is ${token.length} bytes; the limit is ${MAX_TOKEN_BYTES}`);
+      throw new BrokerError(
+        'invalid_token',
+        `the token is ${token.length} bytes; the limit is ${MAX_TOKEN_BYTES}`,
+      );
     }
     let header: ReturnType<typeof decodeProtectedHeader>;
     let unverified: JWTPayload;
@@ -72,16 +81,24 @@ export class TokenVerifier {
       header = decodeProtectedHeader(token);
       unverified = decodeJwt(token);
     } catch {
-      throw new BrokerError('invalid_token', 'the bearer token is not a JWT (three base64url parts: header, claims, signature)', {
-        hint: 'send the OIDC ID token from your CI provider as "Authorization: Bearer <token>"',
-      });
+      throw new BrokerError(
+        'invalid_token',
+        'the bearer token is not a JWT (three base64url parts: header, claims, signature)',
+        {
+          hint: 'send the OIDC ID token from your CI provider as "Authorization: Bearer <token>"',
+        },
+      );
     }
     const issuerUrl = unverified.iss;
     const issuer = typeof issuerUrl === 'string' ? policy.issuersByUrl.get(issuerUrl) : undefined;
     if (issuer === undefined) {
-      throw new BrokerError('unknown_issuer', `the token's issuer ${JSON.stringify(issuerUrl ?? null)} is not in the policy's issuers`, {
-        hint: `this broker accepts tokens from ${[...policy.issuersByUrl.keys()].join(', ')}; an admin adds other issuers to the policy`,
-      });
+      throw new BrokerError(
+        'unknown_issuer',
+        `the token's issuer ${JSON.stringify(issuerUrl ?? null)} is not in the policy's issuers`,
+        {
+          hint: `this broker accepts tokens from ${[...policy.issuersByUrl.keys()].join(', ')}; an admin adds other issuers to the policy`,
+        },
+      );
     }
     if (typeof header.alg !== 'string' || !issuer.algorithms.includes(header.alg)) {
       throw new BrokerError(
@@ -154,28 +171,48 @@ export class TokenVerifier {
     }
   }
 
-  private translate(error: unknown, issuer: IssuerConfig, audience: string, kid: string | undefined): unknown {
+  private translate(
+    error: unknown,
+    issuer: IssuerConfig,
+    audience: string,
+    kid: string | undefined,
+  ): unknown {
     if (error instanceof BrokerError) return error;
     if (error instanceof IssuerKeysUnavailableError) {
-      return new BrokerError('unavailable', `no usable signing key for issuer "${issuer.name}": ${error.message}`, {
-        hint: 'the broker releases nothing while it cannot verify tokens; retry later',
-      });
+      return new BrokerError(
+        'unavailable',
+        `no usable signing key for issuer "${issuer.name}": ${error.message}`,
+        {
+          hint: 'the broker releases nothing while it cannot verify tokens; retry later',
+        },
+      );
     }
     if (error instanceof errors.JWKSNoMatchingKey) {
-      return new BrokerError('invalid_token', `no key of issuer "${issuer.name}" has the token's key id ${JSON.stringify(kid ?? null)}`);
+      return new BrokerError(
+        'invalid_token',
+        `no key of issuer "${issuer.name}" has the token's key id ${JSON.stringify(kid ?? null)}`,
+      );
     }
     if (error instanceof errors.JWKSMultipleMatchingKeys) {
-      return new BrokerError('invalid_token', `several keys of issuer "${issuer.name}" match the token's key id; refusing to guess`);
+      return new BrokerError(
+        'invalid_token',
+        `several keys of issuer "${issuer.name}" match the token's key id; refusing to guess`,
+      );
     }
     if (error instanceof errors.JWSSignatureVerificationFailed) {
-      return new BrokerError('invalid_token', `the token's signature does not verify with issuer "${issuer.name}"'s key`);
+      return new BrokerError(
+        'invalid_token',
+        `the token's signature does not verify with issuer "${issuer.name}"'s key`,
+      );
     }
     if (error instanceof errors.JWTExpired) {
       if (error.claim === 'iat') {
         return new BrokerError(
           'invalid_token',
           `the token was issued more than ${issuer.maxTokenAgeSeconds} s ago (max_token_age of issuer "${issuer.name}")`,
-          { hint: 'request the ID token right before the exchange; do not reuse a token from earlier in the job' },
+          {
+            hint: 'request the ID token right before the exchange; do not reuse a token from earlier in the job',
+          },
         );
       }
       return new BrokerError('invalid_token', 'the token has expired ("exp" is in the past)', {
@@ -186,7 +223,10 @@ export class TokenVerifier {
       return this.translateClaimFailure(error, issuer, audience);
     }
     if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
-      return new BrokerError('invalid_token', `the token's algorithm is not allowed for issuer "${issuer.name}"`);
+      return new BrokerError(
+        'invalid_token',
+        `the token's algorithm is not allowed for issuer "${issuer.name}"`,
+      );
     }
     if (error instanceof errors.JOSEError) {
       return new BrokerError('invalid_token', `the token is malformed: ${error.message}`);
@@ -194,15 +234,24 @@ export class TokenVerifier {
     return error;
   }
 
-  private translateClaimFailure(error: InstanceType<typeof errors.JWTClaimValidationFailed>, issuer: IssuerConfig, audience: string): BrokerError {
+  private translateClaimFailure(
+    error: InstanceType<typeof errors.JWTClaimValidationFailed>,
+    issuer: IssuerConfig,
+    audience: string,
+  ): BrokerError {
     const actual = error.payload[error.claim];
     if (error.reason === 'missing') {
-      return new BrokerError('invalid_token', `the token has no "${error.claim}" claim, which the broker requires`);
+      return new BrokerError(
+        'invalid_token',
+        `the token has no "${error.claim}" claim, which the broker requires`,
+      );
     }
     switch (error.claim) {
       case 'aud': {
         const audiences = Array.isArray(actual) ? actual : [actual];
-        const githubDefault = audiences.some((value) => typeof value === 'string' && value.startsWith('https://github.com/'));
+        const githubDefault = audiences.some(
+          (value) => typeof value === 'string' && value.startsWith('https://github.com/'),
+        );
         return new BrokerError(
           'invalid_token',
           `the token's audience ${JSON.stringify(actual)} does not contain this broker's audience ${JSON.stringify(audience)}`,

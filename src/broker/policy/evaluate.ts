@@ -28,7 +28,12 @@ export function evaluateRules(
     const checks = rule.claims.map(({ claim, matcher }) => {
       const actual = claimValues(claims, claim);
       // A claim the token lacks never matches, not even a {not: ...} matcher.
-      return { claim, expected: matcher.description, actual, matched: actual !== undefined && matcher.matches(actual) };
+      return {
+        claim,
+        expected: matcher.description,
+        actual,
+        matched: actual !== undefined && matcher.matches(actual),
+      };
     });
     return { rule, issuerMatches, checks, matched: issuerMatches && checks.every((check) => check.matched) };
   });
@@ -39,7 +44,9 @@ export class Grants {
   private readonly matchedRules: readonly CompiledRule[];
 
   constructor(readonly evaluations: readonly RuleEvaluation[]) {
-    this.matchedRules = evaluations.filter((evaluation) => evaluation.matched).map((evaluation) => evaluation.rule);
+    this.matchedRules = evaluations
+      .filter((evaluation) => evaluation.matched)
+      .map((evaluation) => evaluation.rule);
   }
 
   get matchedRuleNames(): string[] {
@@ -62,7 +69,11 @@ export class Grants {
  * Explains why `entry` (a name, or a pattern's text) was not granted: which rule came closest and which claim
  * failed. Rules are only named when they would grant the entry, so the hint reveals no other secret name.
  */
-export function denialReason(evaluations: readonly RuleEvaluation[], entry: string, issuerName: string): string {
+export function denialReason(
+  evaluations: readonly RuleEvaluation[],
+  entry: string,
+  issuerName: string,
+): string {
   const candidates = evaluations.filter((evaluation) =>
     evaluation.rule.secrets.some((grant) => grant.matches(entry)),
   );
@@ -86,7 +97,8 @@ function failedChecks(evaluation: RuleEvaluation): ClaimCheck[] {
 }
 
 function describeFailure(check: ClaimCheck): string {
-  if (check.actual === undefined) return `the token has no "${check.claim}" claim (the rule wants ${check.expected})`;
+  if (check.actual === undefined)
+    return `the token has no "${check.claim}" claim (the rule wants ${check.expected})`;
   const actual = check.actual.length === 1 ? JSON.stringify(check.actual[0]) : JSON.stringify(check.actual);
   return `claim "${check.claim}" is ${actual} but the rule wants ${check.expected}`;
 }

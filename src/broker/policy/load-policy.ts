@@ -33,8 +33,11 @@ export async function loadPolicyFile(file: string): Promise<CompiledPolicy> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
-    throw new PolicyError([{ file, line: 1, column: 1, path: '', message: `cannot read the policy file: ${reason}` }]);
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new PolicyError([
+      { file, line: 1, column: 1, path: '', message: `cannot read the policy file: ${reason}` },
+    ]);
   }
   return parsePolicy(text, file);
 }
@@ -48,12 +51,24 @@ export function parsePolicy(text: string, file: string): CompiledPolicy {
   const report = (path: Path, message: string, atKey?: string): void => {
     const offset = offsetOf(document, path, atKey);
     const position = lineCounter.linePos(offset);
-    problems.push({ file, line: position.line, column: position.col, path: formatPath(path, atKey), message });
+    problems.push({
+      file,
+      line: position.line,
+      column: position.col,
+      path: formatPath(path, atKey),
+      message,
+    });
   };
 
   for (const error of document.errors) {
     const position = lineCounter.linePos(error.pos[0]);
-    problems.push({ file, line: position.line, column: position.col, path: '', message: error.message.split('\n')[0] ?? '' });
+    problems.push({
+      file,
+      line: position.line,
+      column: position.col,
+      path: '',
+      message: error.message.split('\n')[0] ?? '',
+    });
   }
   if (problems.length > 0) throw new PolicyError(problems);
 
@@ -68,7 +83,12 @@ export function parsePolicy(text: string, file: string): CompiledPolicy {
     }
     throw new PolicyError(sortProblems(problems));
   }
-  const compiled = compile(parsed.data, file, report, (path) => lineCounter.linePos(offsetOf(document, path)).line);
+  const compiled = compile(
+    parsed.data,
+    file,
+    report,
+    (path) => lineCounter.linePos(offsetOf(document, path)).line,
+  );
   if (problems.length > 0) throw new PolicyError(sortProblems(problems));
   return compiled;
 }
@@ -90,7 +110,10 @@ function compile(
     };
     const sameUrl = issuersByUrl.get(issuer.url);
     if (sameUrl !== undefined) {
-      report(['issuers', name, 'url'], `issuer "${sameUrl.name}" already has this URL; list each issuer once`);
+      report(
+        ['issuers', name, 'url'],
+        `issuer "${sameUrl.name}" already has this URL; list each issuer once`,
+      );
     }
     issuers.set(name, config);
     issuersByUrl.set(issuer.url, config);
@@ -100,11 +123,15 @@ function compile(
   const rules: CompiledRule[] = [];
   policy.rules.forEach((rule, ruleIndex) => {
     const rulePath = ['rules', ruleIndex];
-    if (ruleNames.has(rule.name)) report([...rulePath, 'name'], `another rule is already named "${rule.name}"`);
+    if (ruleNames.has(rule.name))
+      report([...rulePath, 'name'], `another rule is already named "${rule.name}"`);
     ruleNames.add(rule.name);
     if (!issuers.has(rule.issuer)) {
       const known = [...issuers.keys()].map((name) => `"${name}"`).join(', ');
-      report([...rulePath, 'issuer'], `no issuer is named "${rule.issuer}"; the issuers section names ${known}`);
+      report(
+        [...rulePath, 'issuer'],
+        `no issuer is named "${rule.issuer}"; the issuers section names ${known}`,
+      );
     }
     if (Object.keys(rule.claims).length === 0) {
       report(
@@ -164,7 +191,9 @@ function rangeStart(node: unknown): number | undefined {
 
 function formatPath(path: Path, atKey?: string): string {
   const all = atKey === undefined ? path : [...path, atKey];
-  return all.map((step, index) => (typeof step === 'number' ? `[${step}]` : index === 0 ? step : `.${step}`)).join('');
+  return all
+    .map((step, index) => (typeof step === 'number' ? `[${step}]` : index === 0 ? step : `.${step}`))
+    .join('');
 }
 
 function sortProblems(problems: PolicyProblem[]): PolicyProblem[] {

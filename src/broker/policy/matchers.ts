@@ -20,8 +20,7 @@ export class MatcherSyntaxError extends Error {
   }
 }
 
-const MATCHER_FORMS =
-  'a matcher is a string, a list of matchers, {regex: PATTERN} or {not: MATCHER}';
+const MATCHER_FORMS = 'a matcher is a string, a list of matchers, {regex: PATTERN} or {not: MATCHER}';
 
 /** Compiles a string matcher: exact, or a glob when it has glob characters (a value equal to it always matches). */
 export function compileStringMatcher(pattern: string): (value: string) => boolean {
@@ -50,7 +49,8 @@ export function compileClaimMatcher(spec: unknown): ClaimMatcher {
       try {
         return compileClaimMatcher(member);
       } catch (error) {
-        if (error instanceof MatcherSyntaxError) throw new MatcherSyntaxError(error.message, [index, ...error.subPath]);
+        if (error instanceof MatcherSyntaxError)
+          throw new MatcherSyntaxError(error.message, [index, ...error.subPath]);
         throw error;
       }
     });
@@ -83,7 +83,10 @@ function compileRegexMatcher(source: unknown): ClaimMatcher {
   } catch (error) {
     throw new MatcherSyntaxError(`not a valid regular expression: ${(error as Error).message}`, ['regex']);
   }
-  return { matches: (values) => values.some((value) => regex.test(value)), description: `regex ${JSON.stringify(source)}` };
+  return {
+    matches: (values) => values.some((value) => regex.test(value)),
+    description: `regex ${JSON.stringify(source)}`,
+  };
 }
 
 function compileNotMatcher(inner: unknown): ClaimMatcher {
@@ -91,7 +94,8 @@ function compileNotMatcher(inner: unknown): ClaimMatcher {
   try {
     negated = compileClaimMatcher(inner);
   } catch (error) {
-    if (error instanceof MatcherSyntaxError) throw new MatcherSyntaxError(error.message, ['not', ...error.subPath]);
+    if (error instanceof MatcherSyntaxError)
+      throw new MatcherSyntaxError(error.message, ['not', ...error.subPath]);
     throw error;
   }
   return { matches: (values) => !negated.matches(values), description: `not ${negated.description}` };
@@ -103,6 +107,10 @@ export function claimValues(claims: Readonly<Record<string, unknown>>, name: str
   const value = claims[name];
   if (value === undefined || value === null) return undefined;
   const toStrings = (item: unknown): string[] =>
-    typeof item === 'string' ? [item] : typeof item === 'number' || typeof item === 'boolean' ? [String(item)] : [];
+    typeof item === 'string'
+      ? [item]
+      : typeof item === 'number' || typeof item === 'boolean'
+        ? [String(item)]
+        : [];
   return Array.isArray(value) ? value.flatMap(toStrings) : toStrings(value);
 }

@@ -40,7 +40,13 @@ function open(key: Buffer, nonce: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   }
 }
 
-export function encryptValue(value: Buffer, name: string, version: number, keyId: string, wrappingKey: Buffer): EncryptedValue {
+export function encryptValue(
+  value: Buffer,
+  name: string,
+  version: number,
+  keyId: string,
+  wrappingKey: Buffer,
+): EncryptedValue {
   const aad = associatedData(name, version, keyId);
   const dataKey = randomBytes(32);
   const nonce = randomBytes(NONCE_BYTES);
@@ -51,12 +57,27 @@ export function encryptValue(value: Buffer, name: string, version: number, keyId
   return { keyId, wrappedKey, nonce, ciphertext };
 }
 
-export function unwrapDataKey(encrypted: EncryptedValue, name: string, version: number, wrappingKey: Buffer): Buffer {
+export function unwrapDataKey(
+  encrypted: EncryptedValue,
+  name: string,
+  version: number,
+  wrappingKey: Buffer,
+): Buffer {
   const aad = associatedData(name, version, encrypted.keyId);
-  return open(wrappingKey, encrypted.wrappedKey.subarray(0, NONCE_BYTES), encrypted.wrappedKey.subarray(NONCE_BYTES), aad);
+  return open(
+    wrappingKey,
+    encrypted.wrappedKey.subarray(0, NONCE_BYTES),
+    encrypted.wrappedKey.subarray(NONCE_BYTES),
+    aad,
+  );
 }
 
-export function decryptValue(encrypted: EncryptedValue, name: string, version: number, wrappingKey: Buffer): Buffer {
+export function decryptValue(
+  encrypted: EncryptedValue,
+  name: string,
+  version: number,
+  wrappingKey: Buffer,
+): Buffer {
   const aad = associatedData(name, version, encrypted.keyId);
   const dataKey = unwrapDataKey(encrypted, name, version, wrappingKey);
   try {

@@ -24,7 +24,9 @@ export class KeyRing {
     const parsed = parseKeyId(id);
     const master = parsed && this.masters.get(parsed.fingerprint);
     if (parsed === undefined || master === undefined) return undefined;
-    const key = Buffer.from(hkdfSync('sha256', master.material, Buffer.alloc(0), `secrets-broker kek v${parsed.version}`, 32));
+    const key = Buffer.from(
+      hkdfSync('sha256', master.material, Buffer.alloc(0), `secrets-broker kek v${parsed.version}`, 32),
+    );
     this.derived.set(id, key);
     return key;
   }

@@ -20,7 +20,10 @@ export function masterKeyFromBytes(material: Buffer): MasterKey {
   if (material.length !== MASTER_KEY_BYTES) {
     throw new MasterKeyError(`a master key is ${MASTER_KEY_BYTES} bytes; this one is ${material.length}`);
   }
-  const fingerprint = createHash('sha256').update('secrets-broker master key fingerprint\0').update(material).digest('hex');
+  const fingerprint = createHash('sha256')
+    .update('secrets-broker master key fingerprint\0')
+    .update(material)
+    .digest('hex');
   return { material, fingerprint: fingerprint.slice(0, 16) };
 }
 
@@ -43,7 +46,10 @@ type Environment = Readonly<Record<string, string | undefined>>;
 /**
  * Reads `${prefix}` or `${prefix}_FILE` from the environment; both set is an error (which one wins would be a guess).
  */
-export async function readKeyFromEnvironment(environment: Environment, prefix: string): Promise<MasterKey | undefined> {
+export async function readKeyFromEnvironment(
+  environment: Environment,
+  prefix: string,
+): Promise<MasterKey | undefined> {
   const inline = environment[prefix];
   const file = environment[`${prefix}_FILE`];
   if (inline !== undefined && inline !== '' && file !== undefined && file !== '') {
@@ -55,7 +61,9 @@ export async function readKeyFromEnvironment(environment: Environment, prefix: s
     try {
       text = await readFile(file, 'utf8');
     } catch (error) {
-      throw new MasterKeyError(`cannot read ${prefix}_FILE (${file}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new MasterKeyError(
+        `cannot read ${prefix}_FILE (${file}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
     }
     return parseMasterKey(text, `${prefix}_FILE (${file})`);
   }
@@ -77,13 +85,19 @@ export interface LoadedMasterKeys {
 export async function loadMasterKeys(environment: Environment, dataDir: string): Promise<LoadedMasterKeys> {
   const old = await readKeyFromEnvironment(environment, 'SECRETS_BROKER_MASTER_KEY_OLD');
   const configured = await readKeyFromEnvironment(environment, 'SECRETS_BROKER_MASTER_KEY');
-  if (configured !== undefined) return { current: configured, old, generatedFile: undefined, generatedNow: false };
+  if (configured !== undefined)
+    return { current: configured, old, generatedFile: undefined, generatedNow: false };
 
   const file = join(dataDir, GENERATED_KEY_FILE);
   try {
     const info = await stat(file);
     if ((info.mode & 0o077) !== 0) await chmod(file, 0o600);
-    return { current: parseMasterKey(await readFile(file, 'utf8'), file), old, generatedFile: file, generatedNow: false };
+    return {
+      current: parseMasterKey(await readFile(file, 'utf8'), file),
+      old,
+      generatedFile: file,
+      generatedNow: false,
+    };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }

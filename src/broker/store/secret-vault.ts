@@ -30,7 +30,9 @@ export class SecretVault {
 
   /** Refuses to start with a master key that cannot open what the database holds. */
   async assertKeysAvailable(): Promise<void> {
-    const missing = (await this.records.keyIdsInUse()).filter((id) => this.keyRing.wrappingKey(id) === undefined);
+    const missing = (await this.records.keyIdsInUse()).filter(
+      (id) => this.keyRing.wrappingKey(id) === undefined,
+    );
     if (missing.length === 0) return;
     throw new MasterKeyError(
       `the master key does not match this database: stored secrets are wrapped with key id ${missing.join(', ')}, ` +

@@ -60,18 +60,20 @@ export function openSqliteDatabase(file: string): SqliteDatabase {
 }
 
 function migrate(database: SqliteDatabase): void {
-  database.transaction(() => {
-    const current = database.pragma('user_version', { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
-      throw new StoreUnavailableError(
-        `the database schema is version ${current}, newer than this broker knows (${MIGRATIONS.length}); run a newer broker`,
-      );
-    }
-    for (let version = current; version < MIGRATIONS.length; version += 1) {
-      database.exec(MIGRATIONS[version] as string);
-      database.pragma(`user_version = ${version + 1}`);
-    }
-  }).immediate();
+  database
+    .transaction(() => {
+      const current = database.pragma('user_version', { simple: true }) as number;
+      if (current > MIGRATIONS.length) {
+        throw new StoreUnavailableError(
+          `the database schema is version ${current}, newer than this broker knows (${MIGRATIONS.length}); run a newer broker`,
+        );
+      }
+      for (let version = current; version < MIGRATIONS.length; version += 1) {
+        database.exec(MIGRATIONS[version] as string);
+        database.pragma(`user_version = ${version + 1}`);
+      }
+    })
+    .immediate();
 }
 
 /** Runs a database call; a failure of the database itself becomes StoreUnavailableError (callers fail closed). */
@@ -81,6 +83,8 @@ export function guarded<T>(what: string, run: () => T): Promise<T> {
   } catch (error) {
     if (error instanceof StoreUnavailableError) return Promise.reject(error);
     const detail = error instanceof Error ? error.message : String(error);
-    return Promise.reject(new StoreUnavailableError(`the database failed while ${what}: ${detail}`, { cause: error }));
+    return Promise.reject(
+      new StoreUnavailableError(`the database failed while ${what}: ${detail}`, { cause: error }),
+    );
   }
 }

@@ -15,11 +15,15 @@ export class SqliteAuditRecords implements AuditRecords {
 
   constructor(private readonly database: SqliteDatabase) {
     this.statements = {
-      head: database.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1'),
+      head: database.prepare<[], { seq: number; hash: string }>(
+        'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
+      ),
       insert: database.prepare<[number, string, string, string]>(
         'INSERT INTO audit_log (seq, record, prev_hash, hash) VALUES (?, ?, ?, ?)',
       ),
-      page: database.prepare<[number, number], AuditRow>('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?'),
+      page: database.prepare<[number, number], AuditRow>(
+        'SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?',
+      ),
     };
   }
 

@@ -14,7 +14,10 @@ export class SqliteReplayCache implements ReplayCache {
   }
 
   claim(issuer: string, jtiHash: string, expiresAtSeconds: number): Promise<boolean> {
-    return guarded('recording a used token', () => this.insert.run(issuer, jtiHash, expiresAtSeconds).changes === 1);
+    return guarded(
+      'recording a used token',
+      () => this.insert.run(issuer, jtiHash, expiresAtSeconds).changes === 1,
+    );
   }
 
   purgeExpired(nowSeconds: number): Promise<number> {

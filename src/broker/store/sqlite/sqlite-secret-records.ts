@@ -35,7 +35,10 @@ export class SqliteSecretRecords implements SecretRecords {
       currentNames: database.prepare<[], { name: string }>(
         'SELECT name FROM secret_heads WHERE current_version IS NOT NULL ORDER BY name',
       ),
-      list: database.prepare<[{ prefix: string }], { name: string; version: number; versions: number; updated_at: string }>(
+      list: database.prepare<
+        [{ prefix: string }],
+        { name: string; version: number; versions: number; updated_at: string }
+      >(
         `SELECT h.name, h.current_version AS version, h.updated_at,
                 (SELECT count(*) FROM secret_versions v WHERE v.name = h.name) AS versions
          FROM secret_heads h
@@ -74,7 +77,10 @@ export class SqliteSecretRecords implements SecretRecords {
   }
 
   nextVersion(name: string): Promise<number> {
-    return guarded('reading a secret version', () => (this.statements.lastVersion.get(name)?.last_version ?? 0) + 1);
+    return guarded(
+      'reading a secret version',
+      () => (this.statements.lastVersion.get(name)?.last_version ?? 0) + 1,
+    );
   }
 
   current(names: readonly string[]): Promise<EncryptedSecretRecord[]> {
@@ -103,9 +109,12 @@ export class SqliteSecretRecords implements SecretRecords {
 
   list(prefix: string): Promise<SecretSummary[]> {
     return guarded('listing secrets', () =>
-      this.statements.list
-        .all({ prefix })
-        .map((row) => ({ name: row.name, version: row.version, versions: row.versions, updatedAt: row.updated_at })),
+      this.statements.list.all({ prefix }).map((row) => ({
+        name: row.name,
+        version: row.version,
+        versions: row.versions,
+        updatedAt: row.updated_at,
+      })),
     );
   }
 

@@ -1,0 +1,57 @@
+/** The README quick start, as written: `npm start` serves the broker on 127.0.0.1:8080 with examples/policy.yaml. */
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { Child, REPO_ROOT, unconfiguredEnvironment } from '../helpers/child-process.js';
+
+let server: Child | undefined;
+let dataDir: string | undefined;
+
+afterAll(async () => {
+  await server?.stop();
+  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('quick start', () => {
+  it('npm start serves the broker on 127.0.0.1:8080 with the embedded store and examples/policy.yaml', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'quick-start-'));
+    const environment = unconfiguredEnvironment();
+    // Only the data directory is moved out of the checkout, so the test leaves nothing behind in it.
+    server = new Child('npm', ['start', '--silent'], {
+      env: { ...environment, SECRETS_BROKER_DATA_DIR: dataDir },
+      detached: true,
+    });
+    await server.waitFor(/secrets-broker listening/, 60_000);
+
+    const info = (await (await fetch('http://127.0.0.1:8080/v1/info')).json()) as {
+      audience: string;
+      issuers: { url: string }[];
+    };
+    const example = parse(await readFile(join(REPO_ROOT, 'examples/policy.yaml'), 'utf8')) as {
+      audience: string;
+    };
+    expect(info.audience).toBe(example.audience);
+    expect(info.issuers.map((issuer) => issuer.url)).toEqual([
+      'https://token.actions.githubusercontent.com',
+      'https://gitlab.com',
+    ]);
+    expect((await fetch('http://127.0.0.1:8080/readyz')).status).toBe(200);
+
+    expect(server.stderr).toMatch(/export SECRETS_BROKER_ADMIN_TOKEN=sbadm_/);
+    expect(server.stdout).toContain('no SECRETS_BROKER_MASTER_KEY set');
+    expect((await stat(join(dataDir, 'master.key'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dataDir, 'broker.db'))).mode & 0o777).toBe(0o600);
+    expect(await server.stop()).not.toBeUndefined();
+  });
+
+  it('.ci/run installs from scratch and runs the README test command', async () => {
+    const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+    const command = /Test command: `([^`]+)`/.exec(readme)?.[1];
+    expect(command).toBeDefined();
+    const ci = await readFile(join(REPO_ROOT, '.ci/run'), 'utf8');
+    expect(ci).toContain('npm ci');
+    expect(ci).toContain(command);
+  });
+});
