@@ -6,39 +6,39 @@ const SEGMENT = /^[A-Za-z0-9_.-]+$/;
 /** Characters a request pattern may use besides name characters. */
 const PATTERN_SEGMENT = /^[A-Za-z0-9_.\-*?[\]{}!,^]+$/;
 
-/** Why `name` is not a valid secret name, or undefined when it is. */
-export function secretNameProblem(name: string): string | undefined {
-  if (name.length === 0) return 'the name is empty';
-  if (name.length > SECRET_NAME_MAX_LENGTH) {
-    return `the name is ${name.length} characters long; the limit is ${SECRET_NAME_MAX_LENGTH}`;
+/** Why `text` is not a "/"-joined list of segments made of `segment` characters, or undefined when it is. */
+function segmentsProblem(
+  text: string,
+  what: 'name' | 'pattern',
+  segment: RegExp,
+  characters: string,
+): string | undefined {
+  if (text.length === 0) return `the ${what} is empty`;
+  if (text.length > SECRET_NAME_MAX_LENGTH) {
+    return `the ${what} is ${text.length} characters long; the limit is ${SECRET_NAME_MAX_LENGTH}`;
   }
-  for (const segment of name.split('/')) {
-    if (segment === '') return 'the name has an empty segment (a leading, trailing or doubled "/")';
-    if (segment === '.' || segment === '..') return `the name has a "${segment}" segment`;
-    if (!SEGMENT.test(segment)) {
-      return `the segment "${segment}" has a character outside A-Z, a-z, 0-9, "_", "." and "-"`;
-    }
+  for (const part of text.split('/')) {
+    if (part === '') return `the ${what} has an empty segment (a leading, trailing or doubled "/")`;
+    if (part === '.' || part === '..') return `the ${what} has a "${part}" segment`;
+    if (!segment.test(part)) return `the segment "${part}" has a character ${characters}`;
   }
   return undefined;
 }
 
-export function isValidSecretName(name: string): boolean {
-  return secretNameProblem(name) === undefined;
+/** Why `name` is not a valid secret name, or undefined when it is. */
+export function secretNameProblem(name: string): string | undefined {
+  return segmentsProblem(name, 'name', SEGMENT, 'outside A-Z, a-z, 0-9, "_", "." and "-"');
 }
 
 /** Why `pattern` is not a valid secret-name glob, or undefined when it is. */
 export function secretPatternProblem(pattern: string): string | undefined {
-  if (pattern.length === 0) return 'the pattern is empty';
-  if (pattern.length > SECRET_NAME_MAX_LENGTH) {
-    return `the pattern is ${pattern.length} characters long; the limit is ${SECRET_NAME_MAX_LENGTH}`;
-  }
-  for (const segment of pattern.split('/')) {
-    if (segment === '') return 'the pattern has an empty segment (a leading, trailing or doubled "/")';
-    if (segment === '.' || segment === '..') return `the pattern has a "${segment}" segment`;
-    if (!PATTERN_SEGMENT.test(segment)) {
-      return `the segment "${segment}" has a character that is neither a name character nor a glob character`;
-    }
-  }
+  const problem = segmentsProblem(
+    pattern,
+    'pattern',
+    PATTERN_SEGMENT,
+    'that is neither a name character nor a glob character',
+  );
+  if (problem !== undefined) return problem;
   try {
     compileGlob(pattern);
   } catch (error) {

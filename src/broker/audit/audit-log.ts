@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditEntry, AuditRecords } from '../store/interfaces.js';
 import { chainHash } from './audit-chain.js';
+import type { WorkloadIdentity } from '../exchange/workload.js';
 
 export interface ReleasedVersion {
   readonly name: string;
@@ -8,7 +9,7 @@ export interface ReleasedVersion {
 }
 
 /** One exchange, allowed or denied. Holds names, versions and identities: never a value. */
-export interface ExchangeAuditRecord {
+export interface ExchangeAuditRecord extends WorkloadIdentity {
   readonly kind: 'exchange';
   readonly time: string;
   readonly request_id: string;
@@ -19,13 +20,6 @@ export interface ExchangeAuditRecord {
   readonly token_verified: boolean;
   readonly issuer: string | null;
   readonly issuer_url: string | null;
-  readonly sub: string | null;
-  readonly repository: string | null;
-  readonly ref: string | null;
-  readonly environment: string | null;
-  readonly workflow: string | null;
-  readonly run_id: string | null;
-  readonly actor: string | null;
   readonly jti_sha256: string | null;
   readonly recipient_sha256: string | null;
   readonly requested: readonly string[];

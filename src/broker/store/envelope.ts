@@ -57,21 +57,6 @@ export function encryptValue(
   return { keyId, wrappedKey, nonce, ciphertext };
 }
 
-export function unwrapDataKey(
-  encrypted: EncryptedValue,
-  name: string,
-  version: number,
-  wrappingKey: Buffer,
-): Buffer {
-  const aad = associatedData(name, version, encrypted.keyId);
-  return open(
-    wrappingKey,
-    encrypted.wrappedKey.subarray(0, NONCE_BYTES),
-    encrypted.wrappedKey.subarray(NONCE_BYTES),
-    aad,
-  );
-}
-
 export function decryptValue(
   encrypted: EncryptedValue,
   name: string,
@@ -79,7 +64,8 @@ export function decryptValue(
   wrappingKey: Buffer,
 ): Buffer {
   const aad = associatedData(name, version, encrypted.keyId);
-  const dataKey = unwrapDataKey(encrypted, name, version, wrappingKey);
+  const wrapNonce = encrypted.wrappedKey.subarray(0, NONCE_BYTES);
+  const dataKey = open(wrappingKey, wrapNonce, encrypted.wrappedKey.subarray(NONCE_BYTES), aad);
   try {
     return open(dataKey, encrypted.nonce, encrypted.ciphertext, aad);
   } finally {
