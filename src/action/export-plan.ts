@@ -1,0 +1,64 @@
+import { compileGlob } from '../protocol/glob.js';
+import type { ReleasedSecret } from '../client/exchange-client.js';
+import { deriveEnvName, envNameProblem } from './env-names.js';
+import type { SecretLine } from './inputs.js';
+
+export interface ExportItem {
+  readonly secretName: string;
+  readonly version: number;
+  readonly envName: string;
+  /** ENV=@NAME: the variable holds the path of a 0600 file with the value. */
+  readonly toFile: boolean;
+  readonly value: string;
+}
+
+export class ExportPlanError extends Error {
+  override name = 'ExportPlanError';
+}
+
+/**
+ * Maps released secrets to variable names, line by line: ENV= names as written, the others derived from the
+ * secret name. Two different secrets under one variable name is an error that names both.
+ */
+export function planExports(lines: readonly SecretLine[], released: readonly ReleasedSecret[]): ExportItem[] {
+  const items: ExportItem[] = [];
+  const byEnvName = new Map<string, ExportItem>();
+  const problems: string[] = [];
+  const add = (secret: ReleasedSecret, line: SecretLine): void => {
+    const envName = line.envName ?? deriveEnvName(secret.name);
+    const problem = line.envName === undefined ? envNameProblem(envName) : undefined;
+    if (problem !== undefined) {
+      problems.push(`secret "${secret.name}" (line ${line.lineNumber}): ${problem}`);
+      return;
+    }
+    const existing = byEnvName.get(envName);
+    if (existing !== undefined) {
+      if (existing.secretName !== secret.name || existing.toFile !== line.toFile) {
+        problems.push(
+          `"${existing.secretName}" and "${secret.name}" would both be ${envName}; give one another name with ENV=NAME on its own line`,
+        );
+      }
+      return;
+    }
+    const item = {
+      secretName: secret.name,
+      version: secret.version,
+      envName,
+      toFile: line.toFile,
+      value: secret.value,
+    };
+    byEnvName.set(envName, item);
+    items.push(item);
+  };
+  for (const line of lines) {
+    if (line.entry.isPattern) {
+      const pattern = compileGlob(line.entry.target);
+      for (const secret of released) if (pattern.test(secret.name)) add(secret, line);
+    } else {
+      const secret = released.find((candidate) => candidate.name === line.entry.target);
+      if (secret !== undefined) add(secret, line);
+    }
+  }
+  if (problems.length > 0) throw new ExportPlanError(problems.join('\n'));
+  return items;
+}

@@ -1,0 +1,147 @@
+import { parseRequestedEntry, RequestedEntryError, type RequestedEntry } from '../protocol/secret-names.js';
+import { envNameProblem } from './env-names.js';
+
+/** One line of the `secrets` input: `NAME`, `ENV=NAME`, `ENV=@NAME`, `PREFIX/*`, each optionally ending in "?". */
+export interface SecretLine {
+  readonly lineNumber: number;
+  readonly entry: RequestedEntry;
+  /** Set by `ENV=NAME` and `ENV=@NAME`. */
+  readonly envName: string | undefined;
+  /** `ENV=@NAME`: the value goes to a 0600 file and ENV holds its path. */
+  readonly toFile: boolean;
+}
+
+export type FileFormat = 'dotenv' | 'json';
+
+export interface ActionInputs {
+  readonly brokerUrl: string;
+  readonly audience: string;
+  readonly lines: readonly SecretLine[];
+  readonly run: string | undefined;
+  readonly exportEnv: boolean;
+  readonly file: string | undefined;
+  readonly fileFormat: FileFormat;
+  readonly maskDerived: boolean;
+  readonly timeoutSeconds: number;
+  readonly retries: number;
+}
+
+export class InputError extends Error {
+  override name = 'InputError';
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+export function parseSecretLines(text: string): SecretLine[] {
+  const lines: SecretLine[] = [];
+  const problems: string[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    try {
+      lines.push(parseSecretLine(line, index + 1));
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      problems.push(`secrets line ${index + 1} ("${line}"): ${error.message}`);
+    }
+  });
+  if (problems.length > 0) throw new InputError(problems.join('\n'));
+  if (lines.length === 0)
+    throw new InputError(
+      'the secrets input names no secret: write one NAME, ENV=NAME, ENV=@NAME or PREFIX/* per line',
+    );
+  return lines;
+}
+
+function parseSecretLine(line: string, lineNumber: number): SecretLine {
+  const equals = line.indexOf('=');
+  const envName = equals === -1 ? undefined : line.slice(0, equals).trim();
+  let target = equals === -1 ? line : line.slice(equals + 1).trim();
+  const toFile = target.startsWith('@');
+  if (toFile) target = target.slice(1);
+  if (envName !== undefined) {
+    const problem = envNameProblem(envName);
+    if (problem !== undefined) throw new InputError(problem);
+  }
+  if (toFile && envName === undefined) throw new InputError('"@" needs a variable name: write ENV=@NAME');
+  let entry: RequestedEntry;
+  try {
+    entry = parseRequestedEntry(target);
+  } catch (error) {
+    if (error instanceof RequestedEntryError) throw new InputError(error.message);
+    throw error;
+  }
+  if (entry.isPattern && envName !== undefined) {
+    throw new InputError(
+      'a pattern cannot be given one variable name; each match gets its own (its last segment, upper-cased)',
+    );
+  }
+  return { lineNumber, entry, envName, toFile };
+}
+
+function booleanInput(getInput: (name: string) => string, name: string, fallback: boolean): boolean {
+  const text = getInput(name).trim().toLowerCase();
+  if (text === '') return fallback;
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new InputError(`the ${name} input must be true or false, not "${text}"`);
+}
+
+function integerInput(
+  getInput: (name: string) => string,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const text = getInput(name).trim();
+  if (text === '') return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    throw new InputError(`the ${name} input must be a whole number from ${min} to ${max}, not "${text}"`);
+  }
+  return value;
+}
+
+function brokerUrlInput(text: string): string {
+  if (text === '')
+    throw new InputError('the broker-url input is required (the https:// address of your secrets broker)');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InputError(`the broker-url input "${text}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+    throw new InputError(
+      `the broker-url input must use https:// (http:// only for 127.0.0.1, localhost or [::1]), not "${text}"`,
+    );
+  }
+  return text;
+}
+
+export function parseInputs(getInput: (name: string) => string): ActionInputs {
+  const brokerUrl = brokerUrlInput(getInput('broker-url').trim());
+  const lines = parseSecretLines(getInput('secrets'));
+  const fileFormat = getInput('file-format').trim() || 'dotenv';
+  if (fileFormat !== 'dotenv' && fileFormat !== 'json') {
+    throw new InputError(`the file-format input must be dotenv or json, not "${fileFormat}"`);
+  }
+  const run = getInput('run').trim() || undefined;
+  const file = getInput('file').trim() || undefined;
+  if (run !== undefined && file !== undefined) {
+    throw new InputError("use either run (secrets only in that command's environment) or file, not both");
+  }
+  return {
+    brokerUrl,
+    audience: getInput('audience').trim() || brokerUrl,
+    lines,
+    run,
+    exportEnv: booleanInput(getInput, 'export-env', true),
+    file,
+    fileFormat,
+    maskDerived: booleanInput(getInput, 'mask-derived', true),
+    timeoutSeconds: integerInput(getInput, 'timeout-seconds', 30, 1, 600),
+    retries: integerInput(getInput, 'retries', 3, 0, 10),
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * Every string the runner must mask for one secret value: the value, each line of a multi-line value (logs are
+ * matched line by line), each string or number leaf of a JSON value, and with `derived` the encodings the runner does not add on
+ * its own: hex, base64url and URL-encoding.
+ */
+export function maskForms(value: string, derived: boolean): string[] {
+  const forms = new Set<string>();
+  const add = (form: string): void => {
+    if (form.trim() !== '') forms.add(form);
+  };
+  add(value);
+  for (const line of value.split(/\r?\n/)) add(line);
+  for (const leaf of jsonLeaves(value)) add(leaf);
+  if (derived) {
+    for (const base of [...forms]) {
+      const bytes = Buffer.from(base, 'utf8');
+      add(bytes.toString('hex'));
+      add(bytes.toString('base64url'));
+      add(bytes.toString('base64'));
+      add(encodeURIComponent(base));
+      add(new URLSearchParams({ v: base }).toString().slice(2));
+    }
+  }
+  return [...forms];
+}
+
+function jsonLeaves(value: string): string[] {
+  const trimmed = value.trim();
+  if (!trimmed.startsWith('{') && !trimmed.startsWith('[')) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(trimmed);
+  } catch {
+    return [];
+  }
+  const leaves: string[] = [];
+  const walk = (node: unknown): void => {
+    if (typeof node === 'string') leaves.push(node);
+    else if (typeof node === 'number') leaves.push(String(node));
+    else if (Array.isArray(node)) node.forEach(walk);
+    else if (node !== null && typeof node === 'object') Object.values(node).forEach(walk);
+  };
+  walk(parsed);
+  return leaves;
+}

@@ -1,0 +1,217 @@
+import { setTimeout as sleepFor } from 'node:timers/promises';
+import { compileGlob } from '../protocol/glob.js';
+import { parseRequestedEntry, type RequestedEntry } from '../protocol/secret-names.js';
+import {
+  EXCHANGE_PATH,
+  exchangeResponseSchema,
+  problemSchema,
+  type ExchangeResponse,
+  type Problem,
+} from '../protocol/wire.js';
+import { backoffDelayMs, retryAfterMs } from './backoff.js';
+import {
+  BrokerProblemError,
+  BrokerUnreachableError,
+  ResponseIntegrityError,
+  TokenRequestError,
+} from './errors.js';
+import {
+  encodeRecipient,
+  newRecipientKeyPair,
+  openSealedPayload,
+  wipeKeyPair,
+  type RecipientKeyPair,
+} from './sealed-box.js';
+
+export interface ReleasedSecret {
+  readonly name: string;
+  readonly version: number;
+  readonly value: string;
+}
+
+export interface RetryNotice {
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly reason: string;
+}
+
+export interface FetchSecretsOptions {
+  readonly brokerUrl: string;
+  /** Request entries: names, patterns, "?" for optional (already validated or validated here). */
+  readonly entries: readonly string[];
+  /** Called once per attempt: OIDC tokens are single-use, so every retry needs a fresh one. */
+  readonly getToken: () => Promise<string>;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly onRetry?: (notice: RetryNotice) => void;
+  readonly random?: () => number;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<unknown>;
+}
+
+export interface FetchSecretsResult {
+  readonly requestId: string;
+  readonly secrets: readonly ReleasedSecret[];
+}
+
+type AttemptOutcome =
+  | { readonly kind: 'done'; readonly response: ExchangeResponse }
+  | {
+      readonly kind: 'retry';
+      readonly reason: string;
+      readonly retryAfterMs?: number;
+      readonly problem?: BrokerProblemError;
+    };
+
+/**
+ * Exchanges OIDC tokens for sealed secrets: one fresh key pair per call, a fresh token per attempt, retries
+ * with full-jitter backoff on network errors, 429 (honouring Retry-After) and 5xx only, within one deadline.
+ * Every box is opened and checked against its entry and the request before anything is returned.
+ */
+export async function fetchSecrets(options: FetchSecretsOptions): Promise<FetchSecretsResult> {
+  const entries = options.entries.map(parseRequestedEntry);
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? sleepFor;
+  const random = options.random ?? Math.random;
+  const deadline = now() + options.timeoutMs;
+  const url = `${options.brokerUrl.replace(/\/+$/, '')}${EXCHANGE_PATH}`;
+  const keyPair = await newRecipientKeyPair();
+  try {
+    let last: AttemptOutcome | undefined;
+    for (let attempt = 0; attempt <= options.retries; attempt += 1) {
+      const remaining = deadline - now();
+      if (remaining <= 0) break;
+      const token = await requestToken(options.getToken);
+      last = await attemptExchange(url, token, keyPair, entries, remaining, now);
+      if (last.kind === 'done')
+        return {
+          requestId: last.response.request_id,
+          secrets: openAndCheck(last.response, entries, keyPair),
+        };
+      if (attempt === options.retries) break;
+      const delayMs = last.retryAfterMs ?? backoffDelayMs(attempt, random);
+      if (now() + delayMs >= deadline) break;
+      options.onRetry?.({ attempt: attempt + 1, delayMs, reason: last.reason });
+      await sleep(delayMs);
+    }
+    const seconds = Math.round(options.timeoutMs / 1000);
+    if (last?.kind === 'retry' && last.problem !== undefined) throw last.problem;
+    throw new BrokerUnreachableError(
+      `cannot get an answer from the broker at ${options.brokerUrl} (${last?.kind === 'retry' ? last.reason : 'no attempt fitted in the time limit'}); gave up after ${options.retries} retries or ${seconds} s`,
+    );
+  } finally {
+    wipeKeyPair(keyPair);
+  }
+}
+
+async function requestToken(getToken: () => Promise<string>): Promise<string> {
+  try {
+    return await getToken();
+  } catch (error) {
+    throw new TokenRequestError(
+      `could not get an OIDC ID token: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+async function attemptExchange(
+  url: string,
+  token: string,
+  keyPair: RecipientKeyPair,
+  entries: readonly RequestedEntry[],
+  remainingMs: number,
+  now: () => number,
+): Promise<AttemptOutcome> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json',
+      },
+      body: JSON.stringify({
+        recipient: encodeRecipient(keyPair),
+        secrets: entries.map((entry) => entry.raw),
+      }),
+      redirect: 'error',
+      signal: AbortSignal.timeout(remainingMs),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    return { kind: 'retry', reason: cause?.code ?? cause?.message ?? (error as Error).message };
+  }
+  const text = await response.text();
+  if (response.status === 200) {
+    const parsed = exchangeResponseSchema.safeParse(safeJson(text));
+    if (!parsed.success)
+      throw new ResponseIntegrityError(
+        'the broker answered 200 with a body that is not an exchange response',
+      );
+    return { kind: 'done', response: parsed.data };
+  }
+  const problem = toProblem(response.status, text);
+  const error = new BrokerProblemError(response.status, problem);
+  if (response.status === 429 || response.status >= 500) {
+    const retryAfter = retryAfterMs(response.headers.get('retry-after'), now());
+    return {
+      kind: 'retry',
+      reason: `HTTP ${response.status} ${problem.code}`,
+      problem: error,
+      ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),
+    };
+  }
+  throw error;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function toProblem(status: number, text: string): Problem {
+  const parsed = problemSchema.safeParse(safeJson(text));
+  if (parsed.success) return parsed.data;
+  return {
+    title: `HTTP ${status}`,
+    status,
+    code: `http_${status}`,
+    detail: `the broker answered HTTP ${status} without a problem document`,
+  };
+}
+
+/** Opens every box and checks it against its entry and against what was asked for. */
+function openAndCheck(
+  response: ExchangeResponse,
+  entries: readonly RequestedEntry[],
+  keyPair: RecipientKeyPair,
+): ReleasedSecret[] {
+  const exact = new Set(entries.filter((entry) => !entry.isPattern).map((entry) => entry.target));
+  const patterns = entries.filter((entry) => entry.isPattern).map((entry) => compileGlob(entry.target));
+  const seen = new Set<string>();
+  const secrets = response.secrets.map((entry) => {
+    if (seen.has(entry.name)) throw new ResponseIntegrityError(`the broker returned "${entry.name}" twice`);
+    seen.add(entry.name);
+    if (!exact.has(entry.name) && !patterns.some((pattern) => pattern.test(entry.name))) {
+      throw new ResponseIntegrityError(`the broker returned "${entry.name}", which was not requested`);
+    }
+    const payload = openSealedPayload(entry.sealed, keyPair);
+    if (payload.name !== entry.name || payload.version !== entry.version) {
+      throw new ResponseIntegrityError(
+        `the box listed as "${entry.name}" version ${entry.version} holds "${payload.name}" version ${payload.version}; boxes were swapped or altered`,
+      );
+    }
+    return { name: payload.name, version: payload.version, value: payload.value };
+  });
+  const missing = entries.filter((entry) => !entry.isPattern && !entry.optional && !seen.has(entry.target));
+  if (missing.length > 0) {
+    throw new ResponseIntegrityError(
+      `the broker's answer lacks ${missing.map((entry) => `"${entry.target}"`).join(', ')}`,
+    );
+  }
+  return secrets;
+}

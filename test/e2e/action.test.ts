@@ -1,0 +1,388 @@
+/**
+ * End to end: the bundled action (dist/) run as the runner runs it, against the real broker and a token
+ * endpoint that mints through oauth2-mock-server.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import sodium from 'sodium-native';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maskForms } from '../../src/action/masking.js';
+import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';
+import { canary, findLeaks } from '../helpers/canary.js';
+import { newRunnerDirectory, runStep, type RunnerDirectory, type StepResult } from '../helpers/runner.js';
+import { TokenEndpoint } from '../helpers/token-endpoint.js';
+
+const values = {
+  dbPassword: canary('db-password'),
+  cert: `-----BEGIN CERTIFICATE-----\n${canary('cert-line-1')}\n${canary('cert-line-2')}\n-----END CERTIFICATE-----\n`,
+  config: JSON.stringify({ apiVersion: 'v1', token: canary('json-token'), port: 6443 }),
+  dbUrl: `postgres://app:${canary('url')}@db:5432/app?sslmode=require&x=a b`,
+  slack: `https://hooks.example/${canary('slack')}`,
+};
+
+let harness: BrokerHarness;
+let tokens: TokenEndpoint;
+
+beforeAll(async () => {
+  harness = await BrokerHarness.start();
+  tokens = await new TokenEndpoint(harness.github).start();
+  await harness.setSecret('prod/api/DB_PASSWORD', values.dbPassword);
+  await harness.setSecret('prod/api/CERT', values.cert);
+  await harness.setSecret('prod/api/CONFIG', values.config);
+  await harness.setSecret('prod/api/db-url', values.dbUrl);
+  await harness.setSecret('shared/SLACK_WEBHOOK', values.slack);
+  await harness.setSecret('prod/api/DB_URL', 'same-variable-name');
+});
+
+afterAll(async () => {
+  await tokens?.stop();
+  await harness?.close();
+});
+
+function inputs(overrides: Record<string, string> = {}): Record<string, string> {
+  return { 'broker-url': harness.url, audience: TEST_AUDIENCE, 'timeout-seconds': '10', ...overrides };
+}
+
+const escapeCommandData = (text: string): string =>
+  text.replaceAll('%', '%25').replaceAll('\r', '%0D').replaceAll('\n', '%0A');
+
+/** Every form of every value must be masked, in one block before anything else that follows the exchange. */
+function expectMaskedFirst(result: StepResult, secretValues: readonly string[]): void {
+  const lines = result.stdout.split('\n');
+  const expected = new Set(
+    secretValues
+      .flatMap((value) => maskForms(value, true))
+      .map((form) => `::add-mask::${escapeCommandData(form)}`),
+  );
+  const indexes = lines.flatMap((line, index) => (expected.has(line) ? [index] : []));
+  for (const line of expected) expect(lines).toContain(line);
+  const first = Math.min(...indexes);
+  const last = Math.max(...indexes);
+  for (const line of lines.slice(first, last + 1)) expect(line.startsWith('::add-mask::')).toBe(true);
+  const otherOutput = [...lines.filter((line) => !line.startsWith('::add-mask::')), result.stderr].join('\n');
+  expect(findLeaks(secretValues, { 'step output': otherOutput })).toEqual([]);
+}
+
+async function expectNothingWritten(directory: RunnerDirectory, result: StepResult): Promise<void> {
+  expect(result.code).toBe(1);
+  expect(result.env).toEqual({});
+  expect(result.outputs).toEqual({});
+  expect(await readdir(directory.temp)).toEqual([]);
+  expect(await readdir(directory.workspace)).toEqual([]);
+}
+
+describe('the action exports secrets', () => {
+  it('fetches, masks first, exports env, outputs and a 0600 file; the post step removes every file', async () => {
+    const directory = await newRunnerDirectory();
+    const main = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({
+        secrets: [
+          '# the database',
+          'prod/api/DB_PASSWORD',
+          '',
+          'TLS_CERT=prod/api/CERT',
+          'KUBECONFIG=@prod/api/CONFIG',
+          'prod/api/db-url',
+          'shared/*',
+          'prod/api/OPTIONAL?',
+        ].join('\n'),
+        file: 'secrets.env',
+      }),
+    });
+    expect(main.stderr).toBe('');
+    expect(main.code).toBe(0);
+    expectMaskedFirst(main, Object.values(values));
+
+    expect(main.env).toMatchObject({
+      DB_PASSWORD: values.dbPassword,
+      TLS_CERT: values.cert,
+      DB_URL: values.dbUrl,
+      SLACK_WEBHOOK: values.slack,
+    });
+    const kubeconfig = main.env.KUBECONFIG!;
+    expect(kubeconfig.startsWith(directory.temp)).toBe(true);
+    expect(await readFile(kubeconfig, 'utf8')).toBe(values.config);
+    expect((await stat(kubeconfig)).mode & 0o777).toBe(0o600);
+    expect(main.outputs).toMatchObject({
+      DB_PASSWORD: values.dbPassword,
+      KUBECONFIG: kubeconfig,
+      SLACK_WEBHOOK: values.slack,
+    });
+    expect(JSON.parse(main.outputs.names!)).toEqual([
+      'prod/api/DB_PASSWORD',
+      'prod/api/CERT',
+      'prod/api/CONFIG',
+      'prod/api/db-url',
+      'shared/SLACK_WEBHOOK',
+    ]);
+
+    const file = join(directory.workspace, 'secrets.env');
+    expect(main.outputs.file).toBe(file);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const sourced = await import('../helpers/child-process.js').then(({ run }) =>
+      run('bash', [
+        '-c',
+        `set -a; . "${file}"; printf '%s\\0' "$DB_PASSWORD" "$TLS_CERT" "$DB_URL" "$SLACK_WEBHOOK"`,
+      ]),
+    );
+    expect(sourced.stdout.split('\0').slice(0, 4)).toEqual([
+      values.dbPassword,
+      values.cert,
+      values.dbUrl,
+      values.slack,
+    ]);
+
+    expect(main.summary).toContain('<td>prod/api/CERT</td><td>TLS_CERT</td><td>1</td>');
+    expect(
+      findLeaks(Object.values(values), { summary: main.summary, state: JSON.stringify(main.state) }),
+    ).toEqual([]);
+
+    const post = await runStep('post', directory, { inputs: {} });
+    expect(post.code).toBe(0);
+    expect(post.stdout).toContain(`Removed ${file}`);
+    expect(post.stdout).toContain(`Removed ${kubeconfig}`);
+    expect(await readdir(directory.workspace)).toEqual([]);
+    expect(await readdir(directory.temp)).toEqual([]);
+
+    const again = await runStep('post', directory, { inputs: {} });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`Already gone: ${file}`);
+  });
+
+  it('writes a JSON file when asked', async () => {
+    const directory = await newRunnerDirectory();
+    const main = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({
+        secrets: 'prod/api/DB_PASSWORD\nCONFIG=prod/api/CONFIG',
+        file: 'out/../s.json',
+        'file-format': 'json',
+        'export-env': 'false',
+      }),
+    });
+    expect(main.code).toBe(0);
+    expect(main.env).toEqual({});
+    expect(JSON.parse(await readFile(join(directory.workspace, 's.json'), 'utf8'))).toEqual({
+      DB_PASSWORD: values.dbPassword,
+      CONFIG: values.config,
+    });
+  });
+});
+
+describe('run: one command with the secrets', () => {
+  it('gives the secrets to the command only and exports nothing', async () => {
+    const directory = await newRunnerDirectory();
+    const proof = join(directory.root, 'proof');
+    const main = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({
+        secrets: 'prod/api/DB_PASSWORD\nKUBECONFIG=@prod/api/CONFIG',
+        run: `printf '%s\\n' "$DB_PASSWORD" > "${proof}"; cat "$KUBECONFIG" >> "${proof}"; stat -c %a "$KUBECONFIG" >> "${proof}"; echo "$DB_PASSWORD"`,
+      }),
+    });
+    expect(main.code).toBe(0);
+    expect(await readFile(proof, 'utf8')).toBe(`${values.dbPassword}\n${values.config}600\n`);
+    expect(main.env).toEqual({});
+    expect(main.outputs).toEqual({});
+    // The runner masks the echo; the raw value reaches stdout only because no runner is reading it here.
+    expect(main.stdout.split('\n').indexOf(`::add-mask::${values.dbPassword}`)).toBeLessThan(
+      main.stdout.split('\n').indexOf(values.dbPassword),
+    );
+    expect(await readdir(directory.temp)).toEqual([]);
+  });
+
+  it("fails the step with the command's exit code", async () => {
+    const directory = await newRunnerDirectory();
+    const main = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({ secrets: 'prod/api/DB_PASSWORD', run: 'exit 7' }),
+    });
+    expect(main.code).toBe(7);
+    expect(main.stdout).toContain('::error::The run command exited with code 7.');
+  });
+});
+
+describe('failures end the step with a clear message and write nothing', () => {
+  it('missing id-token permission', async () => {
+    const directory = await newRunnerDirectory();
+    const result = await runStep('main', directory, { inputs: inputs({ secrets: 'prod/api/DB_PASSWORD' }) });
+    await expectNothingWritten(directory, result);
+    expect(result.stdout).toContain('::error::This job cannot request an OIDC ID token');
+    expect(result.stdout).toContain('id-token: write');
+  });
+
+  it("policy denial carries the broker's hint", async () => {
+    const directory = await newRunnerDirectory();
+    tokens.claims = { environment: 'staging' };
+    try {
+      const result = await runStep('main', directory, {
+        tokenEndpoint: tokens,
+        inputs: inputs({ secrets: 'prod/api/DB_PASSWORD' }),
+      });
+      await expectNothingWritten(directory, result);
+      expect(result.stdout).toContain(
+        "::error::The broker's policy does not grant this job what it asked for (policy_denied)",
+      );
+      expect(result.stdout).toContain(
+        'claim \\"environment\\" is \\"staging\\" but the rule wants \\"production\\"'.replaceAll('\\"', '"'),
+      );
+      expect(result.stdout).toMatch(/Request id: [0-9a-f-]{36}/);
+    } finally {
+      tokens.claims = {};
+    }
+  });
+
+  it('missing secret', async () => {
+    const directory = await newRunnerDirectory();
+    const result = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\nprod/api/NOT_STORED' }),
+    });
+    await expectNothingWritten(directory, result);
+    expect(result.stdout).toContain('(secret_not_found): granted but not stored: prod/api/NOT_STORED');
+  });
+
+  it('two secrets under one variable name, named both', async () => {
+    const directory = await newRunnerDirectory();
+    const result = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({ secrets: 'prod/api/db-url\nprod/api/*', file: 'x.env' }),
+    });
+    await expectNothingWritten(directory, result);
+    expect(result.stdout).toContain('"prod/api/db-url" and "prod/api/DB_URL" would both be DB_URL');
+    // Masked all the same: the values were released before the clash was found.
+    expect(result.stdout).toContain(`::add-mask::${values.dbPassword}`);
+  });
+
+  it('a bad input line, named with its number', async () => {
+    const directory = await newRunnerDirectory();
+    const result = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\n\n1BAD=prod/x\nPATH=prod/y' }),
+    });
+    await expectNothingWritten(directory, result);
+    expect(result.stdout).toContain('secrets line 3 (\\"1BAD=prod/x\\")'.replaceAll('\\"', '"'));
+    expect(result.stdout).toContain('"PATH" is reserved');
+    expect(tokens.audiences.length).toBeGreaterThan(0);
+  });
+
+  it('broker down: retries, then fails within the timeout', async () => {
+    const directory = await newRunnerDirectory();
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const before = tokens.audiences.length;
+    const result = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({
+        'broker-url': `http://127.0.0.1:${port}`,
+        secrets: 'prod/api/DB_PASSWORD',
+        retries: '2',
+        'timeout-seconds': '20',
+      }),
+    });
+    await expectNothingWritten(directory, result);
+    expect(result.stdout).toContain('retry 1 of 2');
+    expect(result.stdout).toContain('retry 2 of 2');
+    expect(result.stdout).toContain(
+      `cannot get an answer from the broker at http://127.0.0.1:${port} (ECONNREFUSED)`,
+    );
+    expect(tokens.audiences.length - before).toBe(3);
+  });
+
+  it('a box whose inside name does not match its entry', async () => {
+    const directory = await newRunnerDirectory();
+    const liar = await startLyingBroker();
+    try {
+      const result = await runStep('main', directory, {
+        tokenEndpoint: tokens,
+        inputs: inputs({ 'broker-url': liar.url, secrets: 'prod/api/DB_PASSWORD' }),
+      });
+      await expectNothingWritten(directory, result);
+      expect(result.stdout).toContain('holds "prod/api/OTHER" version 1; boxes were swapped or altered');
+      expect(result.stdout).not.toContain('swapped-value');
+    } finally {
+      await new Promise((resolve) => liar.server.close(resolve));
+    }
+  });
+});
+
+describe('retries', () => {
+  it("every attempt uses a fresh token, so the broker's replay check passes", async () => {
+    const directory = await newRunnerDirectory();
+    // Forwards the first exchange to the broker (which uses up its token) but answers 503 to the action.
+    let exchanges = 0;
+    const proxy = createServer((incoming, outgoing) => {
+      exchanges += 1;
+      const upstream = httpRequest(
+        `${harness.url}${incoming.url}`,
+        { method: incoming.method, headers: incoming.headers },
+        (answer) => {
+          if (exchanges === 1) {
+            answer.resume();
+            outgoing.writeHead(503, { 'content-type': 'application/problem+json' });
+            outgoing.end(
+              JSON.stringify({
+                title: 'Service unavailable',
+                status: 503,
+                detail: 'proxy says try again',
+                code: 'unavailable',
+              }),
+            );
+            return;
+          }
+          outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(outgoing);
+        },
+      );
+      incoming.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const before = tokens.audiences.length;
+      const result = await runStep('main', directory, {
+        tokenEndpoint: tokens,
+        inputs: inputs({
+          'broker-url': `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+          secrets: 'prod/api/DB_PASSWORD',
+        }),
+      });
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('retry 1 of 3');
+      expect(result.env.DB_PASSWORD).toBe(values.dbPassword);
+      expect(exchanges).toBe(2);
+      expect(tokens.audiences.length - before).toBe(2);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+});
+
+/** A broker that seals the wrong secret into the box listed under the requested name. */
+async function startLyingBroker(): Promise<{ server: Server; url: string }> {
+  const server = createServer((incoming, outgoing) => {
+    let body = '';
+    incoming.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    incoming.on('end', () => {
+      const { recipient } = JSON.parse(body) as { recipient: string };
+      const message = Buffer.from(
+        JSON.stringify({ name: 'prod/api/OTHER', version: 1, value: 'swapped-value' }),
+      );
+      const sealed = Buffer.alloc(message.length + sodium.crypto_box_SEALBYTES);
+      sodium.crypto_box_seal(sealed, message, Buffer.from(recipient, 'base64'));
+      outgoing.writeHead(200, { 'content-type': 'application/json' });
+      outgoing.end(
+        JSON.stringify({
+          request_id: 'liar',
+          secrets: [{ name: 'prod/api/DB_PASSWORD', version: 1, sealed: sealed.toString('base64') }],
+        }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
