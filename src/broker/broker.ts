@@ -55,7 +55,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       `no SECRETS_BROKER_MASTER_KEY set: using the ${keys.generatedNow ? 'newly generated' : 'generated'} key in ${keys.generatedFile}; fine for one machine, set SECRETS_BROKER_MASTER_KEY(_FILE) in production`,
     );
   }
-  const stores = openSqliteStores(join(config.dataDir, DATABASE_FILE));
+  const stores = openSqliteStores(config.databaseFile ?? join(config.dataDir, DATABASE_FILE));
   try {
     const vault = new SecretVault(
       stores.secrets,

@@ -17,6 +17,8 @@ export interface BrokerConfig {
   readonly host: string;
   readonly port: number;
   readonly adminToken: string | undefined;
+  /** Overrides DATA_DIR/broker.db; ":memory:" keeps everything in memory (secrets-broker dev). */
+  readonly databaseFile?: string;
 }
 
 export const DEFAULT_POLICY_FILE = 'examples/policy.yaml';

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { BROKER_VERSION } from '../broker/version.js';
 import { CliError, writeLine } from './cli-error.js';
+import { registerDevCommand } from './dev-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerSecretCommands, type CommandIo } from './secret-commands.js';
 import { registerServeCommand } from './serve-command.js';
@@ -15,6 +16,7 @@ export function buildProgram(io: CommandIo): Command {
       writeErr: (text) => io.stderr.write(text),
     });
   registerServeCommand(program, io);
+  registerDevCommand(program, io);
   registerSecretCommands(program, io);
   registerPolicyCommands(program, io);
   return program;

@@ -1,10 +1,13 @@
-/** The README quick start, as written: `npm start` serves the broker on 127.0.0.1:8080 with examples/policy.yaml. */
+/**
+ * The README's commands, as written: `npm start` serves the broker on 127.0.0.1:8080, and `secrets-broker dev`
+ * prints commands that run the bundled action against it. One file, so the two never hold port 8080 at once.
+ */
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { Child, REPO_ROOT, unconfiguredEnvironment } from '../helpers/child-process.js';
+import { Child, REPO_ROOT, run, unconfiguredEnvironment } from '../helpers/child-process.js';
 
 let server: Child | undefined;
 let dataDir: string | undefined;
@@ -44,6 +47,36 @@ describe('quick start', () => {
     expect((await stat(join(dataDir, 'master.key'))).mode & 0o777).toBe(0o600);
     expect((await stat(join(dataDir, 'broker.db'))).mode & 0o777).toBe(0o600);
     expect(await server.stop()).not.toBeUndefined();
+  });
+
+  it('secrets-broker dev prints commands that fetch a secret with the bundled action', async () => {
+    const dev = new Child('npx', ['secrets-broker', 'dev'], {
+      env: unconfiguredEnvironment(),
+      detached: true,
+    });
+    try {
+      await dev.waitFor(/node dist\/index\.js\n.*cat "\$RUNNER_TEMP\/env"\n/, 60_000);
+      const printed = dev.stdout.split('\n');
+      const start =
+        printed.findIndex((line) => line.startsWith('Run the action as a GitHub runner would')) + 2;
+      const end = printed.indexOf('', start);
+      const commands = printed
+        .slice(start, end)
+        .map((line) => line.replace(/^ {2}/, ''))
+        .join('\n');
+      expect(commands).toContain('node dist/index.js');
+
+      const runner = await run('bash', ['-euo', 'pipefail', '-c', commands], {
+        env: unconfiguredEnvironment(),
+        cwd: REPO_ROOT,
+      });
+      expect(runner.stderr).toBe('');
+      expect(runner.code).toBe(0);
+      expect(runner.stdout).toContain('::add-mask::hello from the secrets broker');
+      expect(runner.stdout).toMatch(/GREETING<<ghadelimiter_[0-9a-f-]+\nhello from the secrets broker\n/);
+    } finally {
+      await dev.stop();
+    }
   });
 
   it('.ci/run installs from scratch and runs the README test command', async () => {

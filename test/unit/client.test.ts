@@ -1,0 +1,51 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backoffDelayMs, retryAfterMs } from '../../src/client/backoff.js';
+import { formatDotenv, formatJson } from '../../src/client/formats.js';
+import { run } from '../helpers/child-process.js';
+
+describe('backoff', () => {
+  it('is full jitter under an exponential cap', () => {
+    expect(backoffDelayMs(0, () => 0.999)).toBe(499);
+    expect(backoffDelayMs(3, () => 0.5)).toBe(2000);
+    expect(backoffDelayMs(10, () => 0.999)).toBe(9990);
+    expect(backoffDelayMs(2, () => 0)).toBe(0);
+  });
+
+  it('reads Retry-After as seconds or a date', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterMs('3', now)).toBe(3000);
+    expect(retryAfterMs('Thu, 01 Jan 2026 00:00:05 GMT', now)).toBe(5000);
+    expect(retryAfterMs('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs(null, now)).toBeUndefined();
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+  });
+});
+
+describe('file formats', () => {
+  const hostile = [
+    { name: 'QUOTES', value: `it's "quoted" and 'single'` },
+    { name: 'DOLLARS', value: '$HOME ${PATH} $(id) `id`' },
+    { name: 'LINES', value: 'one\ntwo\n\nthree\n' },
+    { name: 'EQUALS', value: 'a=b==c; echo hacked' },
+    { name: 'BACKSLASH', value: 'C:\\path\\n\\t\\' },
+    { name: 'UNICODE', value: 'päss🔑\u0007' },
+  ];
+
+  it('dotenv round-trips hostile values through bash source', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'dotenv-')), 'secrets.env');
+    await writeFile(file, formatDotenv(hostile));
+    const script = `set -a; . "${file}"; printf '%s\\0' ${hostile.map(({ name }) => `"$${name}"`).join(' ')}`;
+    const result = await run('bash', ['-c', script]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout.split('\0').slice(0, hostile.length)).toEqual(hostile.map(({ value }) => value));
+  });
+
+  it('json round-trips through JSON.parse', () => {
+    expect(JSON.parse(formatJson(hostile))).toEqual(
+      Object.fromEntries(hostile.map(({ name, value }) => [name, value])),
+    );
+  });
+});
