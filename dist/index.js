@@ -44620,10 +44620,13 @@ async function fetchSecrets(options) {
   const url2 = `${options.brokerUrl.replace(/\/+$/, "")}${EXCHANGE_PATH}`;
   const keyPair = await newRecipientKeyPair();
   try {
+    const started = now();
     let last;
+    let attempts = 0;
     for (let attempt = 0; attempt <= options.retries; attempt += 1) {
       const remaining = deadline - now();
       if (remaining <= 0) break;
+      attempts += 1;
       const token = await requestToken(options.getToken);
       last = await attemptExchange(url2, token, keyPair, entries, remaining, now);
       if (last.kind === "done")
@@ -44637,10 +44640,10 @@ async function fetchSecrets(options) {
       options.onRetry?.({ attempt: attempt + 1, delayMs, reason: last.reason });
       await sleep(delayMs);
     }
-    const seconds = Math.round(options.timeoutMs / 1e3);
     if (last?.kind === "retry" && last.problem !== void 0) throw last.problem;
+    const elapsed = ((now() - started) / 1e3).toFixed(1);
     throw new BrokerUnreachableError(
-      `cannot get an answer from the broker at ${options.brokerUrl} (${last?.kind === "retry" ? last.reason : "no attempt fitted in the time limit"}); gave up after ${options.retries} retries or ${seconds} s`
+      `cannot get an answer from the broker at ${options.brokerUrl} (${last?.kind === "retry" ? last.reason : "no time left"}); gave up after ${attempts} attempt(s) in ${elapsed} s (retries: ${options.retries}, timeout-seconds: ${Math.round(options.timeoutMs / 1e3)})`
     );
   } finally {
     wipeKeyPair(keyPair);
@@ -45035,6 +45038,7 @@ ${error63.message}`;
   if (error63 instanceof ResponseIntegrityError)
     return `The broker's answer failed its checks, so nothing was used: ${error63.message}`;
   if (error63 instanceof BrokerUnreachableError || error63 instanceof TokenRequestError) return error63.message;
+  if (error63 instanceof MissingIdTokenPermissionError) return error63.message;
   return `secrets-action failed: ${error63 instanceof Error ? error63.message : String(error63)}`;
 }
 var MISSING_ID_TOKEN_PERMISSION = [
@@ -45045,6 +45049,12 @@ var MISSING_ID_TOKEN_PERMISSION = [
   "    contents: read",
   "Pull requests from forks never get an ID token (GitHub withholds it), so this step cannot run for them."
 ].join("\n");
+var MissingIdTokenPermissionError = class extends Error {
+  name = "MissingIdTokenPermissionError";
+  constructor() {
+    super(MISSING_ID_TOKEN_PERMISSION);
+  }
+};
 
 // src/action/masking.ts
 function maskForms(value, derived2) {
@@ -45095,7 +45105,7 @@ var STATE_DIRECTORIES = "directories";
 async function runAction() {
   try {
     const inputs = parseInputs((name) => getInput(name));
-    if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) throw new Error(MISSING_ID_TOKEN_PERMISSION);
+    if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) throw new MissingIdTokenPermissionError();
     const released = await fetchSecrets({
       brokerUrl: inputs.brokerUrl,
       entries: inputs.lines.map((line) => line.entry.raw),
@@ -45115,9 +45125,7 @@ async function runAction() {
     else await exportAll(inputs, items, released.secrets);
     await writeSummary(items, inputs.run !== void 0);
   } catch (error63) {
-    setFailed(
-      error63 instanceof Error && error63.message === MISSING_ID_TOKEN_PERMISSION ? error63.message : failureMessage(error63)
-    );
+    setFailed(failureMessage(error63));
   }
 }
 function maskAll(secrets, derived2) {

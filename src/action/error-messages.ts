@@ -37,10 +37,11 @@ export function failureMessage(error: unknown): string {
   if (error instanceof ResponseIntegrityError)
     return `The broker's answer failed its checks, so nothing was used: ${error.message}`;
   if (error instanceof BrokerUnreachableError || error instanceof TokenRequestError) return error.message;
+  if (error instanceof MissingIdTokenPermissionError) return error.message;
   return `secrets-action failed: ${error instanceof Error ? error.message : String(error)}`;
 }
 
-export const MISSING_ID_TOKEN_PERMISSION = [
+const MISSING_ID_TOKEN_PERMISSION = [
   'This job cannot request an OIDC ID token: ACTIONS_ID_TOKEN_REQUEST_URL is not set.',
   'Give the job the permission, in the workflow or the job:',
   '  permissions:',
@@ -48,3 +49,10 @@ export const MISSING_ID_TOKEN_PERMISSION = [
   '    contents: read',
   'Pull requests from forks never get an ID token (GitHub withholds it), so this step cannot run for them.',
 ].join('\n');
+
+export class MissingIdTokenPermissionError extends Error {
+  override name = 'MissingIdTokenPermissionError';
+  constructor() {
+    super(MISSING_ID_TOKEN_PERMISSION);
+  }
+}

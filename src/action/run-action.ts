@@ -4,7 +4,7 @@ import * as exec from '@actions/exec';
 import { fetchSecrets, type ReleasedSecret } from '../client/exchange-client.js';
 import { formatDotenv, formatJson } from '../client/formats.js';
 import { removeAll } from './cleanup.js';
-import { failureMessage, MISSING_ID_TOKEN_PERMISSION } from './error-messages.js';
+import { failureMessage, MissingIdTokenPermissionError } from './error-messages.js';
 import { planExports, type ExportItem } from './export-plan.js';
 import { parseInputs, type ActionInputs } from './inputs.js';
 import { maskForms } from './masking.js';
@@ -15,7 +15,7 @@ import { makePrivateDirectory, writePrivateFile } from './write-files.js';
 export async function runAction(): Promise<void> {
   try {
     const inputs = parseInputs((name) => core.getInput(name));
-    if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) throw new Error(MISSING_ID_TOKEN_PERMISSION);
+    if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) throw new MissingIdTokenPermissionError();
     const released = await fetchSecrets({
       brokerUrl: inputs.brokerUrl,
       entries: inputs.lines.map((line) => line.entry.raw),
@@ -38,11 +38,7 @@ export async function runAction(): Promise<void> {
     else await exportAll(inputs, items, released.secrets);
     await writeSummary(items, inputs.run !== undefined);
   } catch (error) {
-    core.setFailed(
-      error instanceof Error && error.message === MISSING_ID_TOKEN_PERMISSION
-        ? error.message
-        : failureMessage(error),
-    );
+    core.setFailed(failureMessage(error));
   }
 }
 

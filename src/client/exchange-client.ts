@@ -77,10 +77,13 @@ export async function fetchSecrets(options: FetchSecretsOptions): Promise<FetchS
   const url = `${options.brokerUrl.replace(/\/+$/, '')}${EXCHANGE_PATH}`;
   const keyPair = await newRecipientKeyPair();
   try {
+    const started = now();
     let last: AttemptOutcome | undefined;
+    let attempts = 0;
     for (let attempt = 0; attempt <= options.retries; attempt += 1) {
       const remaining = deadline - now();
       if (remaining <= 0) break;
+      attempts += 1;
       const token = await requestToken(options.getToken);
       last = await attemptExchange(url, token, keyPair, entries, remaining, now);
       if (last.kind === 'done')
@@ -94,10 +97,12 @@ export async function fetchSecrets(options: FetchSecretsOptions): Promise<FetchS
       options.onRetry?.({ attempt: attempt + 1, delayMs, reason: last.reason });
       await sleep(delayMs);
     }
-    const seconds = Math.round(options.timeoutMs / 1000);
+    // A problem document from the last attempt says more than a count of attempts.
     if (last?.kind === 'retry' && last.problem !== undefined) throw last.problem;
+    const elapsed = ((now() - started) / 1000).toFixed(1);
     throw new BrokerUnreachableError(
-      `cannot get an answer from the broker at ${options.brokerUrl} (${last?.kind === 'retry' ? last.reason : 'no attempt fitted in the time limit'}); gave up after ${options.retries} retries or ${seconds} s`,
+      `cannot get an answer from the broker at ${options.brokerUrl} (${last?.kind === 'retry' ? last.reason : 'no time left'}); ` +
+        `gave up after ${attempts} attempt(s) in ${elapsed} s (retries: ${options.retries}, timeout-seconds: ${Math.round(options.timeoutMs / 1000)})`,
     );
   } finally {
     wipeKeyPair(keyPair);

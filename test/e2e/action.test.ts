@@ -291,6 +291,7 @@ describe('failures end the step with a clear message and write nothing', () => {
     expect(result.stdout).toContain(
       `cannot get an answer from the broker at http://127.0.0.1:${port} (ECONNREFUSED)`,
     );
+    expect(result.stdout).toContain('gave up after 3 attempt(s)');
     expect(tokens.audiences.length - before).toBe(3);
   });
 

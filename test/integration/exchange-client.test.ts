@@ -1,0 +1,124 @@
+/** The exchange client's retry rules, against scripted HTTP answers on loopback. Sleeps are recorded, not waited. */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fetchSecrets } from '../../src/client/exchange-client.js';
+import { BrokerProblemError, BrokerUnreachableError, TokenRequestError } from '../../src/client/errors.js';
+
+interface Scripted {
+  status: number;
+  headers?: Record<string, string>;
+  body: unknown;
+}
+
+let server: Server | undefined;
+
+afterEach(async () => {
+  await new Promise((resolve) => (server === undefined ? resolve(undefined) : server.close(resolve)));
+  server = undefined;
+});
+
+async function scriptedBroker(answers: Scripted[]): Promise<{ url: string; seen: string[] }> {
+  const seen: string[] = [];
+  server = createServer((request, response) => {
+    seen.push(request.headers.authorization ?? '');
+    const answer = answers[Math.min(seen.length - 1, answers.length - 1)] as Scripted;
+    response
+      .writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers })
+      .end(JSON.stringify(answer.body));
+  });
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+const problem = (status: number, code: string) => ({
+  title: code,
+  status,
+  code,
+  detail: `${code} detail`,
+  request_id: 'r',
+});
+
+function client(url: string, overrides: Partial<Parameters<typeof fetchSecrets>[0]> = {}) {
+  let token = 0;
+  const sleeps: number[] = [];
+  const call = fetchSecrets({
+    brokerUrl: url,
+    entries: ['prod/api/X'],
+    getToken: async () => `token-${++token}`,
+    timeoutMs: 60_000,
+    retries: 3,
+    random: () => 0.5,
+    sleep: async (ms) => void sleeps.push(ms),
+    ...overrides,
+  });
+  return { call, sleeps };
+}
+
+describe('exchange client retries', () => {
+  it('retries 5xx with full-jitter backoff and a fresh token each time, then reports the last problem', async () => {
+    const broker = await scriptedBroker([{ status: 503, body: problem(503, 'unavailable') }]);
+    const { call, sleeps } = client(broker.url);
+    const error = await call.catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BrokerProblemError);
+    expect((error as BrokerProblemError).code).toBe('unavailable');
+    expect(broker.seen).toEqual(['Bearer token-1', 'Bearer token-2', 'Bearer token-3', 'Bearer token-4']);
+    expect(sleeps).toEqual([250, 500, 1000]);
+  });
+
+  it('honours Retry-After on 429', async () => {
+    const broker = await scriptedBroker([
+      { status: 429, headers: { 'retry-after': '7' }, body: problem(429, 'rate_limited') },
+      { status: 200, body: { request_id: 'r', secrets: [] } },
+    ]);
+    const { call, sleeps } = client(broker.url, { entries: ['prod/api/X?'] });
+    expect((await call).secrets).toEqual([]);
+    expect(sleeps).toEqual([7000]);
+  });
+
+  it('does not retry a 4xx answer', async () => {
+    const broker = await scriptedBroker([{ status: 403, body: problem(403, 'policy_denied') }]);
+    const { call, sleeps } = client(broker.url);
+    await expect(call).rejects.toMatchObject({ code: 'policy_denied', status: 403 });
+    expect(broker.seen).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('stops when the next wait would pass the deadline', async () => {
+    const broker = await scriptedBroker([{ status: 502, body: 'bad gateway' }]);
+    let clock = 0;
+    const { call } = client(broker.url, {
+      timeoutMs: 1000,
+      random: () => 0.99,
+      now: () => clock,
+      sleep: async (ms) => void (clock += ms),
+    });
+    const error = await call.catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BrokerProblemError);
+    expect((error as BrokerProblemError).problem.detail).toBe(
+      'the broker answered HTTP 502 without a problem document',
+    );
+    // Waits of 495 ms, then 990 ms: the second would end past the 1000 ms deadline, so two attempts in all.
+    expect(broker.seen).toHaveLength(2);
+  });
+
+  it('reports a broker it cannot reach with the attempts made', async () => {
+    const broker = await scriptedBroker([]);
+    await new Promise((resolve) => server!.close(resolve));
+    server = undefined;
+    const { call } = client(broker.url, { retries: 1 });
+    await expect(call).rejects.toBeInstanceOf(BrokerUnreachableError);
+    await expect(client(broker.url, { retries: 1 }).call).rejects.toThrow(
+      /ECONNREFUSED.*gave up after 2 attempt\(s\)/,
+    );
+  });
+
+  it('fails at once when the CI provider gives no token', async () => {
+    const broker = await scriptedBroker([{ status: 200, body: { request_id: 'r', secrets: [] } }]);
+    const { call } = client(broker.url, {
+      getToken: () => Promise.reject(new Error('HTTP 403 from the token endpoint')),
+    });
+    await expect(call).rejects.toBeInstanceOf(TokenRequestError);
+    expect(broker.seen).toEqual([]);
+  });
+});
