@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
-import { AdminCredentials, generateAdminToken } from './admin/admin-credentials.js';
+import { AdminCredentials, createAdminToken } from './admin/admin-credentials.js';
 import { AdminService } from './admin/admin-service.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { BrokerConfig } from './config.js';
@@ -82,13 +82,15 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       metrics,
       logger,
     });
-    const admin = new AdminService(
-      new AdminCredentials(stores.adminTokens, config.adminToken),
+    const admin = new AdminService({
+      credentials: new AdminCredentials(stores.adminTokens, config.adminToken),
+      tokens: stores.adminTokens,
       vault,
       audit,
+      auditRecords: stores.audit,
       metrics,
       logger,
-    );
+    });
     const app = createApp({
       exchange,
       admin,
@@ -157,13 +159,5 @@ async function bootstrapOwnerToken(
   hasEnvironmentToken: boolean,
 ): Promise<string | undefined> {
   if (hasEnvironmentToken || (await stores.adminTokens.count()) > 0) return undefined;
-  const token = generateAdminToken();
-  await stores.adminTokens.insert({
-    id: token.id,
-    label: 'bootstrap owner',
-    role: 'owner',
-    tokenHash: token.tokenHash,
-    createdAt: new Date().toISOString(),
-  });
-  return token.token;
+  return (await createAdminToken(stores.adminTokens, 'bootstrap owner', 'owner')).token;
 }

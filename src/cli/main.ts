@@ -1,10 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { BROKER_VERSION } from '../broker/version.js';
+import { registerAuditCommands } from './audit-commands.js';
 import { CliError, writeLine } from './cli-error.js';
 import { registerDevCommand } from './dev-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerSecretCommands, type CommandIo } from './secret-commands.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerTokenCommands } from './token-commands.js';
 
 export function buildProgram(io: CommandIo): Command {
   const program = new Command('secrets-broker')
@@ -19,6 +21,8 @@ export function buildProgram(io: CommandIo): Command {
   registerDevCommand(program, io);
   registerSecretCommands(program, io);
   registerPolicyCommands(program, io);
+  registerTokenCommands(program, io);
+  registerAuditCommands(program, io);
   return program;
 }
 

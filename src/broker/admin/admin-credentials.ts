@@ -22,10 +22,22 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-export function generateAdminToken(): NewAdminToken {
+function generateAdminToken(): NewAdminToken {
   const id = randomBytes(8).toString('hex');
   const secret = randomBytes(32).toString('base64url');
   return { id, token: `sbadm_${id}_${secret}`, tokenHash: sha256(secret) };
+}
+
+/** Stores a new token's hash and returns the token, which exists in clear only in this answer. */
+export async function createAdminToken(
+  tokens: AdminTokens,
+  label: string,
+  role: AdminRole,
+): Promise<{ id: string; token: string; label: string; role: AdminRole; createdAt: string }> {
+  const created = generateAdminToken();
+  const createdAt = new Date().toISOString();
+  await tokens.insert({ id: created.id, label, role, tokenHash: created.tokenHash, createdAt });
+  return { id: created.id, token: created.token, label, role, createdAt };
 }
 
 /**

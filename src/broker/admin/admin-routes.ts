@@ -11,6 +11,29 @@ const setSecretBodySchema = z.strictObject({
   dry_run: z.boolean().optional(),
 });
 
+const tokenBodySchema = z.strictObject({ label: z.string(), role: z.string() });
+
+function isoTime(text: string | undefined, name: string): string | undefined {
+  if (text === undefined) return undefined;
+  const time = Date.parse(text);
+  if (Number.isNaN(time))
+    throw new BrokerError('invalid_request', `"${name}" must be a time such as 2026-11-22T10:00:00Z`);
+  return new Date(time).toISOString();
+}
+
+function wholeNumber(text: string, name: string): number {
+  if (!/^\d{1,9}$/.test(text)) throw new BrokerError('invalid_request', `"${name}" must be a whole number`);
+  return Number(text);
+}
+
+async function jsonBody(c: Context<BrokerEnv>): Promise<unknown> {
+  try {
+    return await c.req.json();
+  } catch {
+    throw new BrokerError('invalid_request', 'the body is not JSON');
+  }
+}
+
 /** The admin API under /v1/admin. Values go in through it and never come out. */
 export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
   const routes = new Hono<BrokerEnv>();
@@ -41,13 +64,7 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
     }),
     async (c) => {
       const identity = await authorize(c, 'secrets.set');
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        throw new BrokerError('invalid_request', 'the body is not JSON; send {"value": "..."}');
-      }
-      const parsed = setSecretBodySchema.safeParse(body);
+      const parsed = setSecretBodySchema.safeParse(await jsonBody(c));
       if (!parsed.success) {
         throw new BrokerError('invalid_request', 'the body must be {"value": string, "dry_run"?: boolean}');
       }
@@ -60,6 +77,49 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
       );
       return c.json(result, parsed.data.dry_run === true ? 200 : 201);
     },
+  );
+
+  routes.post('/tokens', async (c) => {
+    const identity = await authorize(c, 'tokens.create');
+    const body = tokenBodySchema.safeParse(await jsonBody(c));
+    if (!body.success)
+      throw new BrokerError(
+        'invalid_request',
+        'the body must be {"label": string, "role": "owner" | "admin" | "auditor"}',
+      );
+    return c.json(await admin.createToken(identity, body.data.label, body.data.role, contextOf(c)), 201);
+  });
+
+  routes.get('/tokens', async (c) => {
+    const identity = await authorize(c, 'tokens.list');
+    return c.json({ tokens: await admin.listTokens(identity, contextOf(c)) });
+  });
+
+  routes.delete('/tokens/:id', async (c) => {
+    const identity = await authorize(c, 'tokens.revoke');
+    return c.json(await admin.revokeToken(identity, c.req.param('id'), contextOf(c)));
+  });
+
+  routes.get('/audit', async (c) => {
+    const identity = await authorize(c, 'audit.read');
+    const query = (name: string): string | undefined => c.req.query(name) || undefined;
+    const filter = {
+      since: isoTime(query('since'), 'since'),
+      until: isoTime(query('until'), 'until'),
+      kind: query('kind'),
+      outcome: query('outcome'),
+      repository: query('repository'),
+      secret: query('secret'),
+      rule: query('rule'),
+      requestId: query('request_id'),
+    };
+    const after = wholeNumber(query('after') ?? '0', 'after');
+    const limit = wholeNumber(query('limit') ?? '100', 'limit');
+    return c.json(await admin.queryAudit(identity, filter, after, limit, contextOf(c)));
+  });
+
+  routes.get('/audit/verify', async (c) =>
+    c.json(await admin.verifyAudit(await authorize(c, 'audit.verify'), contextOf(c))),
   );
 
   routes.delete('/secrets/:name{.+}', async (c) => {

@@ -3,19 +3,25 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import { BrokerError } from '../errors.js';
 import type { BrokerMetrics } from '../metrics.js';
-import { StoreUnavailableError, type AdminRole, type SecretSummary } from '../store/interfaces.js';
+import {
+  StoreUnavailableError,
+  type AdminRole,
+  type AdminTokens,
+  type AuditFilter,
+  type AuditRecords,
+  type SecretSummary,
+} from '../store/interfaces.js';
+import { verifyAuditChain, type ChainVerification } from '../audit/audit-chain.js';
 import { SecretValueError, SecretVault } from '../store/secret-vault.js';
-import type { AdminCredentials, AdminIdentity } from './admin-credentials.js';
+import {
+  createAdminToken,
+  ENVIRONMENT_TOKEN_ID,
+  type AdminCredentials,
+  type AdminIdentity,
+} from './admin-credentials.js';
+import { ADMIN_ROLES, isAllowed, PERMISSIONS, type AdminAction } from './admin-permissions.js';
 
-export type AdminAction = 'whoami' | 'secrets.list' | 'secrets.set' | 'secrets.delete';
-
-/** Which roles may do what. Values are write-only for every role: nothing returns a stored value. */
-const PERMISSIONS: Readonly<Record<AdminAction, readonly AdminRole[]>> = {
-  whoami: ['owner', 'admin', 'auditor'],
-  'secrets.list': ['owner', 'admin', 'auditor'],
-  'secrets.set': ['owner', 'admin'],
-  'secrets.delete': ['owner', 'admin'],
-};
+export type { AdminAction } from './admin-permissions.js';
 
 export interface AdminContext {
   readonly requestId: string;
@@ -32,14 +38,38 @@ export interface SecretWriteResult {
 
 type AuditDetail = Readonly<Record<string, string | number | boolean>>;
 
+export interface AdminDependencies {
+  readonly credentials: AdminCredentials;
+  readonly tokens: AdminTokens;
+  readonly vault: SecretVault;
+  readonly audit: AuditLog;
+  readonly auditRecords: AuditRecords;
+  readonly metrics: BrokerMetrics;
+  readonly logger: Logger;
+}
+
+export const MAX_AUDIT_PAGE = 1000;
+
 export class AdminService {
-  constructor(
-    private readonly credentials: AdminCredentials,
-    private readonly vault: SecretVault,
-    private readonly audit: AuditLog,
-    private readonly metrics: BrokerMetrics,
-    private readonly logger: Logger,
-  ) {}
+  private readonly credentials: AdminCredentials;
+  private readonly tokens: AdminTokens;
+  private readonly vault: SecretVault;
+  private readonly audit: AuditLog;
+  private readonly auditRecords: AuditRecords;
+  private readonly metrics: BrokerMetrics;
+  private readonly logger: Logger;
+
+  constructor(deps: AdminDependencies) {
+    ({
+      credentials: this.credentials,
+      tokens: this.tokens,
+      vault: this.vault,
+      audit: this.audit,
+      auditRecords: this.auditRecords,
+      metrics: this.metrics,
+      logger: this.logger,
+    } = deps);
+  }
 
   /** Authenticates and checks the role; a refusal is audited too. */
   async authorize(
@@ -59,7 +89,7 @@ export class AdminService {
         },
       );
     }
-    if (!PERMISSIONS[action].includes(identity.role)) {
+    if (!isAllowed(identity.role, action)) {
       await this.record(context, identity, action, null, 'denied', 'forbidden', null);
       throw new BrokerError(
         'forbidden',
@@ -126,8 +156,84 @@ export class AdminService {
     });
   }
 
+  async createToken(identity: AdminIdentity, label: string, role: string, context: AdminContext) {
+    return this.run(context, identity, 'tokens.create', label, async () => {
+      if (!(ADMIN_ROLES as readonly string[]).includes(role)) {
+        throw new BrokerError(
+          'invalid_request',
+          `role must be one of ${ADMIN_ROLES.join(', ')}, not "${role}"`,
+        );
+      }
+      if (label.trim() === '' || label.length > 100)
+        throw new BrokerError('invalid_request', 'the label must be 1 to 100 characters');
+      const created = await createAdminToken(this.tokens, label, role as AdminRole);
+      return { result: created, detail: { token_id: created.id, role } };
+    });
+  }
+
+  async listTokens(identity: AdminIdentity, context: AdminContext) {
+    return this.run(context, identity, 'tokens.list', null, async () => {
+      const tokens = (await this.tokens.list()).map(({ id, label, role, createdAt, revokedAt }) => ({
+        id,
+        label,
+        role,
+        created_at: createdAt,
+        revoked_at: revokedAt ?? null,
+      }));
+      return { result: tokens, detail: { count: tokens.length } };
+    });
+  }
+
+  async revokeToken(identity: AdminIdentity, id: string, context: AdminContext) {
+    return this.run(context, identity, 'tokens.revoke', id, async () => {
+      if (id === ENVIRONMENT_TOKEN_ID) {
+        throw new BrokerError(
+          'invalid_request',
+          'the SECRETS_BROKER_ADMIN_TOKEN token is revoked by unsetting the variable and restarting the broker',
+        );
+      }
+      if (!(await this.tokens.revoke(id, new Date().toISOString()))) {
+        throw new BrokerError('not_found', `no unrevoked admin token has id "${id}"`);
+      }
+      return { result: { id, revoked: true as const }, detail: null };
+    });
+  }
+
+  async queryAudit(
+    identity: AdminIdentity,
+    filter: AuditFilter,
+    after: number,
+    limit: number,
+    context: AdminContext,
+  ) {
+    return this.run(context, identity, 'audit.read', null, async () => {
+      const entries = await this.auditRecords.query(
+        filter,
+        after,
+        Math.min(Math.max(limit, 1), MAX_AUDIT_PAGE),
+      );
+      const records = entries.map((entry) => ({
+        seq: entry.seq,
+        hash: entry.hash,
+        ...(JSON.parse(entry.record) as object),
+      }));
+      const last = entries[entries.length - 1];
+      return {
+        result: { records, next_after: entries.length === limit && last !== undefined ? last.seq : null },
+        detail: { count: records.length },
+      };
+    });
+  }
+
+  async verifyAudit(identity: AdminIdentity, context: AdminContext): Promise<ChainVerification> {
+    return this.run(context, identity, 'audit.verify', null, async () => {
+      const result = await verifyAuditChain(this.auditRecords);
+      return { result, detail: { ok: result.ok, checked: result.checked } };
+    });
+  }
+
   /** Runs an admin operation and audits it. If the record cannot be written, the caller gets `unavailable`. */
-  private async run<T>(
+  async run<T>(
     context: AdminContext,
     identity: AdminIdentity,
     action: AdminAction,
@@ -145,7 +251,7 @@ export class AdminService {
         failure = new BrokerError('unavailable', 'the secret store is unavailable; nothing was changed');
       } else throw error;
     }
-    const wrote = failure === undefined && action !== 'whoami' && action !== 'secrets.list';
+    const wrote = failure === undefined && !(PERMISSIONS[action] as readonly AdminRole[]).includes('auditor');
     await this.record(
       context,
       identity,

@@ -48,8 +48,23 @@ export interface AuditEntry {
   readonly hash: string;
 }
 
+/** Filters for audit queries; every one set must hold. Times are ISO 8601 strings. */
+export interface AuditFilter {
+  readonly since?: string;
+  readonly until?: string;
+  readonly kind?: string;
+  readonly outcome?: string;
+  readonly repository?: string;
+  /** Requested (also as optional or pattern entry text), released, or the target of an admin call. */
+  readonly secret?: string;
+  readonly rule?: string;
+  readonly requestId?: string;
+}
+
 /** The audit trail's storage: an append-only hash chain. */
 export interface AuditRecords {
+  /** Entries matching `filter` after `afterSeq`, in sequence order, at most `limit`. */
+  query(filter: AuditFilter, afterSeq: number, limit: number): Promise<AuditEntry[]>;
   /** Appends in one transaction with the chain's head; `hashFor` computes the new hash from the previous one. */
   append(record: string, hashFor: (prevHash: string, record: string) => string): Promise<AuditEntry>;
   /** Entries in sequence order, starting after `afterSeq`. */
@@ -71,6 +86,9 @@ export interface AdminTokens {
   find(id: string): Promise<AdminTokenRecord | undefined>;
   insert(record: Omit<AdminTokenRecord, 'revokedAt'>): Promise<void>;
   count(): Promise<number>;
+  list(): Promise<AdminTokenRecord[]>;
+  /** Marks a token revoked; false when there is no such unrevoked token. */
+  revoke(id: string, at: string): Promise<boolean>;
 }
 
 export interface Stores {

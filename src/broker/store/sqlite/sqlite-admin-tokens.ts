@@ -20,23 +20,26 @@ export class SqliteAdminTokens implements AdminTokens {
         'INSERT INTO admin_tokens (id, label, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)',
       ),
       count: database.prepare<[], { n: number }>('SELECT count(*) AS n FROM admin_tokens'),
+      list: database.prepare<[], TokenRow>('SELECT * FROM admin_tokens ORDER BY created_at, id'),
+      revoke: database.prepare<[string, string]>(
+        'UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+      ),
     };
   }
 
   find(id: string): Promise<AdminTokenRecord | undefined> {
     return guarded('reading admin tokens', () => {
       const row = this.statements.find.get(id);
-      return row === undefined
-        ? undefined
-        : {
-            id: row.id,
-            label: row.label,
-            role: row.role,
-            tokenHash: row.token_hash,
-            createdAt: row.created_at,
-            revokedAt: row.revoked_at ?? undefined,
-          };
+      return row === undefined ? undefined : toRecord(row);
     });
+  }
+
+  list(): Promise<AdminTokenRecord[]> {
+    return guarded('listing admin tokens', () => this.statements.list.all().map(toRecord));
+  }
+
+  revoke(id: string, at: string): Promise<boolean> {
+    return guarded('revoking an admin token', () => this.statements.revoke.run(at, id).changes === 1);
   }
 
   insert(record: Omit<AdminTokenRecord, 'revokedAt'>): Promise<void> {
@@ -48,4 +51,15 @@ export class SqliteAdminTokens implements AdminTokens {
   count(): Promise<number> {
     return guarded('counting admin tokens', () => this.statements.count.get()?.n ?? 0);
   }
+}
+
+function toRecord(row: TokenRow): AdminTokenRecord {
+  return {
+    id: row.id,
+    label: row.label,
+    role: row.role,
+    tokenHash: row.token_hash,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at ?? undefined,
+  };
 }

@@ -1,7 +1,20 @@
-import type { AuditEntry, AuditRecords } from '../interfaces.js';
+import type { AuditEntry, AuditFilter, AuditRecords } from '../interfaces.js';
 import { guarded, type SqliteDatabase } from './database.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
+
+interface QueryParameters {
+  after: number;
+  limit: number;
+  since: string | null;
+  until: string | null;
+  kind: string | null;
+  outcome: string | null;
+  repository: string | null;
+  request_id: string | null;
+  rule: string | null;
+  secret: string | null;
+}
 
 interface AuditRow {
   seq: number;
@@ -24,6 +37,22 @@ export class SqliteAuditRecords implements AuditRecords {
       page: database.prepare<[number, number], AuditRow>(
         'SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?',
       ),
+      query: database.prepare<[QueryParameters], AuditRow>(
+        `SELECT * FROM audit_log
+         WHERE seq > @after
+           AND (@since IS NULL OR json_extract(record, '$.time') >= @since)
+           AND (@until IS NULL OR json_extract(record, '$.time') < @until)
+           AND (@kind IS NULL OR json_extract(record, '$.kind') = @kind)
+           AND (@outcome IS NULL OR json_extract(record, '$.outcome') = @outcome)
+           AND (@repository IS NULL OR json_extract(record, '$.repository') = @repository)
+           AND (@request_id IS NULL OR json_extract(record, '$.request_id') = @request_id)
+           AND (@rule IS NULL OR EXISTS (SELECT 1 FROM json_each(record, '$.rules') WHERE value = @rule))
+           AND (@secret IS NULL
+                OR json_extract(record, '$.target') = @secret
+                OR EXISTS (SELECT 1 FROM json_each(record, '$.requested') WHERE value IN (@secret, @secret || '?'))
+                OR EXISTS (SELECT 1 FROM json_each(record, '$.released') WHERE json_extract(value, '$.name') = @secret))
+         ORDER BY seq LIMIT @limit`,
+      ),
     };
   }
 
@@ -43,10 +72,29 @@ export class SqliteAuditRecords implements AuditRecords {
   }
 
   page(afterSeq: number, limit: number): Promise<AuditEntry[]> {
-    return guarded('reading the audit log', () =>
-      this.statements.page
-        .all(afterSeq, limit)
-        .map((row) => ({ seq: row.seq, record: row.record, prevHash: row.prev_hash, hash: row.hash })),
+    return guarded('reading the audit log', () => this.statements.page.all(afterSeq, limit).map(toEntry));
+  }
+
+  query(filter: AuditFilter, afterSeq: number, limit: number): Promise<AuditEntry[]> {
+    return guarded('querying the audit log', () =>
+      this.statements.query
+        .all({
+          after: afterSeq,
+          limit,
+          since: filter.since ?? null,
+          until: filter.until ?? null,
+          kind: filter.kind ?? null,
+          outcome: filter.outcome ?? null,
+          repository: filter.repository ?? null,
+          request_id: filter.requestId ?? null,
+          rule: filter.rule ?? null,
+          secret: filter.secret ?? null,
+        })
+        .map(toEntry),
     );
   }
+}
+
+function toEntry(row: AuditRow): AuditEntry {
+  return { seq: row.seq, record: row.record, prevHash: row.prev_hash, hash: row.hash };
 }
