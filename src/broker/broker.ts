@@ -83,6 +83,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       logger,
     });
     const admin = new AdminService({
+      policy,
       credentials: new AdminCredentials(stores.adminTokens, config.adminToken),
       tokens: stores.adminTokens,
       vault,

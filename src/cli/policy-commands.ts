@@ -1,28 +1,93 @@
 import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { decodeJwt } from 'jose';
+import { explainDecision } from '../broker/policy/explain.js';
 import { loadPolicyFile, PolicyError } from '../broker/policy/load-policy.js';
+import { parseRequestedEntry, RequestedEntryError } from '../protocol/secret-names.js';
+import { formatExplanation } from './explain-output.js';
 import { CliError, writeLine } from './cli-error.js';
 import type { CommandIo } from './secret-commands.js';
 
+async function loadPolicy(file: string) {
+  try {
+    return await loadPolicyFile(file);
+  } catch (error) {
+    if (!(error instanceof PolicyError)) throw error;
+    throw new CliError(`${file} is not a valid policy:\n${error.message}`);
+  }
+}
+
+/** Claims from --claims FILE.json or from a JWT's payload (not verified: explain is a diagnosis, not a check). */
+async function readClaims(options: { claims?: string; token?: string }): Promise<Record<string, unknown>> {
+  if ((options.claims === undefined) === (options.token === undefined))
+    throw new CliError('give exactly one of --claims FILE.json and --token JWT');
+  if (options.token !== undefined) {
+    try {
+      return decodeJwt(options.token);
+    } catch {
+      throw new CliError('--token is not a JWT (three base64url parts)');
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(options.claims as string, 'utf8'));
+  } catch (error) {
+    throw new CliError(`cannot read claims from ${options.claims}: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new CliError(`${options.claims} must hold a JSON object of claims`);
+  return parsed as Record<string, unknown>;
+}
+
 export function registerPolicyCommands(program: Command, io: CommandIo): void {
   const policy = program.command('policy').description('work with policy files');
+
+  policy
+    .command('explain')
+    .argument('<file>', 'policy YAML file')
+    .option('--claims <file>', 'a JSON object of token claims (with "iss")')
+    .option('--token <jwt>', 'an ID token; its claims are read, its signature is not checked')
+    .option(
+      '--secret <name>',
+      'a requested entry to decide (repeatable)',
+      (value: string, all: string[]) => [...all, value],
+      [],
+    )
+    .option('--json', 'print JSON')
+    .description('show, rule by rule and claim by claim, what the policy decides for a token')
+    .action(
+      async (
+        file: string,
+        options: { claims?: string; token?: string; secret: string[]; json?: boolean },
+      ) => {
+        const compiled = await loadPolicy(file);
+        const claims = await readClaims(options);
+        for (const entry of options.secret) {
+          try {
+            parseRequestedEntry(entry);
+          } catch (error) {
+            if (error instanceof RequestedEntryError) throw new CliError(`--secret ${error.message}`);
+            throw error;
+          }
+        }
+        const explanation = explainDecision(compiled, claims, options.secret);
+        if (options.json === true) writeLine(io.stdout, JSON.stringify(explanation, null, 2));
+        else for (const line of formatExplanation(explanation)) writeLine(io.stdout, line);
+      },
+    );
 
   policy
     .command('check')
     .argument('<file>', 'policy YAML file')
     .description('validate a policy file; errors name the file, line and column')
     .action(async (file: string) => {
-      try {
-        const compiled = await loadPolicyFile(file);
-        const issuers = [...compiled.issuers.values()]
-          .map((issuer) => `${issuer.name} (${issuer.url})`)
-          .join(', ');
-        writeLine(
-          io.stdout,
-          `${file}: valid: audience ${compiled.audience}; ${compiled.issuers.size} issuer(s): ${issuers}; ${compiled.rules.length} rule(s)`,
-        );
-      } catch (error) {
-        if (!(error instanceof PolicyError)) throw error;
-        throw new CliError(`${file} is not a valid policy:\n${error.message}`);
-      }
+      const compiled = await loadPolicy(file);
+      const issuers = [...compiled.issuers.values()]
+        .map((issuer) => `${issuer.name} (${issuer.url})`)
+        .join(', ');
+      writeLine(
+        io.stdout,
+        `${file}: valid: audience ${compiled.audience}; ${compiled.issuers.size} issuer(s): ${issuers}; ${compiled.rules.length} rule(s)`,
+      );
     });
 }

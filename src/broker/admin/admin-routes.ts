@@ -11,6 +11,15 @@ const setSecretBodySchema = z.strictObject({
   dry_run: z.boolean().optional(),
 });
 
+const explainBodySchema = z.strictObject({
+  claims: z.record(z.string(), z.unknown()).optional(),
+  token: z
+    .string()
+    .max(16 * 1024)
+    .optional(),
+  secrets: z.array(z.string()).max(100).optional(),
+});
+
 const tokenBodySchema = z.strictObject({ label: z.string(), role: z.string() });
 
 function isoTime(text: string | undefined, name: string): string | undefined {
@@ -121,6 +130,18 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
   routes.get('/audit/verify', async (c) =>
     c.json(await admin.verifyAudit(await authorize(c, 'audit.verify'), contextOf(c))),
   );
+
+  routes.post('/policy/explain', async (c) => {
+    const identity = await authorize(c, 'policy.explain');
+    const body = explainBodySchema.safeParse(await jsonBody(c));
+    if (!body.success || (body.data.claims === undefined) === (body.data.token === undefined)) {
+      throw new BrokerError(
+        'invalid_request',
+        'the body must be {"claims": {...}} or {"token": "JWT"}, with "secrets": [names] optional',
+      );
+    }
+    return c.json(await admin.explain(identity, body.data, contextOf(c)));
+  });
 
   routes.delete('/secrets/:name{.+}', async (c) => {
     const identity = await authorize(c, 'secrets.delete');

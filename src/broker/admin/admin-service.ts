@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { RequestedEntryError } from '../../protocol/secret-names.js';
+import { explainDecision } from '../policy/explain.js';
+import type { PolicyHolder } from '../policy/policy-holder.js';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import { BrokerError } from '../errors.js';
@@ -39,6 +43,7 @@ export interface SecretWriteResult {
 type AuditDetail = Readonly<Record<string, string | number | boolean>>;
 
 export interface AdminDependencies {
+  readonly policy: PolicyHolder;
   readonly credentials: AdminCredentials;
   readonly tokens: AdminTokens;
   readonly vault: SecretVault;
@@ -51,6 +56,7 @@ export interface AdminDependencies {
 export const MAX_AUDIT_PAGE = 1000;
 
 export class AdminService {
+  private readonly policy: PolicyHolder;
   private readonly credentials: AdminCredentials;
   private readonly tokens: AdminTokens;
   private readonly vault: SecretVault;
@@ -61,6 +67,7 @@ export class AdminService {
 
   constructor(deps: AdminDependencies) {
     ({
+      policy: this.policy,
       credentials: this.credentials,
       tokens: this.tokens,
       vault: this.vault,
@@ -229,6 +236,33 @@ export class AdminService {
     return this.run(context, identity, 'audit.verify', null, async () => {
       const result = await verifyAuditChain(this.auditRecords);
       return { result, detail: { ok: result.ok, checked: result.checked } };
+    });
+  }
+
+  /** The policy being served, explained for a token's claims (the token is decoded, not verified). */
+  async explain(
+    identity: AdminIdentity,
+    request: { claims?: Record<string, unknown>; token?: string; secrets?: string[] },
+    context: AdminContext,
+  ) {
+    return this.run(context, identity, 'policy.explain', null, async () => {
+      let claims = request.claims;
+      if (request.token !== undefined) {
+        try {
+          claims = decodeJwt(request.token);
+        } catch {
+          throw new BrokerError('invalid_request', '"token" is not a JWT');
+        }
+      }
+      try {
+        return {
+          result: explainDecision(this.policy.current, claims ?? {}, request.secrets ?? []),
+          detail: null,
+        };
+      } catch (error) {
+        if (error instanceof RequestedEntryError) throw new BrokerError('invalid_request', error.message);
+        throw error;
+      }
     });
   }
 
