@@ -14,6 +14,7 @@ import { DEFAULT_ISSUER_KEYS_OPTIONS, type IssuerKeysOptions } from './oidc/issu
 import { TokenVerifier } from './oidc/token-verifier.js';
 import { loadPolicyFile } from './policy/load-policy.js';
 import { PolicyHolder } from './policy/policy-holder.js';
+import { PolicyReloader, type ReloadResult } from './policy/policy-reloader.js';
 import type { Stores } from './store/interfaces.js';
 import { KeyRing } from './store/key-ring.js';
 import { loadMasterKeys } from './store/master-key.js';
@@ -39,6 +40,8 @@ export interface RunningBroker {
   readonly stores: Stores;
   readonly vault: SecretVault;
   readonly policy: PolicyHolder;
+  /** What SIGHUP does: reload the policy file now. */
+  reloadPolicy(): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
@@ -66,6 +69,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
 
     const metrics = createMetrics();
     metrics.policyRules.set(policy.current.rules.length);
+    metrics.policyReloadOk.set(1);
     const verifier = new TokenVerifier(
       logger,
       (issuer) => metrics.issuerKeyRefreshFailures.inc({ issuer }),
@@ -113,6 +117,22 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
 
+    const reloader = new PolicyReloader(
+      config.policyFile,
+      (reloaded) => {
+        policy.replace(reloaded);
+        verifier.track(reloaded);
+        metrics.policyRules.set(reloaded.rules.length);
+      },
+      (result) => {
+        if (result.ok && !result.changed) return;
+        metrics.policyReloads.inc({ result: result.ok ? 'applied' : 'refused' });
+        metrics.policyReloadOk.set(result.ok ? 1 : 0);
+      },
+      logger,
+    );
+    await reloader.start();
+
     const purgeTimer = setInterval(() => {
       stores.replay.purgeExpired(Math.floor(Date.now() / 1000)).catch((error: unknown) => {
         logger.warn({ error: (error as Error).message }, 'purging used tokens failed');
@@ -138,7 +158,9 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       stores,
       vault,
       policy,
+      reloadPolicy: () => reloader.reload(true),
       close: async () => {
+        reloader.stop();
         clearInterval(purgeTimer);
         verifier.stop();
         await new Promise<void>((resolveClose) => {

@@ -9,6 +9,8 @@ export interface BrokerMetrics {
   readonly auditFailures: Counter;
   readonly adminRequests: Counter<'action' | 'outcome'>;
   readonly policyRules: Gauge;
+  readonly policyReloads: Counter<'result'>;
+  readonly policyReloadOk: Gauge;
 }
 
 export function createMetrics(): BrokerMetrics {
@@ -49,6 +51,17 @@ export function createMetrics(): BrokerMetrics {
     policyRules: new Gauge({
       name: 'secrets_broker_policy_rules',
       help: 'Rules in the policy being served',
+      registers: [registry],
+    }),
+    policyReloads: new Counter({
+      name: 'secrets_broker_policy_reloads_total',
+      help: 'Policy reloads by result (applied, refused)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    policyReloadOk: new Gauge({
+      name: 'secrets_broker_policy_last_reload_ok',
+      help: '1 when the last reload was applied (or none was tried), 0 when it was refused and an older policy serves',
       registers: [registry],
     }),
   };
