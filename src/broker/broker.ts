@@ -17,6 +17,7 @@ import { PolicyHolder } from './policy/policy-holder.js';
 import { PolicyReloader, type ReloadResult } from './policy/policy-reloader.js';
 import type { Stores } from './store/interfaces.js';
 import { KeyRing } from './store/key-ring.js';
+import { KeyRotation } from './store/key-rotation.js';
 import { loadMasterKeys } from './store/master-key.js';
 import { SecretVault } from './store/secret-vault.js';
 import { openSqliteStores } from './store/sqlite/open-sqlite-stores.js';
@@ -60,10 +61,12 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
   }
   const stores = openSqliteStores(config.databaseFile ?? join(config.dataDir, DATABASE_FILE));
   try {
-    const vault = new SecretVault(
-      stores.secrets,
-      new KeyRing(keys.current, keys.old === undefined ? [] : [keys.old]),
+    const keyRing = new KeyRing(
+      keys.current,
+      keys.old === undefined ? [] : [keys.old],
+      await KeyRotation.storedVersion(stores.meta),
     );
+    const vault = new SecretVault(stores.secrets, keyRing);
     await vault.assertKeysAvailable();
     const bootstrapToken = await bootstrapOwnerToken(stores, config.adminToken !== undefined);
 
@@ -93,6 +96,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       vault,
       audit,
       auditRecords: stores.audit,
+      rotation: new KeyRotation(stores.secrets, keyRing, stores.meta),
       metrics,
       logger,
     });

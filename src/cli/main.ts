@@ -5,6 +5,7 @@ import { CliError, writeLine } from './cli-error.js';
 import { registerDevCommand } from './dev-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerSecretCommands, type CommandIo } from './secret-commands.js';
+import { registerRotateKeyCommand } from './rotate-key-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerTokenCommands } from './token-commands.js';
 
@@ -23,6 +24,7 @@ export function buildProgram(io: CommandIo): Command {
   registerPolicyCommands(program, io);
   registerTokenCommands(program, io);
   registerAuditCommands(program, io);
+  registerRotateKeyCommand(program, io);
   return program;
 }
 

@@ -20,6 +20,11 @@ const explainBodySchema = z.strictObject({
   secrets: z.array(z.string()).max(100).optional(),
 });
 
+const rotationBatchSchema = z.strictObject({
+  target_key_id: z.string(),
+  size: z.number().int().min(1).max(1000),
+});
+
 const tokenBodySchema = z.strictObject({ label: z.string(), role: z.string() });
 
 function isoTime(text: string | undefined, name: string): string | undefined {
@@ -141,6 +146,18 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
       );
     }
     return c.json(await admin.explain(identity, body.data, contextOf(c)));
+  });
+
+  routes.post('/keys/rotate', async (c) =>
+    c.json(await admin.beginRotation(await authorize(c, 'keys.rotate'), contextOf(c))),
+  );
+
+  routes.post('/keys/rotate/batch', async (c) => {
+    const identity = await authorize(c, 'keys.rotate');
+    const body = rotationBatchSchema.safeParse(await jsonBody(c));
+    if (!body.success)
+      throw new BrokerError('invalid_request', 'the body must be {"target_key_id": string, "size": 1..1000}');
+    return c.json(await admin.rotationBatch(identity, body.data.target_key_id, body.data.size, contextOf(c)));
   });
 
   routes.delete('/secrets/:name{.+}', async (c) => {

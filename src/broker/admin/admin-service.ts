@@ -16,7 +16,13 @@ import {
   type SecretSummary,
 } from '../store/interfaces.js';
 import { verifyAuditChain, type ChainVerification } from '../audit/audit-chain.js';
-import { SecretValueError, SecretVault } from '../store/secret-vault.js';
+import {
+  KeyRotation,
+  RotationConflictError,
+  type BatchResult,
+  type RotationStatus,
+} from '../store/key-rotation.js';
+import { SecretIntegrityError, SecretValueError, SecretVault } from '../store/secret-vault.js';
 import {
   createAdminToken,
   ENVIRONMENT_TOKEN_ID,
@@ -49,6 +55,7 @@ export interface AdminDependencies {
   readonly vault: SecretVault;
   readonly audit: AuditLog;
   readonly auditRecords: AuditRecords;
+  readonly rotation: KeyRotation;
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
 }
@@ -62,6 +69,7 @@ export class AdminService {
   private readonly vault: SecretVault;
   private readonly audit: AuditLog;
   private readonly auditRecords: AuditRecords;
+  private readonly rotation: KeyRotation;
   private readonly metrics: BrokerMetrics;
   private readonly logger: Logger;
 
@@ -73,6 +81,7 @@ export class AdminService {
       vault: this.vault,
       audit: this.audit,
       auditRecords: this.auditRecords,
+      rotation: this.rotation,
       metrics: this.metrics,
       logger: this.logger,
     } = deps);
@@ -236,6 +245,47 @@ export class AdminService {
     return this.run(context, identity, 'audit.verify', null, async () => {
       const result = await verifyAuditChain(this.auditRecords);
       return { result, detail: { ok: result.ok, checked: result.checked } };
+    });
+  }
+
+  async beginRotation(identity: AdminIdentity, context: AdminContext): Promise<RotationStatus> {
+    return this.run(context, identity, 'keys.rotate', 'begin', async () => {
+      const status = await this.rotation.begin();
+      return {
+        result: status,
+        detail: {
+          target_key_id: status.target_key_id,
+          new_key_version: status.new_key_version,
+          total: status.total,
+          remaining: status.remaining,
+        },
+      };
+    });
+  }
+
+  async rotationBatch(
+    identity: AdminIdentity,
+    targetKeyId: string,
+    size: number,
+    context: AdminContext,
+  ): Promise<BatchResult> {
+    return this.run(context, identity, 'keys.rotate', 'batch', async () => {
+      try {
+        const result = await this.rotation.batch(targetKeyId, size);
+        return {
+          result,
+          detail: {
+            target_key_id: targetKeyId,
+            rewrapped: result.rewrapped,
+            total: result.total,
+            remaining: result.remaining,
+          },
+        };
+      } catch (error) {
+        if (error instanceof RotationConflictError) throw new BrokerError('invalid_request', error.message);
+        if (error instanceof SecretIntegrityError) throw new BrokerError('unavailable', error.message);
+        throw error;
+      }
     });
   }
 

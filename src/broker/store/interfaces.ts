@@ -32,6 +32,20 @@ export interface SecretRecords {
   /** Removes every version of `name` (ciphertexts included); false when it did not exist. */
   delete(name: string): Promise<boolean>;
   keyIdsInUse(): Promise<string[]>;
+  /** How many versions exist, and how many are not under `keyId`. */
+  countNotUnder(keyId: string): Promise<{ total: number; remaining: number }>;
+  /** Up to `limit` versions not under `keyId`. */
+  listNotUnder(keyId: string, limit: number): Promise<EncryptedSecretRecord[]>;
+  /** Replaces versions' encryption in one transaction, each only if it is still under `fromKeyId`. */
+  replaceEncryption(
+    updates: readonly { record: EncryptedSecretRecord; fromKeyId: string }[],
+  ): Promise<number>;
+}
+
+/** Small settings kept with the data (the current key version). */
+export interface MetaSettings {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string): Promise<void>;
 }
 
 /** Single use of OIDC tokens: `(issuer, jti)` pairs remembered until they expire. */
@@ -97,6 +111,7 @@ export interface Stores {
   readonly replay: ReplayCache;
   readonly audit: AuditRecords;
   readonly adminTokens: AdminTokens;
+  readonly meta: MetaSettings;
   /** Cheap liveness probe of the database. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -10,11 +10,33 @@ export const INITIAL_KEY_VERSION = 1;
 export class KeyRing {
   private readonly masters: ReadonlyMap<string, MasterKey>;
   private readonly derived = new Map<string, Buffer>();
-  readonly currentKeyId: string;
+  private version: number;
 
-  constructor(current: MasterKey, old: readonly MasterKey[] = [], currentVersion = INITIAL_KEY_VERSION) {
+  constructor(
+    private readonly current: MasterKey,
+    old: readonly MasterKey[] = [],
+    currentVersion = INITIAL_KEY_VERSION,
+  ) {
     this.masters = new Map([...old, current].map((key) => [key.fingerprint, key]));
-    this.currentKeyId = keyId(current.fingerprint, currentVersion);
+    this.version = currentVersion;
+  }
+
+  /** The key id new versions are written under. */
+  get currentKeyId(): string {
+    return keyId(this.current.fingerprint, this.version);
+  }
+
+  get currentVersion(): number {
+    return this.version;
+  }
+
+  /** Moves new writes to another version of the current master key (rotation without a new master key). */
+  useVersion(version: number): void {
+    this.version = version;
+  }
+
+  get hasOldKey(): boolean {
+    return this.masters.size > 1;
   }
 
   /** The wrapping key for `id`, or undefined when no configured master key produced it. */

@@ -1,6 +1,7 @@
 import type { Stores } from '../interfaces.js';
 import { guarded, openSqliteDatabase } from './database.js';
 import { SqliteAdminTokens } from './sqlite-admin-tokens.js';
+import { SqliteMetaSettings } from './sqlite-meta-settings.js';
 import { SqliteAuditRecords } from './sqlite-audit-records.js';
 import { SqliteReplayCache } from './sqlite-replay-cache.js';
 import { SqliteSecretRecords } from './sqlite-secret-records.js';
@@ -14,6 +15,7 @@ export function openSqliteStores(file: string): Stores {
     replay: new SqliteReplayCache(database),
     audit: new SqliteAuditRecords(database),
     adminTokens: new SqliteAdminTokens(database),
+    meta: new SqliteMetaSettings(database),
     ping: () => guarded('checking the database', () => void ping.get()),
     close: async () => {
       database.close();

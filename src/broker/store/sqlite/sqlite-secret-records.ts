@@ -50,6 +50,17 @@ export class SqliteSecretRecords implements SecretRecords {
         'UPDATE secret_heads SET current_version = NULL, updated_at = ? WHERE name = ? AND current_version IS NOT NULL',
       ),
       keyIds: database.prepare<[], { key_id: string }>('SELECT DISTINCT key_id FROM secret_versions'),
+      countNotUnder: database.prepare<[string], { total: number; remaining: number }>(
+        'SELECT count(*) AS total, coalesce(sum(key_id <> ?), 0) AS remaining FROM secret_versions',
+      ),
+      listNotUnder: database.prepare<[string, number], VersionRow>(
+        `SELECT name, version, key_id, wrapped_key, nonce, ciphertext FROM secret_versions
+         WHERE key_id <> ? ORDER BY name, version LIMIT ?`,
+      ),
+      replace: database.prepare<[string, Buffer, Buffer, Buffer, string, number, string]>(
+        `UPDATE secret_versions SET key_id = ?, wrapped_key = ?, nonce = ?, ciphertext = ?
+         WHERE name = ? AND version = ? AND key_id = ?`,
+      ),
     };
   }
 
@@ -87,19 +98,45 @@ export class SqliteSecretRecords implements SecretRecords {
     return guarded('reading secrets', () =>
       names.flatMap((name) => {
         const row = this.statements.current.get(name);
-        return row === undefined
-          ? []
-          : [
-              {
-                name: row.name,
-                version: row.version,
-                keyId: row.key_id,
-                wrappedKey: row.wrapped_key,
-                nonce: row.nonce,
-                ciphertext: row.ciphertext,
-              },
-            ];
+        return row === undefined ? [] : [toRecord(row)];
       }),
+    );
+  }
+
+  countNotUnder(keyId: string): Promise<{ total: number; remaining: number }> {
+    return guarded(
+      'counting secret versions',
+      () => this.statements.countNotUnder.get(keyId) ?? { total: 0, remaining: 0 },
+    );
+  }
+
+  listNotUnder(keyId: string, limit: number): Promise<EncryptedSecretRecord[]> {
+    return guarded('reading secret versions', () =>
+      this.statements.listNotUnder.all(keyId, limit).map(toRecord),
+    );
+  }
+
+  replaceEncryption(
+    updates: readonly { record: EncryptedSecretRecord; fromKeyId: string }[],
+  ): Promise<number> {
+    return guarded('re-wrapping secret versions', () =>
+      this.database
+        .transaction(() => {
+          let changed = 0;
+          for (const { record, fromKeyId } of updates) {
+            changed += this.statements.replace.run(
+              record.keyId,
+              record.wrappedKey,
+              record.nonce,
+              record.ciphertext,
+              record.name,
+              record.version,
+              fromKeyId,
+            ).changes;
+          }
+          return changed;
+        })
+        .immediate(),
     );
   }
 
@@ -133,4 +170,15 @@ export class SqliteSecretRecords implements SecretRecords {
   keyIdsInUse(): Promise<string[]> {
     return guarded('reading key ids', () => this.statements.keyIds.all().map((row) => row.key_id));
   }
+}
+
+function toRecord(row: VersionRow): EncryptedSecretRecord {
+  return {
+    name: row.name,
+    version: row.version,
+    keyId: row.key_id,
+    wrappedKey: row.wrapped_key,
+    nonce: row.nonce,
+    ciphertext: row.ciphertext,
+  };
 }

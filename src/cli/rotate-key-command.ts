@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { AdminClient } from './admin-client.js';
+import { CliError, writeLine } from './cli-error.js';
+import type { CommandIo } from './secret-commands.js';
+
+interface Status {
+  target_key_id: string;
+  new_key_version: boolean;
+  total: number;
+  remaining: number;
+}
+
+interface Batch {
+  rewrapped: number;
+  total: number;
+  remaining: number;
+}
+
+export function registerRotateKeyCommand(program: Command, io: CommandIo): void {
+  program
+    .command('rotate-key')
+    .description(
+      're-encrypt every stored secret version under the current master key (owner only; safe to stop and rerun)',
+    )
+    .option('--batch-size <n>', 'versions per batch; each batch commits on its own', '100')
+    .action(async (options: { batchSize: string }) => {
+      const size = Number(options.batchSize);
+      if (!/^\d+$/.test(options.batchSize) || size < 1 || size > 1000)
+        throw new CliError('--batch-size must be a whole number from 1 to 1000');
+      const client = new AdminClient(io.environment);
+      const status = await client.request<Status>('POST', '/keys/rotate');
+      writeLine(
+        io.stderr,
+        status.new_key_version
+          ? `every version was already under the current key: moving to a new key version, ${status.target_key_id}`
+          : `re-encrypting under key id ${status.target_key_id}`,
+      );
+      let rewrapped = 0;
+      let remaining = status.remaining;
+      while (remaining > 0) {
+        const batch = await client.request<Batch>('POST', '/keys/rotate/batch', {
+          target_key_id: status.target_key_id,
+          size,
+        });
+        if (batch.rewrapped === 0 && batch.remaining >= remaining) {
+          throw new CliError(
+            `no progress: ${batch.remaining} version(s) still not under ${status.target_key_id}`,
+            'another rotation or writer may be running; run rotate-key again',
+          );
+        }
+        rewrapped += batch.rewrapped;
+        remaining = batch.remaining;
+        writeLine(
+          io.stderr,
+          `re-encrypted ${batch.total - batch.remaining} of ${batch.total} (${batch.remaining} left)`,
+        );
+      }
+      writeLine(
+        io.stdout,
+        `rotation complete: ${rewrapped} version(s) re-encrypted by this run, ${status.total} in all, every one under key id ${status.target_key_id}`,
+      );
+      writeLine(
+        io.stderr,
+        'if SECRETS_BROKER_MASTER_KEY_OLD is set, it is no longer needed: remove it and restart the broker',
+      );
+    });
+}
