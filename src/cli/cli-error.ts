@@ -4,6 +4,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly hint?: string,
+    /** The process exit code; an empty message with it just ends the command with that code. */
+    readonly exitCode = 1,
   ) {
     super(message);
   }

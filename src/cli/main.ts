@@ -35,9 +35,9 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
     if (error instanceof CliError) {
-      writeLine(io.stderr, `error: ${error.message}`);
+      if (error.message !== '') writeLine(io.stderr, `error: ${error.message}`);
       if (error.hint !== undefined) writeLine(io.stderr, `hint: ${error.hint}`);
-      return 1;
+      return error.exitCode;
     }
     writeLine(io.stderr, `error: ${error instanceof Error ? error.message : String(error)}`);
     return 1;

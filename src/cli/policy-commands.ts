@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { decodeJwt } from 'jose';
 import { explainDecision } from '../broker/policy/explain.js';
+import { lintPolicy } from '../broker/policy/lint.js';
 import { loadPolicyFile, PolicyError } from '../broker/policy/load-policy.js';
 import { parseRequestedEntry, RequestedEntryError } from '../protocol/secret-names.js';
 import { formatExplanation } from './explain-output.js';
@@ -41,6 +42,32 @@ async function readClaims(options: { claims?: string; token?: string }): Promise
 
 export function registerPolicyCommands(program: Command, io: CommandIo): void {
   const policy = program.command('policy').description('work with policy files');
+
+  policy
+    .command('lint')
+    .argument('<file>', 'policy YAML file')
+    .option('--format <format>', 'text or json', 'text')
+    .description('warn about known OIDC trust-policy mistakes; exit 0 clean, 1 errors, 2 warnings only')
+    .action(async (file: string, options: { format: string }) => {
+      if (options.format !== 'text' && options.format !== 'json')
+        throw new CliError('--format must be text or json');
+      const findings = lintPolicy(await loadPolicy(file));
+      const errors = findings.filter((finding) => finding.severity === 'error').length;
+      const warnings = findings.length - errors;
+      if (options.format === 'json') {
+        writeLine(io.stdout, JSON.stringify({ file, errors, warnings, findings }, null, 2));
+      } else {
+        for (const finding of findings) {
+          writeLine(
+            io.stdout,
+            `${file}:${finding.line}: ${finding.severity} [${finding.check}] rule "${finding.rule}": ${finding.message}`,
+          );
+        }
+        writeLine(io.stdout, `${file}: ${errors} error(s), ${warnings} warning(s)`);
+      }
+      if (errors > 0) throw new CliError('', undefined, 1);
+      if (warnings > 0) throw new CliError('', undefined, 2);
+    });
 
   policy
     .command('explain')

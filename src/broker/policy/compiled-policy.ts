@@ -10,10 +10,14 @@ export interface IssuerConfig {
 export interface CompiledClaimBinding {
   readonly claim: string;
   readonly matcher: ClaimMatcher;
+  /** The matcher as written in the YAML (failsafe: strings, lists and maps of strings). */
+  readonly spec: unknown;
+  readonly line: number;
 }
 
 export interface CompiledSecretGrant {
   readonly pattern: string;
+  readonly line: number;
   readonly matches: (secretName: string) => boolean;
 }
 

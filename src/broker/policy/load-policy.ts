@@ -141,7 +141,9 @@ function compile(
     }
     const claims = Object.entries(rule.claims).flatMap(([claim, spec]) => {
       try {
-        return [{ claim, matcher: compileClaimMatcher(spec) }];
+        return [
+          { claim, matcher: compileClaimMatcher(spec), spec, line: lineOf([...rulePath, 'claims', claim]) },
+        ];
       } catch (error) {
         if (!(error instanceof MatcherSyntaxError)) throw error;
         report([...rulePath, 'claims', claim, ...error.subPath], error.message);
@@ -154,7 +156,9 @@ function compile(
         report([...rulePath, 'secrets', index], `not a secret name or pattern: ${problem}`);
         return [];
       }
-      return [{ pattern, matches: compileStringMatcher(pattern) }];
+      return [
+        { pattern, matches: compileStringMatcher(pattern), line: lineOf([...rulePath, 'secrets', index]) },
+      ];
     });
     rules.push({ name: rule.name, issuer: rule.issuer, line: lineOf(rulePath), claims, secrets });
   });

@@ -1,0 +1,300 @@
+import { hasGlobCharacters } from '../../protocol/glob.js';
+import type { CompiledClaimBinding, CompiledPolicy, CompiledRule } from './compiled-policy.js';
+
+export type LintSeverity = 'error' | 'warning';
+
+export interface LintFinding {
+  readonly check: string;
+  readonly severity: LintSeverity;
+  readonly rule: string;
+  readonly line: number;
+  readonly message: string;
+}
+
+/** Claims naming a workload by a name that can be re-registered, and the immutable id to bind with each. */
+const NAME_TO_ID: Readonly<Record<string, string>> = {
+  repository: 'repository_id',
+  repository_owner: 'repository_owner_id',
+  project_path: 'project_id',
+  namespace_path: 'namespace_id',
+};
+const OWNER_CLAIMS = [
+  'repository_owner',
+  'repository_owner_id',
+  'namespace_path',
+  'namespace_id',
+  'enterprise',
+  'enterprise_id',
+];
+const REPOSITORY_CLAIMS = ['repository', 'repository_id', 'project_path', 'project_id'];
+const WORKFLOW_CLAIMS = ['job_workflow_ref', 'workflow_ref', 'ci_config_ref_uri'];
+const IDENTITY_CLAIMS = new Set([...OWNER_CLAIMS, ...REPOSITORY_CLAIMS, ...WORKFLOW_CLAIMS, 'sub']);
+const ID_CLAIMS = ['repository_id', 'repository_owner_id', 'project_id', 'namespace_id'];
+/** Claims whose values are paths, where a wildcard crossing "/" reaches other repositories or branches. */
+const PATH_CLAIMS = new Set([
+  'repository',
+  'project_path',
+  'namespace_path',
+  'sub',
+  'ref',
+  'workflow_ref',
+  'job_workflow_ref',
+  'ci_config_ref_uri',
+]);
+const PRODUCTION_SEGMENT = /^(prod|production|prd|live)$/i;
+const UNTRUSTED_EVENTS = ['pull_request_target', 'issue_comment'];
+const DEFAULT_BRANCHES = ['refs/heads/main', 'refs/heads/master'];
+
+interface MatcherLeaf {
+  readonly kind: 'string' | 'regex';
+  readonly text: string;
+  readonly negated: boolean;
+}
+
+/** Every string and regex inside a matcher spec, and whether it sits under a {not}. */
+function leaves(spec: unknown, negated = false): MatcherLeaf[] {
+  if (typeof spec === 'string') return [{ kind: 'string', text: spec, negated }];
+  if (Array.isArray(spec)) return spec.flatMap((item) => leaves(item, negated));
+  if (spec !== null && typeof spec === 'object') {
+    const map = spec as Record<string, unknown>;
+    if (typeof map.regex === 'string') return [{ kind: 'regex', text: map.regex, negated }];
+    if ('not' in map) return leaves(map.not, !negated);
+  }
+  return [];
+}
+
+/** Where in a value the wildcard part starts; -1 when the matcher is literal. */
+function firstWildcard(leaf: MatcherLeaf): { index: number; prefix: string } {
+  if (leaf.kind === 'string') {
+    const index = leaf.text.search(/[*?[{]/);
+    return { index, prefix: index === -1 ? leaf.text : leaf.text.slice(0, index) };
+  }
+  let prefix = '';
+  const source = leaf.text.replace(/^\^/, '').replace(/\$$/, '');
+  for (let index = 0; index < source.length; index += 1) {
+    const character = source[index] as string;
+    if (character === '\\') {
+      prefix += source[index + 1] ?? '';
+      index += 1;
+    } else if ('.*+?[](){}|'.includes(character)) {
+      return { index, prefix };
+    } else {
+      prefix += character;
+    }
+  }
+  return { index: -1, prefix };
+}
+
+/** Patterns that show where a repository or project is fully named in each claim's value. */
+const REPOSITORY_NAMED: Readonly<Record<string, RegExp>> = {
+  sub: /^(repo|project_path):[^:]+\/[^:]+:/,
+  workflow_ref: /^[^/]+\/[^/]+\//,
+  job_workflow_ref: /^[^/]+\/[^/]+\//,
+  ci_config_ref_uri: /\/\//,
+};
+
+/** True when a glob or regex leaves the repository or project part open. */
+function wildcardReachesRepository(claim: string, leaf: MatcherLeaf): boolean {
+  if (claim !== 'repository' && claim !== 'project_path' && !(claim in REPOSITORY_NAMED)) return false;
+  const { index, prefix } = firstWildcard(leaf);
+  if (index === -1) return false;
+  const named = REPOSITORY_NAMED[claim];
+  return named === undefined || !named.test(prefix);
+}
+
+function binding(rule: CompiledRule, claim: string): CompiledClaimBinding | undefined {
+  return rule.claims.find((candidate) => candidate.claim === claim);
+}
+
+function bound(rule: CompiledRule, claim: string): boolean {
+  return binding(rule, claim) !== undefined;
+}
+
+/** A claim bound to exact, positive values only (no glob, regex or negation). */
+function boundExactly(rule: CompiledRule, claim: string): boolean {
+  const found = binding(rule, claim);
+  return (
+    found !== undefined &&
+    leaves(found.spec).every(
+      (leaf) => leaf.kind === 'string' && !leaf.negated && !hasGlobCharacters(leaf.text),
+    )
+  );
+}
+
+function hasProtectedRef(rule: CompiledRule): boolean {
+  const refProtected = binding(rule, 'ref_protected');
+  return (
+    (refProtected !== undefined &&
+      refProtected.matcher.matches(['true']) &&
+      !refProtected.matcher.matches(['false'])) ||
+    boundExactly(rule, 'ref')
+  );
+}
+
+function isGitHubRule(policy: CompiledPolicy, rule: CompiledRule): boolean {
+  const url = policy.issuers.get(rule.issuer)?.url ?? '';
+  return (
+    url.includes('token.actions.githubusercontent.com') ||
+    url.endsWith('/_services/token') ||
+    bound(rule, 'repository') ||
+    bound(rule, 'repository_id') ||
+    bound(rule, 'event_name')
+  );
+}
+
+/** A rough measure of how tightly a rule binds: immutable ids, environment, protected ref, workflow. */
+function strength(rule: CompiledRule): number {
+  return (
+    (ID_CLAIMS.some((claim) => bound(rule, claim)) ? 2 : 0) +
+    (bound(rule, 'environment') ? 1 : 0) +
+    (hasProtectedRef(rule) ? 1 : 0) +
+    (WORKFLOW_CLAIMS.some((claim) => bound(rule, claim)) ? 1 : 0)
+  );
+}
+
+function grantsOverlap(a: CompiledRule, b: CompiledRule): string | undefined {
+  for (const grantA of a.secrets) {
+    for (const grantB of b.secrets) {
+      if (grantA.matches(grantB.pattern) || grantB.matches(grantA.pattern)) return grantA.pattern;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Known OIDC trust-policy mistakes, each reported with the rule and line. These are judgements on a valid
+ * policy: `policy check` already refused anything invalid.
+ */
+export function lintPolicy(policy: CompiledPolicy): LintFinding[] {
+  const findings: LintFinding[] = [];
+  const report = (
+    check: string,
+    severity: LintSeverity,
+    rule: CompiledRule,
+    line: number,
+    message: string,
+  ): void => {
+    findings.push({ check, severity, rule: rule.name, line, message });
+  };
+
+  for (const rule of policy.rules) {
+    const identity = rule.claims.filter((claim) => IDENTITY_CLAIMS.has(claim.claim));
+    if (identity.length === 0) {
+      report(
+        'binds-nothing',
+        'error',
+        rule,
+        rule.line,
+        `binds no repository, owner, project or workflow (only ${rule.claims.map((claim) => claim.claim).join(', ')}): every workload of issuer "${rule.issuer}" that matches gets its secrets; bind repository_id (GitHub) or project_id (GitLab)`,
+      );
+    }
+
+    for (const [name, id] of Object.entries(NAME_TO_ID)) {
+      const byName = binding(rule, name);
+      if (byName !== undefined && !bound(rule, id)) {
+        report(
+          'name-without-id',
+          'warning',
+          rule,
+          byName.line,
+          `binds ${name} by name only: a renamed, transferred or deleted-and-recreated ${name.startsWith('repo') ? 'repository or owner' : 'project or group'} with that name would match; also bind ${id} (secrets-broker policy pin fills it in)`,
+        );
+      }
+    }
+
+    const ownerBound = OWNER_CLAIMS.some((claim) => bound(rule, claim));
+    const repositoryBound =
+      REPOSITORY_CLAIMS.some((claim) => bound(rule, claim)) ||
+      bound(rule, 'sub') ||
+      WORKFLOW_CLAIMS.some((claim) => bound(rule, claim));
+    if (identity.length > 0 && ownerBound && !repositoryBound) {
+      report(
+        'owner-wide',
+        'warning',
+        rule,
+        rule.line,
+        'binds an owner or group but no repository, project or workflow: every repository of the owner gets these secrets',
+      );
+    }
+    for (const claim of rule.claims) {
+      if (leaves(claim.spec).some((leaf) => !leaf.negated && wildcardReachesRepository(claim.claim, leaf))) {
+        report(
+          'owner-wide',
+          'warning',
+          rule,
+          claim.line,
+          `${claim.claim} has a wildcard where the repository or project name goes: it can match every repository or project of the owner; list the exact names`,
+        );
+      }
+    }
+
+    const production = rule.secrets.find((grant) =>
+      grant.pattern.split('/').some((segment) => PRODUCTION_SEGMENT.test(segment)),
+    );
+    if (production !== undefined && !bound(rule, 'environment') && !hasProtectedRef(rule)) {
+      report(
+        'production-unprotected',
+        'warning',
+        rule,
+        production.line,
+        `grants production-looking secrets (${production.pattern}) without binding environment or a protected ref: anyone who can push a branch of the repository can get them`,
+      );
+    }
+
+    if (isGitHubRule(policy, rule) && !bound(rule, 'environment')) {
+      const event = binding(rule, 'event_name');
+      const ref = binding(rule, 'ref');
+      const untrusted = UNTRUSTED_EVENTS.filter(
+        (name) => event === undefined || event.matcher.matches([name]),
+      );
+      if (
+        ref !== undefined &&
+        untrusted.length > 0 &&
+        DEFAULT_BRANCHES.some((branch) => ref.matcher.matches([branch]))
+      ) {
+        report(
+          'untrusted-event',
+          'warning',
+          rule,
+          event?.line ?? ref.line,
+          `${event === undefined ? 'event_name is not bound, so it allows' : 'event_name allows'} ${untrusted.join(' and ')}: these run on the default branch with input from anyone who can open a pull request or comment; bind event_name to push or workflow_dispatch, or bind an environment`,
+        );
+      }
+    }
+
+    for (const claim of rule.claims) {
+      for (const leaf of leaves(claim.spec).filter((candidate) => candidate.kind === 'regex')) {
+        const source = leaf.text;
+        const unanchored = /^\^?\.[*+]/.test(source) || /\.[*+]\$?$/.test(source);
+        const crossesSlash = PATH_CLAIMS.has(claim.claim) && /(^|[^\\])\.[*+]/.test(source);
+        if (unanchored || crossesSlash) {
+          report(
+            'loose-regex',
+            'warning',
+            rule,
+            claim.line,
+            `the regex for ${claim.claim} ${unanchored ? 'starts or ends with ".*" or ".+", so it is unanchored in effect' : 'has ".*" or ".+", which can match across "/"'}; use [^/]* (or a glob, where "*" never crosses "/")`,
+          );
+        }
+      }
+    }
+  }
+
+  for (const [index, a] of policy.rules.entries()) {
+    for (const b of policy.rules.slice(index + 1)) {
+      const secret = grantsOverlap(a, b);
+      if (secret === undefined) continue;
+      const [weak, strong] = strength(a) <= strength(b) ? [a, b] : [b, a];
+      if (strength(strong) - strength(weak) >= 2) {
+        report(
+          'mixed-strength',
+          'warning',
+          weak,
+          weak.line,
+          `grants ${secret} like rule "${strong.name}" but binds much less (strength ${strength(weak)} against ${strength(strong)}): the weaker rule is the real protection of those secrets`,
+        );
+      }
+    }
+  }
+  return findings.sort((x, y) => x.line - y.line);
+}
