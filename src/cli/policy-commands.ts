@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { decodeJwt } from 'jose';
 import { explainDecision } from '../broker/policy/explain.js';
 import { lintPolicy } from '../broker/policy/lint.js';
-import { loadPolicyFile, PolicyError } from '../broker/policy/load-policy.js';
+import { loadPolicyFile, parsePolicy, PolicyError } from '../broker/policy/load-policy.js';
+import { pinPolicy, restLookup } from '../broker/policy/pin.js';
 import { parseRequestedEntry, RequestedEntryError } from '../protocol/secret-names.js';
 import { formatExplanation } from './explain-output.js';
 import { CliError, writeLine } from './cli-error.js';
@@ -42,6 +43,51 @@ async function readClaims(options: { claims?: string; token?: string }): Promise
 
 export function registerPolicyCommands(program: Command, io: CommandIo): void {
   const policy = program.command('policy').description('work with policy files');
+
+  policy
+    .command('pin')
+    .argument('<file>', 'policy YAML file')
+    .option('--check', 'only report what is missing or wrong; change nothing')
+    .option(
+      '--github-api-url <url>',
+      'GitHub API (default https://api.github.com, or https://HOST/api/v3 for an Enterprise Server issuer; GITHUB_API_URL)',
+    )
+    .option('--gitlab-url <url>', 'GitLab instance (default the issuer URL; GITLAB_URL)')
+    .description(
+      "write each rule's repository, owner, project and group ids next to their names (GITHUB_TOKEN, GITLAB_TOKEN)",
+    )
+    .action(async (file: string, options: { check?: boolean; githubApiUrl?: string; gitlabUrl?: string }) => {
+      await loadPolicy(file);
+      const text = await readFile(file, 'utf8');
+      const env = io.environment;
+      const result = await pinPolicy(
+        text,
+        restLookup({ github: env.GITHUB_TOKEN, gitlab: env.GITLAB_TOKEN }),
+        {
+          githubApiUrl: options.githubApiUrl ?? (env.GITHUB_API_URL || undefined),
+          gitlabUrl: options.gitlabUrl ?? (env.GITLAB_URL || undefined),
+        },
+      );
+      for (const event of result.events) {
+        const verb = options.check === true && event.kind === 'added' ? 'missing' : event.kind;
+        writeLine(io.stdout, `rule "${event.rule}": ${verb}: ${event.message}`);
+      }
+      const problems = result.events.filter((event) =>
+        ['mismatch', 'renamed', 'failed'].includes(event.kind),
+      ).length;
+      const missing = result.events.filter((event) => event.kind === 'added').length;
+      if (options.check === true) {
+        writeLine(io.stdout, `${file}: ${missing} id(s) missing, ${problems} problem(s)`);
+        if (missing + problems > 0) throw new CliError('', undefined, 1);
+        return;
+      }
+      if (result.changed) {
+        parsePolicy(result.text, file);
+        await writeFile(file, result.text);
+      }
+      writeLine(io.stdout, `${file}: ${missing} id(s) written, ${problems} problem(s)`);
+      if (problems > 0) throw new CliError('', undefined, 1);
+    });
 
   policy
     .command('lint')

@@ -1,0 +1,247 @@
+import { Octokit } from '@octokit/rest';
+import { isMap, isScalar, isSeq, parseDocument, Scalar, type Document, type YAMLMap } from 'yaml';
+import { hasGlobCharacters } from '../../protocol/glob.js';
+
+/** Looks names up in GitHub's and GitLab's REST APIs and returns their immutable ids. */
+export interface IdLookup {
+  githubRepository(
+    apiUrl: string,
+    fullName: string,
+  ): Promise<{ id: number; fullName: string; ownerId: number }>;
+  githubOwner(apiUrl: string, login: string): Promise<{ id: number }>;
+  gitlabProject(baseUrl: string, path: string): Promise<{ id: number; path: string; namespaceId: number }>;
+  gitlabNamespace(baseUrl: string, path: string): Promise<{ id: number }>;
+}
+
+export class LookupError extends Error {
+  override name = 'LookupError';
+}
+
+export interface PinOptions {
+  /** GitHub API base; default from the issuer (github.com, or https://HOST/api/v3 for GitHub Enterprise Server). */
+  readonly githubApiUrl?: string;
+  /** GitLab base URL; default the issuer URL. */
+  readonly gitlabUrl?: string;
+}
+
+export type PinEventKind = 'added' | 'pinned' | 'mismatch' | 'renamed' | 'skipped' | 'failed';
+
+export interface PinEvent {
+  readonly kind: PinEventKind;
+  readonly rule: string;
+  readonly claim: string;
+  readonly message: string;
+}
+
+export interface PinResult {
+  readonly events: readonly PinEvent[];
+  /** The file with the ids added, comments and layout kept. */
+  readonly text: string;
+  readonly changed: boolean;
+}
+
+export function restLookup(tokens: { github?: string; gitlab?: string }): IdLookup {
+  const octokits = new Map<string, Octokit>();
+  const octokit = (baseUrl: string): Octokit => {
+    let client = octokits.get(baseUrl);
+    if (client === undefined) {
+      client = new Octokit({
+        baseUrl,
+        ...(tokens.github ? { auth: tokens.github } : {}),
+        userAgent: 'secrets-broker-policy-pin',
+      });
+      octokits.set(baseUrl, client);
+    }
+    return client;
+  };
+  const failed = (what: string, error: unknown): LookupError => {
+    const status = (error as { status?: number }).status;
+    return new LookupError(
+      status === 404
+        ? `${what} not found (or not visible with this token)`
+        : `${what}: ${status === undefined ? (error as Error).message : `HTTP ${status}`}`,
+    );
+  };
+  const gitlab = async (baseUrl: string, path: string, what: string): Promise<Record<string, unknown>> => {
+    const response = await fetch(`${baseUrl.replace(/\/+$/, '')}/api/v4/${path}`, {
+      headers: { accept: 'application/json', ...(tokens.gitlab ? { 'private-token': tokens.gitlab } : {}) },
+      signal: AbortSignal.timeout(15_000),
+    }).catch((error: unknown) => {
+      throw failed(what, error);
+    });
+    if (!response.ok) throw failed(what, { status: response.status });
+    return (await response.json()) as Record<string, unknown>;
+  };
+  return {
+    async githubRepository(apiUrl, fullName) {
+      const [owner, repo] = fullName.split('/') as [string, string];
+      try {
+        const { data } = await octokit(apiUrl).rest.repos.get({ owner, repo });
+        return { id: data.id, fullName: data.full_name, ownerId: data.owner.id };
+      } catch (error) {
+        throw failed(`GitHub repository ${fullName}`, error);
+      }
+    },
+    async githubOwner(apiUrl, login) {
+      try {
+        const { data } = await octokit(apiUrl).rest.users.getByUsername({ username: login });
+        return { id: data.id };
+      } catch (error) {
+        throw failed(`GitHub owner ${login}`, error);
+      }
+    },
+    async gitlabProject(baseUrl, path) {
+      const data = await gitlab(baseUrl, `projects/${encodeURIComponent(path)}`, `GitLab project ${path}`);
+      const namespace = data.namespace as { id: number };
+      return { id: data.id as number, path: data.path_with_namespace as string, namespaceId: namespace.id };
+    },
+    async gitlabNamespace(baseUrl, path) {
+      const data = await gitlab(
+        baseUrl,
+        `namespaces/${encodeURIComponent(path)}`,
+        `GitLab namespace ${path}`,
+      );
+      return { id: data.id as number };
+    },
+  };
+}
+
+function githubApiFor(issuerUrl: string): string {
+  const url = new URL(issuerUrl);
+  if (url.hostname === 'token.actions.githubusercontent.com') return 'https://api.github.com';
+  return `${url.origin}/api/v3`;
+}
+
+function exactString(map: YAMLMap, key: string): string | undefined {
+  const node = map.get(key, true);
+  return isScalar(node) &&
+    typeof node.value === 'string' &&
+    node.value !== '' &&
+    !hasGlobCharacters(node.value)
+    ? node.value
+    : undefined;
+}
+
+function quoted(value: string): Scalar {
+  const scalar = new Scalar(value);
+  scalar.type = Scalar.QUOTE_DOUBLE;
+  return scalar;
+}
+
+/**
+ * Resolves each rule's repository, owner, project and group names to their immutable ids and writes the ids
+ * next to them. A name that now maps to another id than the one pinned is reported, never overwritten.
+ */
+export async function pinPolicy(
+  text: string,
+  lookup: IdLookup,
+  options: PinOptions = {},
+): Promise<PinResult> {
+  const document: Document = parseDocument(text);
+  const events: PinEvent[] = [];
+  const issuers = document.get('issuers', true);
+  const rules = document.get('rules', true);
+  if (!isMap(issuers) || !isSeq(rules)) return { events, text, changed: false };
+
+  for (const rule of rules.items) {
+    if (!isMap(rule)) continue;
+    const name = String(rule.get('name') ?? '?');
+    const claims = rule.get('claims', true);
+    const issuerNode = issuers.get(String(rule.get('issuer') ?? ''), true);
+    const issuerUrl = isMap(issuerNode) ? String(issuerNode.get('url') ?? '') : '';
+    if (!isMap(claims) || issuerUrl === '') continue;
+
+    const pin = (claim: string, id: number, source: string): void => {
+      const existing = claims.get(claim, true);
+      const value = String(id);
+      if (existing === undefined) {
+        claims.set(claim, quoted(value));
+        events.push({ kind: 'added', rule: name, claim, message: `${claim}: "${value}" (${source})` });
+      } else if (isScalar(existing) && String(existing.value) === value) {
+        events.push({
+          kind: 'pinned',
+          rule: name,
+          claim,
+          message: `${claim} already "${value}" (${source})`,
+        });
+      } else {
+        events.push({
+          kind: 'mismatch',
+          rule: name,
+          claim,
+          message: `${source} is now id ${value}, but the rule pins ${claim}: ${JSON.stringify(isScalar(existing) ? existing.value : existing)}: the name was renamed, transferred or re-created; check which is right before changing the rule`,
+        });
+      }
+    };
+    const attempt = async (claim: string, work: () => Promise<void>): Promise<void> => {
+      try {
+        await work();
+      } catch (error) {
+        if (!(error instanceof LookupError)) throw error;
+        events.push({ kind: 'failed', rule: name, claim, message: error.message });
+      }
+    };
+
+    const repository = exactString(claims, 'repository');
+    const owner = exactString(claims, 'repository_owner');
+    const githubApi = options.githubApiUrl ?? githubApiFor(issuerUrl);
+    if (repository !== undefined) {
+      await attempt('repository', async () => {
+        const found = await lookup.githubRepository(githubApi, repository);
+        if (found.fullName.toLowerCase() !== repository.toLowerCase()) {
+          events.push({
+            kind: 'renamed',
+            rule: name,
+            claim: 'repository',
+            message: `repository ${repository} is now ${found.fullName} (renamed or transferred)`,
+          });
+        }
+        pin('repository_id', found.id, `repository ${repository}`);
+        pin('repository_owner_id', found.ownerId, `owner of ${repository}`);
+      });
+    } else if (owner !== undefined) {
+      await attempt('repository_owner', async () =>
+        pin('repository_owner_id', (await lookup.githubOwner(githubApi, owner)).id, `owner ${owner}`),
+      );
+    }
+
+    const project = exactString(claims, 'project_path');
+    const namespace = exactString(claims, 'namespace_path');
+    const gitlabUrl = options.gitlabUrl ?? issuerUrl;
+    if (project !== undefined) {
+      await attempt('project_path', async () => {
+        const found = await lookup.gitlabProject(gitlabUrl, project);
+        if (found.path.toLowerCase() !== project.toLowerCase()) {
+          events.push({
+            kind: 'renamed',
+            rule: name,
+            claim: 'project_path',
+            message: `project ${project} is now ${found.path} (renamed or moved)`,
+          });
+        }
+        pin('project_id', found.id, `project ${project}`);
+        pin('namespace_id', found.namespaceId, `namespace of ${project}`);
+      });
+    } else if (namespace !== undefined) {
+      await attempt('namespace_path', async () =>
+        pin(
+          'namespace_id',
+          (await lookup.gitlabNamespace(gitlabUrl, namespace)).id,
+          `namespace ${namespace}`,
+        ),
+      );
+    }
+    for (const claim of ['repository', 'repository_owner', 'project_path', 'namespace_path']) {
+      if (claims.has(claim) && exactString(claims, claim) === undefined) {
+        events.push({
+          kind: 'skipped',
+          rule: name,
+          claim,
+          message: `${claim} is not one exact name, so there is no single id to pin`,
+        });
+      }
+    }
+  }
+  const changed = events.some((event) => event.kind === 'added');
+  return { events, text: changed ? document.toString() : text, changed };
+}
