@@ -53,6 +53,9 @@ const calls: Record<string, (token: string, n: string) => Promise<number>> = {
   },
   'audit.read': async (token) => (await harness.admin('GET', '/audit?limit=5', undefined, token)).status,
   'audit.verify': async (token) => (await harness.admin('GET', '/audit/verify', undefined, token)).status,
+  'policy.explain': async (token) =>
+    (await harness.admin('POST', '/policy/explain', { claims: { iss: harness.github.url } }, token)).status,
+  'keys.rotate': async (token) => (await harness.admin('POST', '/keys/rotate', undefined, token)).status,
   'tokens.create': async (token, n) =>
     (await harness.admin('POST', '/tokens', { label: `made by ${n}`, role: 'auditor' }, token)).status,
   'tokens.list': async (token) => (await harness.admin('GET', '/tokens', undefined, token)).status,
@@ -64,8 +67,16 @@ const calls: Record<string, (token: string, n: string) => Promise<number>> = {
 
 const allowed: Record<string, string[]> = {
   owner: Object.keys(calls),
-  admin: ['whoami', 'secrets.list', 'secrets.set', 'secrets.delete', 'audit.read', 'audit.verify'],
-  auditor: ['whoami', 'secrets.list', 'audit.read', 'audit.verify'],
+  admin: [
+    'whoami',
+    'secrets.list',
+    'secrets.set',
+    'secrets.delete',
+    'audit.read',
+    'audit.verify',
+    'policy.explain',
+  ],
+  auditor: ['whoami', 'secrets.list', 'audit.read', 'audit.verify', 'policy.explain'],
 };
 
 describe('admin roles', () => {
