@@ -5,7 +5,7 @@ import {
   TokenRequestError,
 } from '../client/errors.js';
 import { RequestedEntryError } from '../protocol/secret-names.js';
-import { ExportPlanError } from './export-plan.js';
+import { ExportPlanError } from '../client/export-plan.js';
 import { InputError } from './inputs.js';
 
 const LEADS: Readonly<Record<string, string>> = {

@@ -5,7 +5,7 @@ import { fetchSecrets, type ReleasedSecret } from '../client/exchange-client.js'
 import { formatDotenv, formatJson } from '../client/formats.js';
 import { removeAll } from './cleanup.js';
 import { failureMessage, MissingIdTokenPermissionError } from './error-messages.js';
-import { planExports, type ExportItem } from './export-plan.js';
+import { planExports, type ExportItem } from '../client/export-plan.js';
 import { parseInputs, type ActionInputs } from './inputs.js';
 import { maskForms } from './masking.js';
 import { STATE_DIRECTORIES, STATE_FILES } from './state.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { deriveEnvName, envNameProblem } from '../../src/action/env-names.js';
-import { ExportPlanError, planExports } from '../../src/action/export-plan.js';
+import { deriveEnvName, envNameProblem } from '../../src/client/env-names.js';
+import { ExportPlanError, planExports } from '../../src/client/export-plan.js';
 import { InputError, parseInputs, parseSecretLines } from '../../src/action/inputs.js';
 import { maskForms } from '../../src/action/masking.js';
 

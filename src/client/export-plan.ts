@@ -1,7 +1,7 @@
 import { compileGlob } from '../protocol/glob.js';
-import type { ReleasedSecret } from '../client/exchange-client.js';
+import type { ReleasedSecret } from './exchange-client.js';
 import { deriveEnvName, envNameProblem } from './env-names.js';
-import type { SecretLine } from './inputs.js';
+import type { SecretLine } from './secret-lines.js';
 
 export interface ExportItem {
   readonly secretName: string;
