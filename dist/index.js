@@ -44824,7 +44824,7 @@ async function removeAll(files, directories) {
   return { removed, alreadyGone, failed };
 }
 
-// src/action/env-names.ts
+// src/client/env-names.ts
 function deriveEnvName(secretName) {
   const last = secretName.slice(secretName.lastIndexOf("/") + 1);
   const name = last.toUpperCase().replace(/[^A-Z0-9_]/g, "_");
@@ -44853,7 +44853,7 @@ function envNameProblem(name) {
   return void 0;
 }
 
-// src/action/export-plan.ts
+// src/client/export-plan.ts
 var ExportPlanError = class extends Error {
   name = "ExportPlanError";
 };
@@ -44900,11 +44900,10 @@ function planExports(lines, released) {
   return items;
 }
 
-// src/action/inputs.ts
+// src/client/secret-lines.ts
 var InputError = class extends Error {
   name = "InputError";
 };
-var LOOPBACK_HOSTS = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]"]);
 function parseSecretLines(text) {
   const lines = [];
   const problems = [];
@@ -44950,6 +44949,9 @@ function parseSecretLine(line, lineNumber) {
   }
   return { lineNumber, entry, envName, toFile };
 }
+
+// src/action/inputs.ts
+var LOOPBACK_HOSTS = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]"]);
 function booleanInput(getInput2, name, fallback) {
   const text = getInput2(name).trim().toLowerCase();
   if (text === "") return fallback;
