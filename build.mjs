@@ -1,4 +1,4 @@
-// Bundles the action's main and post steps into dist/ (committed). Deterministic: same sources, same bytes.
+// Bundles the action's main and post steps and secrets-fetch into dist/ (committed). Deterministic: same sources, same bytes.
 import { writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
@@ -8,7 +8,11 @@ const banner =
   'const require = __createRequire(import.meta.url);';
 
 await build({
-  entryPoints: { index: 'src/action/index.ts', post: 'src/action/post.ts' },
+  entryPoints: {
+    index: 'src/action/index.ts',
+    post: 'src/action/post.ts',
+    'secrets-fetch': 'src/cli/secrets-fetch.ts',
+  },
   outdir: 'dist',
   bundle: true,
   platform: 'node',

@@ -44758,7 +44758,7 @@ function formatJson(values) {
 `;
 }
 
-// src/action/write-files.ts
+// src/client/private-files.ts
 import { randomBytes } from "node:crypto";
 import { chmod as chmod2, mkdir as mkdir2, open as open3, rm as rm2, stat as stat2, unlink as unlink2 } from "node:fs/promises";
 import { join as join3, resolve as resolve2 } from "node:path";
@@ -44950,67 +44950,12 @@ function parseSecretLine(line, lineNumber) {
   return { lineNumber, entry, envName, toFile };
 }
 
-// src/action/inputs.ts
-var LOOPBACK_HOSTS = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]"]);
-function booleanInput(getInput2, name, fallback) {
-  const text = getInput2(name).trim().toLowerCase();
-  if (text === "") return fallback;
-  if (text === "true") return true;
-  if (text === "false") return false;
-  throw new InputError(`the ${name} input must be true or false, not "${text}"`);
-}
-function integerInput(getInput2, name, fallback, min, max) {
-  const text = getInput2(name).trim();
-  if (text === "") return fallback;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) {
-    throw new InputError(`the ${name} input must be a whole number from ${min} to ${max}, not "${text}"`);
-  }
-  return value;
-}
-function brokerUrlInput(text) {
-  if (text === "")
-    throw new InputError("the broker-url input is required (the https:// address of your secrets broker)");
-  let url2;
-  try {
-    url2 = new URL(text);
-  } catch {
-    throw new InputError(`the broker-url input "${text}" is not a URL`);
-  }
-  if (url2.protocol !== "https:" && !(url2.protocol === "http:" && LOOPBACK_HOSTS.has(url2.hostname))) {
-    throw new InputError(
-      `the broker-url input must use https:// (http:// only for 127.0.0.1, localhost or [::1]), not "${text}"`
-    );
-  }
-  return text;
-}
-function parseInputs(getInput2) {
-  const brokerUrl = brokerUrlInput(getInput2("broker-url").trim());
-  const lines = parseSecretLines(getInput2("secrets"));
-  const fileFormat = getInput2("file-format").trim() || "dotenv";
-  if (fileFormat !== "dotenv" && fileFormat !== "json") {
-    throw new InputError(`the file-format input must be dotenv or json, not "${fileFormat}"`);
-  }
-  const run = getInput2("run").trim() || void 0;
-  const file2 = getInput2("file").trim() || void 0;
-  if (run !== void 0 && file2 !== void 0) {
-    throw new InputError("use either run (secrets only in that command's environment) or file, not both");
-  }
-  return {
-    brokerUrl,
-    audience: getInput2("audience").trim() || brokerUrl,
-    lines,
-    run,
-    exportEnv: booleanInput(getInput2, "export-env", true),
-    file: file2,
-    fileFormat,
-    maskDerived: booleanInput(getInput2, "mask-derived", true),
-    timeoutSeconds: integerInput(getInput2, "timeout-seconds", 30, 1, 600),
-    retries: integerInput(getInput2, "retries", 3, 0, 10)
-  };
-}
+// src/client/token-sources.ts
+var NoTokenError = class extends Error {
+  name = "NoTokenError";
+};
 
-// src/action/error-messages.ts
+// src/client/failure-message.ts
 var LEADS = {
   invalid_token: "The broker refused this job's OIDC token",
   unknown_issuer: "The broker does not trust the issuer of this job's OIDC token",
@@ -45040,8 +44985,14 @@ ${error63.message}`;
   if (error63 instanceof ResponseIntegrityError)
     return `The broker's answer failed its checks, so nothing was used: ${error63.message}`;
   if (error63 instanceof BrokerUnreachableError || error63 instanceof TokenRequestError) return error63.message;
-  if (error63 instanceof MissingIdTokenPermissionError) return error63.message;
+  if (error63 instanceof NoTokenError) return error63.message;
   return `secrets-action failed: ${error63 instanceof Error ? error63.message : String(error63)}`;
+}
+
+// src/action/error-messages.ts
+function failureMessage2(error63) {
+  if (error63 instanceof MissingIdTokenPermissionError) return error63.message;
+  return failureMessage(error63);
 }
 var MISSING_ID_TOKEN_PERMISSION = [
   "This job cannot request an OIDC ID token: ACTIONS_ID_TOKEN_REQUEST_URL is not set.",
@@ -45057,6 +45008,71 @@ var MissingIdTokenPermissionError = class extends Error {
     super(MISSING_ID_TOKEN_PERMISSION);
   }
 };
+
+// src/client/broker-url.ts
+var LOOPBACK_HOSTS = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]"]);
+function brokerUrlProblem(text) {
+  let url2;
+  try {
+    url2 = new URL(text);
+  } catch {
+    return `"${text}" is not a URL`;
+  }
+  if (url2.protocol !== "https:" && !(url2.protocol === "http:" && LOOPBACK_HOSTS.has(url2.hostname))) {
+    return `must use https:// (http:// only for 127.0.0.1, localhost or [::1]), not "${text}"`;
+  }
+  return void 0;
+}
+
+// src/action/inputs.ts
+function booleanInput(getInput2, name, fallback) {
+  const text = getInput2(name).trim().toLowerCase();
+  if (text === "") return fallback;
+  if (text === "true") return true;
+  if (text === "false") return false;
+  throw new InputError(`the ${name} input must be true or false, not "${text}"`);
+}
+function integerInput(getInput2, name, fallback, min, max) {
+  const text = getInput2(name).trim();
+  if (text === "") return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    throw new InputError(`the ${name} input must be a whole number from ${min} to ${max}, not "${text}"`);
+  }
+  return value;
+}
+function brokerUrlInput(text) {
+  if (text === "")
+    throw new InputError("the broker-url input is required (the https:// address of your secrets broker)");
+  const problem = brokerUrlProblem(text);
+  if (problem !== void 0) throw new InputError(`the broker-url input ${problem}`);
+  return text;
+}
+function parseInputs(getInput2) {
+  const brokerUrl = brokerUrlInput(getInput2("broker-url").trim());
+  const lines = parseSecretLines(getInput2("secrets"));
+  const fileFormat = getInput2("file-format").trim() || "dotenv";
+  if (fileFormat !== "dotenv" && fileFormat !== "json") {
+    throw new InputError(`the file-format input must be dotenv or json, not "${fileFormat}"`);
+  }
+  const run = getInput2("run").trim() || void 0;
+  const file2 = getInput2("file").trim() || void 0;
+  if (run !== void 0 && file2 !== void 0) {
+    throw new InputError("use either run (secrets only in that command's environment) or file, not both");
+  }
+  return {
+    brokerUrl,
+    audience: getInput2("audience").trim() || brokerUrl,
+    lines,
+    run,
+    exportEnv: booleanInput(getInput2, "export-env", true),
+    file: file2,
+    fileFormat,
+    maskDerived: booleanInput(getInput2, "mask-derived", true),
+    timeoutSeconds: integerInput(getInput2, "timeout-seconds", 30, 1, 600),
+    retries: integerInput(getInput2, "retries", 3, 0, 10)
+  };
+}
 
 // src/action/masking.ts
 function maskForms(value, derived2) {
@@ -45127,7 +45143,7 @@ async function runAction() {
     else await exportAll(inputs, items, released.secrets);
     await writeSummary(items, inputs.run !== void 0);
   } catch (error63) {
-    setFailed(failureMessage(error63));
+    setFailed(failureMessage2(error63));
   }
 }
 function maskAll(secrets, derived2) {

@@ -19596,7 +19596,7 @@ function getState(name) {
   return process.env[`STATE_${name}`] || "";
 }
 
-// src/action/write-files.ts
+// src/client/private-files.ts
 import { chmod as chmod2, mkdir as mkdir2, open as open2, rm as rm2, stat as stat2, unlink as unlink2 } from "node:fs/promises";
 async function shredFile(path) {
   let size;

@@ -1,4 +1,4 @@
-import { removeDirectory, shredFile, type RemovalResult } from './write-files.js';
+import { removeDirectory, shredFile, type RemovalResult } from '../client/private-files.js';
 
 export interface CleanupReport {
   readonly removed: readonly string[];

@@ -1,3 +1,4 @@
+import { brokerUrlProblem } from '../client/broker-url.js';
 import { InputError, parseSecretLines, type SecretLine } from '../client/secret-lines.js';
 
 export { InputError, parseSecretLines, type SecretLine };
@@ -16,8 +17,6 @@ export interface ActionInputs {
   readonly timeoutSeconds: number;
   readonly retries: number;
 }
-
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 function booleanInput(getInput: (name: string) => string, name: string, fallback: boolean): boolean {
   const text = getInput(name).trim().toLowerCase();
@@ -46,17 +45,8 @@ function integerInput(
 function brokerUrlInput(text: string): string {
   if (text === '')
     throw new InputError('the broker-url input is required (the https:// address of your secrets broker)');
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new InputError(`the broker-url input "${text}" is not a URL`);
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
-    throw new InputError(
-      `the broker-url input must use https:// (http:// only for 127.0.0.1, localhost or [::1]), not "${text}"`,
-    );
-  }
+  const problem = brokerUrlProblem(text);
+  if (problem !== undefined) throw new InputError(`the broker-url input ${problem}`);
   return text;
 }
 

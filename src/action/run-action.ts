@@ -9,7 +9,7 @@ import { planExports, type ExportItem } from '../client/export-plan.js';
 import { parseInputs, type ActionInputs } from './inputs.js';
 import { maskForms } from './masking.js';
 import { STATE_DIRECTORIES, STATE_FILES } from './state.js';
-import { makePrivateDirectory, writePrivateFile } from './write-files.js';
+import { makePrivateDirectory, writePrivateFile } from '../client/private-files.js';
 
 /** The main step: fetch, mask, then export (or run one command). On any failure it writes nothing. */
 export async function runAction(): Promise<void> {

@@ -17,3 +17,22 @@ export function formatDotenv(values: readonly NamedValue[]): string {
 export function formatJson(values: readonly NamedValue[]): string {
   return `${JSON.stringify(Object.fromEntries(values.map(({ name, value }) => [name, value])), null, 2)}\n`;
 }
+
+/** `export NAME='value'` lines for `eval` in sh, bash or zsh. */
+export function formatShell(values: readonly NamedValue[]): string {
+  return values.map(({ name, value }) => `export ${name}=${shellQuote(value)}\n`).join('');
+}
+
+/** GitHub's GITHUB_ENV format: NAME<<DELIMITER blocks with a random delimiter that is not in the value. */
+export function formatGithubEnv(values: readonly NamedValue[], randomDelimiter: () => string): string {
+  return values
+    .map(({ name, value }) => {
+      let delimiter = randomDelimiter();
+      while (value.includes(delimiter)) delimiter = randomDelimiter();
+      return `${name}<<${delimiter}\n${value}\n${delimiter}\n`;
+    })
+    .join('');
+}
+
+export const OUTPUT_FORMATS = ['dotenv', 'json', 'shell', 'github-env'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];

@@ -67,11 +67,18 @@ export class Redactor {
       }
       const available = data.length - index;
       // A longer pattern that may still complete wins over a shorter one that matches now: wait for it.
-      if (!final && this.patterns.some((pattern) => pattern.length > available && data.compare(pattern, 0, available, index) === 0)) {
+      if (
+        !final &&
+        this.patterns.some(
+          (pattern) => pattern.length > available && data.compare(pattern, 0, available, index) === 0,
+        )
+      ) {
         break;
       }
       const match = this.patterns.find(
-        (pattern) => pattern.length <= available && data.compare(pattern, 0, pattern.length, index, index + pattern.length) === 0,
+        (pattern) =>
+          pattern.length <= available &&
+          data.compare(pattern, 0, pattern.length, index, index + pattern.length) === 0,
       );
       if (match === undefined) {
         index += 1;

@@ -61,4 +61,3 @@ function parseSecretLine(line: string, lineNumber: number): SecretLine {
   }
   return { lineNumber, entry, envName, toFile };
 }
-

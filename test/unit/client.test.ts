@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backoffDelayMs, retryAfterMs } from '../../src/client/backoff.js';
-import { formatDotenv, formatJson } from '../../src/client/formats.js';
+import { formatDotenv, formatGithubEnv, formatJson, formatShell } from '../../src/client/formats.js';
+import { parseFileCommands } from '../helpers/runner.js';
 import { run } from '../helpers/child-process.js';
 
 describe('backoff', () => {
@@ -41,6 +42,26 @@ describe('file formats', () => {
     const result = await run('bash', ['-c', script]);
     expect(result.stderr).toBe('');
     expect(result.stdout.split('\0').slice(0, hostile.length)).toEqual(hostile.map(({ value }) => value));
+  });
+
+  it('shell round-trips hostile values through eval', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'shell-')), 'exports.sh');
+    await writeFile(file, formatShell(hostile));
+    const script = `eval "$(cat "${file}")"; printf '%s\\0' ${hostile.map(({ name }) => `"$${name}"`).join(' ')}`;
+    const result = await run('bash', ['-c', script]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout.split('\0').slice(0, hostile.length)).toEqual(hostile.map(({ value }) => value));
+    const sh = await run('sh', ['-c', script]);
+    expect(sh.stdout.split('\0').slice(0, hostile.length)).toEqual(hostile.map(({ value }) => value));
+  });
+
+  it('github-env round-trips as the runner reads GITHUB_ENV, even when a value holds the delimiter', () => {
+    const delimiters = ['ghadelimiter_1', 'ghadelimiter_2'];
+    const tricky = [{ name: 'DELIMITER', value: 'x\nghadelimiter_1\ny' }, ...hostile];
+    const text = formatGithubEnv(tricky, () => delimiters.shift() ?? 'ghadelimiter_3');
+    expect(parseFileCommands(text)).toEqual(
+      Object.fromEntries(tricky.map(({ name, value }) => [name, value])),
+    );
   });
 
   it('json round-trips through JSON.parse', () => {

@@ -5,12 +5,16 @@ import { Redactor, redactionPatterns } from '../../src/client/redactor.js';
 
 /** The reference: one left-to-right pass over the whole text, longest pattern first at each position. */
 function reference(text: string, patterns: readonly string[], marker: string): string {
-  const sorted = [...new Set(patterns)].filter((p) => p !== '').sort((a, b) => Buffer.byteLength(b) - Buffer.byteLength(a));
+  const sorted = [...new Set(patterns)]
+    .filter((p) => p !== '')
+    .sort((a, b) => Buffer.byteLength(b) - Buffer.byteLength(a));
   const bytes = Buffer.from(text);
   const out: Buffer[] = [];
   let index = 0;
   while (index < bytes.length) {
-    const match = sorted.find((p) => bytes.subarray(index, index + Buffer.byteLength(p)).equals(Buffer.from(p)));
+    const match = sorted.find((p) =>
+      bytes.subarray(index, index + Buffer.byteLength(p)).equals(Buffer.from(p)),
+    );
     if (match !== undefined) {
       out.push(Buffer.from(marker));
       index += Buffer.byteLength(match);
@@ -46,7 +50,27 @@ function chunk(bytes: Buffer, cuts: readonly number[]): Buffer[] {
   return chunks;
 }
 
-const alphabet = fc.constantFrom('a', 'b', 'ab', '.', '*', '+', '?', '(', '[', '\\', '$', '^', '|', '\n', '\r\n', 'é', '🔑', '日', ' ');
+const alphabet = fc.constantFrom(
+  'a',
+  'b',
+  'ab',
+  '.',
+  '*',
+  '+',
+  '?',
+  '(',
+  '[',
+  '\\',
+  '$',
+  '^',
+  '|',
+  '\n',
+  '\r\n',
+  'é',
+  '🔑',
+  '日',
+  ' ',
+);
 const secretValue = fc.array(alphabet, { minLength: 1, maxLength: 8 }).map((parts) => parts.join(''));
 
 describe('streaming redaction', () => {
@@ -62,9 +86,14 @@ describe('streaming redaction', () => {
           const secrets = prefixCase ? [...values, `${values[0]}${values[0]}x`] : values;
           const patterns = redactionPatterns(secrets);
           // Plant the secrets among the filler so they do occur.
-          const text = filler.map((piece, index) => (index % 3 === 0 ? `${piece}${secrets[index % secrets.length]}` : piece)).join('');
+          const text = filler
+            .map((piece, index) => (index % 3 === 0 ? `${piece}${secrets[index % secrets.length]}` : piece))
+            .join('');
           const marker = '\u0000';
-          const streamed = await streamThrough(new Redactor(patterns, marker), chunk(Buffer.from(text), cuts));
+          const streamed = await streamThrough(
+            new Redactor(patterns, marker),
+            chunk(Buffer.from(text), cuts),
+          );
           expect(streamed).toBe(reference(text, patterns, marker));
           for (const secret of secrets) expect(streamed.includes(secret)).toBe(false);
         },
@@ -75,19 +104,31 @@ describe('streaming redaction', () => {
 
   it('passes text with no secret through byte for byte, however it is chunked', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ unit: 'binary', maxLength: 200 }), fc.array(fc.nat(), { maxLength: 10 }), async (text, cuts) => {
-        const streamed = await streamThrough(new Redactor(['\u{10FFFF}never-in-input']), chunk(Buffer.from(text), cuts));
-        expect(streamed).toBe(text);
-      }),
+      fc.asyncProperty(
+        fc.string({ unit: 'binary', maxLength: 200 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        async (text, cuts) => {
+          const streamed = await streamThrough(
+            new Redactor(['\u{10FFFF}never-in-input']),
+            chunk(Buffer.from(text), cuts),
+          );
+          expect(streamed).toBe(text);
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   it('replaces the longest match first, across chunks, and each line of a multi-line value', async () => {
     const redactor = new Redactor(redactionPatterns(['abc', 'abcdef', 'line-one\nline-two']));
-    expect(await streamThrough(redactor, [Buffer.from('x ab'), Buffer.from('cd'), Buffer.from('ef y abc')])).toBe('x *** y ***');
+    expect(
+      await streamThrough(redactor, [Buffer.from('x ab'), Buffer.from('cd'), Buffer.from('ef y abc')]),
+    ).toBe('x *** y ***');
     expect(redactor.redact('printed: line-two\r\nand line-one')).toBe('printed: ***\r\nand ***');
-    expect(redactionPatterns(['{\n  "k": "secret-v"\n}'])).toEqual(['{\n  "k": "secret-v"\n}', '  "k": "secret-v"']);
+    expect(redactionPatterns(['{\n  "k": "secret-v"\n}'])).toEqual([
+      '{\n  "k": "secret-v"\n}',
+      '  "k": "secret-v"',
+    ]);
   });
 
   it('holds back at most the longest pattern minus one byte', async () => {

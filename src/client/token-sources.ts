@@ -1,0 +1,105 @@
+import { readFile } from 'node:fs/promises';
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+/** The id_tokens variables the GitLab component declares: one token per attempt. */
+export const GITLAB_COMPONENT_TOKEN_VARIABLES = [
+  'SECRETS_ACTION_ID_TOKEN_1',
+  'SECRETS_ACTION_ID_TOKEN_2',
+  'SECRETS_ACTION_ID_TOKEN_3',
+];
+
+export class NoTokenError extends Error {
+  override name = 'NoTokenError';
+}
+
+export interface TokenSource {
+  readonly description: string;
+  /** A token for the next attempt. Tokens are single-use, so a source of fixed tokens runs out. */
+  next(): Promise<string>;
+}
+
+/** Fixed tokens (from variables or a file), each handed out once. */
+function fixedTokens(tokens: readonly string[], description: string): TokenSource {
+  let used = 0;
+  return {
+    description,
+    next: async () => {
+      const token = tokens[used];
+      if (token === undefined) {
+        throw new NoTokenError(
+          `all ${tokens.length} token(s) from ${description} were used by earlier attempts (each OIDC token works once); rerun the job, or declare more id_tokens`,
+        );
+      }
+      used += 1;
+      return token;
+    },
+  };
+}
+
+/** GitHub's runner endpoint: a fresh token for every attempt. */
+function githubRunner(requestUrl: string, requestToken: string, audience: string): TokenSource {
+  return {
+    description: 'the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)',
+    next: async () => {
+      const response = await fetch(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
+        headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json' },
+        signal: AbortSignal.timeout(15_000),
+      });
+      if (!response.ok)
+        throw new NoTokenError(`the GitHub runner refused an ID token: HTTP ${response.status}`);
+      const body = (await response.json()) as { value?: unknown };
+      if (typeof body.value !== 'string')
+        throw new NoTokenError('the GitHub runner answered without a token');
+      return body.value;
+    },
+  };
+}
+
+export interface TokenOptions {
+  readonly tokenEnv: readonly string[];
+  readonly tokenFile: string | undefined;
+  readonly audience: string;
+}
+
+/**
+ * Where tokens come from: --token-env VARs (one token each, in order), --token-file, or found on the machine:
+ * GitHub's runner variables, then the GitLab component's SECRETS_ACTION_ID_TOKEN_1..3.
+ */
+export async function resolveTokenSource(
+  options: TokenOptions,
+  environment: Environment,
+): Promise<TokenSource> {
+  if (options.tokenEnv.length > 0) {
+    const tokens = options.tokenEnv.map((name) => {
+      const value = environment[name];
+      if (value === undefined || value === '')
+        throw new NoTokenError(`--token-env ${name}: the variable is not set or empty`);
+      return value.trim();
+    });
+    return fixedTokens(tokens, options.tokenEnv.join(', '));
+  }
+  if (options.tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(options.tokenFile, 'utf8');
+    } catch (error) {
+      throw new NoTokenError(
+        `--token-file ${options.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+    }
+    return fixedTokens([text.trim()], options.tokenFile);
+  }
+  const requestUrl = environment.ACTIONS_ID_TOKEN_REQUEST_URL;
+  const requestToken = environment.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
+  if (requestUrl && requestToken) return githubRunner(requestUrl, requestToken, options.audience);
+  const gitlab = GITLAB_COMPONENT_TOKEN_VARIABLES.filter((name) => environment[name]);
+  if (gitlab.length > 0)
+    return fixedTokens(
+      gitlab.map((name) => (environment[name] as string).trim()),
+      gitlab.join(', '),
+    );
+  throw new NoTokenError(
+    'no OIDC ID token found: pass --token-env VAR or --token-file FILE; on GitHub give the job "permissions: id-token: write"; on GitLab declare id_tokens (the secrets-action component does)',
+  );
+}
