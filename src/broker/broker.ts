@@ -20,6 +20,7 @@ import { KeyRing } from './store/key-ring.js';
 import { KeyRotation } from './store/key-rotation.js';
 import { loadMasterKeys } from './store/master-key.js';
 import { SecretVault } from './store/secret-vault.js';
+import { openPostgresStores } from './store/postgres/open-postgres-stores.js';
 import { openSqliteStores } from './store/sqlite/open-sqlite-stores.js';
 import { BROKER_VERSION } from './version.js';
 
@@ -59,7 +60,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       `no SECRETS_BROKER_MASTER_KEY set: using the ${keys.generatedNow ? 'newly generated' : 'generated'} key in ${keys.generatedFile}; fine for one machine, set SECRETS_BROKER_MASTER_KEY(_FILE) in production`,
     );
   }
-  const stores = openSqliteStores(config.databaseFile ?? join(config.dataDir, DATABASE_FILE));
+  const stores =
+    config.databaseUrl !== undefined
+      ? await openPostgresStores(config.databaseUrl)
+      : openSqliteStores(config.databaseFile ?? join(config.dataDir, DATABASE_FILE));
   try {
     const keyRing = new KeyRing(
       keys.current,

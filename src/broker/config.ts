@@ -45,9 +45,9 @@ export function resolveBrokerConfig(options: ServeOptions, environment: Environm
     );
   }
   const databaseUrl = nonEmpty(options.databaseUrl) ?? nonEmpty(environment.SECRETS_BROKER_DATABASE_URL);
-  if (databaseUrl !== undefined) {
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError(
-      'SECRETS_BROKER_DATABASE_URL / --database-url is set, but this version of the broker only has the embedded SQLite store; unset it to use the embedded store',
+      'SECRETS_BROKER_DATABASE_URL / --database-url must be a postgres:// URL (postgres://user:password@host:5432/database); unset it for the embedded SQLite store',
     );
   }
   return {

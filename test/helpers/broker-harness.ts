@@ -92,6 +92,8 @@ export interface HarnessOptions {
   readonly issuerKeys?: Partial<IssuerKeysOptions>;
   readonly dataDir?: string;
   readonly masterKeyHex?: string;
+  /** A postgres:// URL: the broker (and any replica) uses PostgreSQL instead of the embedded store. */
+  readonly databaseUrl?: string;
 }
 
 export class BrokerHarness {
@@ -105,6 +107,8 @@ export class BrokerHarness {
   dataDir!: string;
   policyFile!: string;
   masterKeyHex!: string;
+  databaseUrl: string | undefined;
+  readonly replicas: RunningBroker[] = [];
   private ownsDataDir = false;
 
   static async start(options: HarnessOptions = {}): Promise<BrokerHarness> {
@@ -121,6 +125,7 @@ export class BrokerHarness {
     this.policyFile = join(this.dataDir, 'policy.yaml');
     await writeFile(this.policyFile, (options.policy ?? testPolicy)(this.github.url, this.gitlab.url));
     this.masterKeyHex = options.masterKeyHex ?? randomBytes(32).toString('hex');
+    this.databaseUrl = options.databaseUrl;
     await this.startBroker(options);
   }
 
@@ -128,17 +133,29 @@ export class BrokerHarness {
     options: HarnessOptions = {},
     extraEnvironment: Record<string, string> = {},
   ): Promise<void> {
+    this.broker = await this.launch(options, extraEnvironment);
+  }
+
+  /** Another broker on its own port sharing this one's policy, keys, issuers and (PostgreSQL) database. */
+  async startReplica(): Promise<RunningBroker> {
+    const replica = await this.launch({}, {});
+    this.replicas.push(replica);
+    return replica;
+  }
+
+  private launch(options: HarnessOptions, extraEnvironment: Record<string, string>): Promise<RunningBroker> {
     const environment = {
       SECRETS_BROKER_MASTER_KEY: this.masterKeyHex,
       SECRETS_BROKER_ADMIN_TOKEN: this.adminToken,
       ...extraEnvironment,
     };
+    const database = this.databaseUrl === undefined ? {} : { databaseUrl: this.databaseUrl };
     const config = resolveBrokerConfig(
-      { policy: this.policyFile, dataDir: this.dataDir, port: '0' },
+      { policy: this.policyFile, dataDir: this.dataDir, port: '0', ...database },
       environment,
     );
     const logger = createLogger('debug', { write: (line: string) => void this.logs.push(line) });
-    this.broker = await startBroker(config, {
+    return startBroker(config, {
       logger,
       environment,
       issuerKeys: { ...DEFAULT_ISSUER_KEYS_OPTIONS, ...options.issuerKeys },
@@ -152,9 +169,13 @@ export class BrokerHarness {
   async request(
     method: string,
     path: string,
-    init: { headers?: Record<string, string>; body?: string } = {},
+    init: { headers?: Record<string, string>; body?: string; baseUrl?: string } = {},
   ): Promise<HttpResult> {
-    const response = await fetch(`${this.url}${path}`, { method, headers: init.headers, body: init.body });
+    const response = await fetch(`${init.baseUrl ?? this.url}${path}`, {
+      method,
+      headers: init.headers,
+      body: init.body,
+    });
     const text = await response.text();
     this.responses.push(text);
     let json: Record<string, unknown> = {};
@@ -170,8 +191,10 @@ export class BrokerHarness {
     token: string | undefined,
     secrets: string[],
     recipient: KeyPair = newRecipient(),
+    baseUrl?: string,
   ): Promise<HttpResult> {
     return this.request('POST', '/v1/exchange', {
+      ...(baseUrl === undefined ? {} : { baseUrl }),
       headers: {
         'content-type': 'application/json',
         ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
@@ -180,8 +203,15 @@ export class BrokerHarness {
     });
   }
 
-  admin(method: string, path: string, body?: unknown, token = this.adminToken): Promise<HttpResult> {
+  admin(
+    method: string,
+    path: string,
+    body?: unknown,
+    token = this.adminToken,
+    baseUrl?: string,
+  ): Promise<HttpResult> {
     return this.request(method, `/v1/admin${path}`, {
+      ...(baseUrl === undefined ? {} : { baseUrl }),
       headers: {
         authorization: `Bearer ${token}`,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -201,7 +231,8 @@ export class BrokerHarness {
   }
 
   async close(): Promise<void> {
-    await this.broker.close();
+    for (const replica of this.replicas) await replica.close().catch(() => undefined);
+    await this.broker.close().catch(() => undefined);
     await this.github.stop();
     await this.gitlab.stop();
     if (this.ownsDataDir) await rm(this.dataDir, { recursive: true, force: true });

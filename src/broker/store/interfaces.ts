@@ -106,7 +106,7 @@ export interface AdminTokens {
 }
 
 export interface Stores {
-  readonly kind: 'sqlite';
+  readonly kind: 'sqlite' | 'postgres';
   readonly secrets: SecretRecords;
   readonly replay: ReplayCache;
   readonly audit: AuditRecords;

@@ -1,0 +1,149 @@
+/** Two broker replicas sharing a real PostgreSQL 15 cluster. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningBroker } from '../../src/broker/broker.js';
+import { verifyAuditChain } from '../../src/broker/audit/audit-chain.js';
+import { openPostgresStores } from '../../src/broker/store/postgres/open-postgres-stores.js';
+import { BrokerHarness, newRecipient, openSealed, TEST_AUDIENCE } from '../helpers/broker-harness.js';
+import { eventually } from '../helpers/eventually.js';
+import { githubClaims } from '../helpers/oidc-issuer.js';
+import { PostgresCluster } from '../helpers/postgres.js';
+
+let cluster: PostgresCluster;
+let harness: BrokerHarness;
+let second: RunningBroker;
+
+beforeAll(async () => {
+  cluster = await PostgresCluster.start();
+  harness = await BrokerHarness.start({ databaseUrl: cluster.url });
+  second = await harness.startReplica();
+}, 120_000);
+
+afterAll(async () => {
+  await harness?.close();
+  await cluster?.stop();
+});
+
+const token = () => harness.github.token(githubClaims(harness.github.url, TEST_AUDIENCE));
+
+async function chain() {
+  const stores = await openPostgresStores(cluster.url);
+  try {
+    return await verifyAuditChain(stores.audit);
+  } finally {
+    await stores.close();
+  }
+}
+
+describe('replicas on PostgreSQL', () => {
+  it('a secret written through replica 1 is released by replica 2', async () => {
+    await harness.setSecret('prod/api/SHARED', 'written-on-one');
+    const recipient = newRecipient();
+    const result = await harness.exchange(await token(), ['prod/api/SHARED'], recipient, second.url);
+    expect(result.status).toBe(200);
+    expect(openSealed((result.json.secrets as { sealed: string }[])[0]!.sealed, recipient)).toMatchObject({
+      value: 'written-on-one',
+    });
+  });
+
+  it('a token redeemed on replica 1 is refused as replayed on replica 2', async () => {
+    const used = await token();
+    expect((await harness.exchange(used, ['prod/api/SHARED'])).status).toBe(200);
+    const replay = await harness.exchange(used, ['prod/api/SHARED'], newRecipient(), second.url);
+    expect(replay.status).toBe(401);
+    expect(replay.json.code).toBe('token_replayed');
+  });
+
+  it('200 concurrent exchanges across both replicas all succeed and leave one valid audit chain', async () => {
+    const before = await chain();
+    const tokens = await Promise.all(Array.from({ length: 200 }, () => token()));
+    const results = await Promise.all(
+      tokens.map((each, index) =>
+        harness.exchange(
+          each,
+          ['prod/api/SHARED'],
+          newRecipient(),
+          index % 2 === 0 ? harness.url : second.url,
+        ),
+      ),
+    );
+    expect(results.map((result) => result.status)).toEqual(Array(200).fill(200));
+    const after = await chain();
+    expect(after.ok).toBe(true);
+    expect(after.checked).toBe(before.checked + 200);
+  });
+
+  it('stopping one replica mid-load loses no committed write, and the other keeps serving', async () => {
+    const third = await harness.startReplica();
+    const writes = Array.from({ length: 60 }, (_, index) =>
+      harness
+        .admin(
+          'PUT',
+          `/secrets/prod/api/LOAD_${index}`,
+          { value: `value-${index}` },
+          harness.adminToken,
+          third.url,
+        )
+        .then((result) => ({ index, status: result.status }))
+        .catch(() => ({ index, status: 0 })),
+    );
+    // Stop it once some writes are acknowledged, while others are in flight.
+    await eventually(async () =>
+      (
+        (
+          await harness.admin(
+            'GET',
+            '/secrets?prefix=prod/api/LOAD_',
+            undefined,
+            harness.adminToken,
+            second.url,
+          )
+        ).json.secrets as unknown[]
+      ).length >= 10
+        ? true
+        : undefined,
+    );
+    await third.close();
+    const outcomes = await Promise.all(writes);
+    const committed = outcomes
+      .filter((outcome) => outcome.status === 201)
+      .map((outcome) => `prod/api/LOAD_${outcome.index}`);
+    expect(committed.length).toBeGreaterThan(0);
+    const stored = harness.admin(
+      'GET',
+      '/secrets?prefix=prod/api/LOAD_',
+      undefined,
+      harness.adminToken,
+      second.url,
+    );
+    const names = ((await stored).json.secrets as { name: string }[]).map((secret) => secret.name);
+    for (const name of committed) expect(names).toContain(name);
+    const recipient = newRecipient();
+    const served = await harness.exchange(await token(), committed.slice(0, 5), recipient, second.url);
+    expect(served.status).toBe(200);
+    expect((await chain()).ok).toBe(true);
+  });
+
+  it('answers unavailable while PostgreSQL is down, and recovers without a broker restart', async () => {
+    await cluster.stopServer();
+    try {
+      const during = await harness.exchange(await token(), ['prod/api/SHARED'], newRecipient(), second.url);
+      expect(during.status).toBe(503);
+      expect(during.json.code).toBe('unavailable');
+      expect(JSON.stringify(during.json)).not.toContain('sealed');
+      expect((await harness.request('GET', '/readyz', { baseUrl: second.url })).status).toBe(503);
+    } finally {
+      await cluster.startServer();
+    }
+    const recovered = await eventually(
+      async () => {
+        const result = await harness.exchange(await token(), ['prod/api/SHARED'], newRecipient(), second.url);
+        return result.status === 200 ? result : undefined;
+      },
+      30_000,
+      'the broker to recover',
+    );
+    expect(recovered.status).toBe(200);
+    expect((await harness.exchange(await token(), ['prod/api/SHARED'])).status).toBe(200);
+    expect((await chain()).ok).toBe(true);
+  });
+});
