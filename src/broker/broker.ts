@@ -88,7 +88,6 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       policy,
       verifier,
       vault,
-      replay: stores.replay,
       audit,
       metrics,
       logger,

@@ -53,6 +53,16 @@ describe('replicas on PostgreSQL', () => {
     expect(replay.json.code).toBe('token_replayed');
   });
 
+  it('one token sent to both replicas at the same moment is released once', async () => {
+    const same = await token();
+    const results = await Promise.all([
+      harness.exchange(same, ['prod/api/SHARED']),
+      harness.exchange(same, ['prod/api/SHARED'], newRecipient(), second.url),
+    ]);
+    expect(results.map((result) => result.status).sort()).toEqual([200, 401]);
+    expect(results.find((result) => result.status === 401)!.json.code).toBe('token_replayed');
+  });
+
   it('200 concurrent exchanges across both replicas all succeed and leave one valid audit chain', async () => {
     const before = await chain();
     const tokens = await Promise.all(Array.from({ length: 200 }, () => token()));

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AuditEntry, AuditRecords } from '../store/interfaces.js';
+import type { AuditEntry, AuditRecords, TokenUse } from '../store/interfaces.js';
 import { chainHash } from './audit-chain.js';
 import type { WorkloadIdentity } from '../exchange/workload.js';
 
@@ -53,9 +53,10 @@ export class AuditLog {
     private readonly logger: Logger,
   ) {}
 
-  async append(record: AuditRecord): Promise<AuditEntry> {
+  /** With `tokenUse`, also records the token as used, atomically (throws TokenAlreadyUsedError on a replay). */
+  async append(record: AuditRecord, tokenUse?: TokenUse): Promise<AuditEntry> {
     const text = JSON.stringify(record);
-    const entry = await this.records.append(text, chainHash);
+    const entry = await this.records.append(text, chainHash, tokenUse);
     this.logger.info(
       { audit: record, seq: entry.seq, hash: entry.hash },
       `audit ${record.kind} ${record.outcome}`,

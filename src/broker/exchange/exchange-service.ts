@@ -7,7 +7,7 @@ import {
   type RequestedEntry,
 } from '../../protocol/secret-names.js';
 import { exchangeRequestSchema, type ExchangeResponse } from '../../protocol/wire.js';
-import type { AuditLog, ReleasedVersion } from '../audit/audit-log.js';
+import type { AuditLog, ExchangeAuditRecord, ReleasedVersion } from '../audit/audit-log.js';
 import { BrokerError } from '../errors.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { denialReason, evaluateRules, Grants, type RuleEvaluation } from '../policy/evaluate.js';
@@ -19,7 +19,7 @@ import {
   type VerifiedToken,
 } from '../oidc/token-verifier.js';
 import { RecipientKeyError, sealPayload } from '../sealing.js';
-import { StoreUnavailableError, type ReplayCache } from '../store/interfaces.js';
+import { StoreUnavailableError, TokenAlreadyUsedError, type TokenUse } from '../store/interfaces.js';
 import { SecretIntegrityError, type SecretVault } from '../store/secret-vault.js';
 import { planRelease } from './release-plan.js';
 import { workloadIdentity } from './workload.js';
@@ -37,7 +37,6 @@ export interface ExchangeDependencies {
   readonly policy: PolicyHolder;
   readonly verifier: TokenVerifier;
   readonly vault: SecretVault;
-  readonly replay: ReplayCache;
   readonly audit: AuditLog;
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
@@ -51,6 +50,8 @@ interface Trail {
   requested: readonly string[];
   rules: readonly string[];
   released: readonly ReleasedVersion[];
+  /** Set once the token verified: its single use is recorded with the audit record. */
+  tokenUse: TokenUse | undefined;
 }
 
 export class ExchangeService {
@@ -70,6 +71,7 @@ export class ExchangeService {
       requested: [],
       rules: [],
       released: [],
+      tokenUse: undefined,
     };
     let response: ExchangeResponse | undefined;
     let failure: BrokerError | undefined;
@@ -79,34 +81,48 @@ export class ExchangeService {
       failure = this.toBrokerError(error, context);
     }
 
-    const outcome =
-      failure === undefined
+    const outcomeOf = (error: BrokerError | undefined) =>
+      error === undefined
         ? 'allowed'
-        : failure.code === 'unavailable' || failure.code === 'internal'
+        : error.code === 'unavailable' || error.code === 'internal'
           ? 'error'
           : 'denied';
-    const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
+    const record = (error: BrokerError | undefined, released: boolean): ExchangeAuditRecord => ({
+      kind: 'exchange',
+      time: new Date().toISOString(),
+      request_id: context.requestId,
+      source_ip: context.sourceIp,
+      outcome: outcomeOf(error),
+      code: error?.code ?? null,
+      token_verified: trail.verified !== undefined,
+      issuer: trail.verified?.issuer.name ?? null,
+      issuer_url: trail.verified?.issuer.url ?? claimedIssuer(trail.token),
+      ...workloadIdentity(
+        trail.verified?.claims ?? (trail.token === undefined ? undefined : unverifiedClaims(trail.token)),
+      ),
+      jti_sha256: trail.verified?.jtiHash ?? null,
+      recipient_sha256: trail.recipientSha256,
+      requested: trail.requested,
+      released: released ? trail.released : [],
+      rules: trail.rules,
+      latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
+    });
     try {
-      await this.deps.audit.append({
-        kind: 'exchange',
-        time: new Date().toISOString(),
-        request_id: context.requestId,
-        source_ip: context.sourceIp,
-        outcome,
-        code: failure?.code ?? null,
-        token_verified: trail.verified !== undefined,
-        issuer: trail.verified?.issuer.name ?? null,
-        issuer_url: trail.verified?.issuer.url ?? claimedIssuer(trail.token),
-        ...workloadIdentity(
-          trail.verified?.claims ?? (trail.token === undefined ? undefined : unverifiedClaims(trail.token)),
-        ),
-        jti_sha256: trail.verified?.jtiHash ?? null,
-        recipient_sha256: trail.recipientSha256,
-        requested: trail.requested,
-        released: response === undefined ? [] : trail.released,
-        rules: trail.rules,
-        latency_ms: latencyMs,
-      });
+      try {
+        // The token's single use commits with this record: a token seen before releases nothing.
+        await this.deps.audit.append(record(failure, response !== undefined), trail.tokenUse);
+      } catch (error) {
+        if (!(error instanceof TokenAlreadyUsedError)) throw error;
+        response = undefined;
+        failure = new BrokerError(
+          'token_replayed',
+          'this token was already used for an exchange; each token is single-use',
+          {
+            hint: 'request a fresh ID token for every exchange (and for every retry)',
+          },
+        );
+        await this.deps.audit.append(record(failure, false));
+      }
     } catch (error) {
       this.deps.metrics.auditFailures.inc();
       this.deps.logger.error(
@@ -123,7 +139,7 @@ export class ExchangeService {
       );
     }
 
-    const finalOutcome = failure === undefined ? 'allowed' : outcome === 'allowed' ? 'error' : outcome;
+    const finalOutcome = outcomeOf(failure);
     this.deps.metrics.exchanges.inc({ outcome: finalOutcome, code: failure?.code ?? 'ok' });
     this.deps.metrics.exchangeSeconds.observe(
       { outcome: finalOutcome },
@@ -153,16 +169,11 @@ export class ExchangeService {
       verified.expiresAt,
       verified.issuedAt + verified.issuer.maxTokenAgeSeconds,
     );
-    const retainUntil = lastAcceptable + CLOCK_LEEWAY_SECONDS + REPLAY_RETENTION_MARGIN_SECONDS;
-    if (!(await this.deps.replay.claim(verified.issuer.url, verified.jtiHash, retainUntil))) {
-      throw new BrokerError(
-        'token_replayed',
-        'this token was already used for an exchange; each token is single-use',
-        {
-          hint: 'request a fresh ID token for every exchange (and for every retry)',
-        },
-      );
-    }
+    trail.tokenUse = {
+      issuer: verified.issuer.url,
+      jtiHash: verified.jtiHash,
+      expiresAtSeconds: lastAcceptable + CLOCK_LEEWAY_SECONDS + REPLAY_RETENTION_MARGIN_SECONDS,
+    };
 
     const evaluations = evaluateRules(policy, verified.issuer.name, verified.claims);
     const grants = new Grants(evaluations);

@@ -48,10 +48,20 @@ export interface MetaSettings {
   set(key: string, value: string): Promise<void>;
 }
 
-/** Single use of OIDC tokens: `(issuer, jti)` pairs remembered until they expire. */
+/** One use of an OIDC token: `(issuer, jti)`, remembered until the token can no longer be accepted. */
+export interface TokenUse {
+  readonly issuer: string;
+  readonly jtiHash: string;
+  readonly expiresAtSeconds: number;
+}
+
+/** The token was used before: nothing was written. */
+export class TokenAlreadyUsedError extends Error {
+  override name = 'TokenAlreadyUsedError';
+}
+
+/** Used tokens are recorded with the audit record of their exchange (AuditRecords.append); this purges them. */
 export interface ReplayCache {
-  /** True the first time a pair is seen; false on a replay. */
-  claim(issuer: string, jtiHash: string, expiresAtSeconds: number): Promise<boolean>;
   purgeExpired(nowSeconds: number): Promise<number>;
 }
 
@@ -79,8 +89,16 @@ export interface AuditFilter {
 export interface AuditRecords {
   /** Entries matching `filter` after `afterSeq`, in sequence order, at most `limit`. */
   query(filter: AuditFilter, afterSeq: number, limit: number): Promise<AuditEntry[]>;
-  /** Appends in one transaction with the chain's head; `hashFor` computes the new hash from the previous one. */
-  append(record: string, hashFor: (prevHash: string, record: string) => string): Promise<AuditEntry>;
+  /**
+   * Appends in one transaction with the chain's head; `hashFor` computes the new hash from the previous one.
+   * With `tokenUse`, the token is recorded as used in the same transaction, so an exchange and its token's
+   * single use commit together; a token used before throws TokenAlreadyUsedError and nothing is written.
+   */
+  append(
+    record: string,
+    hashFor: (prevHash: string, record: string) => string,
+    tokenUse?: TokenUse,
+  ): Promise<AuditEntry>;
   /** Entries in sequence order, starting after `afterSeq`. */
   page(afterSeq: number, limit: number): Promise<AuditEntry[]>;
 }

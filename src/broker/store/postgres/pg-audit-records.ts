@@ -1,4 +1,10 @@
-import type { AuditEntry, AuditFilter, AuditRecords } from '../interfaces.js';
+import {
+  TokenAlreadyUsedError,
+  type AuditEntry,
+  type AuditFilter,
+  type AuditRecords,
+  type TokenUse,
+} from '../interfaces.js';
 import { GENESIS_HASH } from '../sqlite/sqlite-audit-records.js';
 import { AUDIT_CHAIN_LOCK, query, transaction, type PostgresPool } from './database.js';
 
@@ -19,8 +25,22 @@ const toEntry = (row: AuditRow): AuditEntry => ({
 export class PostgresAuditRecords implements AuditRecords {
   constructor(private readonly pool: PostgresPool) {}
 
-  append(record: string, hashFor: (prevHash: string, record: string) => string): Promise<AuditEntry> {
+  append(
+    record: string,
+    hashFor: (prevHash: string, record: string) => string,
+    tokenUse?: TokenUse,
+  ): Promise<AuditEntry> {
     return transaction(this.pool, 'writing the audit record', async (client) => {
+      if (tokenUse !== undefined) {
+        // One unique insert is the whole single-use check: of two replicas redeeming one token, one commits.
+        const used = await query(
+          client,
+          'recording a used token',
+          'INSERT INTO used_tokens (issuer, jti_sha256, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+          [tokenUse.issuer, tokenUse.jtiHash, tokenUse.expiresAtSeconds],
+        );
+        if (used.rowCount === 0) throw new TokenAlreadyUsedError('the token was used before');
+      }
       // Writers from every replica take turns here, so the chain stays one chain.
       await query(client, 'writing the audit record', 'SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
       const { rows } = await query<{ seq: string; hash: string }>(

@@ -4,17 +4,6 @@ import { query, type PostgresPool } from './database.js';
 export class PostgresReplayCache implements ReplayCache {
   constructor(private readonly pool: PostgresPool) {}
 
-  async claim(issuer: string, jtiHash: string, expiresAtSeconds: number): Promise<boolean> {
-    // One unique insert is the whole check: of two replicas redeeming one token at once, one wins.
-    const result = await query(
-      this.pool,
-      'recording a used token',
-      'INSERT INTO used_tokens (issuer, jti_sha256, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-      [issuer, jtiHash, expiresAtSeconds],
-    );
-    return result.rowCount === 1;
-  }
-
   async purgeExpired(nowSeconds: number): Promise<number> {
     return (
       (

@@ -81,7 +81,8 @@ export function guarded<T>(what: string, run: () => T): Promise<T> {
   try {
     return Promise.resolve(run());
   } catch (error) {
-    if (error instanceof StoreUnavailableError) return Promise.reject(error);
+    // Only the database's own failures mean "unavailable"; anything else (a used token, a bug) passes through.
+    if (!(error instanceof Database.SqliteError)) return Promise.reject(error);
     const detail = error instanceof Error ? error.message : String(error);
     return Promise.reject(
       new StoreUnavailableError(`the database failed while ${what}: ${detail}`, { cause: error }),

@@ -1,4 +1,10 @@
-import type { AuditEntry, AuditFilter, AuditRecords } from '../interfaces.js';
+import {
+  TokenAlreadyUsedError,
+  type AuditEntry,
+  type AuditFilter,
+  type AuditRecords,
+  type TokenUse,
+} from '../interfaces.js';
 import { guarded, type SqliteDatabase } from './database.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -31,6 +37,10 @@ export class SqliteAuditRecords implements AuditRecords {
       head: database.prepare<[], { seq: number; hash: string }>(
         'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
       ),
+      useToken: database.prepare<[string, string, number]>(
+        // One unique insert is the whole single-use check: two redemptions of one token cannot both commit.
+        'INSERT INTO used_tokens (issuer, jti_sha256, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
       insert: database.prepare<[number, string, string, string]>(
         'INSERT INTO audit_log (seq, record, prev_hash, hash) VALUES (?, ?, ?, ?)',
       ),
@@ -56,10 +66,21 @@ export class SqliteAuditRecords implements AuditRecords {
     };
   }
 
-  append(record: string, hashFor: (prevHash: string, record: string) => string): Promise<AuditEntry> {
+  append(
+    record: string,
+    hashFor: (prevHash: string, record: string) => string,
+    tokenUse?: TokenUse,
+  ): Promise<AuditEntry> {
     return guarded('writing the audit record', () =>
       this.database
         .transaction(() => {
+          if (
+            tokenUse !== undefined &&
+            this.statements.useToken.run(tokenUse.issuer, tokenUse.jtiHash, tokenUse.expiresAtSeconds)
+              .changes === 0
+          ) {
+            throw new TokenAlreadyUsedError('the token was used before');
+          }
           const head = this.statements.head.get();
           const prevHash = head?.hash ?? GENESIS_HASH;
           const seq = (head?.seq ?? 0) + 1;

@@ -1,0 +1,285 @@
+/**
+ * Loopback load against POST /v1/exchange for 1 and 10 secrets, on SQLite and on PostgreSQL, with the crypto
+ * floor of the same work measured in the same run. Prints exchanges/s, p50/p99 latency, peak RSS and the ratio.
+ *
+ * Both cores: two broker processes (replicas sharing one SQLite file in WAL mode, or one PostgreSQL database)
+ * each take half the load from two autocannon instances in this process; the floor runs in two worker threads.
+ * The load generator shares the two cores with the brokers, which the broker figures include.
+ */
+import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import autocannon from 'autocannon';
+
+import sodium from 'sodium-native';
+import { LocalIssuer, localWorkloadClaims } from '../src/dev/local-issuer.js';
+import { KeyRing } from '../src/broker/store/key-ring.js';
+import { parseMasterKey } from '../src/broker/store/master-key.js';
+import { REPO_ROOT } from '../test/helpers/child-process.js';
+import { PostgresCluster } from '../test/helpers/postgres.js';
+
+const AUDIENCE = 'https://secrets.bench.example';
+const REQUESTS = { 1: 6000, 10: 3000 } as const;
+const CONNECTIONS = 16;
+const masterKeyHex = randomBytes(32).toString('hex');
+const adminToken = randomBytes(24).toString('hex');
+const recipient = (() => {
+  const publicKey = Buffer.alloc(32);
+  sodium.crypto_box_keypair(publicKey, Buffer.alloc(32));
+  return publicKey.toString('base64');
+})();
+
+interface Replica {
+  child: ChildProcess;
+  url: string;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Two broker processes; their JSON log lines (one audit line per exchange, as in production) go to files. */
+async function startReplicas(policyFile: string, dataDir: string, databaseUrl?: string): Promise<Replica[]> {
+  const replicas: Replica[] = [];
+  for (let index = 0; index < 2; index += 1) {
+    const port = await freePort();
+    const log = openSync(join(dataDir, `..`, `${basename(dataDir)}-replica-${index}.log`), 'w');
+    const child = spawn(
+      'node',
+      [
+        join(REPO_ROOT, 'bin/secrets-broker.js'),
+        'serve',
+        '--policy',
+        policyFile,
+        '--data-dir',
+        dataDir,
+        '--port',
+        String(port),
+      ],
+      {
+        env: {
+          PATH: process.env.PATH,
+          SECRETS_BROKER_MASTER_KEY: masterKeyHex,
+          SECRETS_BROKER_ADMIN_TOKEN: adminToken,
+          ...(databaseUrl === undefined ? {} : { SECRETS_BROKER_DATABASE_URL: databaseUrl }),
+        },
+        stdio: ['ignore', log, log],
+      },
+    );
+    const url = `http://127.0.0.1:${port}`;
+    for (let attempt = 0; ; attempt += 1) {
+      if ((await fetch(`${url}/healthz`).catch(() => undefined))?.ok) break;
+      if (attempt > 300 || child.exitCode !== null)
+        throw new Error(`replica ${index} did not start; see its log`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    replicas.push({ child, url });
+  }
+  return replicas;
+}
+
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+async function seed(url: string, count: number): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, index) => `bench/s${count}/SECRET_${index}`);
+  for (const name of names) {
+    const response = await fetch(`${url}/v1/admin/secrets/${name}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: randomBytes(24).toString('base64') }),
+    });
+    if (response.status !== 201) throw new Error(`seeding ${name}: ${response.status}`);
+  }
+  return names;
+}
+
+interface LoadResult {
+  rate: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(
+  replicas: readonly Replica[],
+  tokens: string[],
+  names: readonly string[],
+): Promise<LoadResult> {
+  const body = JSON.stringify({ recipient, secrets: names });
+  const perReplica = Math.floor(tokens.length / replicas.length);
+  const started = performance.now();
+  const results = await Promise.all(
+    replicas.map(
+      (replica, index) =>
+        new Promise<autocannon.Result>((resolve, reject) => {
+          const mine = tokens.slice(index * perReplica, (index + 1) * perReplica);
+          let next = 0;
+          autocannon(
+            {
+              url: `${replica.url}/v1/exchange`,
+              connections: CONNECTIONS,
+              amount: mine.length,
+              requests: [
+                {
+                  method: 'POST',
+                  setupRequest: (request) => ({
+                    ...request,
+                    headers: {
+                      'content-type': 'application/json',
+                      authorization: `Bearer ${mine[next++ % mine.length]}`,
+                    },
+                    body,
+                  }),
+                },
+              ],
+            },
+            (error, result) => (error ? reject(error) : resolve(result)),
+          );
+        }),
+    ),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const ok = results.reduce((sum, result) => sum + result['2xx'], 0);
+  const errors = results.reduce((sum, result) => sum + result.non2xx + result.errors, 0);
+  return {
+    rate: ok / seconds,
+    p50: Math.max(...results.map((result) => result.latency.p50)),
+    p99: Math.max(...results.map((result) => result.latency.p99)),
+    errors,
+  };
+}
+
+async function cryptoFloor(
+  issuer: LocalIssuer,
+  publicJwk: object,
+  count: number,
+  iterations: number,
+): Promise<number> {
+  const ring = new KeyRing(parseMasterKey(masterKeyHex, 'bench'));
+  const { encryptValue } = await import('../src/broker/store/envelope.js');
+  const secrets = Array.from({ length: count }, (_, index) => {
+    const name = `bench/floor/SECRET_${index}`;
+    const encrypted = encryptValue(
+      randomBytes(24),
+      name,
+      1,
+      ring.currentKeyId,
+      ring.wrappingKey(ring.currentKeyId)!,
+    );
+    return {
+      name,
+      version: 1,
+      keyId: encrypted.keyId,
+      wrappedKey: encrypted.wrappedKey.toString('base64'),
+      nonce: encrypted.nonce.toString('base64'),
+      ciphertext: encrypted.ciphertext.toString('base64'),
+    };
+  });
+  const token = await issuer.mint(AUDIENCE);
+  const threads = Math.min(2, cpus().length);
+  const runs = await Promise.all(
+    Array.from(
+      { length: threads },
+      () =>
+        new Promise<{ seconds: number }>((resolve, reject) => {
+          const worker = new Worker(new URL('./floor-worker.mjs', import.meta.url), {
+            workerData: {
+              token,
+              publicJwk,
+              issuer: issuer.url,
+              audience: AUDIENCE,
+              secrets,
+              kek: ring.wrappingKey(ring.currentKeyId)!.toString('base64'),
+              recipient,
+              iterations,
+            },
+          });
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        }),
+    ),
+  );
+  return runs.reduce((sum, run) => sum + iterations / run.seconds, 0);
+}
+
+async function main(): Promise<void> {
+  const issuer = new LocalIssuer(localWorkloadClaims({}));
+  await issuer.start('127.0.0.1', 0);
+  const jwks = (await (await fetch(`${issuer.url}/jwks`)).json()) as { keys: object[] };
+  const publicJwk = jwks.keys[0]!;
+  const work = await mkdtemp(join(tmpdir(), 'bench-'));
+  const policyFile = join(work, 'policy.yaml');
+  await writeFile(
+    policyFile,
+    `version: 1\naudience: ${AUDIENCE}\nissuers:\n  local:\n    url: ${issuer.url}\nrules:\n  - name: bench\n    issuer: local\n    claims:\n      repository: acme/demo\n    secrets: ["bench/**"]\n`,
+  );
+
+  console.log(
+    `secrets-broker bench: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`,
+  );
+  console.log(
+    'scenario              exchanges/s   p50 ms   p99 ms   peak RSS MB (per replica)   errors   floor/s   broker/floor',
+  );
+  const floors: Record<number, number> = {};
+  for (const count of [1, 10])
+    floors[count] = await cryptoFloor(issuer, publicJwk, count, count === 1 ? 4000 : 1500);
+
+  const cluster = await PostgresCluster.start();
+  try {
+    for (const [store, databaseUrl] of [
+      ['sqlite', undefined],
+      ['postgres', cluster.url],
+    ] as const) {
+      const dataDir = join(work, store);
+      const replicas = await startReplicas(policyFile, dataDir, databaseUrl);
+      try {
+        for (const count of [1, 10] as const) {
+          const names = await seed(replicas[0]!.url, count);
+          const tokens = await Promise.all(
+            Array.from({ length: REQUESTS[count] }, () => issuer.mint(AUDIENCE)),
+          );
+          // A short warm-up so JIT and connection pools are ready; its tokens are separate.
+          await load(
+            replicas,
+            await Promise.all(Array.from({ length: 200 }, () => issuer.mint(AUDIENCE))),
+            names,
+          );
+          const result = await load(replicas, tokens, names);
+          const rss = await Promise.all(replicas.map((replica) => peakRssMb(replica.child.pid as number)));
+          const floor = floors[count]!;
+          console.log(
+            `${`${store}, ${count} secret${count === 1 ? '' : 's'}`.padEnd(22)}${result.rate.toFixed(0).padStart(11)}${result.p50.toFixed(1).padStart(9)}${result.p99.toFixed(1).padStart(9)}${rss
+              .map((mb) => mb.toFixed(0))
+              .join(' / ')
+              .padStart(
+                28,
+              )}${String(result.errors).padStart(9)}${floor.toFixed(0).padStart(10)}${(result.rate / floor).toFixed(2).padStart(15)}`,
+          );
+        }
+      } finally {
+        for (const replica of replicas) {
+          replica.child.kill('SIGTERM');
+          await new Promise((resolve) => replica.child.once('exit', resolve));
+        }
+      }
+    }
+  } finally {
+    await cluster.stop();
+    await issuer.stop();
+  }
+}
+
+await main();
