@@ -51,7 +51,7 @@ async function freePort(): Promise<number> {
 /** Two broker processes; their JSON log lines (one audit line per exchange, as in production) go to files. */
 async function startReplicas(policyFile: string, dataDir: string, databaseUrl?: string): Promise<Replica[]> {
   const replicas: Replica[] = [];
-  for (let index = 0; index < 2; index += 1) {
+  for (let index = 0; index < Number(process.env.BENCH_REPLICAS ?? 2); index += 1) {
     const port = await freePort();
     const log = openSync(join(dataDir, `..`, `${basename(dataDir)}-replica-${index}.log`), 'w');
     const child = spawn(
@@ -86,6 +86,12 @@ async function startReplicas(policyFile: string, dataDir: string, databaseUrl?: 
     replicas.push({ child, url });
   }
   return replicas;
+}
+
+/** User + system CPU seconds a process has used so far (Linux /proc). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function peakRssMb(pid: number): Promise<number> {
@@ -237,12 +243,17 @@ async function main(): Promise<void> {
   for (const count of [1, 10])
     floors[count] = await cryptoFloor(issuer, publicJwk, count, count === 1 ? 4000 : 1500);
 
+  const cpuNotes: string[] = [];
   const cluster = await PostgresCluster.start();
   try {
-    for (const [store, databaseUrl] of [
+    const stores = [
       ['sqlite', undefined],
       ['postgres', cluster.url],
-    ] as const) {
+    ] as const;
+    // BENCH_STORES=sqlite (or postgres) runs one store only.
+    for (const [store, databaseUrl] of stores.filter(([name]) =>
+      (process.env.BENCH_STORES ?? name).split(',').includes(name),
+    )) {
       const dataDir = join(work, store);
       const replicas = await startReplicas(policyFile, dataDir, databaseUrl);
       try {
@@ -257,9 +268,24 @@ async function main(): Promise<void> {
             await Promise.all(Array.from({ length: 200 }, () => issuer.mint(AUDIENCE))),
             names,
           );
+          const cpuBefore = await Promise.all(
+            replicas.map((replica) => cpuSeconds(replica.child.pid as number)),
+          );
+          const generatorBefore = process.cpuUsage();
           const result = await load(replicas, tokens, names);
+          const generator = process.cpuUsage(generatorBefore);
+          const cpuAfter = await Promise.all(
+            replicas.map((replica) => cpuSeconds(replica.child.pid as number)),
+          );
+          const brokerCpuMs =
+            ((cpuAfter.reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0)) * 1000) /
+            tokens.length;
+          const generatorCpuMs = (generator.user + generator.system) / 1000 / tokens.length;
           const rss = await Promise.all(replicas.map((replica) => peakRssMb(replica.child.pid as number)));
           const floor = floors[count]!;
+          cpuNotes.push(
+            `${store}, ${count}: broker ${brokerCpuMs.toFixed(2)} ms CPU per exchange (both replicas), load generator ${generatorCpuMs.toFixed(2)} ms, floor ${(2000 / floor).toFixed(2)} ms`,
+          );
           console.log(
             `${`${store}, ${count} secret${count === 1 ? '' : 's'}`.padEnd(22)}${result.rate.toFixed(0).padStart(11)}${result.p50.toFixed(1).padStart(9)}${result.p99.toFixed(1).padStart(9)}${rss
               .map((mb) => mb.toFixed(0))
@@ -280,6 +306,8 @@ async function main(): Promise<void> {
     await cluster.stop();
     await issuer.stop();
   }
+  console.log('CPU per exchange:');
+  for (const note of cpuNotes) console.log(`  ${note}`);
 }
 
 await main();
