@@ -69,6 +69,6 @@ export function parseRequestedEntry(raw: string): RequestedEntry {
   const target = optional ? raw.slice(0, -1) : raw;
   const isPattern = hasGlobCharacters(target);
   const problem = isPattern ? secretPatternProblem(target) : secretNameProblem(target);
-  if (problem !== undefined) throw new RequestedEntryError(`"${raw}": ${problem}`);
+  if (problem !== undefined) throw new RequestedEntryError(`${JSON.stringify(raw)}: ${problem}`);
   return { raw, target, optional, isPattern };
 }
