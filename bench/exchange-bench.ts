@@ -230,7 +230,7 @@ async function main(): Promise<void> {
   const policyFile = join(work, 'policy.yaml');
   await writeFile(
     policyFile,
-    `version: 1\naudience: ${AUDIENCE}\nissuers:\n  local:\n    url: ${issuer.url}\nrules:\n  - name: bench\n    issuer: local\n    claims:\n      repository: acme/demo\n    secrets: ["bench/**"]\n`,
+    `version: 1\naudience: ${AUDIENCE}\nissuers:\n  local:\n    url: ${issuer.url}\nrules:\n  - name: bench\n    issuer: local\n    claims:\n      repository: acme/demo\n    secrets: ["bench/**"]\n# The load is one workload from one address: lift the rate limits out of the way.\nlimits:\n  per_source_ip: { rate: "1000000", burst: "1000000" }\n  per_workload: { rate: "1000000", burst: "1000000" }\n`,
   );
 
   console.log(

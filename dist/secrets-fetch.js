@@ -188,7 +188,7 @@ function parseRequestedEntry(raw) {
   const target = optional2 ? raw.slice(0, -1) : raw;
   const isPattern = hasGlobCharacters(target);
   const problem = isPattern ? secretPatternProblem(target) : secretNameProblem(target);
-  if (problem !== void 0) throw new RequestedEntryError(`"${raw}": ${problem}`);
+  if (problem !== void 0) throw new RequestedEntryError(`${JSON.stringify(raw)}: ${problem}`);
   return { raw, target, optional: optional2, isPattern };
 }
 

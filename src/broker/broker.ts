@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
@@ -9,6 +10,8 @@ import { AuditLog } from './audit/audit-log.js';
 import type { BrokerConfig } from './config.js';
 import { ExchangeService } from './exchange/exchange-service.js';
 import { createApp } from './http/create-app.js';
+import { parseTrustedProxies } from './http/source-ip.js';
+import { TokenBuckets } from './http/token-bucket.js';
 import { createMetrics } from './metrics.js';
 import { DEFAULT_ISSUER_KEYS_OPTIONS, type IssuerKeysOptions } from './oidc/issuer-keys.js';
 import { TokenVerifier } from './oidc/token-verifier.js';
@@ -25,6 +28,8 @@ import { openSqliteStores } from './store/sqlite/open-sqlite-stores.js';
 import { BROKER_VERSION } from './version.js';
 
 export const DATABASE_FILE = 'broker.db';
+/** Request headers above 16 KiB are refused by Node itself (431). */
+const SERVER_LIMITS = { maxHeaderSize: 16 * 1024 };
 const REPLAY_PURGE_INTERVAL_MS = 10 * 60_000;
 
 export interface StartOptions {
@@ -84,7 +89,9 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
     );
     verifier.track(policy.current);
     const audit = new AuditLog(stores.audit, logger);
+    const rateLimits = new TokenBuckets();
     const exchange = new ExchangeService({
+      rateLimits,
       policy,
       verifier,
       vault,
@@ -104,6 +111,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       logger,
     });
     const app = createApp({
+      rateLimits,
+      trustedProxies: config.trustProxy === undefined ? undefined : parseTrustedProxies(config.trustProxy),
       exchange,
       admin,
       policy,
@@ -114,15 +123,29 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       version: BROKER_VERSION,
     });
 
+    const tls =
+      config.tls === undefined
+        ? undefined
+        : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
     const server = await new Promise<ReturnType<typeof serve>>((resolvePromise, reject) => {
-      const started = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () =>
-        resolvePromise(started),
+      const started = serve(
+        {
+          fetch: app.fetch,
+          hostname: config.host,
+          port: config.port,
+          ...(tls === undefined
+            ? { serverOptions: SERVER_LIMITS }
+            : { createServer: createHttpsServer, serverOptions: { ...SERVER_LIMITS, ...tls } }),
+        },
+        () => resolvePromise(started),
       );
       started.once('error', reject);
     });
+    // Slow or stalled clients are cut off instead of holding connections open.
+    Object.assign(server, { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 });
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const url = `http://${host}:${address.port}`;
+    const url = `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;
 
     const reloader = new PolicyReloader(
       config.policyFile,

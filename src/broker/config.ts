@@ -8,6 +8,9 @@ export interface ServeOptions {
   readonly databaseUrl?: string;
   readonly host?: string;
   readonly port?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly trustProxy?: string;
 }
 
 export interface BrokerConfig {
@@ -17,6 +20,10 @@ export interface BrokerConfig {
   readonly host: string;
   readonly port: number;
   readonly adminToken: string | undefined;
+  /** PEM files for native TLS; both or neither. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** Proxies (IPs, CIDRs) whose X-Forwarded-For gives the client address. */
+  readonly trustProxy?: string;
   /** Overrides DATA_DIR/broker.db; ":memory:" keeps everything in memory (secrets-broker dev). */
   readonly databaseFile?: string;
 }
@@ -50,7 +57,19 @@ export function resolveBrokerConfig(options: ServeOptions, environment: Environm
       'SECRETS_BROKER_DATABASE_URL / --database-url must be a postgres:// URL (postgres://user:password@host:5432/database); unset it for the embedded SQLite store',
     );
   }
+  const tlsCert = nonEmpty(options.tlsCert) ?? nonEmpty(environment.SECRETS_BROKER_TLS_CERT);
+  const tlsKey = nonEmpty(options.tlsKey) ?? nonEmpty(environment.SECRETS_BROKER_TLS_KEY);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(
+      'TLS needs both --tls-cert and --tls-key (SECRETS_BROKER_TLS_CERT and SECRETS_BROKER_TLS_KEY)',
+    );
+  }
+  const trustProxy = nonEmpty(options.trustProxy) ?? nonEmpty(environment.SECRETS_BROKER_TRUST_PROXY);
   return {
+    ...(tlsCert !== undefined && tlsKey !== undefined
+      ? { tls: { certFile: resolve(tlsCert), keyFile: resolve(tlsKey) } }
+      : {}),
+    ...(trustProxy === undefined ? {} : { trustProxy }),
     policyFile: resolve(
       nonEmpty(options.policy) ?? nonEmpty(environment.SECRETS_BROKER_POLICY) ?? DEFAULT_POLICY_FILE,
     ),

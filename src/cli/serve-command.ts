@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { startBroker } from '../broker/broker.js';
 import { ConfigError, resolveBrokerConfig, type ServeOptions } from '../broker/config.js';
 import { createLogger } from '../broker/logger.js';
+import { TrustProxyError } from '../broker/http/source-ip.js';
 import { PolicyError } from '../broker/policy/load-policy.js';
 import { MasterKeyError } from '../broker/store/master-key.js';
 import { CliError, writeLine } from './cli-error.js';
@@ -19,6 +20,12 @@ export function registerServeCommand(program: Command, io: CommandIo): void {
     .option('--database-url <url>', 'shared database (SECRETS_BROKER_DATABASE_URL)')
     .option('--host <host>', 'address to listen on (SECRETS_BROKER_HOST; default 127.0.0.1)')
     .option('--port <port>', 'port to listen on (SECRETS_BROKER_PORT; default 8080)')
+    .option('--tls-cert <file>', 'PEM certificate (chain) for HTTPS (SECRETS_BROKER_TLS_CERT)')
+    .option('--tls-key <file>', 'PEM private key for HTTPS (SECRETS_BROKER_TLS_KEY)')
+    .option(
+      '--trust-proxy <list>',
+      'proxies whose X-Forwarded-For gives the client address: IPs and CIDRs, comma-separated (SECRETS_BROKER_TRUST_PROXY)',
+    )
     .action(async (options: ServeOptions) => {
       const logger = createLogger();
       let broker;
@@ -33,8 +40,19 @@ export function registerServeCommand(program: Command, io: CommandIo): void {
             `the policy is not valid:\n${error.message}`,
             'fix it, then check it with "secrets-broker policy check FILE"',
           );
-        if (error instanceof ConfigError || error instanceof MasterKeyError)
+        if (
+          error instanceof ConfigError ||
+          error instanceof MasterKeyError ||
+          error instanceof TrustProxyError
+        ) {
           throw new CliError(error.message);
+        }
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+          throw new CliError(
+            (error as Error).message,
+            'check the paths of --policy, --tls-cert and --tls-key',
+          );
+        }
         if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
           throw new CliError(
             (error as Error).message,

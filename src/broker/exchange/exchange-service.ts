@@ -22,6 +22,7 @@ import { RecipientKeyError, sealPayload } from '../sealing.js';
 import { StoreUnavailableError, TokenAlreadyUsedError, type TokenUse } from '../store/interfaces.js';
 import { SecretIntegrityError, type SecretVault } from '../store/secret-vault.js';
 import { planRelease } from './release-plan.js';
+import type { TokenBuckets } from '../http/token-bucket.js';
 import { workloadIdentity } from './workload.js';
 
 /** Used (iss, jti) pairs are kept this long past the last moment the token could still be accepted. */
@@ -40,6 +41,7 @@ export interface ExchangeDependencies {
   readonly audit: AuditLog;
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
+  readonly rateLimits: TokenBuckets;
 }
 
 /** What the audit record will say; filled in as the exchange gets further. */
@@ -165,6 +167,19 @@ export class ExchangeService {
     const verified = await this.deps.verifier.verify(token, policy);
     trail.verified = verified;
 
+    // Per workload (verified issuer and repository or project), before the token is spent.
+    const workload = workloadIdentity(verified.claims);
+    const subject = workload.repository ?? workload.sub ?? 'this workload';
+    const wait = this.deps.rateLimits.take(
+      `workload:${verified.issuer.url}:${subject}`,
+      policy.limits.perWorkload,
+    );
+    if (wait > 0) {
+      throw new BrokerError('rate_limited', `too many exchanges for ${subject}; retry in ${wait} s`, {
+        hint: 'the token was not spent, but request a fresh one for the retry anyway; an admin can raise limits.per_workload in the policy',
+        extensions: { retry_after: wait },
+      });
+    }
     const lastAcceptable = Math.max(
       verified.expiresAt,
       verified.issuedAt + verified.issuer.maxTokenAgeSeconds,

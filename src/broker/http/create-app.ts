@@ -1,3 +1,4 @@
+import type { BlockList } from 'node:net';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
@@ -11,6 +12,7 @@ import type { Stores } from '../store/interfaces.js';
 import type { AdminService } from '../admin/admin-service.js';
 import { adminRoutes } from '../admin/admin-routes.js';
 import { problemResponse } from './problem.js';
+import type { TokenBuckets } from './token-bucket.js';
 import { newRequestId, sourceIpOf, type BrokerEnv } from './request-context.js';
 
 export const MAX_EXCHANGE_BODY_BYTES = 64 * 1024;
@@ -24,6 +26,8 @@ export interface AppDependencies {
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
   readonly version: string;
+  readonly rateLimits: TokenBuckets;
+  readonly trustedProxies: BlockList | undefined;
 }
 
 export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
@@ -31,7 +35,7 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
 
   app.use('*', async (c, next) => {
     c.set('requestId', newRequestId());
-    c.set('sourceIp', sourceIpOf(c));
+    c.set('sourceIp', sourceIpOf(c, deps.trustedProxies));
     await next();
     c.header('x-request-id', c.get('requestId'));
     c.header('cache-control', 'no-store');
@@ -58,6 +62,20 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
 
   app.post(
     EXCHANGE_PATH,
+    async (c, next) => {
+      // Per source IP, before the body is read or anything is written: a flood costs almost nothing.
+      const wait = deps.rateLimits.take(`ip:${c.get('sourceIp')}`, deps.policy.current.limits.perSourceIp);
+      if (wait === 0) return next();
+      deps.metrics.exchanges.inc({ outcome: 'denied', code: 'rate_limited' });
+      return problemResponse(
+        c,
+        new BrokerError('rate_limited', `too many requests from ${c.get('sourceIp')}; retry in ${wait} s`, {
+          hint: 'clients retry after the Retry-After delay; an admin can raise limits.per_source_ip in the policy',
+          extensions: { retry_after: wait },
+        }),
+        c.get('requestId'),
+      );
+    },
     bodyLimit({
       maxSize: MAX_EXCHANGE_BODY_BYTES,
       onError: (c) => {

@@ -18,5 +18,9 @@ export function problemResponse(c: Context, error: BrokerError, requestId: strin
     ...(error.hint === undefined ? {} : { hint: error.hint }),
     ...error.extensions,
   };
-  return c.body(JSON.stringify(body), status, { 'content-type': PROBLEM_CONTENT_TYPE });
+  const retryAfter = error.extensions?.retry_after;
+  return c.body(JSON.stringify(body), status, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    ...(typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {}),
+  });
 }

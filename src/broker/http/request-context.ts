@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
+import type { BlockList } from 'node:net';
+import { resolveSourceIp } from './source-ip.js';
 
 export interface RequestVariables {
   requestId: string;
@@ -13,7 +15,11 @@ export function newRequestId(): string {
   return randomUUID();
 }
 
-/** The TCP peer's address. (Behind a proxy this is the proxy; trusting forwarded headers is a later, explicit setting.) */
-export function sourceIpOf(c: Context<BrokerEnv>): string {
-  return c.env?.incoming?.socket?.remoteAddress ?? 'unknown';
+/** The client's address; X-Forwarded-For counts only from the configured trusted proxies. */
+export function sourceIpOf(c: Context<BrokerEnv>, trustedProxies: BlockList | undefined): string {
+  return resolveSourceIp(
+    c.env?.incoming?.socket?.remoteAddress,
+    c.req.header('x-forwarded-for'),
+    trustedProxies,
+  );
 }

@@ -1,4 +1,5 @@
 import type { ClaimMatcher } from './matchers.js';
+import type { BucketLimit } from '../http/token-bucket.js';
 
 export interface IssuerConfig {
   readonly name: string;
@@ -36,4 +37,5 @@ export interface CompiledPolicy {
   readonly issuers: ReadonlyMap<string, IssuerConfig>;
   readonly issuersByUrl: ReadonlyMap<string, IssuerConfig>;
   readonly rules: readonly CompiledRule[];
+  readonly limits: { readonly perSourceIp: BucketLimit; readonly perWorkload: BucketLimit };
 }

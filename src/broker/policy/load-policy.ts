@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { compileStringMatcher, compileClaimMatcher, MatcherSyntaxError } from './matchers.js';
-import { DEFAULT_MAX_TOKEN_AGE_SECONDS, policyFileSchema, type PolicyFile } from './policy-schema.js';
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_MAX_TOKEN_AGE_SECONDS,
+  policyFileSchema,
+  type PolicyFile,
+} from './policy-schema.js';
 import type { CompiledPolicy, CompiledRule, IssuerConfig } from './compiled-policy.js';
 import { hasGlobCharacters } from '../../protocol/glob.js';
 import { secretNameProblem, secretPatternProblem } from '../../protocol/secret-names.js';
@@ -163,7 +168,11 @@ function compile(
     rules.push({ name: rule.name, issuer: rule.issuer, line: lineOf(rulePath), claims, secrets });
   });
 
-  return { source: file, audience: policy.audience, issuers, issuersByUrl, rules };
+  const limits = {
+    perSourceIp: policy.limits?.per_source_ip ?? DEFAULT_LIMITS.per_source_ip,
+    perWorkload: policy.limits?.per_workload ?? DEFAULT_LIMITS.per_workload,
+  };
+  return { source: file, audience: policy.audience, issuers, issuersByUrl, rules, limits };
 }
 
 /** Offset of the node at `path` (or of the key `atKey` inside it); the nearest existing ancestor if it is missing. */

@@ -68,6 +68,20 @@ const ruleSchema = z.strictObject({
   secrets: z.array(z.string()).min(1, 'a rule must grant at least one secret name or pattern'),
 });
 
+const positiveNumber = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, 'must be a positive number')
+  .transform(Number)
+  .refine((value) => value > 0, 'must be above 0');
+
+const bucketSchema = z.strictObject({ rate: positiveNumber, burst: positiveNumber });
+
+/** Generous by default: a large matrix of jobs of one repository, or many runners behind one NAT, fits. */
+export const DEFAULT_LIMITS = {
+  per_source_ip: { rate: 200, burst: 1000 },
+  per_workload: { rate: 50, burst: 300 },
+} as const;
+
 export const policyFileSchema = z.strictObject({
   version: z.literal('1', { message: 'the only policy version is 1' }),
   audience: z.string().min(1, 'the audience must not be empty').max(512),
@@ -75,5 +89,9 @@ export const policyFileSchema = z.strictObject({
     .record(z.string().regex(NAME, 'issuer names use A-Z, a-z, 0-9, "_", "." and "-"'), issuerSchema)
     .refine((issuers) => Object.keys(issuers).length > 0, { message: 'list at least one issuer' }),
   rules: z.array(ruleSchema),
+  /** Token buckets (requests a second, burst) per source IP and per workload (issuer + repository or project). */
+  limits: z
+    .strictObject({ per_source_ip: bucketSchema.optional(), per_workload: bucketSchema.optional() })
+    .optional(),
 });
 export type PolicyFile = z.infer<typeof policyFileSchema>;

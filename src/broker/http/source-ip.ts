@@ -1,0 +1,55 @@
+import { BlockList, isIP } from 'node:net';
+
+export class TrustProxyError extends Error {
+  override name = 'TrustProxyError';
+}
+
+/** Parses "127.0.0.1, 10.0.0.0/8, ::1" (the proxies whose X-Forwarded-For is believed). */
+export function parseTrustedProxies(text: string): BlockList {
+  const list = new BlockList();
+  for (const entry of text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')) {
+    const [address, prefix] = entry.split('/') as [string, string | undefined];
+    const family = isIP(address);
+    if (family === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
+      throw new TrustProxyError(
+        `trust-proxy entry "${entry}" is not an IP address or CIDR range (e.g. 10.0.0.0/8)`,
+      );
+    }
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(prefix), type);
+  }
+  return list;
+}
+
+function normalise(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+function isTrusted(list: BlockList, address: string): boolean {
+  const family = isIP(address);
+  return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * The client's address: the TCP peer, or, when the peer is a trusted proxy, the rightmost address in
+ * X-Forwarded-For that is not itself a trusted proxy. Without trusted proxies the header is ignored.
+ */
+export function resolveSourceIp(
+  peer: string | undefined,
+  forwardedFor: string | undefined,
+  trusted: BlockList | undefined,
+): string {
+  const address = peer === undefined ? 'unknown' : normalise(peer);
+  if (trusted === undefined || forwardedFor === undefined || !isTrusted(trusted, address)) return address;
+  const hops = forwardedFor.split(',').map((hop) => normalise(hop.trim()));
+  for (let index = hops.length - 1; index >= 0; index -= 1) {
+    const hop = hops[index] as string;
+    if (isIP(hop) === 0) return address;
+    if (!isTrusted(trusted, hop)) return hop;
+  }
+  return hops[0] ?? address;
+}
