@@ -92,7 +92,8 @@ describe('a broker killed during secret writes', () => {
     let firstAcknowledged: () => void = () => undefined;
     const someAcknowledged = new Promise<void>((resolve) => (firstAcknowledged = resolve));
     const put = async (url: string, name: string, value: string) => {
-      written.get(name)?.add(value) ?? written.set(name, new Set([value]));
+      if (!written.has(name)) written.set(name, new Set());
+      written.get(name)?.add(value);
       const status = await fetch(`${url}/v1/admin/secrets/${name}`, {
         method: 'PUT',
         headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
