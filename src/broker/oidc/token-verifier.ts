@@ -109,15 +109,17 @@ export class TokenVerifier {
 
     const payload = await this.verifySignatureAndClaims(token, issuer, policy.audience, header.kid);
     const jti = payload.jti;
-    if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH) {
+    // An issuer without jti (replay_key: token) gets single use per signed token instead.
+    const replayKey = issuer.replayKey === 'token' && jti === undefined ? `token:${token}` : jti;
+    if (typeof replayKey !== 'string' || replayKey === '' || (typeof jti === 'string' && jti.length > MAX_JTI_LENGTH)) {
       throw new BrokerError('invalid_token', 'the token\'s "jti" claim is not a non-empty string', {
-        hint: 'the broker needs a unique jti to make each token single-use; use an issuer that sets it',
+        hint: 'the broker needs a unique jti to make each token single-use; for an issuer that sets none, set replay_key: token on it in the policy',
       });
     }
     return {
       issuer,
       claims: payload,
-      jtiHash: hashJti(jti),
+      jtiHash: hashJti(replayKey),
       expiresAt: payload.exp as number,
       issuedAt: payload.iat as number,
     };
@@ -147,7 +149,7 @@ export class TokenVerifier {
         algorithms: [...issuer.algorithms],
         clockTolerance: CLOCK_LEEWAY_SECONDS,
         maxTokenAge: issuer.maxTokenAgeSeconds,
-        requiredClaims: ['jti', 'iat', 'exp'],
+        requiredClaims: issuer.replayKey === 'jti' ? ['jti', 'iat', 'exp'] : ['iat', 'exp'],
       });
       return payload;
     };

@@ -6,6 +6,8 @@ export interface IssuerConfig {
   readonly url: string;
   readonly algorithms: readonly string[];
   readonly maxTokenAgeSeconds: number;
+  /** "jti" (required claim) or "token" (the hash of the whole token, for issuers without jti). */
+  readonly replayKey: 'jti' | 'token';
 }
 
 export interface CompiledClaimBinding {

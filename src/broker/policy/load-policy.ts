@@ -112,6 +112,7 @@ function compile(
       url: issuer.url,
       algorithms: issuer.algorithms ?? ['RS256'],
       maxTokenAgeSeconds: issuer.max_token_age ?? DEFAULT_MAX_TOKEN_AGE_SECONDS,
+      replayKey: issuer.replay_key ?? 'jti',
     };
     const sameUrl = issuersByUrl.get(issuer.url);
     if (sameUrl !== undefined) {

@@ -44,6 +44,8 @@ const issuerSchema = z.strictObject({
     .array(z.enum(SUPPORTED_ALGORITHMS, { message: `must be one of ${SUPPORTED_ALGORITHMS.join(', ')}` }))
     .min(1, 'must list at least one algorithm')
     .optional(),
+  /** What makes a token single-use: its jti (default), or, for issuers that set none, the whole signed token. */
+  replay_key: z.enum(['jti', 'token'], { message: 'must be jti or token' }).optional(),
   max_token_age: z
     .string()
     .transform((text, context) => {
