@@ -111,7 +111,11 @@ export class TokenVerifier {
     const jti = payload.jti;
     // An issuer without jti (replay_key: token) gets single use per signed token instead.
     const replayKey = issuer.replayKey === 'token' && jti === undefined ? `token:${token}` : jti;
-    if (typeof replayKey !== 'string' || replayKey === '' || (typeof jti === 'string' && jti.length > MAX_JTI_LENGTH)) {
+    if (
+      typeof replayKey !== 'string' ||
+      replayKey === '' ||
+      (typeof jti === 'string' && jti.length > MAX_JTI_LENGTH)
+    ) {
       throw new BrokerError('invalid_token', 'the token\'s "jti" claim is not a non-empty string', {
         hint: 'the broker needs a unique jti to make each token single-use; for an issuer that sets none, set replay_key: token on it in the policy',
       });
