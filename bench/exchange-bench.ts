@@ -10,7 +10,6 @@ import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -23,6 +22,7 @@ import { KeyRing } from '../src/broker/store/key-ring.js';
 import { parseMasterKey } from '../src/broker/store/master-key.js';
 import { REPO_ROOT } from '../test/helpers/child-process.js';
 import { PostgresCluster } from '../test/helpers/postgres.js';
+import { freePort } from '../test/helpers/free-port.js';
 
 const AUDIENCE = 'https://secrets.bench.example';
 const REQUESTS = { 1: 6000, 10: 3000 } as const;
@@ -38,14 +38,6 @@ const recipient = (() => {
 interface Replica {
   child: ChildProcess;
   url: string;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Two broker processes; their JSON log lines (one audit line per exchange, as in production) go to files. */

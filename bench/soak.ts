@@ -7,7 +7,6 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sodium from 'sodium-native';
@@ -15,18 +14,11 @@ import { githubClaims, TestIssuer } from '../test/helpers/oidc-issuer.js';
 import { canary, leakForms } from '../test/helpers/canary.js';
 import { REPO_ROOT } from '../test/helpers/child-process.js';
 import { testPolicy } from '../test/helpers/broker-harness.js';
+import { freePort } from '../test/helpers/free-port.js';
 
 const minutes = Number(process.argv[process.argv.indexOf('--minutes') + 1] ?? 5) || 5;
 const AUDIENCE = 'https://secrets.test.example';
 const WORKERS = 8;
-
-const freePort = async (): Promise<number> => {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-};
 
 const github = await new TestIssuer().start();
 const gitlab = await new TestIssuer().start();

@@ -13,6 +13,7 @@ import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { newRunnerDirectory, runStep, type RunnerDirectory, type StepResult } from '../helpers/runner.js';
 import { TokenEndpoint } from '../helpers/token-endpoint.js';
+import { freePort } from '../helpers/free-port.js';
 
 const values = {
   dbPassword: canary('db-password'),
@@ -271,10 +272,7 @@ describe('failures end the step with a clear message and write nothing', () => {
 
   it('broker down: retries, then fails within the timeout', async () => {
     const directory = await newRunnerDirectory();
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
+    const port = await freePort();
     const before = tokens.audiences.length;
     const result = await runStep('main', directory, {
       tokenEndpoint: tokens,

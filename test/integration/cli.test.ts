@@ -2,12 +2,12 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';
 import { BrokerHarness, newRecipient, openSealed, TEST_AUDIENCE } from '../helpers/broker-harness.js';
+import { freePort } from '../helpers/free-port.js';
 
 let harness: BrokerHarness;
 
@@ -57,14 +57,6 @@ async function released(name: string): Promise<unknown> {
   );
   expect(result.status).toBe(200);
   return openSealed((result.json.secrets as { sealed: string }[])[0]!.sealed, recipient);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

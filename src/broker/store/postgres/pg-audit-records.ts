@@ -7,20 +7,7 @@ import {
 } from '../interfaces.js';
 import { GENESIS_HASH } from '../sqlite/sqlite-audit-records.js';
 import { AUDIT_CHAIN_LOCK, query, transaction, type PostgresPool } from './database.js';
-
-interface AuditRow {
-  seq: string;
-  record: string;
-  prev_hash: string;
-  hash: string;
-}
-
-const toEntry = (row: AuditRow): AuditEntry => ({
-  seq: Number(row.seq),
-  record: row.record,
-  prevHash: row.prev_hash,
-  hash: row.hash,
-});
+import { toAuditEntry, type AuditRow } from '../rows.js';
 
 export class PostgresAuditRecords implements AuditRecords {
   constructor(private readonly pool: PostgresPool) {}
@@ -68,7 +55,7 @@ export class PostgresAuditRecords implements AuditRecords {
       'SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2',
       [afterSeq, limit],
     );
-    return rows.map(toEntry);
+    return rows.map(toAuditEntry);
   }
 
   async query(filter: AuditFilter, afterSeq: number, limit: number): Promise<AuditEntry[]> {
@@ -102,6 +89,6 @@ export class PostgresAuditRecords implements AuditRecords {
         filter.secret ?? null,
       ],
     );
-    return rows.map(toEntry);
+    return rows.map(toAuditEntry);
   }
 }

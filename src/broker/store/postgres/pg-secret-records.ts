@@ -1,24 +1,7 @@
 import type { EncryptedValue } from '../envelope.js';
 import type { EncryptedSecretRecord, SecretRecords, SecretSummary } from '../interfaces.js';
 import { query, transaction, type PostgresPool } from './database.js';
-
-interface VersionRow {
-  name: string;
-  version: number;
-  key_id: string;
-  wrapped_key: Buffer;
-  nonce: Buffer;
-  ciphertext: Buffer;
-}
-
-const toRecord = (row: VersionRow): EncryptedSecretRecord => ({
-  name: row.name,
-  version: row.version,
-  keyId: row.key_id,
-  wrappedKey: row.wrapped_key,
-  nonce: row.nonce,
-  ciphertext: row.ciphertext,
-});
+import { toSecretRecord, type VersionRow } from '../rows.js';
 
 export class PostgresSecretRecords implements SecretRecords {
   constructor(private readonly pool: PostgresPool) {}
@@ -68,7 +51,7 @@ export class PostgresSecretRecords implements SecretRecords {
        WHERE h.name = ANY($1)`,
       [names],
     );
-    const byName = new Map(rows.map((row) => [row.name, toRecord(row)]));
+    const byName = new Map(rows.map((row) => [row.name, toSecretRecord(row)]));
     return names.flatMap((name) => byName.get(name) ?? []);
   }
 
@@ -141,7 +124,7 @@ export class PostgresSecretRecords implements SecretRecords {
        WHERE key_id <> $1 ORDER BY name, version LIMIT $2`,
       [keyId, limit],
     );
-    return rows.map(toRecord);
+    return rows.map(toSecretRecord);
   }
 
   replaceEncryption(

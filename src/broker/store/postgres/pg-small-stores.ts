@@ -1,5 +1,6 @@
-import type { AdminRole, AdminTokenRecord, AdminTokens, MetaSettings, ReplayCache } from '../interfaces.js';
+import type { AdminTokenRecord, AdminTokens, MetaSettings, ReplayCache } from '../interfaces.js';
 import { query, type PostgresPool } from './database.js';
+import { toTokenRecord, type TokenRow } from '../rows.js';
 
 export class PostgresReplayCache implements ReplayCache {
   constructor(private readonly pool: PostgresPool) {}
@@ -15,24 +16,6 @@ export class PostgresReplayCache implements ReplayCache {
   }
 }
 
-interface TokenRow {
-  id: string;
-  label: string;
-  role: AdminRole;
-  token_hash: Buffer;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-const toRecord = (row: TokenRow): AdminTokenRecord => ({
-  id: row.id,
-  label: row.label,
-  role: row.role,
-  tokenHash: row.token_hash,
-  createdAt: row.created_at,
-  revokedAt: row.revoked_at ?? undefined,
-});
-
 export class PostgresAdminTokens implements AdminTokens {
   constructor(private readonly pool: PostgresPool) {}
 
@@ -43,7 +26,7 @@ export class PostgresAdminTokens implements AdminTokens {
       'SELECT * FROM admin_tokens WHERE id = $1',
       [id],
     );
-    return rows[0] === undefined ? undefined : toRecord(rows[0]);
+    return rows[0] === undefined ? undefined : toTokenRecord(rows[0]);
   }
 
   async insert(record: Omit<AdminTokenRecord, 'revokedAt'>): Promise<void> {
@@ -70,7 +53,7 @@ export class PostgresAdminTokens implements AdminTokens {
       'listing admin tokens',
       'SELECT * FROM admin_tokens ORDER BY created_at, id',
     );
-    return rows.map(toRecord);
+    return rows.map(toTokenRecord);
   }
 
   async revoke(id: string, at: string): Promise<boolean> {

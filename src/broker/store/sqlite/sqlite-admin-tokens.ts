@@ -1,14 +1,6 @@
-import type { AdminRole, AdminTokenRecord, AdminTokens } from '../interfaces.js';
+import type { AdminTokenRecord, AdminTokens } from '../interfaces.js';
 import { guarded, type SqliteDatabase } from './database.js';
-
-interface TokenRow {
-  id: string;
-  label: string;
-  role: AdminRole;
-  token_hash: Buffer;
-  created_at: string;
-  revoked_at: string | null;
-}
+import { toTokenRecord, type TokenRow } from '../rows.js';
 
 export class SqliteAdminTokens implements AdminTokens {
   private readonly statements;
@@ -30,12 +22,12 @@ export class SqliteAdminTokens implements AdminTokens {
   find(id: string): Promise<AdminTokenRecord | undefined> {
     return guarded('reading admin tokens', () => {
       const row = this.statements.find.get(id);
-      return row === undefined ? undefined : toRecord(row);
+      return row === undefined ? undefined : toTokenRecord(row);
     });
   }
 
   list(): Promise<AdminTokenRecord[]> {
-    return guarded('listing admin tokens', () => this.statements.list.all().map(toRecord));
+    return guarded('listing admin tokens', () => this.statements.list.all().map(toTokenRecord));
   }
 
   revoke(id: string, at: string): Promise<boolean> {
@@ -51,15 +43,4 @@ export class SqliteAdminTokens implements AdminTokens {
   count(): Promise<number> {
     return guarded('counting admin tokens', () => this.statements.count.get()?.n ?? 0);
   }
-}
-
-function toRecord(row: TokenRow): AdminTokenRecord {
-  return {
-    id: row.id,
-    label: row.label,
-    role: row.role,
-    tokenHash: row.token_hash,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at ?? undefined,
-  };
 }

@@ -6,6 +6,7 @@ import {
   type TokenUse,
 } from '../interfaces.js';
 import { guarded, type SqliteDatabase } from './database.js';
+import { toAuditEntry, type AuditRow } from '../rows.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -20,13 +21,6 @@ interface QueryParameters {
   request_id: string | null;
   rule: string | null;
   secret: string | null;
-}
-
-interface AuditRow {
-  seq: number;
-  record: string;
-  prev_hash: string;
-  hash: string;
 }
 
 export class SqliteAuditRecords implements AuditRecords {
@@ -93,7 +87,9 @@ export class SqliteAuditRecords implements AuditRecords {
   }
 
   page(afterSeq: number, limit: number): Promise<AuditEntry[]> {
-    return guarded('reading the audit log', () => this.statements.page.all(afterSeq, limit).map(toEntry));
+    return guarded('reading the audit log', () =>
+      this.statements.page.all(afterSeq, limit).map(toAuditEntry),
+    );
   }
 
   query(filter: AuditFilter, afterSeq: number, limit: number): Promise<AuditEntry[]> {
@@ -111,11 +107,7 @@ export class SqliteAuditRecords implements AuditRecords {
           rule: filter.rule ?? null,
           secret: filter.secret ?? null,
         })
-        .map(toEntry),
+        .map(toAuditEntry),
     );
   }
-}
-
-function toEntry(row: AuditRow): AuditEntry {
-  return { seq: row.seq, record: row.record, prevHash: row.prev_hash, hash: row.hash };
 }

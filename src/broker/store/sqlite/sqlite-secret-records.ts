@@ -1,15 +1,7 @@
 import type { EncryptedValue } from '../envelope.js';
 import type { EncryptedSecretRecord, SecretRecords, SecretSummary } from '../interfaces.js';
 import { guarded, type SqliteDatabase } from './database.js';
-
-interface VersionRow {
-  name: string;
-  version: number;
-  key_id: string;
-  wrapped_key: Buffer;
-  nonce: Buffer;
-  ciphertext: Buffer;
-}
+import { toSecretRecord, type VersionRow } from '../rows.js';
 
 export class SqliteSecretRecords implements SecretRecords {
   private readonly statements;
@@ -98,7 +90,7 @@ export class SqliteSecretRecords implements SecretRecords {
     return guarded('reading secrets', () =>
       names.flatMap((name) => {
         const row = this.statements.current.get(name);
-        return row === undefined ? [] : [toRecord(row)];
+        return row === undefined ? [] : [toSecretRecord(row)];
       }),
     );
   }
@@ -112,7 +104,7 @@ export class SqliteSecretRecords implements SecretRecords {
 
   listNotUnder(keyId: string, limit: number): Promise<EncryptedSecretRecord[]> {
     return guarded('reading secret versions', () =>
-      this.statements.listNotUnder.all(keyId, limit).map(toRecord),
+      this.statements.listNotUnder.all(keyId, limit).map(toSecretRecord),
     );
   }
 
@@ -170,15 +162,4 @@ export class SqliteSecretRecords implements SecretRecords {
   keyIdsInUse(): Promise<string[]> {
     return guarded('reading key ids', () => this.statements.keyIds.all().map((row) => row.key_id));
   }
-}
-
-function toRecord(row: VersionRow): EncryptedSecretRecord {
-  return {
-    name: row.name,
-    version: row.version,
-    keyId: row.key_id,
-    wrappedKey: row.wrapped_key,
-    nonce: row.nonce,
-    ciphertext: row.ciphertext,
-  };
 }

@@ -1,0 +1,54 @@
+/** Table rows as both databases return them, and their mapping to the store's records. */
+import type { AdminRole, AdminTokenRecord, AuditEntry, EncryptedSecretRecord } from './interfaces.js';
+
+export interface VersionRow {
+  name: string;
+  version: number;
+  key_id: string;
+  wrapped_key: Buffer;
+  nonce: Buffer;
+  ciphertext: Buffer;
+}
+
+export function toSecretRecord(row: VersionRow): EncryptedSecretRecord {
+  return {
+    name: row.name,
+    version: row.version,
+    keyId: row.key_id,
+    wrappedKey: row.wrapped_key,
+    nonce: row.nonce,
+    ciphertext: row.ciphertext,
+  };
+}
+
+export interface TokenRow {
+  id: string;
+  label: string;
+  role: AdminRole;
+  token_hash: Buffer;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export function toTokenRecord(row: TokenRow): AdminTokenRecord {
+  return {
+    id: row.id,
+    label: row.label,
+    role: row.role,
+    tokenHash: row.token_hash,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at ?? undefined,
+  };
+}
+
+export interface AuditRow {
+  /** A number in SQLite; PostgreSQL returns BIGINT as a string. */
+  seq: number | string;
+  record: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export function toAuditEntry(row: AuditRow): AuditEntry {
+  return { seq: Number(row.seq), record: row.record, prevHash: row.prev_hash, hash: row.hash };
+}
