@@ -14,6 +14,7 @@ import { canary, findLeaks } from '../helpers/canary.js';
 import { newRunnerDirectory, runStep, type RunnerDirectory, type StepResult } from '../helpers/runner.js';
 import { TokenEndpoint } from '../helpers/token-endpoint.js';
 import { freePort } from '../helpers/free-port.js';
+import { run } from '../helpers/child-process.js';
 
 const values = {
   dbPassword: canary('db-password'),
@@ -123,12 +124,10 @@ describe('the action exports secrets', () => {
     const file = join(directory.workspace, 'secrets.env');
     expect(main.outputs.file).toBe(file);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
-    const sourced = await import('../helpers/child-process.js').then(({ run }) =>
-      run('bash', [
-        '-c',
-        `set -a; . "${file}"; printf '%s\\0' "$DB_PASSWORD" "$TLS_CERT" "$DB_URL" "$SLACK_WEBHOOK"`,
-      ]),
-    );
+    const sourced = await run('bash', [
+      '-c',
+      `set -a; . "${file}"; printf '%s\\0' "$DB_PASSWORD" "$TLS_CERT" "$DB_URL" "$SLACK_WEBHOOK"`,
+    ]);
     expect(sourced.stdout.split('\0').slice(0, 4)).toEqual([
       values.dbPassword,
       values.cert,
