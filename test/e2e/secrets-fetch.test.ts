@@ -8,6 +8,8 @@ import { canary, findLeaks } from '../helpers/canary.js';
 import { Child, REPO_ROOT, run } from '../helpers/child-process.js';
 import { gitlabClaims } from '../helpers/oidc-issuer.js';
 import { TokenEndpoint } from '../helpers/token-endpoint.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 let harness: BrokerHarness;
 let tokens: TokenEndpoint;
@@ -146,7 +148,7 @@ describe('secrets-fetch', () => {
     expect(insecure.stderr).toContain('must use https://');
   });
 
-  it('uses each fixed token once and says so when they run out', async () => {
+  it('a fixed token works once: the same token again is refused as replayed', async () => {
     const token = await gitlabToken();
     const first = await run(
       'node',
@@ -160,6 +162,51 @@ describe('secrets-fetch', () => {
       { env: cleanEnv({ T: token }) },
     );
     expect(again.stderr).toContain('(token_replayed)');
+  });
+
+  it('retries with the next --token-env token, and stops when they are all used', async () => {
+    // A broker that is always unavailable: each attempt needs, and spends, one token.
+    let attempts = 0;
+    const down = createServer((_request, response) => {
+      attempts += 1;
+      response.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '0' });
+      response.end(
+        JSON.stringify({
+          title: 'Service unavailable',
+          status: 503,
+          code: 'unavailable',
+          detail: 'down for the test',
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(down.address() as AddressInfo).port}`;
+      const result = await run(
+        'node',
+        [
+          FETCH,
+          '--broker',
+          url,
+          '--audience',
+          TEST_AUDIENCE,
+          '--secret',
+          'prod/web/DB_PASSWORD',
+          '--token-env',
+          'T1',
+          '--token-env',
+          'T2',
+          '--retries',
+          '5',
+        ],
+        { env: cleanEnv({ T1: 'first-token', T2: 'second-token' }) },
+      );
+      expect(result.code).toBe(1);
+      expect(attempts).toBe(2);
+      expect(result.stderr).toContain('all 2 token(s) from T1, T2 were used by earlier attempts');
+    } finally {
+      await new Promise((resolve) => down.close(resolve));
+    }
   });
 });
 

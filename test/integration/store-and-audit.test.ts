@@ -206,9 +206,12 @@ describe('audit log', () => {
     expect(result.json).not.toHaveProperty('secrets');
     expect(result.text).not.toContain('sealed');
     expect((await h.request('GET', '/metrics')).text).toMatch(/secrets_broker_audit_write_failures_total 1/);
-    // Admin writes are refused the same way, and said so.
+    // Admin reads are refused the same way; a write that already happened is reported as done but unaudited.
     const admin = await h.admin('GET', '/secrets');
     expect(admin.status).toBe(503);
+    const write = await h.admin('PUT', '/secrets/prod/api/OTHER', { value: 'x' });
+    expect(write.status).toBe(503);
+    expect(write.json.detail).toContain('the change was made, but its audit record could not be written');
   });
 
   it('the store works after reopening: versions, audit chain and used tokens persist', async () => {

@@ -62,10 +62,6 @@ export class AdminCredentials {
     }
   }
 
-  get hasEnvironmentToken(): boolean {
-    return this.environmentTokenHash !== undefined;
-  }
-
   /** The identity behind `presented`, or undefined when it is not a valid, unrevoked token. */
   async authenticate(presented: string): Promise<AdminIdentity | undefined> {
     const presentedHash = sha256(presented);

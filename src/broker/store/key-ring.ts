@@ -35,10 +35,6 @@ export class KeyRing {
     this.version = version;
   }
 
-  get hasOldKey(): boolean {
-    return this.masters.size > 1;
-  }
-
   /** The wrapping key for `id`, or undefined when no configured master key produced it. */
   wrappingKey(id: string): Buffer | undefined {
     const cached = this.derived.get(id);
