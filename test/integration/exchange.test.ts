@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   githubClaims,
@@ -381,7 +382,63 @@ describe('request validation', () => {
     });
     expectProblem(result, 413, 'payload_too_large');
   });
+
+  it('reads a chunked body (no Content-Length), and refuses one that grows past the limit', async () => {
+    const recipient = newRecipient();
+    const body = JSON.stringify({
+      recipient: recipient.publicKey.toString('base64'),
+      secrets: ['prod/api/API_KEY'],
+    });
+    const small = await chunkedPost(await github(), [body.slice(0, 20), body.slice(20)]);
+    expect(small.status).toBe(200);
+    expect(openSealed((small.json.secrets as { sealed: string }[])[0]!.sealed, recipient)).toMatchObject({
+      value: 'api-key-value',
+    });
+
+    const token = await github();
+    const flood = await chunkedPost(
+      token,
+      Array.from({ length: 40 }, () => 'x'.repeat(4096)),
+    );
+    expect(flood.status).toBe(413);
+    expect(flood.json.code).toBe('payload_too_large');
+    // Refused before the exchange began: the token is still unspent.
+    expect((await harness.exchange(token, ['prod/api/API_KEY'])).status).toBe(200);
+  });
+
+  it('refuses an admin body over its limit with payload_too_large and a hint', async () => {
+    const result = await harness.admin('PUT', '/secrets/prod/api/HUGE', { value: 'v'.repeat(300 * 1024) });
+    expect(result.status).toBe(413);
+    expect(result.json.code).toBe('payload_too_large');
+    expect(result.json.hint).toMatch(/a secret value holds at most \d+ bytes/);
+    expect((await harness.admin('GET', '/secrets?prefix=prod/api/HUGE')).json.secrets).toEqual([]);
+  });
 });
+
+/** POST /v1/exchange with Transfer-Encoding: chunked, one chunk per element. */
+function chunkedPost(
+  token: string,
+  chunks: readonly string[],
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      `${harness.url}/v1/exchange`,
+      { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(text) }));
+      },
+    );
+    // The broker may answer 413 and close before every chunk is written.
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ECONNRESET') reject(error);
+    });
+    for (const chunk of chunks) request.write(chunk);
+    request.end();
+  });
+}
 
 describe('service endpoints', () => {
   it('serves info, health, readiness and metrics', async () => {

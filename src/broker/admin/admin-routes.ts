@@ -1,8 +1,8 @@
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { BrokerError } from '../errors.js';
 import type { BrokerEnv } from '../http/request-context.js';
+import { readBodyText } from '../http/read-body.js';
 import type { AdminAction, AdminContext, AdminService } from './admin-service.js';
 import { MAX_SECRET_VALUE_BYTES } from '../store/secret-vault.js';
 
@@ -40,9 +40,25 @@ function wholeNumber(text: string, name: string): number {
   return Number(text);
 }
 
-async function jsonBody(c: Context<BrokerEnv>): Promise<unknown> {
+/** Every admin body but a secret's value is small: claims, a token, a label. */
+const MAX_ADMIN_BODY_BYTES = 64 * 1024;
+/** A value of the largest size, with room for JSON escaping and the other fields. */
+const MAX_SECRET_BODY_BYTES = MAX_SECRET_VALUE_BYTES * 2 + 1024;
+
+async function jsonBody(c: Context<BrokerEnv>, maxBytes = MAX_ADMIN_BODY_BYTES): Promise<unknown> {
+  const text = await readBodyText(
+    c.env.incoming,
+    maxBytes,
+    () =>
+      new BrokerError('payload_too_large', `the request body is larger than ${maxBytes} bytes`, {
+        hint:
+          maxBytes === MAX_SECRET_BODY_BYTES
+            ? `a secret value holds at most ${MAX_SECRET_VALUE_BYTES} bytes`
+            : 'send only the fields this endpoint takes',
+      }),
+  );
   try {
-    return await c.req.json();
+    return JSON.parse(text);
   } catch {
     throw new BrokerError('invalid_request', 'the body is not JSON');
   }
@@ -65,33 +81,21 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
     return c.json({ secrets: await admin.listSecrets(identity, c.req.query('prefix') ?? '', contextOf(c)) });
   });
 
-  routes.put(
-    '/secrets/:name{.+}',
-    bodyLimit({
-      maxSize: MAX_SECRET_VALUE_BYTES * 2 + 1024,
-      onError: () => {
-        throw new BrokerError(
-          'payload_too_large',
-          `the value is larger than ${MAX_SECRET_VALUE_BYTES} bytes`,
-        );
-      },
-    }),
-    async (c) => {
-      const identity = await authorize(c, 'secrets.set');
-      const parsed = setSecretBodySchema.safeParse(await jsonBody(c));
-      if (!parsed.success) {
-        throw new BrokerError('invalid_request', 'the body must be {"value": string, "dry_run"?: boolean}');
-      }
-      const result = await admin.setSecret(
-        identity,
-        c.req.param('name'),
-        parsed.data.value,
-        parsed.data.dry_run ?? false,
-        contextOf(c),
-      );
-      return c.json(result, parsed.data.dry_run === true ? 200 : 201);
-    },
-  );
+  routes.put('/secrets/:name{.+}', async (c) => {
+    const identity = await authorize(c, 'secrets.set');
+    const parsed = setSecretBodySchema.safeParse(await jsonBody(c, MAX_SECRET_BODY_BYTES));
+    if (!parsed.success) {
+      throw new BrokerError('invalid_request', 'the body must be {"value": string, "dry_run"?: boolean}');
+    }
+    const result = await admin.setSecret(
+      identity,
+      c.req.param('name'),
+      parsed.data.value,
+      parsed.data.dry_run ?? false,
+      contextOf(c),
+    );
+    return c.json(result, parsed.data.dry_run === true ? 200 : 201);
+  });
 
   routes.post('/tokens', async (c) => {
     const identity = await authorize(c, 'tokens.create');

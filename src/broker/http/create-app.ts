@@ -1,6 +1,5 @@
 import type { BlockList } from 'node:net';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { EXCHANGE_PATH } from '../../protocol/wire.js';
 import { BrokerError } from '../errors.js';
@@ -12,6 +11,7 @@ import type { Stores } from '../store/interfaces.js';
 import type { AdminService } from '../admin/admin-service.js';
 import { adminRoutes } from '../admin/admin-routes.js';
 import { problemResponse } from './problem.js';
+import { readBodyText } from './read-body.js';
 import type { TokenBuckets } from './token-bucket.js';
 import { newRequestId, sourceIpOf, type BrokerEnv } from './request-context.js';
 
@@ -36,10 +36,11 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
   app.use('*', async (c, next) => {
     c.set('requestId', newRequestId());
     c.set('sourceIp', sourceIpOf(c, deps.trustedProxies));
-    await next();
+    // Set before the handler runs: Hono then builds the response with them, instead of copying it afterwards.
     c.header('x-request-id', c.get('requestId'));
     c.header('cache-control', 'no-store');
     c.header('x-content-type-options', 'nosniff');
+    await next();
   });
 
   app.onError((error, c) => {
@@ -76,20 +77,6 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
         c.get('requestId'),
       );
     },
-    bodyLimit({
-      maxSize: MAX_EXCHANGE_BODY_BYTES,
-      onError: (c) => {
-        deps.metrics.exchanges.inc({ outcome: 'denied', code: 'payload_too_large' });
-        return problemResponse(
-          c,
-          new BrokerError(
-            'payload_too_large',
-            `the request body is larger than ${MAX_EXCHANGE_BODY_BYTES} bytes`,
-          ),
-          c.get('requestId'),
-        );
-      },
-    }),
     async (c) => {
       const contentType = c.req.header('content-type') ?? '';
       if (!/^application\/json\s*(;|$)/i.test(contentType)) {
@@ -98,7 +85,14 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
           `the Content-Type is ${JSON.stringify(contentType)}; send application/json`,
         );
       }
-      const body = await c.req.text();
+      const body = await readBodyText(c.env.incoming, MAX_EXCHANGE_BODY_BYTES, () => {
+        deps.metrics.exchanges.inc({ outcome: 'denied', code: 'payload_too_large' });
+        return new BrokerError(
+          'payload_too_large',
+          `the request body is larger than ${MAX_EXCHANGE_BODY_BYTES} bytes`,
+          { hint: 'request fewer secrets per exchange, or use a pattern entry such as "prod/api/*"' },
+        );
+      });
       const response = await deps.exchange.exchange(c.req.header('authorization'), body, {
         requestId: c.get('requestId'),
         sourceIp: c.get('sourceIp'),

@@ -6,10 +6,13 @@ import {
   type TokenUse,
 } from '../interfaces.js';
 import { GENESIS_HASH } from '../sqlite/sqlite-audit-records.js';
-import { AUDIT_CHAIN_LOCK, query, transaction, type PostgresPool } from './database.js';
+import { AUDIT_CHAIN_LOCK, query, transaction, type PostgresPool, type Queryable } from './database.js';
+import { AuditBatcher, type AppendOutcome, type PendingAppend } from '../audit-batcher.js';
 import { toAuditEntry, type AuditRow } from '../rows.js';
 
 export class PostgresAuditRecords implements AuditRecords {
+  private readonly batcher = new AuditBatcher((appends) => this.writeBatch(appends));
+
   constructor(private readonly pool: PostgresPool) {}
 
   append(
@@ -17,17 +20,13 @@ export class PostgresAuditRecords implements AuditRecords {
     hashFor: (prevHash: string, record: string) => string,
     tokenUse?: TokenUse,
   ): Promise<AuditEntry> {
+    return this.batcher.append({ record, hashFor, tokenUse });
+  }
+
+  /** One transaction for the whole batch: its token uses, then its records at the chain's head, in order. */
+  private writeBatch(appends: readonly PendingAppend[]): Promise<AppendOutcome[]> {
     return transaction(this.pool, 'writing the audit record', async (client) => {
-      if (tokenUse !== undefined) {
-        // One unique insert is the whole single-use check: of two replicas redeeming one token, one commits.
-        const used = await query(
-          client,
-          'recording a used token',
-          'INSERT INTO used_tokens (issuer, jti_sha256, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-          [tokenUse.issuer, tokenUse.jtiHash, tokenUse.expiresAtSeconds],
-        );
-        if (used.rowCount === 0) throw new TokenAlreadyUsedError('the token was used before');
-      }
+      const fresh = await this.recordTokenUses(client, appends);
       // Writers from every replica take turns here, so the chain stays one chain.
       await query(client, 'writing the audit record', 'SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
       const { rows } = await query<{ seq: string; hash: string }>(
@@ -35,16 +34,58 @@ export class PostgresAuditRecords implements AuditRecords {
         'writing the audit record',
         'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
       );
-      const prevHash = rows[0]?.hash ?? GENESIS_HASH;
-      const seq = Number(rows[0]?.seq ?? 0) + 1;
-      const hash = hashFor(prevHash, record);
-      await query(
-        client,
-        'writing the audit record',
-        'INSERT INTO audit_log (seq, record, prev_hash, hash) VALUES ($1, $2, $3, $4)',
-        [seq, record, prevHash, hash],
-      );
-      return { seq, record, prevHash, hash };
+      let prevHash = rows[0]?.hash ?? GENESIS_HASH;
+      let seq = Number(rows[0]?.seq ?? 0);
+      const outcomes = appends.map(({ record, hashFor }, index): AppendOutcome => {
+        if (!fresh[index]) return new TokenAlreadyUsedError('the token was used before');
+        seq += 1;
+        const hash = hashFor(prevHash, record);
+        const entry = { seq, record, prevHash, hash };
+        prevHash = hash;
+        return entry;
+      });
+      const entries = outcomes.filter((outcome): outcome is AuditEntry => !(outcome instanceof Error));
+      if (entries.length > 0) {
+        await query(
+          client,
+          'writing the audit record',
+          'INSERT INTO audit_log (seq, record, prev_hash, hash) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])',
+          [
+            entries.map((entry) => entry.seq),
+            entries.map((entry) => entry.record),
+            entries.map((entry) => entry.prevHash),
+            entries.map((entry) => entry.hash),
+          ],
+        );
+      }
+      return outcomes;
+    });
+  }
+
+  /**
+   * One unique insert is the whole single-use check: of two replicas redeeming one token, one commits. Says per
+   * append whether it may write its record (no token, or a token this insert recorded first).
+   */
+  private async recordTokenUses(client: Queryable, appends: readonly PendingAppend[]): Promise<boolean[]> {
+    const uses = appends.flatMap(({ tokenUse }) => (tokenUse === undefined ? [] : [tokenUse]));
+    if (uses.length === 0) return appends.map(() => true);
+    const { rows } = await query<{ issuer: string; jti_sha256: string }>(
+      client,
+      'recording a used token',
+      `INSERT INTO used_tokens (issuer, jti_sha256, expires_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+       ON CONFLICT DO NOTHING RETURNING issuer, jti_sha256`,
+      [
+        uses.map((use) => use.issuer),
+        uses.map((use) => use.jtiHash),
+        uses.map((use) => use.expiresAtSeconds),
+      ],
+    );
+    // Keyed by issuer and hash; one token twice in a batch is inserted once and only its first append counts.
+    const inserted = new Set(rows.map((row) => `${row.issuer}\n${row.jti_sha256}`));
+    return appends.map(({ tokenUse }) => {
+      if (tokenUse === undefined) return true;
+      return inserted.delete(`${tokenUse.issuer}\n${tokenUse.jtiHash}`);
     });
   }
 

@@ -4,6 +4,9 @@ import { StoreUnavailableError } from '../interfaces.js';
 
 export type SqliteDatabase = Database.Database;
 
+/** How long a call waits for another process's write lock before the store counts as unavailable. */
+const BUSY_DEADLINE_MS = 5000;
+
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
    CREATE TABLE secret_heads (
@@ -53,9 +56,13 @@ export function openSqliteDatabase(file: string): SqliteDatabase {
   database.pragma('journal_mode = WAL');
   // FULL: a committed secret write or audit record survives a power cut, not only a process crash.
   database.pragma('synchronous = FULL');
-  database.pragma('busy_timeout = 5000');
+  // Replicas starting at once wait for each other's migration here, where blocking is harmless.
+  database.pragma(`busy_timeout = ${BUSY_DEADLINE_MS}`);
   database.pragma('foreign_keys = ON');
   migrate(database);
+  // From now on a locked database answers at once and guarded() waits asynchronously instead: SQLite's own
+  // busy handler sleeps on the event loop, which would stall every other request of this replica meanwhile.
+  database.pragma('busy_timeout = 0');
   return database;
 }
 
@@ -76,16 +83,32 @@ function migrate(database: SqliteDatabase): void {
     .immediate();
 }
 
-/** Runs a database call; a failure of the database itself becomes StoreUnavailableError (callers fail closed). */
-export function guarded<T>(what: string, run: () => T): Promise<T> {
-  try {
-    return Promise.resolve(run());
-  } catch (error) {
-    // Only the database's own failures mean "unavailable"; anything else (a used token, a bug) passes through.
-    if (!(error instanceof Database.SqliteError)) return Promise.reject(error);
-    const detail = error instanceof Error ? error.message : String(error);
-    return Promise.reject(
-      new StoreUnavailableError(`the database failed while ${what}: ${detail}`, { cause: error }),
-    );
+/**
+ * Runs a database call; a failure of the database itself becomes StoreUnavailableError (callers fail closed).
+ * While another process holds the write lock (SQLITE_BUSY) the call is retried, yielding to the event loop
+ * between attempts, for up to BUSY_DEADLINE_MS. A busy call never started its transaction, so retrying is safe.
+ */
+export async function guarded<T>(what: string, run: () => T): Promise<T> {
+  const deadline = performance.now() + BUSY_DEADLINE_MS;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return run();
+    } catch (error) {
+      // Only the database's own failures mean "unavailable"; anything else (a used token, a bug) passes through.
+      if (!(error instanceof Database.SqliteError)) throw error;
+      if (error.code.startsWith('SQLITE_BUSY') && performance.now() < deadline) {
+        await busyPause(attempt);
+        continue;
+      }
+      throw new StoreUnavailableError(`the database failed while ${what}: ${error.message}`, {
+        cause: error,
+      });
+    }
   }
+}
+
+/** A lock is held for one commit, well under a millisecond: retry on the next turn first, then back off. */
+function busyPause(attempt: number): Promise<void> {
+  if (attempt < 4) return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => setTimeout(resolve, Math.min(attempt - 3, 10)));
 }

@@ -5,6 +5,7 @@ import {
   type AuditRecords,
   type TokenUse,
 } from '../interfaces.js';
+import { AuditBatcher, type AppendOutcome, type PendingAppend } from '../audit-batcher.js';
 import { guarded, type SqliteDatabase } from './database.js';
 import { toAuditEntry, type AuditRow } from '../rows.js';
 
@@ -25,6 +26,7 @@ interface QueryParameters {
 
 export class SqliteAuditRecords implements AuditRecords {
   private readonly statements;
+  private readonly batcher = new AuditBatcher((appends) => this.writeBatch(appends));
 
   constructor(private readonly database: SqliteDatabase) {
     this.statements = {
@@ -65,22 +67,33 @@ export class SqliteAuditRecords implements AuditRecords {
     hashFor: (prevHash: string, record: string) => string,
     tokenUse?: TokenUse,
   ): Promise<AuditEntry> {
+    return this.batcher.append({ record, hashFor, tokenUse });
+  }
+
+  /** One IMMEDIATE transaction (one commit, one fsync) for the whole batch; the chain runs through it in order. */
+  private writeBatch(appends: readonly PendingAppend[]): Promise<AppendOutcome[]> {
     return guarded('writing the audit record', () =>
       this.database
         .transaction(() => {
-          if (
-            tokenUse !== undefined &&
-            this.statements.useToken.run(tokenUse.issuer, tokenUse.jtiHash, tokenUse.expiresAtSeconds)
-              .changes === 0
-          ) {
-            throw new TokenAlreadyUsedError('the token was used before');
-          }
           const head = this.statements.head.get();
-          const prevHash = head?.hash ?? GENESIS_HASH;
-          const seq = (head?.seq ?? 0) + 1;
-          const hash = hashFor(prevHash, record);
-          this.statements.insert.run(seq, record, prevHash, hash);
-          return { seq, record, prevHash, hash };
+          let prevHash = head?.hash ?? GENESIS_HASH;
+          let seq = head?.seq ?? 0;
+          return appends.map(({ record, hashFor, tokenUse }): AppendOutcome => {
+            // ON CONFLICT DO NOTHING wrote nothing for a used token, so skipping its record needs no savepoint.
+            if (
+              tokenUse !== undefined &&
+              this.statements.useToken.run(tokenUse.issuer, tokenUse.jtiHash, tokenUse.expiresAtSeconds)
+                .changes === 0
+            ) {
+              return new TokenAlreadyUsedError('the token was used before');
+            }
+            seq += 1;
+            const hash = hashFor(prevHash, record);
+            this.statements.insert.run(seq, record, prevHash, hash);
+            const entry = { seq, record, prevHash, hash };
+            prevHash = hash;
+            return entry;
+          });
         })
         .immediate(),
     );
