@@ -1,6 +1,7 @@
 /**
  * Loopback load against POST /v1/exchange for 1 and 10 secrets, on SQLite and on PostgreSQL, with the crypto
- * floor of the same work measured in the same run. Prints exchanges/s, p50/p99 latency, peak RSS and the ratio.
+ * floor of the same work measured in the same run (right before and after each load, averaged). Prints
+ * exchanges/s, p50/p99 latency, peak RSS and the ratio, for the median of BENCH_ROUNDS (3) rounds per scenario.
  *
  * Both cores: two broker processes (replicas sharing one SQLite file in WAL mode, or one PostgreSQL database)
  * each take half the load from two autocannon instances in this process; the floor runs in two worker threads,
@@ -26,7 +27,9 @@ import { PostgresCluster } from '../test/helpers/postgres.js';
 import { freePort } from '../test/helpers/free-port.js';
 
 const AUDIENCE = 'https://secrets.bench.example';
-const REQUESTS = { 1: 10000, 10: 5000 } as const;
+const REQUESTS = { 1: 8000, 10: 4000 } as const;
+/** Each scenario is measured this many times; the round with the median ratio is printed, with the range. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 16;
 const FLOOR_THREADS = Math.min(2, cpus().length);
 const masterKeyHex = randomBytes(32).toString('hex');
@@ -222,6 +225,47 @@ async function cryptoFloor(
   return runs.reduce((sum, run) => sum + iterations / run.seconds, 0);
 }
 
+function mintTokens(issuer: LocalIssuer, count: number): Promise<string[]> {
+  return Promise.all(Array.from({ length: count }, () => issuer.mint(AUDIENCE)));
+}
+
+interface Round extends LoadResult {
+  floorRate: number;
+  ratio: number;
+  brokerCpuMs: number;
+  generatorCpuMs: number;
+  coresBusy: number;
+  rss: number[];
+}
+
+/** One measured load, with the floor right before and right after it: this VM's speed drifts with its neighbours. */
+async function measureRound(
+  replicas: readonly Replica[],
+  tokens: string[],
+  names: readonly string[],
+  floor: () => Promise<number>,
+): Promise<Round> {
+  const floorBefore = await floor();
+  const cpuBefore = await Promise.all(replicas.map((replica) => cpuSeconds(replica.child.pid as number)));
+  const generatorBefore = process.cpuUsage();
+  const result = await load(replicas, tokens, names);
+  const generator = process.cpuUsage(generatorBefore);
+  const cpuAfter = await Promise.all(replicas.map((replica) => cpuSeconds(replica.child.pid as number)));
+  const brokerCpuMs =
+    ((cpuAfter.reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0)) * 1000) / tokens.length;
+  const generatorCpuMs = (generator.user + generator.system) / 1000 / tokens.length;
+  const floorRate = (floorBefore + (await floor())) / 2;
+  return {
+    ...result,
+    floorRate,
+    ratio: result.rate / floorRate,
+    brokerCpuMs,
+    generatorCpuMs,
+    coresBusy: ((brokerCpuMs + generatorCpuMs) * tokens.length) / 1000 / result.seconds,
+    rss: await Promise.all(replicas.map((replica) => peakRssMb(replica.child.pid as number))),
+  };
+}
+
 async function main(): Promise<void> {
   const issuer = new LocalIssuer(localWorkloadClaims({}));
   await issuer.start('127.0.0.1', 0);
@@ -238,11 +282,8 @@ async function main(): Promise<void> {
     `secrets-broker bench: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`,
   );
   console.log(
-    'scenario              exchanges/s   p50 ms   p99 ms   peak RSS MB (per replica)   errors   floor/s   broker/floor',
+    `scenario              exchanges/s   p50 ms   p99 ms   peak RSS MB (per replica)   errors   floor/s   broker/floor   range (median of ${ROUNDS} rounds)`,
   );
-  const floors: Record<number, number> = {};
-  for (const count of [1, 10])
-    floors[count] = await cryptoFloor(issuer, publicJwk, count, count === 1 ? 8000 : 3000);
 
   const cpuNotes: string[] = [];
   const cluster = await PostgresCluster.start();
@@ -260,41 +301,26 @@ async function main(): Promise<void> {
       try {
         for (const count of [1, 10] as const) {
           const names = await seed(replicas[0]!.url, count);
-          const tokens = await Promise.all(
-            Array.from({ length: REQUESTS[count] }, () => issuer.mint(AUDIENCE)),
-          );
-          // A short warm-up so JIT and connection pools are ready; its tokens are separate.
-          await load(
-            replicas,
-            await Promise.all(Array.from({ length: 200 }, () => issuer.mint(AUDIENCE))),
-            names,
-          );
-          const cpuBefore = await Promise.all(
-            replicas.map((replica) => cpuSeconds(replica.child.pid as number)),
-          );
-          const generatorBefore = process.cpuUsage();
-          const result = await load(replicas, tokens, names);
-          const generator = process.cpuUsage(generatorBefore);
-          const cpuAfter = await Promise.all(
-            replicas.map((replica) => cpuSeconds(replica.child.pid as number)),
-          );
-          const brokerCpuMs =
-            ((cpuAfter.reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0)) * 1000) /
-            tokens.length;
-          const generatorCpuMs = (generator.user + generator.system) / 1000 / tokens.length;
-          const coresBusy = ((brokerCpuMs + generatorCpuMs) * tokens.length) / 1000 / result.seconds;
-          const rss = await Promise.all(replicas.map((replica) => peakRssMb(replica.child.pid as number)));
-          const floor = floors[count]!;
+          // A warm-up so JIT and connection pools are ready; its tokens are separate.
+          await load(replicas, await mintTokens(issuer, 1000), names);
+          const floor = () => cryptoFloor(issuer, publicJwk, count, count === 1 ? 8000 : 3000);
+          const rounds: Round[] = [];
+          for (let round = 0; round < ROUNDS; round += 1)
+            rounds.push(
+              await measureRound(replicas, await mintTokens(issuer, REQUESTS[count]), names, floor),
+            );
+          const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)]!;
+          const ratios = rounds.map((each) => each.ratio);
           cpuNotes.push(
-            `${store}, ${count}: broker ${brokerCpuMs.toFixed(2)} ms CPU per exchange (both replicas), load generator ${generatorCpuMs.toFixed(2)} ms, floor ${((FLOOR_THREADS * 1000) / floor).toFixed(2)} ms; ${coresBusy.toFixed(2)} of ${cpus().length} cores busy`,
+            `${store}, ${count}: broker ${median.brokerCpuMs.toFixed(2)} ms CPU per exchange (both replicas), load generator ${median.generatorCpuMs.toFixed(2)} ms, floor ${((FLOOR_THREADS * 1000) / median.floorRate).toFixed(2)} ms; ${median.coresBusy.toFixed(2)} of ${cpus().length} cores busy`,
           );
           console.log(
-            `${`${store}, ${count} secret${count === 1 ? '' : 's'}`.padEnd(22)}${result.rate.toFixed(0).padStart(11)}${result.p50.toFixed(1).padStart(9)}${result.p99.toFixed(1).padStart(9)}${rss
+            `${`${store}, ${count} secret${count === 1 ? '' : 's'}`.padEnd(22)}${median.rate.toFixed(0).padStart(11)}${median.p50.toFixed(1).padStart(9)}${median.p99.toFixed(1).padStart(9)}${median.rss
               .map((mb) => mb.toFixed(0))
               .join(' / ')
-              .padStart(
-                28,
-              )}${String(result.errors).padStart(9)}${floor.toFixed(0).padStart(10)}${(result.rate / floor).toFixed(2).padStart(15)}`,
+              .padStart(28)}${String(rounds.reduce((sum, each) => sum + each.errors, 0)).padStart(
+              9,
+            )}${median.floorRate.toFixed(0).padStart(10)}${median.ratio.toFixed(2).padStart(15)}${`${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`.padStart(13)}`,
           );
         }
       } finally {

@@ -44,8 +44,16 @@ function expectProblem(
   expect(result.json.code).toBe(code);
   expect(result.json.status).toBe(status);
   expect(typeof result.json.request_id).toBe('string');
+  expectServiceHeaders(result, result.json.request_id as string);
   expect(result.json).not.toHaveProperty('stack');
   expect(JSON.stringify(result.json)).not.toMatch(/"sealed"/);
+}
+
+/** Every answer, released or refused, is uncacheable and names its request. */
+function expectServiceHeaders(result: { headers: Headers }, requestId: string): void {
+  expect(result.headers.get('x-request-id')).toBe(requestId);
+  expect(result.headers.get('cache-control')).toBe('no-store');
+  expect(result.headers.get('x-content-type-options')).toBe('nosniff');
 }
 
 describe('allowed exchanges', () => {
@@ -61,7 +69,7 @@ describe('allowed exchanges', () => {
       version: 2,
       value: 'db-password-v2',
     });
-    expect(result.json.request_id).toBe(result.headers.get('x-request-id'));
+    expectServiceHeaders(result, result.json.request_id as string);
   });
 
   it('a box does not open with another key', async () => {
@@ -457,5 +465,11 @@ describe('service endpoints', () => {
       /secrets_broker_exchanges_total\{outcome="denied",code="policy_denied"\} \d+/,
     );
     expect(metrics.text).toContain('secrets_broker_exchange_duration_seconds_bucket');
+  });
+
+  it('answers an unknown endpoint with not_found and the same service headers', async () => {
+    const result = await harness.request('GET', '/v1/nope');
+    expectProblem(result, 404, 'not_found');
+    expect(result.json.detail).toBe('no such endpoint: GET /v1/nope');
   });
 });

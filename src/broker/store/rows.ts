@@ -21,6 +21,18 @@ export function toSecretRecord(row: VersionRow): EncryptedSecretRecord {
   };
 }
 
+/** The current versions of `names` in the order asked for; names with no current version are left out. */
+export function currentInOrder(
+  names: readonly string[],
+  rows: readonly VersionRow[],
+): EncryptedSecretRecord[] {
+  const byName = new Map(rows.map((row) => [row.name, row]));
+  return names.flatMap((name) => {
+    const row = byName.get(name);
+    return row === undefined ? [] : [toSecretRecord(row)];
+  });
+}
+
 export interface TokenRow {
   id: string;
   label: string;

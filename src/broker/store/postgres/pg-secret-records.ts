@@ -1,7 +1,7 @@
 import type { EncryptedValue } from '../envelope.js';
 import type { EncryptedSecretRecord, SecretRecords, SecretSummary } from '../interfaces.js';
 import { query, transaction, type PostgresPool } from './database.js';
-import { toSecretRecord, type VersionRow } from '../rows.js';
+import { currentInOrder, toSecretRecord, type VersionRow } from '../rows.js';
 
 export class PostgresSecretRecords implements SecretRecords {
   constructor(private readonly pool: PostgresPool) {}
@@ -51,8 +51,7 @@ export class PostgresSecretRecords implements SecretRecords {
        WHERE h.name = ANY($1)`,
       [names],
     );
-    const byName = new Map(rows.map((row) => [row.name, toSecretRecord(row)]));
-    return names.flatMap((name) => byName.get(name) ?? []);
+    return currentInOrder(names, rows);
   }
 
   async currentNames(): Promise<string[]> {

@@ -1,7 +1,7 @@
 import type { EncryptedValue } from '../envelope.js';
 import type { EncryptedSecretRecord, SecretRecords, SecretSummary } from '../interfaces.js';
 import { guarded, type SqliteDatabase } from './database.js';
-import { toSecretRecord, type VersionRow } from '../rows.js';
+import { currentInOrder, toSecretRecord, type VersionRow } from '../rows.js';
 
 export class SqliteSecretRecords implements SecretRecords {
   private readonly statements;
@@ -19,10 +19,11 @@ export class SqliteSecretRecords implements SecretRecords {
         `INSERT INTO secret_versions (name, version, key_id, wrapped_key, nonce, ciphertext, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
+      // One statement for all names (a JSON array), not one per name.
       current: database.prepare<[string], VersionRow>(
         `SELECT v.name, v.version, v.key_id, v.wrapped_key, v.nonce, v.ciphertext
          FROM secret_heads h JOIN secret_versions v ON v.name = h.name AND v.version = h.current_version
-         WHERE h.name = ?`,
+         WHERE h.name IN (SELECT value FROM json_each(?))`,
       ),
       currentNames: database.prepare<[], { name: string }>(
         'SELECT name FROM secret_heads WHERE current_version IS NOT NULL ORDER BY name',
@@ -87,11 +88,9 @@ export class SqliteSecretRecords implements SecretRecords {
   }
 
   current(names: readonly string[]): Promise<EncryptedSecretRecord[]> {
+    if (names.length === 0) return Promise.resolve([]);
     return guarded('reading secrets', () =>
-      names.flatMap((name) => {
-        const row = this.statements.current.get(name);
-        return row === undefined ? [] : [toSecretRecord(row)];
-      }),
+      currentInOrder(names, this.statements.current.all(JSON.stringify(names))),
     );
   }
 
