@@ -21,7 +21,7 @@ export function readBodyText(
       incoming.off('data', onData);
       incoming.off('end', onEnd);
       incoming.off('error', onError);
-      incoming.off('aborted', onAborted);
+      incoming.off('close', onClose);
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -42,10 +42,11 @@ export function readBodyText(
       cleanup();
       reject(new BrokerError('invalid_request', `the request body could not be read: ${error.message}`));
     };
-    const onAborted = () => onError(new Error('the client closed the connection'));
+    // 'close' before 'end': the client went away mid-body (or the request timed out).
+    const onClose = () => onError(new Error('the client closed the connection'));
     incoming.on('data', onData);
     incoming.on('end', onEnd);
     incoming.on('error', onError);
-    incoming.on('aborted', onAborted);
+    incoming.on('close', onClose);
   });
 }
