@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   AuditBatcher,
+  GENESIS_HASH,
+  linkBatch,
+  writtenEntries,
   type AppendOutcome,
   type PendingAppend,
 } from '../../src/broker/store/audit-batcher.js';
@@ -94,5 +97,21 @@ describe('AuditBatcher', () => {
     });
     await Promise.all(Array.from({ length: 600 }, (_, index) => batcher.append(pending(`r${index}`))));
     expect(sizes).toEqual([256, 256, 88]);
+  });
+
+  it('links a batch onto the head in order; a replay takes no sequence number and no place in the chain', () => {
+    const outcomes = linkBatch(
+      undefined,
+      ['a', 'used-b', 'c'].map(pending),
+      (append) => !append.record.startsWith('used'),
+    );
+    expect(outcomes[1]).toBeInstanceOf(TokenAlreadyUsedError);
+    expect(writtenEntries(outcomes)).toEqual([
+      { seq: 1, record: 'a', prevHash: GENESIS_HASH, hash: `${GENESIS_HASH}>a` },
+      { seq: 2, record: 'c', prevHash: `${GENESIS_HASH}>a`, hash: `${GENESIS_HASH}>a>c` },
+    ]);
+    expect(writtenEntries(linkBatch({ seq: 41, hash: 'h' }, [pending('d')], () => true))).toEqual([
+      { seq: 42, record: 'd', prevHash: 'h', hash: 'h>d' },
+    ]);
   });
 });

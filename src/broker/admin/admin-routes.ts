@@ -40,21 +40,26 @@ function wholeNumber(text: string, name: string): number {
   return Number(text);
 }
 
-/** Every admin body but a secret's value is small: claims, a token, a label. */
-const MAX_ADMIN_BODY_BYTES = 64 * 1024;
-/** A value of the largest size, with room for JSON escaping and the other fields. */
-const MAX_SECRET_BODY_BYTES = MAX_SECRET_VALUE_BYTES * 2 + 1024;
+interface BodyLimit {
+  readonly bytes: number;
+  readonly hint: string;
+}
 
-async function jsonBody(c: Context<BrokerEnv>, maxBytes = MAX_ADMIN_BODY_BYTES): Promise<unknown> {
+/** Every admin body but a secret's value is small: claims, a token, a label. */
+const ADMIN_BODY: BodyLimit = { bytes: 64 * 1024, hint: 'send only the fields this endpoint takes' };
+/** A value of the largest size, with room for JSON escaping and the other fields. */
+const SECRET_BODY: BodyLimit = {
+  bytes: MAX_SECRET_VALUE_BYTES * 2 + 1024,
+  hint: `a secret value holds at most ${MAX_SECRET_VALUE_BYTES} bytes`,
+};
+
+async function jsonBody(c: Context<BrokerEnv>, limit: BodyLimit = ADMIN_BODY): Promise<unknown> {
   const text = await readBodyText(
     c.env.incoming,
-    maxBytes,
+    limit.bytes,
     () =>
-      new BrokerError('payload_too_large', `the request body is larger than ${maxBytes} bytes`, {
-        hint:
-          maxBytes === MAX_SECRET_BODY_BYTES
-            ? `a secret value holds at most ${MAX_SECRET_VALUE_BYTES} bytes`
-            : 'send only the fields this endpoint takes',
+      new BrokerError('payload_too_large', `the request body is larger than ${limit.bytes} bytes`, {
+        hint: limit.hint,
       }),
   );
   try {
@@ -83,7 +88,7 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
 
   routes.put('/secrets/:name{.+}', async (c) => {
     const identity = await authorize(c, 'secrets.set');
-    const parsed = setSecretBodySchema.safeParse(await jsonBody(c, MAX_SECRET_BODY_BYTES));
+    const parsed = setSecretBodySchema.safeParse(await jsonBody(c, SECRET_BODY));
     if (!parsed.success) {
       throw new BrokerError('invalid_request', 'the body must be {"value": string, "dry_run"?: boolean}');
     }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AuditEntry, AuditRecords } from '../store/interfaces.js';
-import { GENESIS_HASH } from '../store/sqlite/sqlite-audit-records.js';
+import { GENESIS_HASH } from '../store/audit-batcher.js';
 
 /** hash = SHA-256(previous hash, newline, the record's exact JSON text). */
 export function chainHash(prevHash: string, record: string): string {

@@ -18,6 +18,36 @@ export type BatchWriter = (appends: readonly PendingAppend[]) => Promise<AppendO
 
 const MAX_BATCH = 256;
 
+/** The previous hash of the first record of a chain. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * Links a batch onto the chain's head, in order: each append that `mayWrite` allows gets the next sequence
+ * number and a hash over the previous one; the others are replays and take no place in the chain. The store
+ * then inserts the entries, in the same transaction as `head` was read.
+ */
+export function linkBatch(
+  head: { readonly seq: number; readonly hash: string } | undefined,
+  appends: readonly PendingAppend[],
+  mayWrite: (append: PendingAppend, index: number) => boolean,
+): AppendOutcome[] {
+  let prevHash = head?.hash ?? GENESIS_HASH;
+  let seq = head?.seq ?? 0;
+  return appends.map((append, index) => {
+    if (!mayWrite(append, index)) return new TokenAlreadyUsedError('the token was used before');
+    seq += 1;
+    const hash = append.hashFor(prevHash, append.record);
+    const entry = { seq, record: append.record, prevHash, hash };
+    prevHash = hash;
+    return entry;
+  });
+}
+
+/** The entries of a linked batch, without its replays. */
+export function writtenEntries(outcomes: readonly AppendOutcome[]): AuditEntry[] {
+  return outcomes.filter((outcome): outcome is AuditEntry => !(outcome instanceof TokenAlreadyUsedError));
+}
+
 /**
  * Group commit for the audit chain: the appends that arrive while the previous batch is being written (or in
  * the same turn of the event loop) go into the next transaction together, so a busy broker pays one commit,

@@ -1,13 +1,12 @@
-import {
-  TokenAlreadyUsedError,
-  type AuditEntry,
-  type AuditFilter,
-  type AuditRecords,
-  type TokenUse,
-} from '../interfaces.js';
-import { GENESIS_HASH } from '../sqlite/sqlite-audit-records.js';
+import { type AuditEntry, type AuditFilter, type AuditRecords, type TokenUse } from '../interfaces.js';
 import { AUDIT_CHAIN_LOCK, query, transaction, type PostgresPool, type Queryable } from './database.js';
-import { AuditBatcher, type AppendOutcome, type PendingAppend } from '../audit-batcher.js';
+import {
+  AuditBatcher,
+  linkBatch,
+  writtenEntries,
+  type AppendOutcome,
+  type PendingAppend,
+} from '../audit-batcher.js';
 import { toAuditEntry, type AuditRow } from '../rows.js';
 
 export class PostgresAuditRecords implements AuditRecords {
@@ -34,17 +33,9 @@ export class PostgresAuditRecords implements AuditRecords {
         'writing the audit record',
         'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
       );
-      let prevHash = rows[0]?.hash ?? GENESIS_HASH;
-      let seq = Number(rows[0]?.seq ?? 0);
-      const outcomes = appends.map(({ record, hashFor }, index): AppendOutcome => {
-        if (!fresh[index]) return new TokenAlreadyUsedError('the token was used before');
-        seq += 1;
-        const hash = hashFor(prevHash, record);
-        const entry = { seq, record, prevHash, hash };
-        prevHash = hash;
-        return entry;
-      });
-      const entries = outcomes.filter((outcome): outcome is AuditEntry => !(outcome instanceof Error));
+      const head = rows[0] === undefined ? undefined : { seq: Number(rows[0].seq), hash: rows[0].hash };
+      const outcomes = linkBatch(head, appends, (_, index) => fresh[index] === true);
+      const entries = writtenEntries(outcomes);
       if (entries.length > 0) {
         await query(
           client,

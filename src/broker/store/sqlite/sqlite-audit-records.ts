@@ -1,15 +1,13 @@
+import { type AuditEntry, type AuditFilter, type AuditRecords, type TokenUse } from '../interfaces.js';
 import {
-  TokenAlreadyUsedError,
-  type AuditEntry,
-  type AuditFilter,
-  type AuditRecords,
-  type TokenUse,
-} from '../interfaces.js';
-import { AuditBatcher, type AppendOutcome, type PendingAppend } from '../audit-batcher.js';
+  AuditBatcher,
+  linkBatch,
+  writtenEntries,
+  type AppendOutcome,
+  type PendingAppend,
+} from '../audit-batcher.js';
 import { guarded, type SqliteDatabase } from './database.js';
 import { toAuditEntry, type AuditRow } from '../rows.js';
-
-export const GENESIS_HASH = '0'.repeat(64);
 
 interface QueryParameters {
   after: number;
@@ -75,25 +73,18 @@ export class SqliteAuditRecords implements AuditRecords {
     return guarded('writing the audit record', () =>
       this.database
         .transaction(() => {
-          const head = this.statements.head.get();
-          let prevHash = head?.hash ?? GENESIS_HASH;
-          let seq = head?.seq ?? 0;
-          return appends.map(({ record, hashFor, tokenUse }): AppendOutcome => {
-            // ON CONFLICT DO NOTHING wrote nothing for a used token, so skipping its record needs no savepoint.
-            if (
-              tokenUse !== undefined &&
+          // ON CONFLICT DO NOTHING wrote nothing for a used token, so skipping its record needs no savepoint.
+          const outcomes = linkBatch(
+            this.statements.head.get(),
+            appends,
+            ({ tokenUse }) =>
+              tokenUse === undefined ||
               this.statements.useToken.run(tokenUse.issuer, tokenUse.jtiHash, tokenUse.expiresAtSeconds)
-                .changes === 0
-            ) {
-              return new TokenAlreadyUsedError('the token was used before');
-            }
-            seq += 1;
-            const hash = hashFor(prevHash, record);
-            this.statements.insert.run(seq, record, prevHash, hash);
-            const entry = { seq, record, prevHash, hash };
-            prevHash = hash;
-            return entry;
-          });
+                .changes === 1,
+          );
+          for (const entry of writtenEntries(outcomes))
+            this.statements.insert.run(entry.seq, entry.record, entry.prevHash, entry.hash);
+          return outcomes;
         })
         .immediate(),
     );
