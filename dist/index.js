@@ -5791,7 +5791,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants3 = require_constants2();
+    var constants4 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5866,7 +5866,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants3.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5961,11 +5961,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants3.ERROR.OK) {
+          if (ret !== constants4.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants3.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants3.ERROR.PAUSED) {
+            } else if (ret === constants4.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5988,10 +5988,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants3.ERROR.OK) {
+        if (ret === constants4.ERROR.OK) {
           return null;
         }
-        if (ret === constants3.ERROR.PAUSED || ret === constants3.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6008,7 +6008,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants3.ERROR[ret], data);
+        return new HTTPParserError(message, constants4.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6188,7 +6188,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants3.ERROR.PAUSED : 0;
+        return pause ? constants4.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6210,7 +6210,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request.onData(buf) === false) {
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6246,13 +6246,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -19156,6 +19156,7 @@ var require_undici = __commonJS({
 });
 
 // src/action/run-action.ts
+import { stat as stat4 } from "node:fs/promises";
 import { join as join4, resolve as resolve3 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
@@ -20289,11 +20290,11 @@ var Summary = class {
    */
   addTable(rows) {
     const tableBody = rows.map((row) => {
-      const cells = row.map((cell) => {
-        if (typeof cell === "string") {
-          return this.wrap("td", cell);
+      const cells = row.map((cell2) => {
+        if (typeof cell2 === "string") {
+          return this.wrap("td", cell2);
         }
-        const { header, data, colspan, rowspan } = cell;
+        const { header, data, colspan, rowspan } = cell2;
         const tag = header ? "th" : "td";
         const attrs = Object.assign(Object.assign({}, colspan && { colspan }), rowspan && { rowspan });
         return this.wrap(tag, data, attrs);
@@ -21208,111 +21209,575 @@ function getIDToken(aud) {
 // src/client/exchange-client.ts
 import { setTimeout as sleepFor } from "node:timers/promises";
 
-// src/protocol/glob.ts
-var GLOB_CHARACTERS = /[*?[\]{}]/;
-var REGEX_SPECIAL = /[\\^$.*+?()[\]{}|/]/g;
-var GlobSyntaxError = class extends Error {
+// src/protocol/automaton.ts
+var CharSet = class _CharSet {
+  constructor(bounds) {
+    this.bounds = bounds;
+  }
+  bounds;
+  static MAX_CODE_POINT = 1114111;
+  static EMPTY = new _CharSet([]);
+  static ANY = new _CharSet([0, _CharSet.MAX_CODE_POINT]);
+  static of(codePoint) {
+    return new _CharSet([codePoint, codePoint]);
+  }
+  static range(low, high) {
+    return new _CharSet([low, high]);
+  }
+  static fromCharacters(text) {
+    return _CharSet.union([...text].map((character) => _CharSet.of(character.codePointAt(0))));
+  }
+  static union(sets) {
+    const pairs = [];
+    for (const set2 of sets)
+      for (let index = 0; index < set2.bounds.length; index += 2)
+        pairs.push([set2.bounds[index], set2.bounds[index + 1]]);
+    pairs.sort((left, right) => left[0] - right[0]);
+    const bounds = [];
+    for (const [low, high] of pairs) {
+      const last = bounds.length - 1;
+      if (last > 0 && low <= bounds[last] + 1)
+        bounds[last] = Math.max(bounds[last], high);
+      else bounds.push(low, high);
+    }
+    return new _CharSet(bounds);
+  }
+  complement() {
+    const bounds = [];
+    let next = 0;
+    for (let index = 0; index < this.bounds.length; index += 2) {
+      const low = this.bounds[index];
+      if (low > next) bounds.push(next, low - 1);
+      next = this.bounds[index + 1] + 1;
+    }
+    if (next <= _CharSet.MAX_CODE_POINT) bounds.push(next, _CharSet.MAX_CODE_POINT);
+    return new _CharSet(bounds);
+  }
+  minus(other) {
+    return _CharSet.union([this.complement(), other]).complement();
+  }
+  has(codePoint) {
+    let low = 0;
+    let high = this.bounds.length / 2 - 1;
+    while (low <= high) {
+      const middle = low + high >> 1;
+      if (codePoint < this.bounds[middle * 2]) high = middle - 1;
+      else if (codePoint > this.bounds[middle * 2 + 1]) low = middle + 1;
+      else return true;
+    }
+    return false;
+  }
+  intersects(other) {
+    let left = 0;
+    let right = 0;
+    while (left < this.bounds.length && right < other.bounds.length) {
+      const low = Math.max(this.bounds[left], other.bounds[right]);
+      const high = Math.min(this.bounds[left + 1], other.bounds[right + 1]);
+      if (low <= high) return true;
+      if (this.bounds[left + 1] < other.bounds[right + 1]) left += 2;
+      else right += 2;
+    }
+    return false;
+  }
+  get isEmpty() {
+    return this.bounds.length === 0;
+  }
+  /** The one code point this set holds, or undefined when it holds none or several. */
+  get single() {
+    return this.bounds.length === 2 && this.bounds[0] === this.bounds[1] ? this.bounds[0] : void 0;
+  }
 };
-function hasGlobCharacters(text) {
-  return GLOB_CHARACTERS.test(text);
-}
-function compileGlob(pattern) {
-  return new RegExp(`^${translate(pattern, 0, false).source}$`, "u");
-}
-function escapeLiteral(character) {
-  return character.replace(REGEX_SPECIAL, "\\$&");
-}
-function translate(pattern, start, insideBraces) {
-  let source = "";
-  let index = start;
-  while (index < pattern.length) {
-    const character = pattern[index];
-    if (insideBraces && (character === "," || character === "}")) return { source, end: index };
-    switch (character) {
-      case "\\": {
-        const next = pattern[index + 1];
-        if (next === void 0) throw new GlobSyntaxError(`"${pattern}" ends with a lone "\\"`);
-        source += escapeLiteral(next);
-        index += 2;
-        break;
+var PatternTooLargeError = class extends Error {
+  name = "PatternTooLargeError";
+};
+var MATCH_STATE = 0;
+var DEFAULT_MAX_STATES = 1e4;
+var Program = class _Program {
+  constructor(states, start, hasAssertions) {
+    this.states = states;
+    this.start = start;
+    this.hasAssertions = hasAssertions;
+  }
+  states;
+  start;
+  hasAssertions;
+  static compile(pattern, maxStates = DEFAULT_MAX_STATES) {
+    const states = [];
+    states[MATCH_STATE] = { kind: "match" };
+    let hasAssertions = false;
+    const push = (state) => {
+      if (states.length >= maxStates) {
+        throw new PatternTooLargeError(
+          `the pattern compiles to more than ${maxStates} states; shorten it or lower its repetition counts`
+        );
       }
-      case "*": {
-        if (pattern[index + 1] === "*") {
-          if (pattern[index + 2] === "/") {
-            source += "(?:[^:]*/)?";
-            index += 3;
-          } else {
-            source += "[^:]*";
-            index += 2;
-          }
-        } else {
-          source += "[^/:]*";
-          index += 1;
+      states.push(state);
+      return states.length - 1;
+    };
+    const emit = (node2, next) => {
+      switch (node2.type) {
+        case "set":
+          return push({ kind: "char", set: node2.set, next });
+        case "sequence": {
+          let entry = next;
+          for (let index = node2.items.length - 1; index >= 0; index -= 1)
+            entry = emit(node2.items[index], entry);
+          return entry;
         }
-        break;
+        case "choice":
+          return push({ kind: "split", targets: node2.options.map((option) => emit(option, next)) });
+        case "assert":
+          hasAssertions = true;
+          return push({ kind: "assert", assertion: node2.assertion, next });
+        case "repeat": {
+          let entry = next;
+          if (node2.max === Infinity) {
+            const loop = push({ kind: "split", targets: [] });
+            states[loop].targets = [emit(node2.item, loop), next];
+            entry = loop;
+          } else {
+            for (let count = node2.min; count < node2.max; count += 1)
+              entry = push({ kind: "split", targets: [emit(node2.item, entry), next] });
+          }
+          for (let count = 0; count < node2.min; count += 1) entry = emit(node2.item, entry);
+          return entry;
+        }
       }
-      case "?":
-        source += "[^/:]";
-        index += 1;
-        break;
-      case "[": {
-        const translated = translateClass(pattern, index);
-        source += translated.source;
-        index = translated.end;
-        break;
-      }
-      case "{": {
-        const translated = translateBraces(pattern, index);
-        source += translated.source;
-        index = translated.end;
-        break;
-      }
-      default:
-        source += escapeLiteral(character);
-        index += 1;
-    }
+    };
+    const start = emit(pattern, MATCH_STATE);
+    return new _Program(states, start, hasAssertions);
   }
-  if (insideBraces) throw new GlobSyntaxError(`"${pattern}" has a "{" without its closing "}"`);
-  return { source, end: index };
+  get size() {
+    return this.states.length;
+  }
+  /** Whether the whole of `input` matches. Every state visit and character test is charged to `meter`. */
+  matches(input2, meter) {
+    const codePoints = toCodePoints(input2);
+    const size = this.states.length;
+    let current = new ActiveStates(size);
+    let following = new ActiveStates(size);
+    let steps = this.addClosure(current, this.start, codePoints, 0);
+    for (let position = 0; position < codePoints.length; position += 1) {
+      if (current.count === 0) break;
+      const codePoint = codePoints[position];
+      following.clear();
+      for (let index = 0; index < current.count; index += 1) {
+        const state = this.states[current.at(index)];
+        steps += 1;
+        if (state.kind === "char" && state.set.has(codePoint))
+          steps += this.addClosure(following, state.next, codePoints, position + 1);
+      }
+      [current, following] = [following, current];
+      if (meter !== void 0 && steps > 4096) {
+        meter.spend(steps);
+        steps = 0;
+      }
+    }
+    meter?.spend(steps);
+    return current.has(MATCH_STATE);
+  }
+  /** Adds `from` and what it reaches without consuming a character; returns the states visited. */
+  addClosure(active, from, codePoints, position) {
+    let visited = 0;
+    const stack = [from];
+    while (stack.length > 0) {
+      const index = stack.pop();
+      if (active.has(index)) continue;
+      active.add(index);
+      visited += 1;
+      const state = this.states[index];
+      if (state.kind === "split") {
+        for (let target = state.targets.length - 1; target >= 0; target -= 1)
+          stack.push(state.targets[target]);
+      } else if (state.kind === "assert" && holds(state.assertion, codePoints, position)) {
+        stack.push(state.next);
+      }
+    }
+    return visited;
+  }
+  /**
+   * Whether some input matches both programs (their languages intersect), found by a walk over pairs of
+   * states: at most size × size pairs, each charged to `meter`. Programs with assertions are not supported.
+   */
+  intersects(other, meter) {
+    if (this.hasAssertions || other.hasAssertions)
+      throw new Error("intersection of programs with assertions is not supported");
+    const mine = new ClosureCache(this.states);
+    const theirs = new ClosureCache(other.states);
+    const seen = /* @__PURE__ */ new Set();
+    const queue = [];
+    const width = other.states.length;
+    let steps = 0;
+    const visitAll = (left, right) => {
+      for (const a2 of left)
+        for (const b2 of right) {
+          steps += 1;
+          const key = a2 * width + b2;
+          if (!seen.has(key)) {
+            seen.add(key);
+            queue.push(key);
+          }
+        }
+    };
+    visitAll(mine.of(this.start), theirs.of(other.start));
+    while (queue.length > 0) {
+      const key = queue.pop();
+      const a2 = this.states[Math.floor(key / width)];
+      const b2 = other.states[key % width];
+      steps += 1 + mine.takeWork() + theirs.takeWork();
+      if (steps > 4096) {
+        meter?.spend(steps);
+        steps = 0;
+      }
+      if (a2.kind === "match" && b2.kind === "match") {
+        meter?.spend(steps);
+        return true;
+      }
+      if (a2.kind === "char" && b2.kind === "char" && a2.set.intersects(b2.set))
+        visitAll(mine.of(a2.next), theirs.of(b2.next));
+    }
+    meter?.spend(steps + mine.takeWork() + theirs.takeWork());
+    return false;
+  }
+};
+var ClosureCache = class {
+  constructor(states) {
+    this.states = states;
+  }
+  states;
+  cache = /* @__PURE__ */ new Map();
+  /** States visited computing closures, not yet charged. */
+  work = 0;
+  of(from) {
+    const cached2 = this.cache.get(from);
+    if (cached2 !== void 0) return cached2;
+    const reached = [];
+    const seen = /* @__PURE__ */ new Set();
+    const stack = [from];
+    while (stack.length > 0) {
+      const index = stack.pop();
+      if (seen.has(index)) continue;
+      seen.add(index);
+      this.work += 1;
+      const state = this.states[index];
+      if (state.kind === "split") stack.push(...state.targets);
+      else if (state.kind === "char" || state.kind === "match") reached.push(index);
+    }
+    this.cache.set(from, reached);
+    return reached;
+  }
+  /** Hands the uncharged work over. */
+  takeWork() {
+    const work = this.work;
+    this.work = 0;
+    return work;
+  }
+};
+var ActiveStates = class {
+  dense;
+  sparse;
+  count = 0;
+  constructor(size) {
+    this.dense = new Int32Array(size);
+    this.sparse = new Int32Array(size);
+  }
+  has(index) {
+    const slot = this.sparse[index];
+    return slot < this.count && this.dense[slot] === index;
+  }
+  add(index) {
+    this.sparse[index] = this.count;
+    this.dense[this.count] = index;
+    this.count += 1;
+  }
+  at(slot) {
+    return this.dense[slot];
+  }
+  clear() {
+    this.count = 0;
+  }
+};
+var WORD = CharSet.union([
+  CharSet.range(48, 57),
+  CharSet.range(65, 90),
+  CharSet.of(95),
+  CharSet.range(97, 122)
+]);
+function isWord(codePoint) {
+  return codePoint !== void 0 && WORD.has(codePoint);
 }
-function translateClass(pattern, start) {
-  let index = start + 1;
-  let negated = false;
-  if (pattern[index] === "!" || pattern[index] === "^") {
-    negated = true;
-    index += 1;
+function holds(assertion, codePoints, position) {
+  switch (assertion) {
+    case "start":
+      return position === 0;
+    case "end":
+      return position === codePoints.length;
+    case "word-boundary":
+      return isWord(codePoints[position - 1]) !== isWord(codePoints[position]);
+    case "not-word-boundary":
+      return isWord(codePoints[position - 1]) === isWord(codePoints[position]);
   }
-  let members2 = "";
-  let first = true;
-  while (index < pattern.length) {
-    const character = pattern[index];
-    if (character === "]" && !first) {
-      const body = negated ? `^${members2}/:` : members2;
-      return { source: `[${body}]`, end: index + 1 };
-    }
-    if (character === "\\") {
-      const next = pattern[index + 1];
-      if (next === void 0) break;
-      members2 += escapeLiteral(next);
-      index += 2;
-    } else {
-      members2 += character === "-" ? "-" : escapeLiteral(character);
-      index += 1;
-    }
-    first = false;
-  }
-  throw new GlobSyntaxError(`"${pattern}" has a "[" without its closing "]"`);
 }
-function translateBraces(pattern, start) {
-  const alternatives = [];
-  let index = start + 1;
-  for (; ; ) {
-    const alternative = translate(pattern, index, true);
-    alternatives.push(alternative.source);
-    index = alternative.end;
-    if (pattern[index] === "}") return { source: `(?:${alternatives.join("|")})`, end: index + 1 };
-    index += 1;
+function toCodePoints(text) {
+  const codePoints = [];
+  for (const character of text) codePoints.push(character.codePointAt(0));
+  return codePoints;
+}
+
+// src/protocol/glob.ts
+var GLOB_CHARACTERS = {
+  "secret-name": /[*?[\]{}]/,
+  claim: /[*?{}]/
+};
+var GlobSyntaxError = class extends Error {
+  name = "GlobSyntaxError";
+};
+function hasGlobCharacters(text, flavour = "secret-name") {
+  return GLOB_CHARACTERS[flavour].test(text);
+}
+var SEPARATORS = CharSet.fromCharacters("/:");
+var NOT_SEPARATOR = SEPARATORS.complement();
+var NOT_COLON = CharSet.of(58).complement();
+var SLASH = CharSet.of(47);
+var WILDCARD_NODES = {
+  star: { type: "repeat", item: { type: "set", set: NOT_SEPARATOR }, min: 0, max: Infinity },
+  globstar: { type: "repeat", item: { type: "set", set: NOT_COLON }, min: 0, max: Infinity },
+  // "**/": nothing, or anything without ":" that ends in "/".
+  "globstar-slash": {
+    type: "repeat",
+    item: {
+      type: "sequence",
+      items: [
+        { type: "repeat", item: { type: "set", set: NOT_COLON }, min: 0, max: Infinity },
+        { type: "set", set: SLASH }
+      ]
+    },
+    min: 0,
+    max: 1
   }
+};
+function merge(left, right) {
+  if (left === "globstar" || right === "globstar") return "globstar";
+  if (left === right) return left;
+  if (left === "globstar-slash" && right === "star") return "globstar";
+  return void 0;
+}
+var Glob = class _Glob {
+  constructor(pattern, program, literalPrefix, literal3, oneWildcard) {
+    this.pattern = pattern;
+    this.program = program;
+    this.literalPrefix = literalPrefix;
+    this.literal = literal3;
+    this.oneWildcard = oneWildcard;
+  }
+  pattern;
+  program;
+  literalPrefix;
+  literal;
+  oneWildcard;
+  static compile(pattern, flavour) {
+    const node2 = new GlobParser(pattern, flavour).parse();
+    const items = node2.type === "sequence" ? node2.items : [node2];
+    const prefix = literalText(items);
+    const isLiteral = [...prefix].length === items.length;
+    return new _Glob(
+      pattern,
+      Program.compile(node2),
+      prefix,
+      isLiteral ? prefix : void 0,
+      isLiteral ? void 0 : oneWildcardShape(items)
+    );
+  }
+  /** States of the compiled automaton: a match costs at most about (input length + 1) × this many steps. */
+  get size() {
+    return this.program.size;
+  }
+  /** Whether the whole of `value` matches, in time linear in its length. */
+  test(value, meter) {
+    if (this.literal !== void 0) return value === this.literal;
+    if (!value.startsWith(this.literalPrefix)) return false;
+    if (this.oneWildcard !== void 0) return matchesOneWildcard(this.oneWildcard, value, meter);
+    return this.program.matches(value, meter);
+  }
+  /** Whether some value matches both globs. */
+  intersects(other, meter) {
+    if (this.literal !== void 0) return other.test(this.literal, meter);
+    if (other.literal !== void 0) return this.test(other.literal, meter);
+    const [shorter, longer] = this.literalPrefix.length <= other.literalPrefix.length ? [this.literalPrefix, other.literalPrefix] : [other.literalPrefix, this.literalPrefix];
+    if (!longer.startsWith(shorter)) return false;
+    return this.program.intersects(other.program, meter);
+  }
+};
+function compileGlob(pattern, flavour = "secret-name") {
+  return Glob.compile(pattern, flavour);
+}
+function literalText(items) {
+  let text = "";
+  for (const item of items) {
+    const single = item.type === "set" ? item.set.single : void 0;
+    if (single === void 0) break;
+    text += String.fromCodePoint(single);
+  }
+  return text;
+}
+function oneWildcardShape(items) {
+  const prefix = literalText(items);
+  const at2 = [...prefix].length;
+  const wildcard = items[at2];
+  const excluded = wildcard === WILDCARD_NODES.star ? ["/", ":"] : wildcard === WILDCARD_NODES.globstar ? [":"] : void 0;
+  if (excluded === void 0) return void 0;
+  const rest = items.slice(at2 + 1);
+  const suffix = literalText(rest);
+  return [...suffix].length === rest.length ? { prefix, suffix, excluded } : void 0;
+}
+function matchesOneWildcard(shape, value, meter) {
+  meter?.spend(value.length);
+  if (value.length < shape.prefix.length + shape.suffix.length) return false;
+  if (!value.startsWith(shape.prefix) || !value.endsWith(shape.suffix)) return false;
+  const middle = value.slice(shape.prefix.length, value.length - shape.suffix.length);
+  return !shape.excluded.some((character) => middle.includes(character));
+}
+var GlobParser = class {
+  constructor(pattern, flavour) {
+    this.pattern = pattern;
+    this.flavour = flavour;
+    this.characters = [...pattern];
+  }
+  pattern;
+  flavour;
+  index = 0;
+  characters;
+  parse() {
+    return this.sequence(false);
+  }
+  fail(problem) {
+    throw new GlobSyntaxError(`"${this.pattern}" ${problem}`);
+  }
+  /** Parses until the end, or until "," / "}" when inside braces. */
+  sequence(insideBraces) {
+    const items = [];
+    const pushWildcard = (wildcard) => {
+      let current = wildcard;
+      for (; ; ) {
+        const last = items[items.length - 1];
+        const merged = typeof last === "string" ? merge(last, current) : void 0;
+        if (merged === void 0) break;
+        items.pop();
+        current = merged;
+      }
+      items.push(current);
+    };
+    const characters = this.characters;
+    while (this.index < characters.length) {
+      const character = characters[this.index];
+      if (insideBraces && (character === "," || character === "}")) return toSequence(items);
+      switch (character) {
+        case "\\": {
+          const next = characters[this.index + 1];
+          if (next === void 0) this.fail('ends with a lone "\\"');
+          items.push(literal(next));
+          this.index += 2;
+          break;
+        }
+        case "*":
+          if (characters[this.index + 1] === "*") {
+            if (characters[this.index + 2] === "/") {
+              pushWildcard("globstar-slash");
+              this.index += 3;
+            } else {
+              pushWildcard("globstar");
+              this.index += 2;
+            }
+          } else {
+            pushWildcard("star");
+            this.index += 1;
+          }
+          break;
+        case "?":
+          items.push({ type: "set", set: NOT_SEPARATOR });
+          this.index += 1;
+          break;
+        case "[":
+          if (this.flavour === "secret-name") items.push(this.characterClass());
+          else {
+            items.push(literal(character));
+            this.index += 1;
+          }
+          break;
+        case "{":
+          items.push(this.braces());
+          break;
+        default:
+          items.push(literal(character));
+          this.index += 1;
+      }
+    }
+    if (insideBraces) this.fail('has a "{" without its closing "}"');
+    return toSequence(items);
+  }
+  braces() {
+    const options = [];
+    this.index += 1;
+    for (; ; ) {
+      options.push(this.sequence(true));
+      const delimiter2 = this.characters[this.index];
+      this.index += 1;
+      if (delimiter2 === "}") return { type: "choice", options };
+    }
+  }
+  characterClass() {
+    const characters = this.characters;
+    this.index += 1;
+    let negated = false;
+    if (characters[this.index] === "!" || characters[this.index] === "^") {
+      negated = true;
+      this.index += 1;
+    }
+    const members2 = [];
+    let first = true;
+    const member = () => {
+      const character = characters[this.index];
+      if (character === void 0) return void 0;
+      if (character === "\\") {
+        const next = characters[this.index + 1];
+        if (next === void 0) return void 0;
+        this.index += 2;
+        return next.codePointAt(0);
+      }
+      this.index += 1;
+      return character.codePointAt(0);
+    };
+    while (this.index < characters.length) {
+      if (characters[this.index] === "]" && !first) {
+        this.index += 1;
+        const set2 = CharSet.union(members2);
+        return { type: "set", set: negated ? set2.complement().minus(SEPARATORS) : set2 };
+      }
+      first = false;
+      const low = member();
+      if (low === void 0) break;
+      if (characters[this.index] === "-" && characters[this.index + 1] !== "]" && characters[this.index + 1] !== void 0) {
+        this.index += 1;
+        const high = member();
+        if (high === void 0) break;
+        if (high < low)
+          this.fail(
+            `has the range "${String.fromCodePoint(low)}-${String.fromCodePoint(high)}" out of order`
+          );
+        members2.push(CharSet.range(low, high));
+      } else {
+        members2.push(CharSet.of(low));
+      }
+    }
+    return this.fail('has a "[" without its closing "]"');
+  }
+};
+function literal(character) {
+  return { type: "set", set: CharSet.of(character.codePointAt(0)) };
+}
+function toSequence(items) {
+  const nodes = items.map((item) => typeof item === "string" ? WILDCARD_NODES[item] : item);
+  return nodes.length === 1 ? nodes[0] : { type: "sequence", items: nodes };
 }
 
 // src/protocol/secret-names.ts
@@ -21334,7 +21799,7 @@ function segmentsProblem(text, what, segment, characters) {
 function secretNameProblem(name) {
   return segmentsProblem(name, "name", SEGMENT, 'outside A-Z, a-z, 0-9, "_", "." and "-"');
 }
-function secretPatternProblem(pattern) {
+function compileSecretPattern(pattern) {
   const problem = segmentsProblem(
     pattern,
     "pattern",
@@ -21343,12 +21808,11 @@ function secretPatternProblem(pattern) {
   );
   if (problem !== void 0) return problem;
   try {
-    compileGlob(pattern);
+    return compileGlob(pattern, "secret-name");
   } catch (error63) {
-    if (error63 instanceof GlobSyntaxError) return error63.message;
+    if (error63 instanceof GlobSyntaxError || error63 instanceof PatternTooLargeError) return error63.message;
     throw error63;
   }
-  return void 0;
 }
 var RequestedEntryError = class extends Error {
 };
@@ -21356,9 +21820,9 @@ function parseRequestedEntry(raw) {
   const optional2 = raw.endsWith("?");
   const target = optional2 ? raw.slice(0, -1) : raw;
   const isPattern = hasGlobCharacters(target);
-  const problem = isPattern ? secretPatternProblem(target) : secretNameProblem(target);
-  if (problem !== void 0) throw new RequestedEntryError(`${JSON.stringify(raw)}: ${problem}`);
-  return { raw, target, optional: optional2, isPattern };
+  const compiled = isPattern ? compileSecretPattern(target) : secretNameProblem(target) ?? compileGlob(target);
+  if (typeof compiled === "string") throw new RequestedEntryError(`${JSON.stringify(raw)}: ${compiled}`);
+  return { raw, target, optional: optional2, isPattern, glob: compiled };
 }
 
 // node_modules/zod/v4/classic/external.js
@@ -21525,7 +21989,7 @@ __export(external_exports, {
   ksuid: () => ksuid2,
   lazy: () => lazy,
   length: () => _length,
-  literal: () => literal,
+  literal: () => literal2,
   locales: () => locales_exports,
   looseObject: () => looseObject,
   looseRecord: () => looseRecord,
@@ -21991,7 +22455,7 @@ __export(util_exports, {
   joinValues: () => joinValues,
   jsonStringifyReplacer: () => jsonStringifyReplacer,
   members: () => members,
-  merge: () => merge,
+  merge: () => merge2,
   mergeDefs: () => mergeDefs,
   normalizeParams: () => normalizeParams,
   nullish: () => nullish,
@@ -22461,7 +22925,7 @@ function safeExtend(schema, shape) {
   }
   return clone(schema, mergeDefs(schema._zod.def, { shape: extended(schema, shape) }));
 }
-function merge(a2, b2) {
+function merge2(a2, b2) {
   if (!b2?._zod?.def) {
     throw new Error("Invalid input to merge: expected an object schema. To merge a plain shape, use `.extend()`.");
   }
@@ -26455,7 +26919,7 @@ function isRecursive(inst, stack, resolve4) {
     }
     return answer;
   };
-  const merge2 = (answer) => {
+  const merge3 = (answer) => {
     if (answer > result)
       result = answer;
   };
@@ -26464,7 +26928,7 @@ function isRecursive(inst, stack, resolve4) {
   switch (kind) {
     case "object": {
       const raw = rawShape(def);
-      merge2(raw ? shape(raw, true) : ASSUMED);
+      merge3(raw ? shape(raw, true) : ASSUMED);
       check2(def.catchall);
       break;
     }
@@ -26514,7 +26978,7 @@ function isRecursive(inst, stack, resolve4) {
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
       const inner = def._cachedInner ?? (resolve4 ? inst._zod.innerType : void 0);
-      merge2(inner ? isRecursive(inner, stack, false) : ASSUMED);
+      merge3(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
     // a leaf by choice: `parts` are regex fragments, not data positions
@@ -38460,7 +38924,7 @@ __export(schemas_exports2, {
   keyof: () => keyof,
   ksuid: () => ksuid2,
   lazy: () => lazy,
-  literal: () => literal,
+  literal: () => literal2,
   looseObject: () => looseObject,
   looseRecord: () => looseRecord,
   mac: () => mac2,
@@ -39723,7 +40187,7 @@ var ZodLiteral = /* @__PURE__ */ $constructor("ZodLiteral", (inst, def) => {
     }
   });
 });
-function literal(value, params) {
+function literal2(value, params) {
   return new ZodLiteral({
     type: "literal",
     values: Array.isArray(value) ? value : [value],
@@ -44745,6 +45209,224 @@ function openAndCheck(response, entries, keyPair) {
   return secrets;
 }
 
+// src/protocol/printable.ts
+var UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+var UNPRINTABLE_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+function escapeCharacter(character) {
+  const code = character.charCodeAt(0);
+  switch (character) {
+    case "\n":
+      return "\\n";
+    case "\r":
+      return "\\r";
+    case "	":
+      return "\\t";
+    default:
+      return code < 256 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  }
+}
+function printable(text) {
+  return text.replace(UNPRINTABLE, escapeCharacter);
+}
+function printableLines(text) {
+  return text.replace(UNPRINTABLE_BUT_NEWLINE, escapeCharacter);
+}
+
+// src/client/env-names.ts
+function deriveEnvName(secretName) {
+  const last = secretName.slice(secretName.lastIndexOf("/") + 1);
+  const name = last.toUpperCase().replace(/[^A-Z0-9_]/g, "_");
+  return /^[0-9]/.test(name) ? `_${name}` : name;
+}
+var ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+var REFUSED_ENV_NAMES = [
+  {
+    reason: "the GitHub runner and actions read it to decide what later steps run and where they write",
+    prefixes: ["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_", "STATE_"],
+    names: ["CI"]
+  },
+  {
+    reason: "it chooses the programs, home directory and shell of every later step",
+    prefixes: [],
+    names: ["PATH", "HOME", "SHELL", "COMSPEC", "PATHEXT", "PSMODULEPATH"]
+  },
+  {
+    reason: "the dynamic loader or the C library loads code or files named by it into every later program",
+    prefixes: ["LD_", "DYLD_"],
+    names: ["GCONV_PATH", "HOSTALIASES", "LOCPATH", "NLSPATH"]
+  },
+  {
+    reason: "a shell runs code from it when it starts or shows a prompt, or it changes how every script is parsed",
+    prefixes: ["BASH_"],
+    names: [
+      ...["ENV", "PROMPT_COMMAND", "PS1", "PS2", "PS3", "PS4", "SHELLOPTS", "BASHOPTS", "IFS", "CDPATH"],
+      ...["GLOBIGNORE", "ZDOTDIR", "FPATH"]
+    ]
+  },
+  {
+    reason: "git runs commands named by it (ssh, askpass, diff, editor) or takes configuration from it",
+    prefixes: ["GIT_"],
+    names: []
+  },
+  {
+    reason: "perl loads modules or runs options from it",
+    prefixes: ["PERL"],
+    names: []
+  },
+  {
+    reason: "python, pip, uv or pytest load code, plugins or packages from it",
+    prefixes: ["PYTHON", "PIP_", "UV_"],
+    names: ["PYTEST_ADDOPTS", "PYTEST_PLUGINS"]
+  },
+  {
+    reason: "ruby, gem or bundler load code or gems from it",
+    prefixes: ["RUBY", "GEM_", "BUNDLE_"],
+    names: []
+  },
+  {
+    reason: "the JVM, Maven, Gradle, sbt or Ant take options (agents, classes) or a JDK from it",
+    prefixes: ["JAVA_"],
+    names: [
+      ...["_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH", "MAVEN_OPTS", "MAVEN_ARGS", "GRADLE_OPTS"],
+      ...["GRADLE_USER_HOME", "SBT_OPTS", "ANT_OPTS"]
+    ]
+  },
+  {
+    reason: "the .NET runtime loads startup hooks, profilers or another runtime from it",
+    prefixes: ["DOTNET_", "COMPLUS_", "CORECLR_"],
+    names: []
+  },
+  {
+    reason: "node, npm, yarn, pnpm, corepack or bun take options, modules, scripts or certificates from it",
+    prefixes: ["NODE_", "NPM_CONFIG_", "YARN_", "PNPM_CONFIG_", "COREPACK_", "BUN_"],
+    names: ["PNPM_HOME"],
+    except: ["NODE_AUTH_TOKEN", "YARN_NPM_AUTH_TOKEN"]
+  },
+  {
+    reason: "the go command takes flags, toolchains, modules or commands from it",
+    prefixes: ["CGO_"],
+    names: [
+      ...["GOFLAGS", "GOENV", "GOROOT", "GOPATH", "GOPROXY", "GOTOOLCHAIN", "GONOSUMDB", "GONOSUMCHECK"],
+      ...["GOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOEXPERIMENT", "GODEBUG", "GOWORK", "GOBIN"],
+      ...["GOCACHE", "GOMODCACHE", "GOVCS", "GOAUTH", "GOPACKAGESDRIVER", "GCCGO"]
+    ]
+  },
+  {
+    reason: "cargo, rustc or rustup run a compiler, wrapper or toolchain named by it, or take flags from it",
+    prefixes: ["CARGO_", "RUSTC", "RUSTDOC", "RUSTUP_"],
+    names: ["RUSTFLAGS"],
+    except: ["CARGO_REGISTRY_TOKEN"]
+  },
+  {
+    reason: "make, cmake and compilers run the program named by it or take flags and files from it",
+    prefixes: ["CMAKE_"],
+    names: [
+      ...["CC", "CXX", "CPP", "LD", "AR", "AS", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS"],
+      ...["MAKEFLAGS", "GNUMAKEFLAGS", "MFLAGS", "MAKEFILES"]
+    ]
+  },
+  {
+    reason: "tools run the program named by it to show text or ask for input",
+    prefixes: [],
+    names: [
+      ...["EDITOR", "VISUAL", "PAGER", "MANPAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SSH_ASKPASS"],
+      ...["SSH_ASKPASS_REQUIRE", "SUDO_ASKPASS"]
+    ]
+  },
+  {
+    reason: "it chooses the certificates TLS trusts (a man in the middle could read later traffic) or makes OpenSSL load a module",
+    prefixes: ["OPENSSL_"],
+    names: ["SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"]
+  },
+  {
+    reason: "php, lua, tcl or R run startup code or load libraries from it",
+    prefixes: ["LUA_"],
+    names: [
+      ...["PHPRC", "PHP_INI_SCAN_DIR", "TCLLIBPATH", "R_PROFILE", "R_PROFILE_USER", "R_ENVIRON"],
+      ...["R_ENVIRON_USER", "R_LIBS", "R_LIBS_USER"]
+    ]
+  },
+  {
+    reason: "terraform takes its configuration, arguments or providers from it",
+    prefixes: ["TF_CLI_"],
+    names: ["TF_PLUGIN_CACHE_DIR"]
+  },
+  {
+    reason: "it points tools at another configuration directory or file, and such files can run commands",
+    prefixes: [],
+    names: ["XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "CURL_HOME", "WGETRC"]
+  }
+];
+function refusal(upper) {
+  for (const group of REFUSED_ENV_NAMES) {
+    if (group.names.includes(upper)) return { group, prefix: void 0 };
+    const prefix = group.prefixes.find((candidate) => upper.startsWith(candidate));
+    if (prefix !== void 0 && !(group.except ?? []).includes(upper)) return { group, prefix };
+  }
+  return void 0;
+}
+function envNameProblem(name, secretName) {
+  if (!ENV_NAME.test(name))
+    return `"${printable(name)}" is not a valid environment variable name (letters, digits and "_", not starting with a digit)`;
+  const upper = name.toUpperCase();
+  const refused = refusal(upper);
+  if (refused === void 0) return void 0;
+  const which2 = refused.prefix === void 0 ? "" : ` (as is every name starting with ${refused.prefix})`;
+  const rename2 = secretName === void 0 ? `choose another name, for example MY_${upper}` : `give it another name on its own line: MY_${upper}=${printable(secretName)}`;
+  return `"${name}" is refused${which2}: ${refused.group.reason}; ${rename2}`;
+}
+
+// src/client/export-plan.ts
+var ExportPlanError = class extends Error {
+  name = "ExportPlanError";
+};
+function planExports(lines, released) {
+  const items = [];
+  const byEnvName = /* @__PURE__ */ new Map();
+  const problems = [];
+  const add = (secret, line) => {
+    const envName = line.envName ?? deriveEnvName(secret.name);
+    const problem = line.envName === void 0 ? envNameProblem(envName, secret.name) : void 0;
+    if (problem !== void 0) {
+      problems.push(`secret "${printable(secret.name)}" (line ${line.lineNumber}): ${problem}`);
+      return;
+    }
+    const existing = byEnvName.get(envName);
+    if (existing !== void 0) {
+      if (existing.secretName !== secret.name || existing.toFile !== line.toFile) {
+        problems.push(
+          `"${printable(existing.secretName)}" and "${printable(secret.name)}" would both be ${envName}; give one another name with ENV=NAME on its own line`
+        );
+      }
+      return;
+    }
+    const item = {
+      secretName: secret.name,
+      version: secret.version,
+      envName,
+      toFile: line.toFile,
+      value: secret.value
+    };
+    byEnvName.set(envName, item);
+    items.push(item);
+  };
+  const namedOnTheirOwnLine = new Set(
+    lines.filter((line) => !line.entry.isPattern).map((line) => line.entry.target)
+  );
+  for (const line of lines) {
+    if (line.entry.isPattern) {
+      const pattern = compileGlob(line.entry.target);
+      for (const secret of released)
+        if (!namedOnTheirOwnLine.has(secret.name) && pattern.test(secret.name)) add(secret, line);
+    } else {
+      const secret = released.find((candidate) => candidate.name === line.entry.target);
+      if (secret !== void 0) add(secret, line);
+    }
+  }
+  if (problems.length > 0) throw new ExportPlanError(problems.join("\n"));
+  return items;
+}
+
 // src/client/formats.ts
 function shellQuote(value) {
   return `'${value.replaceAll("'", "'\\''")}'`;
@@ -44760,145 +45442,261 @@ function formatJson(values) {
 
 // src/client/private-files.ts
 import { randomBytes } from "node:crypto";
-import { chmod as chmod2, mkdir as mkdir2, open as open3, rm as rm2, stat as stat2, unlink as unlink2 } from "node:fs/promises";
-import { join as join3, resolve as resolve2 } from "node:path";
-async function writePrivateFile(path4, content) {
-  const handle = await open3(path4, "w", 384);
+import { constants as constants3 } from "node:fs";
+import { lstat as lstat2, mkdir as mkdir2, open as open3, rmdir as rmdir2, stat as stat2, unlink as unlink2 } from "node:fs/promises";
+import { dirname as dirname3, join as join3, resolve as resolve2 } from "node:path";
+var PrivateFileError = class extends Error {
+  name = "PrivateFileError";
+};
+var NOFOLLOW = constants3.O_NOFOLLOW ?? 0;
+var NONBLOCK = constants3.O_NONBLOCK ?? 0;
+var CREATE_NEW = constants3.O_CREAT | constants3.O_EXCL | constants3.O_WRONLY | NOFOLLOW;
+var ZEROS = Buffer.alloc(64 * 1024);
+var errorCode = (error63) => error63.code;
+function kindOf(stats) {
+  if (stats.isSymbolicLink()) return "a symbolic link";
+  if (stats.isFile()) return "a file";
+  if (stats.isDirectory()) return "a directory";
+  return "a special file (FIFO, socket or device)";
+}
+function identityOf(path4, stats) {
+  return { path: path4, dev: stats.dev.toString(), ino: stats.ino.toString() };
+}
+function sameIdentity(stats, identity) {
+  return stats.dev.toString() === identity.dev && stats.ino.toString() === identity.ino;
+}
+async function lstatOrUndefined(path4) {
   try {
+    return await lstat2(path4, { bigint: true });
+  } catch (error63) {
+    if (errorCode(error63) === "ENOENT") return void 0;
+    throw error63;
+  }
+}
+function alreadyExists(path4, kind) {
+  return new PrivateFileError(
+    `${printable(path4)} already exists (${kind}); secrets are written only to a new file, never over a file or through a link: remove it or choose another path`
+  );
+}
+async function checkPathFree(path4) {
+  const existing = await lstatOrUndefined(path4).catch((error63) => {
+    throw new PrivateFileError(`cannot use ${printable(path4)}: ${errorCode(error63) ?? String(error63)}`);
+  });
+  if (existing !== void 0) throw alreadyExists(path4, kindOf(existing));
+  const parent = dirname3(path4);
+  const parentStats = await stat2(parent).catch(() => void 0);
+  if (parentStats === void 0 || !parentStats.isDirectory()) {
+    throw new PrivateFileError(
+      `the directory ${printable(parent)} of ${printable(path4)} does not exist: create it first or choose another path`
+    );
+  }
+}
+async function createNew(path4) {
+  try {
+    return await open3(path4, CREATE_NEW, 384);
+  } catch (error63) {
+    const code = errorCode(error63);
+    if (code === "EEXIST" || code === "ELOOP") {
+      const existing = await lstatOrUndefined(path4).catch(() => void 0);
+      throw alreadyExists(path4, existing === void 0 ? "it was there a moment ago" : kindOf(existing));
+    }
+    if (code === "ENOENT")
+      throw new PrivateFileError(
+        `the directory of ${printable(path4)} does not exist: create it first or choose another path`
+      );
+    throw new PrivateFileError(`cannot create ${printable(path4)}: ${code ?? String(error63)}`);
+  }
+}
+async function writeNewPrivateFile(path4, content, onCreated = () => void 0) {
+  const handle = await createNew(path4);
+  let identity;
+  try {
+    identity = identityOf(path4, await handle.stat({ bigint: true }));
+    onCreated(identity);
     await handle.chmod(384);
     await handle.writeFile(content, "utf8");
     await handle.sync();
+  } catch (error63) {
+    await handle.close().catch(() => void 0);
+    if (identity !== void 0) await removeCreatedFile(identity).catch(() => void 0);
+    throw error63;
+  }
+  await handle.close();
+  return identity;
+}
+async function makePrivateDirectory(parent, onCreated = () => void 0) {
+  const path4 = join3(resolve2(parent), `secrets-action-${randomBytes(6).toString("hex")}`);
+  try {
+    await mkdir2(path4, { mode: 448 });
+  } catch (error63) {
+    throw new PrivateFileError(
+      `cannot create a directory in ${printable(parent)}: ${errorCode(error63) ?? String(error63)}`
+    );
+  }
+  try {
+    const identity = await directoryIdentity(path4);
+    onCreated(identity);
+    return identity;
+  } catch (error63) {
+    await rmdir2(path4).catch(() => void 0);
+    throw error63;
+  }
+}
+async function directoryIdentity(path4) {
+  if (process.platform === "win32") return identityOf(path4, await lstat2(path4, { bigint: true }));
+  const handle = await open3(path4, constants3.O_RDONLY | (constants3.O_DIRECTORY ?? 0) | NOFOLLOW);
+  try {
+    const stats = await handle.stat({ bigint: true });
+    if (!stats.isDirectory()) throw new PrivateFileError(`${printable(path4)} changed while it was created`);
+    await handle.chmod(448);
+    return identityOf(path4, stats);
   } finally {
     await handle.close();
   }
 }
-async function makePrivateDirectory(runnerTemp) {
-  const directory = join3(resolve2(runnerTemp), `secrets-action-${randomBytes(6).toString("hex")}`);
-  await mkdir2(directory, { mode: 448 });
-  await chmod2(directory, 448);
-  return directory;
+var REMOVED = { kind: "removed" };
+var ALREADY_GONE = { kind: "already gone" };
+function notTheCreated(stats, identity, directory) {
+  const expected = directory ? stats.isDirectory() : stats.isFile();
+  if (!expected)
+    return `it is now ${kindOf(stats)}, not the ${directory ? "directory" : "file"} this job created`;
+  if (!sameIdentity(stats, identity))
+    return `it is now another ${directory ? "directory" : "file"} than the one this job created (device and inode differ)`;
+  return void 0;
 }
-async function shredFile(path4) {
-  let size;
+async function overwriteWithZeros(handle, size) {
+  for (let offset = 0n; offset < size; offset += BigInt(ZEROS.length)) {
+    const length = Number(size - offset < BigInt(ZEROS.length) ? size - offset : BigInt(ZEROS.length));
+    await handle.write(ZEROS, 0, length, Number(offset));
+  }
+  await handle.sync();
+}
+async function removeCreatedFile(identity) {
+  const before = await lstatOrUndefined(identity.path);
+  if (before === void 0) return ALREADY_GONE;
+  const changed = notTheCreated(before, identity, false);
+  if (changed !== void 0) return { kind: "left alone", reason: changed };
+  let handle;
   try {
-    size = (await stat2(path4)).size;
+    handle = await open3(identity.path, constants3.O_WRONLY | NOFOLLOW | NONBLOCK);
   } catch (error63) {
-    if (error63.code === "ENOENT") return "already gone";
+    const code = errorCode(error63);
+    if (code === "ENOENT") return ALREADY_GONE;
+    if (code === "ELOOP") return { kind: "left alone", reason: "it is now a symbolic link" };
+    if (code === "ENXIO") return { kind: "left alone", reason: "it is now a FIFO" };
     throw error63;
   }
-  const handle = await open3(path4, "r+");
   try {
-    await handle.write(Buffer.alloc(size), 0, size, 0);
-    await handle.sync();
+    const opened = await handle.stat({ bigint: true });
+    const openedChanged = notTheCreated(opened, identity, false);
+    if (openedChanged !== void 0) return { kind: "left alone", reason: openedChanged };
+    await overwriteWithZeros(handle, opened.size);
   } finally {
     await handle.close();
   }
-  await unlink2(path4);
-  return "removed";
+  const after = await lstatOrUndefined(identity.path);
+  if (after === void 0) return ALREADY_GONE;
+  const changedSince = notTheCreated(after, identity, false);
+  if (changedSince !== void 0) return { kind: "left alone", reason: changedSince };
+  await unlink2(identity.path);
+  return REMOVED;
 }
-async function removeDirectory(path4) {
+async function removeCreatedDirectory(identity) {
+  const before = await lstatOrUndefined(identity.path);
+  if (before === void 0) return ALREADY_GONE;
+  const changed = notTheCreated(before, identity, true);
+  if (changed !== void 0) return { kind: "left alone", reason: changed };
   try {
-    await stat2(path4);
+    await rmdir2(identity.path);
   } catch (error63) {
-    if (error63.code === "ENOENT") return "already gone";
+    const code = errorCode(error63);
+    if (code === "ENOENT") return ALREADY_GONE;
+    if (code === "ENOTEMPTY" || code === "EEXIST")
+      return { kind: "left alone", reason: "it holds files this job did not create" };
     throw error63;
   }
-  await rm2(path4, { recursive: true, force: true });
-  return "removed";
+  return REMOVED;
 }
 
 // src/action/cleanup.ts
-async function removeAll(files, directories) {
+async function removeCreated(created) {
   const removed = [];
   const alreadyGone = [];
+  const leftAlone = [];
   const failed = [];
-  const attempt = async (path4, remove) => {
+  const attempt = async (identity, remove) => {
     try {
-      (await remove(path4) === "removed" ? removed : alreadyGone).push(path4);
+      const outcome = await remove(identity);
+      if (outcome.kind === "removed") removed.push(identity.path);
+      else if (outcome.kind === "already gone") alreadyGone.push(identity.path);
+      else leftAlone.push({ path: identity.path, reason: outcome.reason });
     } catch (error63) {
-      failed.push({ path: path4, reason: error63.code ?? error63.message });
+      failed.push({
+        path: identity.path,
+        reason: error63.code ?? error63.message
+      });
     }
   };
-  for (const file2 of files) await attempt(file2, shredFile);
-  for (const directory of directories) await attempt(directory, removeDirectory);
-  return { removed, alreadyGone, failed };
+  for (const file2 of created.files) await attempt(file2, removeCreatedFile);
+  for (const directory of [...created.directories].reverse())
+    await attempt(directory, removeCreatedDirectory);
+  return { removed, alreadyGone, leftAlone, failed };
+}
+function reportCleanup(report, failedHint) {
+  for (const path4 of report.removed) info(`Removed ${printable(path4)}`);
+  for (const path4 of report.alreadyGone) info(`Already gone: ${printable(path4)}`);
+  for (const { path: path4, reason } of report.leftAlone)
+    warning(`Left ${printable(path4)} as it is: ${printable(reason)}`);
+  for (const { path: path4, reason } of report.failed)
+    warning(`Could not remove ${printable(path4)} (${printable(reason)}); ${failedHint}`);
 }
 
-// src/client/env-names.ts
-function deriveEnvName(secretName) {
-  const last = secretName.slice(secretName.lastIndexOf("/") + 1);
-  const name = last.toUpperCase().replace(/[^A-Z0-9_]/g, "_");
-  return /^[0-9]/.test(name) ? `_${name}` : name;
+// src/action/state.ts
+var STATE_CREATED = "created";
+function encodeCreated(state) {
+  const plain = (entries) => entries.map(({ path: path4, dev, ino }) => ({ path: path4, dev, ino }));
+  return JSON.stringify({ files: plain(state.files), directories: plain(state.directories) });
 }
-var ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-var RESERVED_PREFIXES = ["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_", "STATE_"];
-var RESERVED_NAMES = /* @__PURE__ */ new Set([
-  "PATH",
-  "NODE_OPTIONS",
-  "LD_PRELOAD",
-  "LD_LIBRARY_PATH",
-  "BASH_ENV",
-  "ENV",
-  "HOME",
-  "SHELL",
-  "CI"
-]);
-function envNameProblem(name) {
-  if (!ENV_NAME.test(name))
-    return `"${name}" is not a valid environment variable name (letters, digits and "_", not starting with a digit)`;
-  const upper = name.toUpperCase();
-  if (RESERVED_NAMES.has(upper) || RESERVED_PREFIXES.some((prefix) => upper.startsWith(prefix))) {
-    return `"${name}" is reserved (it would change how later steps or the runner behave); choose another name with ENV=NAME`;
+
+// src/action/created-files.ts
+var CreatedFiles = class {
+  constructor(save) {
+    this.save = save;
   }
-  return void 0;
-}
-
-// src/client/export-plan.ts
-var ExportPlanError = class extends Error {
-  name = "ExportPlanError";
+  save;
+  files = [];
+  directories = [];
+  get state() {
+    return { files: [...this.files], directories: [...this.directories] };
+  }
+  /** A fresh 0700 directory under `parent`; returns its path. */
+  async makeDirectory(parent) {
+    const identity = await makePrivateDirectory(parent, (created) => {
+      this.directories.push(created);
+      this.save(encodeCreated(this.state));
+    });
+    return identity.path;
+  }
+  /** A new 0600 file at `path` holding `content`; refused if anything is at `path` already. */
+  async writeFile(path4, content) {
+    await writeNewPrivateFile(path4, content, (created) => {
+      this.files.push(created);
+      this.save(encodeCreated(this.state));
+    });
+  }
+  /** Removes everything created so far; what could not be removed stays recorded for the post step. */
+  async removeAll() {
+    const report = await removeCreated(this.state);
+    const failed = new Set(report.failed.map(({ path: path4 }) => path4));
+    this.files = this.files.filter(({ path: path4 }) => failed.has(path4));
+    this.directories = this.directories.filter(({ path: path4 }) => failed.has(path4));
+    try {
+      this.save(encodeCreated(this.state));
+    } catch {
+    }
+    return report;
+  }
 };
-function planExports(lines, released) {
-  const items = [];
-  const byEnvName = /* @__PURE__ */ new Map();
-  const problems = [];
-  const add = (secret, line) => {
-    const envName = line.envName ?? deriveEnvName(secret.name);
-    const problem = line.envName === void 0 ? envNameProblem(envName) : void 0;
-    if (problem !== void 0) {
-      problems.push(`secret "${secret.name}" (line ${line.lineNumber}): ${problem}`);
-      return;
-    }
-    const existing = byEnvName.get(envName);
-    if (existing !== void 0) {
-      if (existing.secretName !== secret.name || existing.toFile !== line.toFile) {
-        problems.push(
-          `"${existing.secretName}" and "${secret.name}" would both be ${envName}; give one another name with ENV=NAME on its own line`
-        );
-      }
-      return;
-    }
-    const item = {
-      secretName: secret.name,
-      version: secret.version,
-      envName,
-      toFile: line.toFile,
-      value: secret.value
-    };
-    byEnvName.set(envName, item);
-    items.push(item);
-  };
-  for (const line of lines) {
-    if (line.entry.isPattern) {
-      const pattern = compileGlob(line.entry.target);
-      for (const secret of released) if (pattern.test(secret.name)) add(secret, line);
-    } else {
-      const secret = released.find((candidate) => candidate.name === line.entry.target);
-      if (secret !== void 0) add(secret, line);
-    }
-  }
-  if (problems.length > 0) throw new ExportPlanError(problems.join("\n"));
-  return items;
-}
 
 // src/client/secret-lines.ts
 var InputError = class extends Error {
@@ -44970,23 +45768,25 @@ var LEADS = {
 function failureMessage(error63) {
   if (error63 instanceof BrokerProblemError) {
     const { problem } = error63;
-    const lead = LEADS[problem.code] ?? `The broker answered HTTP ${error63.status}`;
-    const parts = [`${lead} (${problem.code}): ${problem.detail}`];
-    if (problem.hint !== void 0) parts.push(`Hint: ${problem.hint}`);
+    const lead = Object.hasOwn(LEADS, problem.code) ? LEADS[problem.code] : `The broker answered HTTP ${error63.status}`;
+    const parts = [`${lead} (${printable(problem.code)}): ${printable(problem.detail)}`];
+    if (problem.hint !== void 0) parts.push(`Hint: ${printable(problem.hint)}`);
     if (problem.request_id !== void 0)
-      parts.push(`Request id: ${problem.request_id} (the broker's audit log has the details).`);
+      parts.push(`Request id: ${printable(problem.request_id)} (the broker's audit log has the details).`);
     return parts.join("\n");
   }
   if (error63 instanceof InputError) return `Invalid input:
-${error63.message}`;
-  if (error63 instanceof RequestedEntryError) return `Invalid input: ${error63.message}`;
+${printableLines(error63.message)}`;
   if (error63 instanceof ExportPlanError) return `Nothing was exported:
-${error63.message}`;
+${printableLines(error63.message)}`;
+  const message = printable(error63 instanceof Error ? error63.message : String(error63));
+  if (error63 instanceof RequestedEntryError) return `Invalid input: ${message}`;
   if (error63 instanceof ResponseIntegrityError)
-    return `The broker's answer failed its checks, so nothing was used: ${error63.message}`;
-  if (error63 instanceof BrokerUnreachableError || error63 instanceof TokenRequestError) return error63.message;
-  if (error63 instanceof NoTokenError) return error63.message;
-  return `secrets-action failed: ${error63 instanceof Error ? error63.message : String(error63)}`;
+    return `The broker's answer failed its checks, so nothing was used: ${message}`;
+  if (error63 instanceof PrivateFileError) return `Nothing was written: ${message}`;
+  if (error63 instanceof BrokerUnreachableError || error63 instanceof TokenRequestError || error63 instanceof NoTokenError)
+    return message;
+  return `secrets-action failed: ${message}`;
 }
 
 // src/action/error-messages.ts
@@ -45008,6 +45808,31 @@ var MissingIdTokenPermissionError = class extends Error {
     super(MISSING_ID_TOKEN_PERMISSION);
   }
 };
+
+// src/action/file-commands.ts
+import { stat as stat3, truncate } from "node:fs/promises";
+var FILE_COMMANDS = ["GITHUB_ENV", "GITHUB_OUTPUT"];
+async function fileCommandCheckpoint() {
+  const lengths = /* @__PURE__ */ new Map();
+  for (const name of FILE_COMMANDS) {
+    const path4 = process.env[name];
+    if (!path4) continue;
+    const stats = await stat3(path4).catch(() => void 0);
+    if (stats?.isFile() === true) lengths.set(path4, stats.size);
+  }
+  return { lengths };
+}
+async function restoreFileCommands(checkpoint) {
+  const failed = [];
+  for (const [path4, length] of checkpoint.lengths) {
+    try {
+      await truncate(path4, length);
+    } catch {
+      failed.push(path4);
+    }
+  }
+  return failed;
+}
 
 // src/client/broker-url.ts
 var LOOPBACK_HOSTS = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]"]);
@@ -45115,15 +45940,12 @@ function jsonLeaves(value) {
   return leaves;
 }
 
-// src/action/state.ts
-var STATE_FILES = "files";
-var STATE_DIRECTORIES = "directories";
-
 // src/action/run-action.ts
 async function runAction() {
   try {
     const inputs = parseInputs((name) => getInput(name));
     if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) throw new MissingIdTokenPermissionError();
+    const destinations = await checkDestinations(inputs);
     const released = await fetchSecrets({
       brokerUrl: inputs.brokerUrl,
       entries: inputs.lines.map((line) => line.entry.raw),
@@ -45131,105 +45953,141 @@ async function runAction() {
       timeoutMs: inputs.timeoutSeconds * 1e3,
       retries: inputs.retries,
       onRetry: ({ attempt, delayMs, reason }) => info(
-        `The broker did not answer (${reason}); retry ${attempt} of ${inputs.retries} in ${(delayMs / 1e3).toFixed(1)} s.`
+        `The broker did not answer (${printable(reason)}); retry ${attempt} of ${inputs.retries} in ${(delayMs / 1e3).toFixed(1)} s.`
       )
     });
     maskAll(released.secrets, inputs.maskDerived);
     const items = planExports(inputs.lines, released.secrets);
     info(
-      `Released ${released.secrets.length} secret(s) (request id ${released.requestId}): ` + (items.map((item) => `${item.secretName} v${item.version} as ${item.envName}`).join(", ") || "none")
+      `Released ${released.secrets.length} secret(s) (request id ${printable(released.requestId)}): ` + (items.map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`).join(", ") || "none")
     );
-    if (inputs.run !== void 0) await runCommand(inputs, items);
-    else await exportAll(inputs, items, released.secrets);
+    if (inputs.run !== void 0) await runCommand(inputs.run, items, destinations);
+    else await exportAll(inputs, items, released.secrets, destinations);
     await writeSummary(items, inputs.run !== void 0);
   } catch (error63) {
     setFailed(failureMessage2(error63));
   }
 }
+async function checkDestinations(inputs) {
+  let runnerTemp;
+  if (inputs.lines.some((line) => line.toFile)) {
+    runnerTemp = process.env.RUNNER_TEMP;
+    if (!runnerTemp)
+      throw new Error("RUNNER_TEMP is not set, so ENV=@NAME has nowhere safe to write its file");
+    if ((await stat4(runnerTemp).catch(() => void 0))?.isDirectory() !== true)
+      throw new Error(
+        `RUNNER_TEMP (${printable(runnerTemp)}) is not a directory, so ENV=@NAME cannot write there`
+      );
+  }
+  if (inputs.run === void 0 && inputs.exportEnv && !process.env.GITHUB_ENV) {
+    throw new Error(
+      "GITHUB_ENV is not set: this runner cannot receive environment variables (set export-env: false to use outputs only)"
+    );
+  }
+  let file2;
+  if (inputs.run === void 0 && inputs.file !== void 0) {
+    file2 = resolve3(process.env.GITHUB_WORKSPACE ?? ".", inputs.file);
+    await checkPathFree(file2);
+  }
+  return { runnerTemp, file: file2 };
+}
 function maskAll(secrets, derived2) {
   for (const secret of secrets) for (const form of maskForms(secret.value, derived2)) setSecret(form);
 }
-async function materialise(items) {
+function newCreatedFiles() {
+  return new CreatedFiles((encoded) => saveState(STATE_CREATED, encoded));
+}
+async function materialise(items, runnerTemp, created) {
   const values = /* @__PURE__ */ new Map();
   const fileItems = items.filter((item) => item.toFile);
   if (fileItems.length > 0) {
-    const runnerTemp = process.env.RUNNER_TEMP;
-    if (!runnerTemp)
-      throw new Error("RUNNER_TEMP is not set, so ENV=@NAME has nowhere safe to write its file");
-    const directory = await makePrivateDirectory(runnerTemp);
-    const files = fileItems.map((item) => join4(directory, item.envName));
-    rememberForCleanup(files, [directory]);
-    for (const [index, item] of fileItems.entries()) {
-      await writePrivateFile(files[index], item.value);
-      values.set(item.envName, files[index]);
+    if (runnerTemp === void 0) throw new Error("RUNNER_TEMP is not set");
+    const directory = await created.makeDirectory(runnerTemp);
+    for (const item of fileItems) {
+      const path4 = join4(directory, item.envName);
+      await created.writeFile(path4, item.value);
+      values.set(item.envName, path4);
     }
   }
   for (const item of items) if (!item.toFile) values.set(item.envName, item.value);
   return values;
 }
-var planned = { files: [], directories: [] };
-function rememberForCleanup(files, directories) {
-  planned.files.push(...files);
-  planned.directories.push(...directories);
-  saveState(STATE_FILES, JSON.stringify(planned.files));
-  saveState(STATE_DIRECTORIES, JSON.stringify(planned.directories));
+function renderFile(format, items) {
+  const values = items.filter((item) => !item.toFile).map((item) => ({ name: item.envName, value: item.value }));
+  return format === "json" ? formatJson(values) : formatDotenv(values);
 }
-async function exportAll(inputs, items, secrets) {
-  if (inputs.exportEnv && !process.env.GITHUB_ENV) {
-    throw new Error(
-      "GITHUB_ENV is not set: this runner cannot receive environment variables (set export-env: false to use outputs only)"
-    );
+async function exportAll(inputs, items, secrets, destinations) {
+  const secretsFile = destinations.file === void 0 ? void 0 : { path: destinations.file, text: renderFile(inputs.fileFormat, items) };
+  const created = newCreatedFiles();
+  const checkpoint = await fileCommandCheckpoint();
+  try {
+    const values = await materialise(items, destinations.runnerTemp, created);
+    if (secretsFile !== void 0) await created.writeFile(secretsFile.path, secretsFile.text);
+    for (const [name, value] of values) {
+      if (inputs.exportEnv) exportVariable(name, value);
+      setOutput(name, value);
+    }
+    if (secretsFile !== void 0) setOutput("file", secretsFile.path);
+    setOutput("names", JSON.stringify(secrets.map((secret) => secret.name)));
+  } catch (error63) {
+    for (const path4 of await restoreFileCommands(checkpoint))
+      warning(`Could not take back what this step wrote to ${printable(path4)}`);
+    reportCleanup(await created.removeAll(), "the post step tries again");
+    throw error63;
   }
-  if (inputs.file !== void 0) {
-    const path4 = resolve3(process.env.GITHUB_WORKSPACE ?? ".", inputs.file);
-    rememberForCleanup([path4], []);
-    const values2 = items.filter((item) => !item.toFile).map((item) => ({ name: item.envName, value: item.value }));
-    await writePrivateFile(path4, inputs.fileFormat === "json" ? formatJson(values2) : formatDotenv(values2));
-    setOutput("file", path4);
-  }
-  const values = await materialise(items);
-  for (const [name, value] of values) {
-    if (inputs.exportEnv) exportVariable(name, value);
-    setOutput(name, value);
-  }
-  setOutput("names", JSON.stringify(secrets.map((secret) => secret.name)));
 }
-async function runCommand(inputs, items) {
-  const values = await materialise(items);
-  const environment = {};
-  for (const [name, value] of Object.entries(process.env)) if (value !== void 0) environment[name] = value;
-  for (const [name, value] of values) environment[name] = value;
-  const exitCode = await exec(
-    "bash",
-    ["--noprofile", "--norc", "-eo", "pipefail", "-c", inputs.run],
-    {
+async function runCommand(command, items, destinations) {
+  const created = newCreatedFiles();
+  let exitCode;
+  try {
+    const values = await materialise(items, destinations.runnerTemp, created);
+    const environment = {};
+    for (const [name, value] of Object.entries(process.env))
+      if (value !== void 0) environment[name] = value;
+    for (const [name, value] of values) environment[name] = value;
+    exitCode = await exec("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", command], {
       env: environment,
       ignoreReturnCode: true
-    }
-  );
-  const cleanup = await removeAll(planned.files, planned.directories);
-  for (const { path: path4, reason } of cleanup.failed)
-    warning(`Could not remove ${path4} (${reason}); the post step tries again`);
+    });
+  } finally {
+    reportCleanup(await created.removeAll(), "the post step tries again");
+  }
   if (exitCode !== 0) {
     setFailed(`The run command exited with code ${exitCode}.`);
     process.exitCode = exitCode;
   }
 }
+var HTML_SPECIAL = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;"
+};
+function cell(text) {
+  return printable(text).replace(/[&<>"']/g, (character) => HTML_SPECIAL[character]);
+}
 async function writeSummary(items, ranCommand) {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   const rows = items.map((item) => [
-    item.secretName,
+    cell(item.secretName),
     item.toFile ? `${item.envName} (file path)` : item.envName,
     String(item.version)
   ]);
-  await summary.addHeading("Secrets from the broker", 3).addTable([
-    [
-      { data: "Secret", header: true },
-      { data: ranCommand ? "Variable (run command only)" : "Variable", header: true },
-      { data: "Version", header: true }
-    ],
-    ...rows
-  ]).write();
+  try {
+    await summary.addHeading("Secrets from the broker", 3).addTable([
+      [
+        { data: "Secret", header: true },
+        { data: ranCommand ? "Variable (run command only)" : "Variable", header: true },
+        { data: "Version", header: true }
+      ],
+      ...rows
+    ]).write();
+  } catch (error63) {
+    warning(
+      `Could not write the job summary: ${printable(error63 instanceof Error ? error63.message : String(error63))}`
+    );
+  }
 }
 
 // src/action/index.ts

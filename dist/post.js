@@ -5787,7 +5787,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants3 = require_constants2();
+    var constants4 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5862,7 +5862,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants3.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5957,11 +5957,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants3.ERROR.OK) {
+          if (ret !== constants4.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants3.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants3.ERROR.PAUSED) {
+            } else if (ret === constants4.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5984,10 +5984,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants3.ERROR.OK) {
+        if (ret === constants4.ERROR.OK) {
           return null;
         }
-        if (ret === constants3.ERROR.PAUSED || ret === constants3.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6004,7 +6004,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants3.ERROR[ret], data);
+        return new HTTPParserError(message, constants4.ERROR[ret], data);
       }
       destroy() {
         assert(this.ptr != null);
@@ -6184,7 +6184,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants3.ERROR.PAUSED : 0;
+        return pause ? constants4.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6206,7 +6206,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request.onData(buf) === false) {
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6242,13 +6242,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -19596,82 +19596,180 @@ function getState(name) {
   return process.env[`STATE_${name}`] || "";
 }
 
+// src/protocol/printable.ts
+var UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+function escapeCharacter(character) {
+  const code = character.charCodeAt(0);
+  switch (character) {
+    case "\n":
+      return "\\n";
+    case "\r":
+      return "\\r";
+    case "	":
+      return "\\t";
+    default:
+      return code < 256 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  }
+}
+function printable(text) {
+  return text.replace(UNPRINTABLE, escapeCharacter);
+}
+
 // src/client/private-files.ts
-import { chmod as chmod2, mkdir as mkdir2, open as open2, rm as rm2, stat as stat2, unlink as unlink2 } from "node:fs/promises";
-async function shredFile(path) {
-  let size;
+import { constants as constants3 } from "node:fs";
+import { lstat as lstat2, mkdir as mkdir2, open as open2, rmdir as rmdir2, stat as stat2, unlink as unlink2 } from "node:fs/promises";
+var NOFOLLOW = constants3.O_NOFOLLOW ?? 0;
+var NONBLOCK = constants3.O_NONBLOCK ?? 0;
+var CREATE_NEW = constants3.O_CREAT | constants3.O_EXCL | constants3.O_WRONLY | NOFOLLOW;
+var ZEROS = Buffer.alloc(64 * 1024);
+var errorCode = (error) => error.code;
+function kindOf(stats) {
+  if (stats.isSymbolicLink()) return "a symbolic link";
+  if (stats.isFile()) return "a file";
+  if (stats.isDirectory()) return "a directory";
+  return "a special file (FIFO, socket or device)";
+}
+function sameIdentity(stats, identity) {
+  return stats.dev.toString() === identity.dev && stats.ino.toString() === identity.ino;
+}
+async function lstatOrUndefined(path) {
   try {
-    size = (await stat2(path)).size;
+    return await lstat2(path, { bigint: true });
   } catch (error) {
-    if (error.code === "ENOENT") return "already gone";
+    if (errorCode(error) === "ENOENT") return void 0;
     throw error;
   }
-  const handle = await open2(path, "r+");
+}
+var REMOVED = { kind: "removed" };
+var ALREADY_GONE = { kind: "already gone" };
+function notTheCreated(stats, identity, directory) {
+  const expected = directory ? stats.isDirectory() : stats.isFile();
+  if (!expected)
+    return `it is now ${kindOf(stats)}, not the ${directory ? "directory" : "file"} this job created`;
+  if (!sameIdentity(stats, identity))
+    return `it is now another ${directory ? "directory" : "file"} than the one this job created (device and inode differ)`;
+  return void 0;
+}
+async function overwriteWithZeros(handle, size) {
+  for (let offset = 0n; offset < size; offset += BigInt(ZEROS.length)) {
+    const length = Number(size - offset < BigInt(ZEROS.length) ? size - offset : BigInt(ZEROS.length));
+    await handle.write(ZEROS, 0, length, Number(offset));
+  }
+  await handle.sync();
+}
+async function removeCreatedFile(identity) {
+  const before = await lstatOrUndefined(identity.path);
+  if (before === void 0) return ALREADY_GONE;
+  const changed = notTheCreated(before, identity, false);
+  if (changed !== void 0) return { kind: "left alone", reason: changed };
+  let handle;
   try {
-    await handle.write(Buffer.alloc(size), 0, size, 0);
-    await handle.sync();
+    handle = await open2(identity.path, constants3.O_WRONLY | NOFOLLOW | NONBLOCK);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "ENOENT") return ALREADY_GONE;
+    if (code === "ELOOP") return { kind: "left alone", reason: "it is now a symbolic link" };
+    if (code === "ENXIO") return { kind: "left alone", reason: "it is now a FIFO" };
+    throw error;
+  }
+  try {
+    const opened = await handle.stat({ bigint: true });
+    const openedChanged = notTheCreated(opened, identity, false);
+    if (openedChanged !== void 0) return { kind: "left alone", reason: openedChanged };
+    await overwriteWithZeros(handle, opened.size);
   } finally {
     await handle.close();
   }
-  await unlink2(path);
-  return "removed";
+  const after = await lstatOrUndefined(identity.path);
+  if (after === void 0) return ALREADY_GONE;
+  const changedSince = notTheCreated(after, identity, false);
+  if (changedSince !== void 0) return { kind: "left alone", reason: changedSince };
+  await unlink2(identity.path);
+  return REMOVED;
 }
-async function removeDirectory(path) {
+async function removeCreatedDirectory(identity) {
+  const before = await lstatOrUndefined(identity.path);
+  if (before === void 0) return ALREADY_GONE;
+  const changed = notTheCreated(before, identity, true);
+  if (changed !== void 0) return { kind: "left alone", reason: changed };
   try {
-    await stat2(path);
+    await rmdir2(identity.path);
   } catch (error) {
-    if (error.code === "ENOENT") return "already gone";
+    const code = errorCode(error);
+    if (code === "ENOENT") return ALREADY_GONE;
+    if (code === "ENOTEMPTY" || code === "EEXIST")
+      return { kind: "left alone", reason: "it holds files this job did not create" };
     throw error;
   }
-  await rm2(path, { recursive: true, force: true });
-  return "removed";
+  return REMOVED;
 }
 
 // src/action/cleanup.ts
-async function removeAll(files, directories) {
+async function removeCreated(created) {
   const removed = [];
   const alreadyGone = [];
+  const leftAlone = [];
   const failed = [];
-  const attempt = async (path, remove) => {
+  const attempt = async (identity, remove) => {
     try {
-      (await remove(path) === "removed" ? removed : alreadyGone).push(path);
+      const outcome = await remove(identity);
+      if (outcome.kind === "removed") removed.push(identity.path);
+      else if (outcome.kind === "already gone") alreadyGone.push(identity.path);
+      else leftAlone.push({ path: identity.path, reason: outcome.reason });
     } catch (error) {
-      failed.push({ path, reason: error.code ?? error.message });
+      failed.push({
+        path: identity.path,
+        reason: error.code ?? error.message
+      });
     }
   };
-  for (const file of files) await attempt(file, shredFile);
-  for (const directory of directories) await attempt(directory, removeDirectory);
-  return { removed, alreadyGone, failed };
+  for (const file of created.files) await attempt(file, removeCreatedFile);
+  for (const directory of [...created.directories].reverse())
+    await attempt(directory, removeCreatedDirectory);
+  return { removed, alreadyGone, leftAlone, failed };
+}
+function reportCleanup(report, failedHint) {
+  for (const path of report.removed) info(`Removed ${printable(path)}`);
+  for (const path of report.alreadyGone) info(`Already gone: ${printable(path)}`);
+  for (const { path, reason } of report.leftAlone)
+    warning(`Left ${printable(path)} as it is: ${printable(reason)}`);
+  for (const { path, reason } of report.failed)
+    warning(`Could not remove ${printable(path)} (${printable(reason)}); ${failedHint}`);
 }
 
 // src/action/state.ts
-var STATE_FILES = "files";
-var STATE_DIRECTORIES = "directories";
+var STATE_CREATED = "created";
+var NOTHING_CREATED = { files: [], directories: [] };
+var DECIMAL = /^[0-9]{1,40}$/;
+function isIdentity(value) {
+  if (typeof value !== "object" || value === null) return false;
+  const { path, dev, ino } = value;
+  return typeof path === "string" && path !== "" && typeof dev === "string" && DECIMAL.test(dev) && typeof ino === "string" && DECIMAL.test(ino);
+}
+function decodeCreated(text) {
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return NOTHING_CREATED;
+  }
+  if (typeof parsed !== "object" || parsed === null) return NOTHING_CREATED;
+  const list = (value) => Array.isArray(value) ? value.filter(isIdentity) : [];
+  const { files, directories } = parsed;
+  return { files: list(files), directories: list(directories) };
+}
 
 // src/action/post.ts
-function stateList(name) {
-  const text = getState(name);
-  if (text === "") return [];
-  try {
-    const parsed = JSON.parse(text);
-    return Array.isArray(parsed) ? parsed.filter((item) => typeof item === "string") : [];
-  } catch {
-    return [];
-  }
-}
 async function runPost() {
   try {
-    const report = await removeAll(stateList(STATE_FILES), stateList(STATE_DIRECTORIES));
-    if (report.removed.length === 0 && report.alreadyGone.length === 0 && report.failed.length === 0) {
+    const report = await removeCreated(decodeCreated(getState(STATE_CREATED)));
+    const outcomes = report.removed.length + report.alreadyGone.length;
+    if (outcomes + report.leftAlone.length + report.failed.length === 0)
       info("No secret files to remove.");
-    }
-    for (const path of report.removed) info(`Removed ${path}`);
-    for (const path of report.alreadyGone) info(`Already gone: ${path}`);
-    for (const { path, reason } of report.failed)
-      warning(`Could not remove ${path} (${reason}); delete it by hand`);
+    reportCleanup(report, "delete it by hand");
   } catch (error) {
     warning(
-      `Cleaning up secret files failed: ${error instanceof Error ? error.message : String(error)}`
+      `Cleaning up secret files failed: ${printable(error instanceof Error ? error.message : String(error))}`
     );
   }
 }

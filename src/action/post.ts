@@ -1,32 +1,19 @@
 import * as core from '@actions/core';
-import { removeAll } from './cleanup.js';
-import { STATE_DIRECTORIES, STATE_FILES } from './state.js';
+import { printable } from '../protocol/printable.js';
+import { removeCreated, reportCleanup } from './cleanup.js';
+import { decodeCreated, STATE_CREATED } from './state.js';
 
-function stateList(name: string): string[] {
-  const text = core.getState(name);
-  if (text === '') return [];
-  try {
-    const parsed: unknown = JSON.parse(text);
-    return Array.isArray(parsed) ? parsed.filter((item): item is string => typeof item === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
-/** The post step: removes every file the main step wrote. It never fails the job. */
+/** The post step: removes every file the main step created, and only those. It never fails the job. */
 export async function runPost(): Promise<void> {
   try {
-    const report = await removeAll(stateList(STATE_FILES), stateList(STATE_DIRECTORIES));
-    if (report.removed.length === 0 && report.alreadyGone.length === 0 && report.failed.length === 0) {
+    const report = await removeCreated(decodeCreated(core.getState(STATE_CREATED)));
+    const outcomes = report.removed.length + report.alreadyGone.length;
+    if (outcomes + report.leftAlone.length + report.failed.length === 0)
       core.info('No secret files to remove.');
-    }
-    for (const path of report.removed) core.info(`Removed ${path}`);
-    for (const path of report.alreadyGone) core.info(`Already gone: ${path}`);
-    for (const { path, reason } of report.failed)
-      core.warning(`Could not remove ${path} (${reason}); delete it by hand`);
+    reportCleanup(report, 'delete it by hand');
   } catch (error) {
     core.warning(
-      `Cleaning up secret files failed: ${error instanceof Error ? error.message : String(error)}`,
+      `Cleaning up secret files failed: ${printable(error instanceof Error ? error.message : String(error))}`,
     );
   }
 }

@@ -1,21 +1,37 @@
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as core from '@actions/core';
 import * as exec from '@actions/exec';
 import { fetchSecrets, type ReleasedSecret } from '../client/exchange-client.js';
-import { formatDotenv, formatJson } from '../client/formats.js';
-import { removeAll } from './cleanup.js';
-import { failureMessage, MissingIdTokenPermissionError } from './error-messages.js';
 import { planExports, type ExportItem } from '../client/export-plan.js';
-import { parseInputs, type ActionInputs } from './inputs.js';
+import { formatDotenv, formatJson } from '../client/formats.js';
+import { checkPathFree } from '../client/private-files.js';
+import { printable } from '../protocol/printable.js';
+import { reportCleanup } from './cleanup.js';
+import { CreatedFiles } from './created-files.js';
+import { failureMessage, MissingIdTokenPermissionError } from './error-messages.js';
+import { fileCommandCheckpoint, restoreFileCommands } from './file-commands.js';
+import { parseInputs, type ActionInputs, type FileFormat } from './inputs.js';
 import { maskForms } from './masking.js';
-import { STATE_DIRECTORIES, STATE_FILES } from './state.js';
-import { makePrivateDirectory, writePrivateFile } from '../client/private-files.js';
+import { STATE_CREATED } from './state.js';
 
-/** The main step: fetch, mask, then export (or run one command). On any failure it writes nothing. */
+/** Where this step will write, each checked before a token is spent. */
+interface Destinations {
+  /** For ENV=@NAME files: an existing directory. */
+  readonly runnerTemp: string | undefined;
+  /** The `file` input, resolved: nothing exists there yet. */
+  readonly file: string | undefined;
+}
+
+/**
+ * The main step: check every destination, fetch, mask, plan every name, then write (or run one command). A
+ * failure before writing writes nothing; a failure while writing takes back what this step wrote.
+ */
 export async function runAction(): Promise<void> {
   try {
     const inputs = parseInputs((name) => core.getInput(name));
     if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) throw new MissingIdTokenPermissionError();
+    const destinations = await checkDestinations(inputs);
     const released = await fetchSecrets({
       brokerUrl: inputs.brokerUrl,
       entries: inputs.lines.map((line) => line.entry.raw),
@@ -24,123 +40,179 @@ export async function runAction(): Promise<void> {
       retries: inputs.retries,
       onRetry: ({ attempt, delayMs, reason }) =>
         core.info(
-          `The broker did not answer (${reason}); retry ${attempt} of ${inputs.retries} in ${(delayMs / 1000).toFixed(1)} s.`,
+          `The broker did not answer (${printable(reason)}); retry ${attempt} of ${inputs.retries} in ${(delayMs / 1000).toFixed(1)} s.`,
         ),
     });
     // Before anything else is done with the values: register every form of every value with the runner.
     maskAll(released.secrets, inputs.maskDerived);
     const items = planExports(inputs.lines, released.secrets);
     core.info(
-      `Released ${released.secrets.length} secret(s) (request id ${released.requestId}): ` +
-        (items.map((item) => `${item.secretName} v${item.version} as ${item.envName}`).join(', ') || 'none'),
+      `Released ${released.secrets.length} secret(s) (request id ${printable(released.requestId)}): ` +
+        (items
+          .map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`)
+          .join(', ') || 'none'),
     );
-    if (inputs.run !== undefined) await runCommand(inputs, items);
-    else await exportAll(inputs, items, released.secrets);
+    if (inputs.run !== undefined) await runCommand(inputs.run, items, destinations);
+    else await exportAll(inputs, items, released.secrets, destinations);
     await writeSummary(items, inputs.run !== undefined);
   } catch (error) {
     core.setFailed(failureMessage(error));
   }
 }
 
+async function checkDestinations(inputs: ActionInputs): Promise<Destinations> {
+  let runnerTemp: string | undefined;
+  if (inputs.lines.some((line) => line.toFile)) {
+    runnerTemp = process.env.RUNNER_TEMP;
+    if (!runnerTemp)
+      throw new Error('RUNNER_TEMP is not set, so ENV=@NAME has nowhere safe to write its file');
+    if ((await stat(runnerTemp).catch(() => undefined))?.isDirectory() !== true)
+      throw new Error(
+        `RUNNER_TEMP (${printable(runnerTemp)}) is not a directory, so ENV=@NAME cannot write there`,
+      );
+  }
+  if (inputs.run === undefined && inputs.exportEnv && !process.env.GITHUB_ENV) {
+    throw new Error(
+      'GITHUB_ENV is not set: this runner cannot receive environment variables (set export-env: false to use outputs only)',
+    );
+  }
+  let file: string | undefined;
+  if (inputs.run === undefined && inputs.file !== undefined) {
+    file = resolve(process.env.GITHUB_WORKSPACE ?? '.', inputs.file);
+    await checkPathFree(file);
+  }
+  return { runnerTemp, file };
+}
+
 function maskAll(secrets: readonly ReleasedSecret[], derived: boolean): void {
   for (const secret of secrets) for (const form of maskForms(secret.value, derived)) core.setSecret(form);
 }
 
+function newCreatedFiles(): CreatedFiles {
+  return new CreatedFiles((encoded) => core.saveState(STATE_CREATED, encoded));
+}
+
 /** ENV=@NAME values go to 0600 files in a fresh 0700 directory; returns each variable's final value. */
-async function materialise(items: readonly ExportItem[]): Promise<Map<string, string>> {
+async function materialise(
+  items: readonly ExportItem[],
+  runnerTemp: string | undefined,
+  created: CreatedFiles,
+): Promise<Map<string, string>> {
   const values = new Map<string, string>();
   const fileItems = items.filter((item) => item.toFile);
   if (fileItems.length > 0) {
-    const runnerTemp = process.env.RUNNER_TEMP;
-    if (!runnerTemp)
-      throw new Error('RUNNER_TEMP is not set, so ENV=@NAME has nowhere safe to write its file');
-    const directory = await makePrivateDirectory(runnerTemp);
-    const files = fileItems.map((item) => join(directory, item.envName));
-    rememberForCleanup(files, [directory]);
-    for (const [index, item] of fileItems.entries()) {
-      await writePrivateFile(files[index] as string, item.value);
-      values.set(item.envName, files[index] as string);
+    if (runnerTemp === undefined) throw new Error('RUNNER_TEMP is not set');
+    const directory = await created.makeDirectory(runnerTemp);
+    for (const item of fileItems) {
+      const path = join(directory, item.envName);
+      await created.writeFile(path, item.value);
+      values.set(item.envName, path);
     }
   }
   for (const item of items) if (!item.toFile) values.set(item.envName, item.value);
   return values;
 }
 
-const planned = { files: [] as string[], directories: [] as string[] };
-
-/** Saved before anything is written, so the post step removes files even if this step dies halfway. */
-function rememberForCleanup(files: readonly string[], directories: readonly string[]): void {
-  planned.files.push(...files);
-  planned.directories.push(...directories);
-  core.saveState(STATE_FILES, JSON.stringify(planned.files));
-  core.saveState(STATE_DIRECTORIES, JSON.stringify(planned.directories));
+/** The `file` input's content: every value that is not an ENV=@NAME file. */
+function renderFile(format: FileFormat, items: readonly ExportItem[]): string {
+  const values = items
+    .filter((item) => !item.toFile)
+    .map((item) => ({ name: item.envName, value: item.value }));
+  return format === 'json' ? formatJson(values) : formatDotenv(values);
 }
 
 async function exportAll(
   inputs: ActionInputs,
   items: readonly ExportItem[],
   secrets: readonly ReleasedSecret[],
+  destinations: Destinations,
 ): Promise<void> {
-  if (inputs.exportEnv && !process.env.GITHUB_ENV) {
-    throw new Error(
-      'GITHUB_ENV is not set: this runner cannot receive environment variables (set export-env: false to use outputs only)',
-    );
+  // Rendered before anything is written, so a value the format refuses leaves nothing behind.
+  const secretsFile =
+    destinations.file === undefined
+      ? undefined
+      : { path: destinations.file, text: renderFile(inputs.fileFormat, items) };
+  const created = newCreatedFiles();
+  const checkpoint = await fileCommandCheckpoint();
+  try {
+    const values = await materialise(items, destinations.runnerTemp, created);
+    if (secretsFile !== undefined) await created.writeFile(secretsFile.path, secretsFile.text);
+    for (const [name, value] of values) {
+      if (inputs.exportEnv) core.exportVariable(name, value);
+      core.setOutput(name, value);
+    }
+    if (secretsFile !== undefined) core.setOutput('file', secretsFile.path);
+    core.setOutput('names', JSON.stringify(secrets.map((secret) => secret.name)));
+  } catch (error) {
+    for (const path of await restoreFileCommands(checkpoint))
+      core.warning(`Could not take back what this step wrote to ${printable(path)}`);
+    reportCleanup(await created.removeAll(), 'the post step tries again');
+    throw error;
   }
-  if (inputs.file !== undefined) {
-    const path = resolve(process.env.GITHUB_WORKSPACE ?? '.', inputs.file);
-    rememberForCleanup([path], []);
-    const values = items
-      .filter((item) => !item.toFile)
-      .map((item) => ({ name: item.envName, value: item.value }));
-    await writePrivateFile(path, inputs.fileFormat === 'json' ? formatJson(values) : formatDotenv(values));
-    core.setOutput('file', path);
-  }
-  const values = await materialise(items);
-  for (const [name, value] of values) {
-    if (inputs.exportEnv) core.exportVariable(name, value);
-    core.setOutput(name, value);
-  }
-  core.setOutput('names', JSON.stringify(secrets.map((secret) => secret.name)));
 }
 
-async function runCommand(inputs: ActionInputs, items: readonly ExportItem[]): Promise<void> {
-  const values = await materialise(items);
-  const environment: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) environment[name] = value;
-  for (const [name, value] of values) environment[name] = value;
-  const exitCode = await exec.exec(
-    'bash',
-    ['--noprofile', '--norc', '-eo', 'pipefail', '-c', inputs.run as string],
-    {
+async function runCommand(
+  command: string,
+  items: readonly ExportItem[],
+  destinations: Destinations,
+): Promise<void> {
+  const created = newCreatedFiles();
+  let exitCode: number;
+  try {
+    const values = await materialise(items, destinations.runnerTemp, created);
+    const environment: Record<string, string> = {};
+    for (const [name, value] of Object.entries(process.env))
+      if (value !== undefined) environment[name] = value;
+    for (const [name, value] of values) environment[name] = value;
+    exitCode = await exec.exec('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', command], {
       env: environment,
       ignoreReturnCode: true,
-    },
-  );
-  const cleanup = await removeAll(planned.files, planned.directories);
-  for (const { path, reason } of cleanup.failed)
-    core.warning(`Could not remove ${path} (${reason}); the post step tries again`);
+    });
+  } finally {
+    reportCleanup(await created.removeAll(), 'the post step tries again');
+  }
   if (exitCode !== 0) {
     core.setFailed(`The run command exited with code ${exitCode}.`);
     process.exitCode = exitCode;
   }
 }
 
+const HTML_SPECIAL: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+/** A table cell's text: the summary is HTML, and secret names come from the broker. */
+function cell(text: string): string {
+  return printable(text).replace(/[&<>"']/g, (character) => HTML_SPECIAL[character] as string);
+}
+
+/** The job summary; the secrets are delivered by now, so a summary that cannot be written is only a warning. */
 async function writeSummary(items: readonly ExportItem[], ranCommand: boolean): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   const rows = items.map((item) => [
-    item.secretName,
+    cell(item.secretName),
     item.toFile ? `${item.envName} (file path)` : item.envName,
     String(item.version),
   ]);
-  await core.summary
-    .addHeading('Secrets from the broker', 3)
-    .addTable([
-      [
-        { data: 'Secret', header: true },
-        { data: ranCommand ? 'Variable (run command only)' : 'Variable', header: true },
-        { data: 'Version', header: true },
-      ],
-      ...rows,
-    ])
-    .write();
+  try {
+    await core.summary
+      .addHeading('Secrets from the broker', 3)
+      .addTable([
+        [
+          { data: 'Secret', header: true },
+          { data: ranCommand ? 'Variable (run command only)' : 'Variable', header: true },
+          { data: 'Version', header: true },
+        ],
+        ...rows,
+      ])
+      .write();
+  } catch (error) {
+    core.warning(
+      `Could not write the job summary: ${printable(error instanceof Error ? error.message : String(error))}`,
+    );
+  }
 }

@@ -1,3 +1,47 @@
-/** Names under which the main step tells the post step what to remove. */
-export const STATE_FILES = 'files';
-export const STATE_DIRECTORIES = 'directories';
+import type { FileIdentity } from '../client/private-files.js';
+
+/** The state name under which the main step tells the post step what it created (saved before any value is written). */
+export const STATE_CREATED = 'created';
+
+/** Files and directories the main step created, each with the device and inode it had when it was created. */
+export interface CreatedState {
+  readonly files: readonly FileIdentity[];
+  readonly directories: readonly FileIdentity[];
+}
+
+export const NOTHING_CREATED: CreatedState = { files: [], directories: [] };
+
+export function encodeCreated(state: CreatedState): string {
+  const plain = (entries: readonly FileIdentity[]) =>
+    entries.map(({ path, dev, ino }) => ({ path, dev, ino }));
+  return JSON.stringify({ files: plain(state.files), directories: plain(state.directories) });
+}
+
+const DECIMAL = /^[0-9]{1,40}$/;
+
+function isIdentity(value: unknown): value is FileIdentity {
+  if (typeof value !== 'object' || value === null) return false;
+  const { path, dev, ino } = value as Record<string, unknown>;
+  return (
+    typeof path === 'string' &&
+    path !== '' &&
+    typeof dev === 'string' &&
+    DECIMAL.test(dev) &&
+    typeof ino === 'string' &&
+    DECIMAL.test(ino)
+  );
+}
+
+/** Reads the saved state; anything without a path, device and inode is dropped (never removed blindly). */
+export function decodeCreated(text: string): CreatedState {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return NOTHING_CREATED;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return NOTHING_CREATED;
+  const list = (value: unknown): FileIdentity[] => (Array.isArray(value) ? value.filter(isIdentity) : []);
+  const { files, directories } = parsed as Record<string, unknown>;
+  return { files: list(files), directories: list(directories) };
+}

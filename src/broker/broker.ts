@@ -4,9 +4,17 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
+import {
+  AdminAuthFailures,
+  DEFAULT_ADMIN_AUTH_LIMITS,
+  type AdminAuthLimits,
+} from './admin/admin-auth-failures.js';
 import { AdminCredentials, createAdminToken } from './admin/admin-credentials.js';
 import { AdminService } from './admin/admin-service.js';
+import type { ChainHead } from './audit/audit-chain.js';
+import { AuditChainKeys } from './audit/audit-chain-keys.js';
 import { AuditLog } from './audit/audit-log.js';
+import { ChainHeadPublisher, DEFAULT_HEAD_INTERVAL_MS } from './audit/chain-head-publisher.js';
 import type { BrokerConfig } from './config.js';
 import { ExchangeService } from './exchange/exchange-service.js';
 import { createApp } from './http/create-app.js';
@@ -36,6 +44,10 @@ export interface StartOptions {
   readonly logger: Logger;
   readonly environment: Readonly<Record<string, string | undefined>>;
   readonly issuerKeys?: IssuerKeysOptions;
+  /** Failed admin authentication limits (tests inject a clock and small numbers). */
+  readonly adminAuthLimits?: Partial<AdminAuthLimits>;
+  /** How often the audit chain's head is written to the log. */
+  readonly auditHeadIntervalMs?: number;
 }
 
 export interface RunningBroker {
@@ -47,8 +59,14 @@ export interface RunningBroker {
   readonly stores: Stores;
   readonly vault: SecretVault;
   readonly policy: PolicyHolder;
+  readonly auditLog: AuditLog;
+  readonly auditChainKeys: AuditChainKeys;
   /** What SIGHUP does: reload the policy file now. */
   reloadPolicy(): Promise<ReloadResult>;
+  /** Logs the audit chain's head now, as the timer does; returns it (undefined for an empty log). */
+  publishAuditHead(): Promise<ChainHead | undefined>;
+  /** Writes the aggregate records of refused admin authentications now, as the timer and close() do. */
+  flushAdminAuthFailures(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -88,7 +106,9 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       options.issuerKeys ?? DEFAULT_ISSUER_KEYS_OPTIONS,
     );
     verifier.track(policy.current);
-    const audit = new AuditLog(stores.audit, logger);
+    const chainKeys = new AuditChainKeys(keys.current, keys.old === undefined ? [] : [keys.old]);
+    const audit = new AuditLog(stores.audit, logger, chainKeys);
+    const authLimits = { ...DEFAULT_ADMIN_AUTH_LIMITS, ...options.adminAuthLimits };
     const rateLimits = new TokenBuckets();
     const exchange = new ExchangeService({
       rateLimits,
@@ -106,6 +126,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       vault,
       audit,
       auditRecords: stores.audit,
+      chainKeys,
+      authFailures: new AdminAuthFailures(authLimits),
       rotation: new KeyRotation(stores.secrets, keyRing, stores.meta),
       metrics,
       logger,
@@ -169,6 +191,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       });
     }, REPLAY_PURGE_INTERVAL_MS);
     purgeTimer.unref();
+    const authFailureTimer = setInterval(() => void admin.flushAuthFailures(), authLimits.summaryIntervalMs);
+    authFailureTimer.unref();
+    const headPublisher = new ChainHeadPublisher(stores.audit, logger);
+    await headPublisher.publishLogged();
+    headPublisher.start(options.auditHeadIntervalMs ?? DEFAULT_HEAD_INTERVAL_MS);
 
     logger.info(
       {
@@ -188,15 +215,24 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       stores,
       vault,
       policy,
+      auditLog: audit,
+      auditChainKeys: chainKeys,
       reloadPolicy: () => reloader.reload(true),
+      publishAuditHead: () => headPublisher.publish(),
+      flushAdminAuthFailures: () => admin.flushAuthFailures(),
       close: async () => {
         reloader.stop();
         clearInterval(purgeTimer);
+        clearInterval(authFailureTimer);
+        headPublisher.stop();
         verifier.stop();
         await new Promise<void>((resolveClose) => {
           server.close(() => resolveClose());
           if ('closeAllConnections' in server) server.closeAllConnections();
         });
+        // What is still counted is written, and the last head is published, before the store closes.
+        await admin.flushAuthFailures();
+        await headPublisher.publishLogged();
         await stores.close();
       },
     };

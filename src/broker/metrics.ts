@@ -8,6 +8,7 @@ export interface BrokerMetrics {
   readonly issuerKeyRefreshFailures: Counter<'issuer'>;
   readonly auditFailures: Counter;
   readonly adminRequests: Counter<'action' | 'outcome'>;
+  readonly adminAuthRefused: Counter;
   readonly policyRules: Gauge;
   readonly policyReloads: Counter<'result'>;
   readonly policyReloadOk: Gauge;
@@ -46,6 +47,11 @@ export function createMetrics(): BrokerMetrics {
       name: 'secrets_broker_admin_requests_total',
       help: 'Admin API calls by action and outcome',
       labelNames: ['action', 'outcome'],
+      registers: [registry],
+    }),
+    adminAuthRefused: new Counter({
+      name: 'secrets_broker_admin_auth_refused_total',
+      help: 'Admin API calls refused (429) because their address failed authentication too often; audited in aggregate',
       registers: [registry],
     }),
     policyRules: new Gauge({

@@ -1,3 +1,4 @@
+import { printable } from '../protocol/printable.js';
 import { problemSchema } from '../protocol/wire.js';
 import { CliError } from './cli-error.js';
 
@@ -39,7 +40,7 @@ export class AdminClient {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const code = cause?.code ?? cause?.message ?? (error as Error).message;
       throw new CliError(
-        `cannot reach the broker at ${this.baseUrl} (${code})`,
+        `cannot reach the broker at ${printable(this.baseUrl)} (${printable(code)})`,
         'is "secrets-broker serve" running there? Set SECRETS_BROKER_URL to its address',
       );
     }
@@ -49,13 +50,17 @@ export class AdminClient {
       json = JSON.parse(text);
     } catch {
       throw new CliError(
-        `the broker at ${this.baseUrl} answered HTTP ${response.status} with a body that is not JSON`,
+        `the broker at ${printable(this.baseUrl)} answered HTTP ${response.status} with a body that is not JSON`,
       );
     }
     if (!response.ok) {
       const problem = problemSchema.safeParse(json);
+      // The broker's texts can quote what a client sent (a name, a label): one escaped line each.
       if (problem.success)
-        throw new CliError(`${problem.data.detail} (${problem.data.code})`, problem.data.hint);
+        throw new CliError(
+          `${printable(problem.data.detail)} (${printable(problem.data.code)})`,
+          problem.data.hint === undefined ? undefined : printable(problem.data.hint),
+        );
       throw new CliError(`the broker answered HTTP ${response.status}`);
     }
     return json as T;

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { parseDurationSeconds } from '../broker/policy/duration.js';
+import { printable } from '../protocol/printable.js';
 import { AdminClient } from './admin-client.js';
 import { CliError, writeLine } from './cli-error.js';
 import { formatTable } from './format-table.js';
+import { terminalJson } from './terminal-json.js';
 import type { CommandIo } from './secret-commands.js';
 
 interface AuditOptions {
@@ -28,22 +30,55 @@ export function resolveTime(text: string | undefined, now = Date.now()): string 
   const seconds = days !== null ? Number(days[1]) * 86_400 : parseDurationSeconds(text);
   if (seconds !== undefined && !/^\d+$/.test(text)) return new Date(now - seconds * 1000).toISOString();
   if (Number.isNaN(Date.parse(text)))
-    throw new CliError(`"${text}" is neither a time (2026-11-22T10:00:00Z) nor a duration (90m, 24h, 7d)`);
+    throw new CliError(
+      `"${printable(text)}" is neither a time (2026-11-22T10:00:00Z) nor a duration (90m, 24h, 7d)`,
+    );
   return text;
 }
 
+function shown(value: unknown, missing = '-'): string {
+  return value === null || value === undefined ? missing : String(value);
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/**
+ * Who made an exchange. A token that did not verify proved nothing: what it claimed is shown marked. The broker
+ * keeps such claims under `claimed` (older records kept them in the identity fields themselves).
+ */
+function exchangeWho(record: AuditRow): string {
+  if (record.token_verified !== false) return shown(record.repository ?? record.sub);
+  const claimed =
+    typeof record.claimed === 'object' && record.claimed !== null
+      ? (record.claimed as Record<string, unknown>)
+      : record;
+  const name = claimed.repository ?? claimed.sub;
+  return name === null || name === undefined ? '(unverified)' : `(unverified) ${String(name)}`;
+}
+
+/** The WHO and WHAT cells; formatTable escapes them. */
 function describe(record: AuditRow): [string, string] {
   if (record.kind === 'admin') {
-    return [
-      String(record.admin_label ?? '-'),
-      `${String(record.action)}${record.target === null ? '' : ` ${String(record.target)}`}`,
-    ];
+    const target = record.target === null || record.target === undefined ? '' : ` ${String(record.target)}`;
+    // Refused admin authentications are audited in aggregate: say how many each record stands for.
+    const count = (record.detail as { count?: unknown } | null | undefined)?.count;
+    const refused =
+      record.action === 'auth.failures' && count !== undefined ? ` (${shown(count)} refused)` : '';
+    return [shown(record.admin_label), `${shown(record.action)}${target}${refused}`];
   }
-  const released = (record.released as { name: string; version: number }[]).map(
-    (entry) => `${entry.name}@v${entry.version}`,
-  );
-  const what = released.length > 0 ? released.join(' ') : `asked ${(record.requested as string[]).join(' ')}`;
-  return [String(record.repository ?? record.sub ?? '-'), what];
+  const released = list(record.released).map((entry) => {
+    const { name, version } = (entry ?? {}) as { name?: unknown; version?: unknown };
+    return `${shown(name)}@v${shown(version)}`;
+  });
+  const what =
+    released.length > 0
+      ? released.join(' ')
+      : `asked ${list(record.requested)
+          .map((entry) => shown(entry))
+          .join(' ')}`;
+  return [exchangeWho(record), what];
 }
 
 export function registerAuditCommands(program: Command, io: CommandIo): void {
@@ -81,16 +116,16 @@ export function registerAuditCommands(program: Command, io: CommandIo): void {
         next_after: number | null;
       }>('GET', `/audit?${query.toString()}`);
       if (options.json === true) {
-        for (const record of page.records) writeLine(io.stdout, JSON.stringify(record));
+        for (const record of page.records) writeLine(io.stdout, terminalJson(record));
       } else {
         const rows = [
           ['SEQ', 'TIME', 'KIND', 'OUTCOME', 'CODE', 'WHO', 'WHAT'],
           ...page.records.map((record) => [
-            String(record.seq),
-            String(record.time),
-            String(record.kind),
-            String(record.outcome),
-            String(record.code ?? '-'),
+            shown(record.seq),
+            shown(record.time),
+            shown(record.kind),
+            shown(record.outcome),
+            shown(record.code),
             ...describe(record),
           ]),
         ];
@@ -102,18 +137,88 @@ export function registerAuditCommands(program: Command, io: CommandIo): void {
 
   audit
     .command('verify')
-    .description('walk the hash chain and name the first broken record')
-    .action(async () => {
-      const result = await new AdminClient(io.environment).request<{
-        ok: boolean;
-        checked: number;
-        problem?: { seq: number; reason: string };
-      }>('GET', '/audit/verify');
+    .description(
+      'walk the keyed chain and name the first broken record; --head checks it still holds a head the broker logged',
+    )
+    .option(
+      '--head <seq:hash>',
+      "a chain head from the broker's log (audit_chain_head), e.g. 1234:hmac1:...; repeatable",
+      (value: string, all: string[]) => [...all, value],
+      [],
+    )
+    .action(async (options: { head: string[] }) => {
+      const query = new URLSearchParams();
+      for (const head of options.head) {
+        if (!/^\d+:\S+$/.test(head))
+          throw new CliError(
+            `--head takes SEQ:HASH as the broker logs it (audit_chain_head), not "${printable(head)}"`,
+          );
+        query.append('head', head);
+      }
+      const result = await new AdminClient(io.environment).request<Verification>(
+        'GET',
+        `/audit/verify${options.head.length === 0 ? '' : `?${query.toString()}`}`,
+      );
       if (!result.ok)
         throw new CliError(
-          `the audit chain is broken at record ${result.problem?.seq}: ${result.problem?.reason}`,
+          `the audit chain is broken at record ${shown(result.problem?.seq)}: ${printable(shown(result.problem?.reason))}`,
           'restore the audit log from a backup or your log store; records before it verified',
         );
-      writeLine(io.stdout, `the audit chain is intact: ${result.checked} records verified`);
+      for (const line of verificationLines(result)) writeLine(io.stdout, line);
+      if (options.head.length === 0)
+        writeLine(
+          io.stderr,
+          "hint: deleted newest records leave a valid chain; check against heads from the broker's log with --head SEQ:HASH",
+        );
     });
+}
+
+interface Verification {
+  ok: boolean;
+  checked: number;
+  keyed?: number;
+  hashOnly?: number;
+  linkedOnly?: { key: string; first: number; last: number; count: number }[];
+  head?: { seq: number; hash: string } | null;
+  headsMatched?: number[];
+  problem?: { seq: number; reason: string };
+}
+
+function records(first: number, last: number): string {
+  return first === last ? `record ${first} is` : `records ${first}-${last} are`;
+}
+
+/** What a passing verification proved, and what it could not. */
+function verificationLines(result: Verification): string[] {
+  const hashOnly = result.hashOnly ?? 0;
+  const linkedOnly = result.linkedOnly ?? [];
+  const keyed = result.keyed ?? result.checked;
+  const lines = [
+    hashOnly === 0 && linkedOnly.length === 0
+      ? `the audit chain is intact: ${result.checked} records verified with the chain key`
+      : `the audit chain is intact: ${result.checked} records verified (${keyed} with the chain key, ${hashOnly} only hash-chained, ${result.checked - keyed - hashOnly} only linked)`,
+  ];
+  if (hashOnly > 0) {
+    lines.push(
+      `note: ${records(1, hashOnly)} only hash-chained (plain SHA-256, from before the chain was keyed): ${
+        result.checked > hashOnly
+          ? 'the keyed records after them pin them'
+          : 'nothing keyed follows them, so an edit with the rest recomputed would not show; check against a head with --head'
+      }`,
+    );
+  }
+  for (const range of linkedOnly) {
+    lines.push(
+      `note: ${records(range.first, range.last)} under chain key ${printable(range.key)}${
+        range.count === range.last - range.first + 1 ? '' : ` (${range.count} of them)`
+      }, which is not configured: linked into the chain, their content not verified (set SECRETS_BROKER_MASTER_KEY_OLD to that master key to verify them)`,
+    );
+  }
+  for (const seq of result.headsMatched ?? []) lines.push(`record ${seq} matches the published head`);
+  lines.push(
+    result.head === undefined || result.head === null
+      ? 'head: none (the audit log is empty)'
+      : `head: record ${result.head.seq} ${printable(result.head.hash)}`,
+  );
+  return lines;
 }

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { startBroker } from '../broker/broker.js';
 import { createLogger } from '../broker/logger.js';
 import { LocalIssuer, localWorkloadClaims } from '../dev/local-issuer.js';
+import { printable } from '../protocol/printable.js';
 import { CliError, writeLine } from './cli-error.js';
 import type { CommandIo } from './secret-commands.js';
 
@@ -22,7 +23,7 @@ function parseClaims(pairs: readonly string[]): Record<string, string> {
   const claims: Record<string, string> = {};
   for (const pair of pairs) {
     const equals = pair.indexOf('=');
-    if (equals < 1) throw new CliError(`--claim takes NAME=VALUE, not "${pair}"`);
+    if (equals < 1) throw new CliError(`--claim takes NAME=VALUE, not "${printable(pair)}"`);
     claims[pair.slice(0, equals)] = pair.slice(equals + 1);
   }
   return claims;
@@ -104,7 +105,7 @@ export function registerDevCommand(program: Command, io: CommandIo): void {
       const lines = [
         'secrets-broker dev: a local OIDC issuer and a broker with an in-memory store. Nothing is kept after Ctrl-C.',
         '',
-        `  OIDC issuer  ${issuer.url}  (GitHub-shaped tokens: repository ${claims.repository}, ref ${claims.ref})`,
+        `  OIDC issuer  ${issuer.url}  (GitHub-shaped tokens: repository ${printable(String(claims.repository))}, ref ${printable(String(claims.ref))})`,
         `  broker       ${broker.url}  (policy ${policyFile})`,
         `  demo secret  ${DEMO_SECRET}`,
         `  admin        export SECRETS_BROKER_URL=${broker.url} SECRETS_BROKER_ADMIN_TOKEN=${adminToken}`,

@@ -1,30 +1,35 @@
 import type { Explanation } from '../broker/policy/explain.js';
+import { printable } from '../protocol/printable.js';
 
+/** Claim values come from a token nobody verified here: quoted, and escaped past what JSON escapes. */
 function show(values: readonly string[] | undefined): string {
   if (values === undefined) return '(missing)';
-  return values.length === 1 ? JSON.stringify(values[0]) : JSON.stringify(values);
+  return printable(values.length === 1 ? JSON.stringify(values[0]) : JSON.stringify(values));
 }
 
 /** The explanation as text: every rule, every claim with expected and actual, and every requested secret. */
 export function formatExplanation(explanation: Explanation): string[] {
+  const p = (text: string | null | undefined): string => printable(text ?? '');
   const lines = [
     explanation.issuer === null
-      ? `Issuer: ${explanation.issuer_url ?? '(none)'}: ${explanation.note ?? ''}`
-      : `Issuer: ${explanation.issuer} (${explanation.issuer_url ?? ''}). Signatures and token lifetimes are not checked here.`,
+      ? `Issuer: ${explanation.issuer_url === null ? '(none)' : p(explanation.issuer_url)}: ${p(explanation.note)}`
+      : `Issuer: ${p(explanation.issuer)} (${p(explanation.issuer_url)}). Signatures and token lifetimes are not checked here.`,
     '',
     'Rules:',
   ];
   for (const rule of explanation.rules) {
     if (!rule.issuer_matches) {
-      lines.push(`  [ ] ${rule.name} (line ${rule.line}): for issuer "${rule.issuer}", not this token's`);
+      lines.push(
+        `  [ ] ${p(rule.name)} (line ${rule.line}): for issuer "${p(rule.issuer)}", not this token's`,
+      );
       continue;
     }
     lines.push(
-      `  [${rule.matched ? 'x' : ' '}] ${rule.name} (line ${rule.line}): ${rule.matched ? 'matches' : 'does not match'}`,
+      `  [${rule.matched ? 'x' : ' '}] ${p(rule.name)} (line ${rule.line}): ${rule.matched ? 'matches' : 'does not match'}`,
     );
     for (const check of rule.claims) {
       lines.push(
-        `        ${check.matched ? 'ok  ' : 'FAIL'} ${check.claim}: token has ${show(check.actual)}, rule wants ${check.expected}`,
+        `        ${check.matched ? 'ok  ' : 'FAIL'} ${p(check.claim)}: token has ${show(check.actual)}, rule wants ${p(check.expected)}`,
       );
     }
   }
@@ -33,14 +38,14 @@ export function formatExplanation(explanation: Explanation): string[] {
     for (const secret of explanation.secrets) {
       lines.push(
         secret.granted
-          ? `  ${secret.entry}: granted by ${secret.rules.join(', ')}`
-          : `  ${secret.entry}: DENIED: ${secret.reason ?? ''}`,
+          ? `  ${p(secret.entry)}: granted by ${secret.rules.map(p).join(', ')}`
+          : `  ${p(secret.entry)}: DENIED: ${p(secret.reason)}`,
       );
     }
   } else {
     lines.push(
       '',
-      `Matching rules: ${explanation.matched_rules.join(', ') || 'none'} (add --secret NAME to check a secret)`,
+      `Matching rules: ${explanation.matched_rules.map(p).join(', ') || 'none'} (add --secret NAME to check a secret)`,
     );
   }
   return lines;

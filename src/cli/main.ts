@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { BROKER_VERSION } from '../broker/version.js';
+import { printableLines } from '../protocol/printable.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { CliError, writeLine } from './cli-error.js';
 import { registerDevCommand } from './dev-command.js';
@@ -15,8 +16,9 @@ export function buildProgram(io: CommandIo): Command {
     .version(BROKER_VERSION)
     .exitOverride()
     .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
+      // Commander quotes what was typed ("unknown option '...'"): escaped like every other output.
+      writeOut: (text) => io.stdout.write(printableLines(text)),
+      writeErr: (text) => io.stderr.write(printableLines(text)),
     });
   registerServeCommand(program, io);
   registerDevCommand(program, io);

@@ -5,9 +5,11 @@ import { explainDecision } from '../broker/policy/explain.js';
 import { lintPolicy } from '../broker/policy/lint.js';
 import { loadPolicyFile, parsePolicy, PolicyError } from '../broker/policy/load-policy.js';
 import { pinPolicy, restLookup } from '../broker/policy/pin.js';
+import { printable } from '../protocol/printable.js';
 import { parseRequestedEntry, RequestedEntryError } from '../protocol/secret-names.js';
 import { formatExplanation } from './explain-output.js';
 import { CliError, writeLine } from './cli-error.js';
+import { terminalJson } from './terminal-json.js';
 import type { CommandIo } from './secret-commands.js';
 
 async function loadPolicy(file: string) {
@@ -15,7 +17,7 @@ async function loadPolicy(file: string) {
     return await loadPolicyFile(file);
   } catch (error) {
     if (!(error instanceof PolicyError)) throw error;
-    throw new CliError(`${file} is not a valid policy:\n${error.message}`);
+    throw new CliError(`${printable(file)} is not a valid policy:\n${error.message}`);
   }
 }
 
@@ -34,10 +36,12 @@ async function readClaims(options: { claims?: string; token?: string }): Promise
   try {
     parsed = JSON.parse(await readFile(options.claims as string, 'utf8'));
   } catch (error) {
-    throw new CliError(`cannot read claims from ${options.claims}: ${(error as Error).message}`);
+    throw new CliError(
+      `cannot read claims from ${printable(String(options.claims))}: ${printable((error as Error).message)}`,
+    );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-    throw new CliError(`${options.claims} must hold a JSON object of claims`);
+    throw new CliError(`${printable(String(options.claims))} must hold a JSON object of claims`);
   return parsed as Record<string, unknown>;
 }
 
@@ -70,14 +74,14 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
       );
       for (const event of result.events) {
         const verb = options.check === true && event.kind === 'added' ? 'missing' : event.kind;
-        writeLine(io.stdout, `rule "${event.rule}": ${verb}: ${event.message}`);
+        writeLine(io.stdout, `rule "${printable(event.rule)}": ${verb}: ${printable(event.message)}`);
       }
       const problems = result.events.filter((event) =>
         ['mismatch', 'renamed', 'failed'].includes(event.kind),
       ).length;
       const missing = result.events.filter((event) => event.kind === 'added').length;
       if (options.check === true) {
-        writeLine(io.stdout, `${file}: ${missing} id(s) missing, ${problems} problem(s)`);
+        writeLine(io.stdout, `${printable(file)}: ${missing} id(s) missing, ${problems} problem(s)`);
         if (missing + problems > 0) throw new CliError('', undefined, 1);
         return;
       }
@@ -85,7 +89,7 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
         parsePolicy(result.text, file);
         await writeFile(file, result.text);
       }
-      writeLine(io.stdout, `${file}: ${missing} id(s) written, ${problems} problem(s)`);
+      writeLine(io.stdout, `${printable(file)}: ${missing} id(s) written, ${problems} problem(s)`);
       if (problems > 0) throw new CliError('', undefined, 1);
     });
 
@@ -101,15 +105,15 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
       const errors = findings.filter((finding) => finding.severity === 'error').length;
       const warnings = findings.length - errors;
       if (options.format === 'json') {
-        writeLine(io.stdout, JSON.stringify({ file, errors, warnings, findings }, null, 2));
+        writeLine(io.stdout, terminalJson({ file, errors, warnings, findings }, 2));
       } else {
         for (const finding of findings) {
           writeLine(
             io.stdout,
-            `${file}:${finding.line}: ${finding.severity} [${finding.check}] rule "${finding.rule}": ${finding.message}`,
+            `${printable(file)}:${finding.line}: ${finding.severity} [${printable(finding.check)}] rule "${printable(finding.rule)}": ${printable(finding.message)}`,
           );
         }
-        writeLine(io.stdout, `${file}: ${errors} error(s), ${warnings} warning(s)`);
+        writeLine(io.stdout, `${printable(file)}: ${errors} error(s), ${warnings} warning(s)`);
       }
       if (errors > 0) throw new CliError('', undefined, 1);
       if (warnings > 0) throw new CliError('', undefined, 2);
@@ -139,12 +143,13 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
           try {
             parseRequestedEntry(entry);
           } catch (error) {
-            if (error instanceof RequestedEntryError) throw new CliError(`--secret ${error.message}`);
+            if (error instanceof RequestedEntryError)
+              throw new CliError(`--secret ${printable(error.message)}`);
             throw error;
           }
         }
         const explanation = explainDecision(compiled, claims, options.secret);
-        if (options.json === true) writeLine(io.stdout, JSON.stringify(explanation, null, 2));
+        if (options.json === true) writeLine(io.stdout, terminalJson(explanation, 2));
         else for (const line of formatExplanation(explanation)) writeLine(io.stdout, line);
       },
     );
@@ -156,11 +161,11 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
     .action(async (file: string) => {
       const compiled = await loadPolicy(file);
       const issuers = [...compiled.issuers.values()]
-        .map((issuer) => `${issuer.name} (${issuer.url})`)
+        .map((issuer) => `${printable(issuer.name)} (${printable(issuer.url)})`)
         .join(', ');
       writeLine(
         io.stdout,
-        `${file}: valid: audience ${compiled.audience}; ${compiled.issuers.size} issuer(s): ${issuers}; ${compiled.rules.length} rule(s)`,
+        `${printable(file)}: valid: audience ${printable(compiled.audience)}; ${compiled.issuers.size} issuer(s): ${issuers}; ${compiled.rules.length} rule(s)`,
       );
     });
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
+import { printable } from '../protocol/printable.js';
 import { CliError, writeLine } from './cli-error.js';
 
 export interface ValueSourceOptions {
@@ -23,7 +24,7 @@ function decodeUtf8(bytes: Buffer, source: string): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new CliError(`${source} is not valid UTF-8 text`, 'store binary values base64-encoded');
+    throw new CliError(`${printable(source)} is not valid UTF-8 text`, 'store binary values base64-encoded');
   }
 }
 
@@ -53,7 +54,7 @@ export async function readSecretValue(options: ValueSourceOptions, io: ValueIo):
   if (options.fromEnv !== undefined) {
     const value = io.environment[options.fromEnv];
     if (value === undefined || value === '')
-      throw new CliError(`the environment variable ${options.fromEnv} is not set or empty`);
+      throw new CliError(`the environment variable ${printable(options.fromEnv)} is not set or empty`);
     return value;
   }
   if (options.fromFile !== undefined) {
@@ -62,7 +63,7 @@ export async function readSecretValue(options: ValueSourceOptions, io: ValueIo):
       bytes = await readFile(options.fromFile);
     } catch (error) {
       throw new CliError(
-        `cannot read ${options.fromFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        `cannot read ${printable(options.fromFile)}: ${printable((error as NodeJS.ErrnoException).code ?? (error as Error).message)}`,
       );
     }
     return decodeUtf8(bytes, options.fromFile);

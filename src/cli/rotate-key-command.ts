@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { printable } from '../protocol/printable.js';
 import { AdminClient } from './admin-client.js';
 import { CliError, writeLine } from './cli-error.js';
 import type { CommandIo } from './secret-commands.js';
@@ -32,8 +33,8 @@ export function registerRotateKeyCommand(program: Command, io: CommandIo): void 
       writeLine(
         io.stderr,
         status.new_key_version
-          ? `every version was already under the current key: moving to a new key version, ${status.target_key_id}`
-          : `re-encrypting under key id ${status.target_key_id}`,
+          ? `every version was already under the current key: moving to a new key version, ${printable(status.target_key_id)}`
+          : `re-encrypting under key id ${printable(status.target_key_id)}`,
       );
       let rewrapped = 0;
       let remaining = status.remaining;
@@ -44,7 +45,7 @@ export function registerRotateKeyCommand(program: Command, io: CommandIo): void 
         });
         if (batch.rewrapped === 0 && batch.remaining >= remaining) {
           throw new CliError(
-            `no progress: ${batch.remaining} version(s) still not under ${status.target_key_id}`,
+            `no progress: ${batch.remaining} version(s) still not under ${printable(status.target_key_id)}`,
             'another rotation or writer may be running; run rotate-key again',
           );
         }
@@ -57,7 +58,7 @@ export function registerRotateKeyCommand(program: Command, io: CommandIo): void 
       }
       writeLine(
         io.stdout,
-        `rotation complete: ${rewrapped} version(s) re-encrypted by this run, ${status.total} in all, every one under key id ${status.target_key_id}`,
+        `rotation complete: ${rewrapped} version(s) re-encrypted by this run, ${status.total} in all, every one under key id ${printable(status.target_key_id)}`,
       );
       writeLine(
         io.stderr,

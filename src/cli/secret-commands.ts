@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
+import { printable } from '../protocol/printable.js';
 import { secretNameProblem } from '../protocol/secret-names.js';
 import { AdminClient } from './admin-client.js';
 import { CliError, writeLine } from './cli-error.js';
 import { formatTable } from './format-table.js';
+import { terminalJson } from './terminal-json.js';
 import { readSecretValue, type ValueIo, type ValueSourceOptions } from './read-secret-value.js';
 
 interface SetOptions extends ValueSourceOptions {
@@ -51,7 +53,8 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
     .option('--dry-run', 'check everything and show what would be stored, store nothing')
     .action(async (name: string, options: SetOptions) => {
       const problem = secretNameProblem(name);
-      if (problem !== undefined) throw new CliError(`"${name}" is not a valid secret name: ${problem}`);
+      if (problem !== undefined)
+        throw new CliError(`"${printable(name)}" is not a valid secret name: ${printable(problem)}`);
       const value = await readSecretValue(options, io);
       const fingerprint = createHash('sha256').update(value, 'utf8').digest('hex');
       if (
@@ -59,7 +62,7 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
         options.confirmFingerprint.toLowerCase() !== fingerprint
       ) {
         throw new CliError(
-          `the value's SHA-256 is ${fingerprint}, not the ${options.confirmFingerprint} you asked to confirm; nothing was stored`,
+          `the value's SHA-256 is ${fingerprint}, not the ${printable(options.confirmFingerprint)} you asked to confirm; nothing was stored`,
         );
       }
       const client = new AdminClient(io.environment);
@@ -69,10 +72,10 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
       });
       if (result.sha256 !== fingerprint) {
         throw new CliError(
-          `the broker computed SHA-256 ${result.sha256} for what it received, not ${fingerprint}`,
+          `the broker computed SHA-256 ${printable(String(result.sha256))} for what it received, not ${fingerprint}`,
         );
       }
-      const summary = `${result.name} version ${result.version} (${result.bytes} bytes, sha256 ${result.sha256})`;
+      const summary = `${printable(result.name)} version ${result.version} (${result.bytes} bytes, sha256 ${result.sha256})`;
       writeLine(
         io.stdout,
         result.dry_run ? `dry run: would set ${summary}; nothing was stored` : `set ${summary}`,
@@ -90,7 +93,7 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
         `/secrets?prefix=${encodeURIComponent(prefix)}`,
       );
       if (options.json === true) {
-        writeLine(io.stdout, JSON.stringify(secrets, null, 2));
+        writeLine(io.stdout, terminalJson(secrets, 2));
         return;
       }
       const rows = [
@@ -111,6 +114,6 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
     .description('delete every version of a secret')
     .action(async (name: string) => {
       await new AdminClient(io.environment).request('DELETE', `/secrets/${name}`);
-      writeLine(io.stdout, `deleted ${name} (every version)`);
+      writeLine(io.stdout, `deleted ${printable(name)} (every version)`);
     });
 }

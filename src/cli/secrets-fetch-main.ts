@@ -15,10 +15,11 @@ import {
   OUTPUT_FORMATS,
   type OutputFormat,
 } from '../client/formats.js';
-import { writePrivateFile } from '../client/private-files.js';
+import { checkPathFree, writeNewPrivateFile } from '../client/private-files.js';
 import { Redactor, redactionPatterns } from '../client/redactor.js';
 import { InputError, parseSecretLines } from '../client/secret-lines.js';
 import { resolveTokenSource } from '../client/token-sources.js';
+import { printable } from '../protocol/printable.js';
 
 export interface FetchIo {
   readonly stdout: NodeJS.WritableStream;
@@ -88,6 +89,9 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
     const lines = parseSecretLines((values.secret ?? []).join('\n'));
     if (lines.some((line) => line.toFile))
       throw new InputError('ENV=@NAME is for the GitHub Action; write a file with --out instead');
+    // Checked before a token is spent: --out must name a path where nothing exists yet.
+    const out = exec || values.out === undefined ? undefined : resolve(values.out);
+    if (out !== undefined) await checkPathFree(out);
     const audience = values.audience ?? broker;
     const tokens = await resolveTokenSource(
       { tokenEnv: values['token-env'] ?? [], tokenFile: values['token-file'], audience },
@@ -100,15 +104,17 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
       timeoutMs: wholeNumber(values['timeout-seconds'], 'timeout-seconds', 30, 600) * 1000,
       retries: wholeNumber(values.retries, 'retries', 3, 10),
       onRetry: ({ attempt, delayMs, reason }) =>
-        io.stderr.write(`secrets-fetch: ${reason}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s\n`),
+        io.stderr.write(
+          `secrets-fetch: ${printable(reason)}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s\n`,
+        ),
     });
     const items = planExports(lines, released.secrets);
     io.stderr.write(
-      `secrets-fetch: released ${items.map((item) => `${item.secretName} v${item.version} as ${item.envName}`).join(', ') || 'nothing'}\n`,
+      `secrets-fetch: released ${items.map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`).join(', ') || 'nothing'}\n`,
     );
     if (exec) return await runRedacted(command, items, io);
     const text = render(format, items);
-    if (values.out !== undefined) await writePrivateFile(resolve(values.out), text);
+    if (out !== undefined) await writeNewPrivateFile(out, text);
     else io.stdout.write(text);
     return 0;
   } catch (error) {

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { printable } from '../protocol/printable.js';
 import { AdminClient } from './admin-client.js';
 import { writeLine } from './cli-error.js';
 import { formatTable } from './format-table.js';
+import { terminalJson } from './terminal-json.js';
 import type { CommandIo } from './secret-commands.js';
 
 interface TokenSummary {
@@ -31,9 +33,9 @@ export function registerTokenCommands(program: Command, io: CommandIo): void {
       });
       writeLine(
         io.stderr,
-        `created token ${created.id} (${created.role}) for "${label}"; it is shown this once:`,
+        `created token ${printable(created.id)} (${printable(created.role)}) for "${printable(label)}"; it is shown this once:`,
       );
-      writeLine(io.stdout, created.token);
+      writeLine(io.stdout, printable(created.token));
     });
 
   token
@@ -46,7 +48,7 @@ export function registerTokenCommands(program: Command, io: CommandIo): void {
         '/tokens',
       );
       if (options.json === true) {
-        writeLine(io.stdout, JSON.stringify(tokens, null, 2));
+        writeLine(io.stdout, terminalJson(tokens, 2));
         return;
       }
       const rows = [
@@ -68,6 +70,6 @@ export function registerTokenCommands(program: Command, io: CommandIo): void {
     .description('revoke a token at once')
     .action(async (id: string) => {
       await new AdminClient(io.environment).request('DELETE', `/tokens/${encodeURIComponent(id)}`);
-      writeLine(io.stdout, `revoked token ${id}`);
+      writeLine(io.stdout, `revoked token ${printable(id)}`);
     });
 }

@@ -1,4 +1,5 @@
 import { compileGlob } from '../protocol/glob.js';
+import { printable } from '../protocol/printable.js';
 import type { ReleasedSecret } from './exchange-client.js';
 import { deriveEnvName, envNameProblem } from './env-names.js';
 import type { SecretLine } from './secret-lines.js';
@@ -18,7 +19,9 @@ export class ExportPlanError extends Error {
 
 /**
  * Maps released secrets to variable names, line by line: ENV= names as written, the others derived from the
- * secret name. Two different secrets under one variable name is an error that names both.
+ * secret name. A secret named on a line of its own is left out of every pattern, so `MY_NAME=prod/shared/X`
+ * renames one match of `prod/shared/*`. Two different secrets under one variable name is an error that names
+ * both.
  */
 export function planExports(lines: readonly SecretLine[], released: readonly ReleasedSecret[]): ExportItem[] {
   const items: ExportItem[] = [];
@@ -26,16 +29,17 @@ export function planExports(lines: readonly SecretLine[], released: readonly Rel
   const problems: string[] = [];
   const add = (secret: ReleasedSecret, line: SecretLine): void => {
     const envName = line.envName ?? deriveEnvName(secret.name);
-    const problem = line.envName === undefined ? envNameProblem(envName) : undefined;
+    // ENV= names were checked when the line was read.
+    const problem = line.envName === undefined ? envNameProblem(envName, secret.name) : undefined;
     if (problem !== undefined) {
-      problems.push(`secret "${secret.name}" (line ${line.lineNumber}): ${problem}`);
+      problems.push(`secret "${printable(secret.name)}" (line ${line.lineNumber}): ${problem}`);
       return;
     }
     const existing = byEnvName.get(envName);
     if (existing !== undefined) {
       if (existing.secretName !== secret.name || existing.toFile !== line.toFile) {
         problems.push(
-          `"${existing.secretName}" and "${secret.name}" would both be ${envName}; give one another name with ENV=NAME on its own line`,
+          `"${printable(existing.secretName)}" and "${printable(secret.name)}" would both be ${envName}; give one another name with ENV=NAME on its own line`,
         );
       }
       return;
@@ -50,10 +54,14 @@ export function planExports(lines: readonly SecretLine[], released: readonly Rel
     byEnvName.set(envName, item);
     items.push(item);
   };
+  const namedOnTheirOwnLine = new Set(
+    lines.filter((line) => !line.entry.isPattern).map((line) => line.entry.target),
+  );
   for (const line of lines) {
     if (line.entry.isPattern) {
       const pattern = compileGlob(line.entry.target);
-      for (const secret of released) if (pattern.test(secret.name)) add(secret, line);
+      for (const secret of released)
+        if (!namedOnTheirOwnLine.has(secret.name) && pattern.test(secret.name)) add(secret, line);
     } else {
       const secret = released.find((candidate) => candidate.name === line.entry.target);
       if (secret !== undefined) add(secret, line);

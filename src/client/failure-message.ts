@@ -4,8 +4,10 @@ import {
   ResponseIntegrityError,
   TokenRequestError,
 } from './errors.js';
+import { printable, printableLines } from '../protocol/printable.js';
 import { RequestedEntryError } from '../protocol/secret-names.js';
 import { ExportPlanError } from './export-plan.js';
+import { PrivateFileError } from './private-files.js';
 import { InputError } from './secret-lines.js';
 import { NoTokenError } from './token-sources.js';
 
@@ -21,23 +23,36 @@ const LEADS: Readonly<Record<string, string>> = {
   unavailable: 'The broker is unavailable and released nothing',
 };
 
-/** One message for a failed fetch: what went wrong, the broker's own words and hint, and the request id. */
+/**
+ * One message for a failed fetch: what went wrong, the broker's own words and hint, and the request id. Every
+ * piece that came from the broker, a secret name or an input is escaped (`printable`), so none of it can start
+ * a workflow command or a terminal escape in the log; only the lines this function joins are real lines.
+ */
 export function failureMessage(error: unknown): string {
   if (error instanceof BrokerProblemError) {
     const { problem } = error;
-    const lead = LEADS[problem.code] ?? `The broker answered HTTP ${error.status}`;
-    const parts = [`${lead} (${problem.code}): ${problem.detail}`];
-    if (problem.hint !== undefined) parts.push(`Hint: ${problem.hint}`);
+    const lead = Object.hasOwn(LEADS, problem.code)
+      ? (LEADS[problem.code] as string)
+      : `The broker answered HTTP ${error.status}`;
+    const parts = [`${lead} (${printable(problem.code)}): ${printable(problem.detail)}`];
+    if (problem.hint !== undefined) parts.push(`Hint: ${printable(problem.hint)}`);
     if (problem.request_id !== undefined)
-      parts.push(`Request id: ${problem.request_id} (the broker's audit log has the details).`);
+      parts.push(`Request id: ${printable(problem.request_id)} (the broker's audit log has the details).`);
     return parts.join('\n');
   }
-  if (error instanceof InputError) return `Invalid input:\n${error.message}`;
-  if (error instanceof RequestedEntryError) return `Invalid input: ${error.message}`;
-  if (error instanceof ExportPlanError) return `Nothing was exported:\n${error.message}`;
+  // These messages are lines joined on purpose; each line's own text is escaped.
+  if (error instanceof InputError) return `Invalid input:\n${printableLines(error.message)}`;
+  if (error instanceof ExportPlanError) return `Nothing was exported:\n${printableLines(error.message)}`;
+  const message = printable(error instanceof Error ? error.message : String(error));
+  if (error instanceof RequestedEntryError) return `Invalid input: ${message}`;
   if (error instanceof ResponseIntegrityError)
-    return `The broker's answer failed its checks, so nothing was used: ${error.message}`;
-  if (error instanceof BrokerUnreachableError || error instanceof TokenRequestError) return error.message;
-  if (error instanceof NoTokenError) return error.message;
-  return `secrets-action failed: ${error instanceof Error ? error.message : String(error)}`;
+    return `The broker's answer failed its checks, so nothing was used: ${message}`;
+  if (error instanceof PrivateFileError) return `Nothing was written: ${message}`;
+  if (
+    error instanceof BrokerUnreachableError ||
+    error instanceof TokenRequestError ||
+    error instanceof NoTokenError
+  )
+    return message;
+  return `secrets-action failed: ${message}`;
 }

@@ -1,4 +1,5 @@
-import { compileGlob, GlobSyntaxError, hasGlobCharacters } from './glob.js';
+import { PatternTooLargeError } from './automaton.js';
+import { compileGlob, GlobSyntaxError, hasGlobCharacters, type Glob } from './glob.js';
 
 /** Contract: segments of [A-Za-z0-9_.-]+ joined by "/", at most 256 characters, no empty, "." or ".." segment. */
 export const SECRET_NAME_MAX_LENGTH = 256;
@@ -32,6 +33,12 @@ export function secretNameProblem(name: string): string | undefined {
 
 /** Why `pattern` is not a valid secret-name glob, or undefined when it is. */
 export function secretPatternProblem(pattern: string): string | undefined {
+  const compiled = compileSecretPattern(pattern);
+  return typeof compiled === 'string' ? compiled : undefined;
+}
+
+/** A valid secret-name glob compiled, or why it is not one. */
+function compileSecretPattern(pattern: string): Glob | string {
   const problem = segmentsProblem(
     pattern,
     'pattern',
@@ -40,12 +47,11 @@ export function secretPatternProblem(pattern: string): string | undefined {
   );
   if (problem !== undefined) return problem;
   try {
-    compileGlob(pattern);
+    return compileGlob(pattern, 'secret-name');
   } catch (error) {
-    if (error instanceof GlobSyntaxError) return error.message;
+    if (error instanceof GlobSyntaxError || error instanceof PatternTooLargeError) return error.message;
     throw error;
   }
-  return undefined;
 }
 
 /** One entry of an exchange request: a name or a pattern, optionally marked optional by a trailing "?". */
@@ -56,6 +62,8 @@ export interface RequestedEntry {
   readonly target: string;
   readonly optional: boolean;
   readonly isPattern: boolean;
+  /** The target compiled: a literal glob for a name. */
+  readonly glob: Glob;
 }
 
 export class RequestedEntryError extends Error {}
@@ -68,7 +76,9 @@ export function parseRequestedEntry(raw: string): RequestedEntry {
   const optional = raw.endsWith('?');
   const target = optional ? raw.slice(0, -1) : raw;
   const isPattern = hasGlobCharacters(target);
-  const problem = isPattern ? secretPatternProblem(target) : secretNameProblem(target);
-  if (problem !== undefined) throw new RequestedEntryError(`${JSON.stringify(raw)}: ${problem}`);
-  return { raw, target, optional, isPattern };
+  const compiled = isPattern
+    ? compileSecretPattern(target)
+    : (secretNameProblem(target) ?? compileGlob(target));
+  if (typeof compiled === 'string') throw new RequestedEntryError(`${JSON.stringify(raw)}: ${compiled}`);
+  return { raw, target, optional, isPattern, glob: compiled };
 }

@@ -2,19 +2,22 @@
  * End to end: the bundled action (dist/) run as the runner runs it, against the real broker and a token
  * endpoint that mints through oauth2-mock-server.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import sodium from 'sodium-native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maskForms } from '../../src/action/masking.js';
-import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';
+import { decodeCreated, encodeCreated, STATE_CREATED } from '../../src/action/state.js';
+import { BrokerHarness, TEST_AUDIENCE, testPolicy } from '../helpers/broker-harness.js';
+import { hasUnprintable } from '../../src/protocol/printable.js';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { newRunnerDirectory, runStep, type RunnerDirectory, type StepResult } from '../helpers/runner.js';
 import { TokenEndpoint } from '../helpers/token-endpoint.js';
 import { freePort } from '../helpers/free-port.js';
 import { run } from '../helpers/child-process.js';
+import { PLANTED_PATHS } from '../helpers/planted-paths.js';
 
 const values = {
   dbPassword: canary('db-password'),
@@ -24,12 +27,26 @@ const values = {
   slack: `https://hooks.example/${canary('slack')}`,
 };
 
+/** Secrets whose derived names run code in later steps, all reachable through one pattern. */
+const codeRunningNames = ['LD_AUDIT', 'GIT_CONFIG_PARAMETERS', 'PERL5OPT', 'node_options'];
+const codeRunningValues = codeRunningNames.map((name) => canary(`code-${name}`));
+
 let harness: BrokerHarness;
 let tokens: TokenEndpoint;
 
 beforeAll(async () => {
-  harness = await BrokerHarness.start();
+  // The test policy, plus a shared folder the deploy rule reads through a pattern.
+  harness = await BrokerHarness.start({
+    policy: (github, gitlab) =>
+      testPolicy(github, gitlab).replace(
+        '      - shared/SLACK_WEBHOOK\n',
+        '      - shared/SLACK_WEBHOOK\n      - prod/shared/*\n',
+      ),
+  });
   tokens = await new TokenEndpoint(harness.github).start();
+  for (const [index, name] of codeRunningNames.entries())
+    await harness.setSecret(`prod/shared/${name}`, codeRunningValues[index]!);
+  await harness.setSecret('prod/shared/REGION', 'eu-west-1');
   await harness.setSecret('prod/api/DB_PASSWORD', values.dbPassword);
   await harness.setSecret('prod/api/CERT', values.cert);
   await harness.setSecret('prod/api/CONFIG', values.config);
@@ -265,7 +282,7 @@ describe('failures end the step with a clear message and write nothing', () => {
     });
     await expectNothingWritten(directory, result);
     expect(result.stdout).toContain('secrets line 3 (\\"1BAD=prod/x\\")'.replaceAll('\\"', '"'));
-    expect(result.stdout).toContain('"PATH" is reserved');
+    expect(result.stdout).toContain('"PATH" is refused');
     expect(tokens.audiences.length).toBeGreaterThan(0);
   });
 
@@ -294,7 +311,20 @@ describe('failures end the step with a clear message and write nothing', () => {
 
   it('a box whose inside name does not match its entry', async () => {
     const directory = await newRunnerDirectory();
-    const liar = await startLyingBroker();
+    // A broker that seals the wrong secret into the box listed under the requested name.
+    const liar = await startFakeBroker((_count, recipient) => ({
+      status: 200,
+      body: {
+        request_id: 'liar',
+        secrets: [
+          {
+            name: 'prod/api/DB_PASSWORD',
+            version: 1,
+            sealed: seal({ name: 'prod/api/OTHER', version: 1, value: 'swapped-value' }, recipient),
+          },
+        ],
+      },
+    }));
     try {
       const result = await runStep('main', directory, {
         tokenEndpoint: tokens,
@@ -360,27 +390,271 @@ describe('retries', () => {
   });
 });
 
-/** A broker that seals the wrong secret into the box listed under the requested name. */
-async function startLyingBroker(): Promise<{ server: Server; url: string }> {
+describe('secret names that would run code in later steps', () => {
+  it('refuses them through a pattern, in any letter case, naming each and writing nothing', async () => {
+    const directory = await newRunnerDirectory();
+    const result = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({ secrets: 'prod/shared/*', file: 'shared.env' }),
+    });
+    await expectNothingWritten(directory, result);
+    for (const name of codeRunningNames) {
+      const upper = name.toUpperCase();
+      expect(result.stdout).toContain(`secret "prod/shared/${name}" (line 1): "${upper}" is refused`);
+      expect(result.stdout).toContain(`MY_${upper}=prod/shared/${name}`);
+    }
+    expectMaskedFirst(result, codeRunningValues);
+  });
+
+  it('exports them under names the job chooses on lines of their own', async () => {
+    const directory = await newRunnerDirectory();
+    const result = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({
+        secrets: [
+          'prod/shared/*',
+          ...codeRunningNames.map((name) => `MY_${name.toUpperCase()}=prod/shared/${name}`),
+        ].join('\n'),
+      }),
+    });
+    expect(result.code, result.stdout).toBe(0);
+    expect(result.env).toEqual({
+      REGION: 'eu-west-1',
+      ...Object.fromEntries(
+        codeRunningNames.map((name, index) => [`MY_${name.toUpperCase()}`, codeRunningValues[index]]),
+      ),
+    });
+  });
+});
+
+describe('the file input is always a new file of its own', () => {
+  for (const [what, plant] of PLANTED_PATHS) {
+    it(`refuses a path that already holds ${what}, before any token is spent, and changes nothing`, async () => {
+      const directory = await newRunnerDirectory();
+      const path = join(directory.workspace, 'secrets.env');
+      const outside = join(directory.root, 'outside');
+      await plant(path, outside);
+      const target = (await lstat(path)).isSymbolicLink() ? outside : path;
+      const before = await lstat(target).catch(() => undefined);
+      const tokensBefore = tokens.audiences.length;
+      const result = await runStep('main', directory, {
+        tokenEndpoint: tokens,
+        inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\nKUBECONFIG=@prod/api/CONFIG', file: 'secrets.env' }),
+      });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(`${path} already exists`);
+      expect(result.stdout).toContain('remove it or choose another path');
+      expect(result.env).toEqual({});
+      expect(result.outputs).toEqual({});
+      expect(await readdir(directory.temp)).toEqual([]);
+      expect(await readdir(directory.workspace)).toEqual(['secrets.env']);
+      expect(tokens.audiences.length).toBe(tokensBefore);
+      if (before === undefined) {
+        await expect(lstat(outside)).rejects.toMatchObject({ code: 'ENOENT' });
+      } else {
+        expect(await readFile(target, 'utf8')).toBe('victim\n');
+        expect((await stat(target)).mode & 0o777).toBe(0o644);
+      }
+    });
+  }
+});
+
+describe('the post step removes only what the main step created', () => {
+  async function mainWithFile(): Promise<{ directory: RunnerDirectory; file: string; main: StepResult }> {
+    const directory = await newRunnerDirectory();
+    const main = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\nKUBECONFIG=@prod/api/CONFIG', file: 'secrets.env' }),
+    });
+    expect(main.code, main.stdout).toBe(0);
+    return { directory, file: join(directory.workspace, 'secrets.env'), main };
+  }
+
+  it('leaves a symbolic link put in place of its file alone, and the file it points to untouched', async () => {
+    const { directory, file, main } = await mainWithFile();
+    const victim = join(directory.root, 'victim');
+    await writeFile(victim, 'victim\n');
+    await chmod(victim, 0o644);
+    await rename(file, join(directory.root, 'moved-away'));
+    await symlink(victim, file);
+    const post = await runStep('post', directory, { inputs: {} });
+    expect(post.code).toBe(0);
+    expect(post.stdout).toContain(`::warning::Left ${file} as it is: it is now a symbolic link`);
+    expect(await readFile(victim, 'utf8')).toBe('victim\n');
+    expect((await stat(victim)).mode & 0o777).toBe(0o644);
+    expect((await lstat(file)).isSymbolicLink()).toBe(true);
+    // The @ file and its directory were the main step's own: removed.
+    expect(post.stdout).toContain(`Removed ${main.env.KUBECONFIG}`);
+    expect(await readdir(directory.temp)).toEqual([]);
+  });
+
+  it('leaves another file put at its path alone', async () => {
+    const { directory, file } = await mainWithFile();
+    // The original stays linked elsewhere, so the new file cannot get its inode number.
+    await rename(file, join(directory.root, 'moved-away'));
+    await writeFile(file, 'someone else\n');
+    const post = await runStep('post', directory, { inputs: {} });
+    expect(post.code).toBe(0);
+    expect(post.stdout).toContain(`::warning::Left ${file} as it is: it is now another file`);
+    expect(await readFile(file, 'utf8')).toBe('someone else\n');
+  });
+
+  it('leaves a path alone when the state records another device and inode for it', async () => {
+    const { directory, file, main } = await mainWithFile();
+    const created = decodeCreated(main.state[STATE_CREATED] ?? '');
+    expect(created.files.map((entry) => entry.path)).toContain(file);
+    const altered = {
+      ...created,
+      files: created.files.map((entry) =>
+        entry.path === file ? { ...entry, ino: String(BigInt(entry.ino) + 1n) } : entry,
+      ),
+    };
+    const content = await readFile(file, 'utf8');
+    await writeFile(directory.state, `${STATE_CREATED}=${encodeCreated(altered)}\n`);
+    const post = await runStep('post', directory, { inputs: {} });
+    expect(post.code).toBe(0);
+    expect(post.stdout).toContain(`::warning::Left ${file} as it is: it is now another file`);
+    expect(await readFile(file, 'utf8')).toBe(content);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('everything is checked before anything is written', () => {
+  it('file and an @ entry without RUNNER_TEMP: the step fails and writes nothing', async () => {
+    const directory = await newRunnerDirectory();
+    const result = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      environment: { RUNNER_TEMP: '' },
+      inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\nKUBECONFIG=@prod/api/CONFIG', file: 'secrets.env' }),
+    });
+    await expectNothingWritten(directory, result);
+    expect(result.stdout).toContain('RUNNER_TEMP is not set');
+  });
+
+  it('a write that fails halfway: what the step wrote is removed before it fails', async () => {
+    const directory = await newRunnerDirectory();
+    const outputs = join(directory.root, 'outputs-is-a-directory');
+    await mkdir(outputs);
+    const result = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      environment: { GITHUB_OUTPUT: outputs },
+      inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\nKUBECONFIG=@prod/api/CONFIG', file: 'secrets.env' }),
+    });
+    await expectNothingWritten(directory, result);
+    expect(await readFile(directory.env, 'utf8')).toBe('');
+    expect(result.stdout).toContain('EISDIR');
+  });
+});
+
+describe("the broker's words are printed escaped", () => {
+  it('no workflow command or terminal escape from a problem document reaches the log', async () => {
+    const directory = await newRunnerDirectory();
+    const fake = await startFakeBroker((count) =>
+      count === 1
+        ? {
+            status: 503,
+            headers: { 'retry-after': '0' },
+            body: {
+              title: 'x',
+              status: 503,
+              code: 'unavailable\n::warning::from-code',
+              detail: 'down',
+            },
+          }
+        : {
+            status: 403,
+            body: {
+              title: 'x',
+              status: 403,
+              code: 'policy_denied',
+              detail: 'denied\n::warning::from-detail \u001b[31mred\u001b]0;title\u0007',
+              hint: '\n::add-mask::from-hint\u202e',
+              request_id: 'id\r\n::error::from-request-id',
+            },
+          },
+    );
+    try {
+      const result = await runStep('main', directory, {
+        tokenEndpoint: tokens,
+        inputs: inputs({ 'broker-url': fake.url, secrets: 'prod/api/DB_PASSWORD', retries: '1' }),
+      });
+      await expectNothingWritten(directory, result);
+      const lines = result.stdout.split('\n');
+      expect(lines.filter((line) => /^::(warning|add-mask|error)::from/.test(line))).toEqual([]);
+      expect(rawControlCharacters(result.stdout)).toEqual([]);
+      expect(result.stdout).toContain('unavailable\\n::warning::from-code');
+      expect(result.stdout).toContain('denied\\n::warning::from-detail \\x1b[31mred\\x1b]0;title\\x07');
+      expect(result.stdout).toContain('Hint: \\n::add-mask::from-hint\\u202e');
+    } finally {
+      await new Promise((resolve) => fake.server.close(resolve));
+    }
+  });
+
+  it('a released secret name and request id from the broker are escaped too', async () => {
+    const directory = await newRunnerDirectory();
+    const name = 'prod/api/A\u001b[2J\u202eB';
+    const fake = await startFakeBroker((_count, recipient) => ({
+      status: 200,
+      body: {
+        request_id: 'req\n::warning::from-request-id',
+        secrets: [{ name, version: 1, sealed: seal({ name, version: 1, value: 'fake-value' }, recipient) }],
+      },
+    }));
+    try {
+      const result = await runStep('main', directory, {
+        tokenEndpoint: tokens,
+        inputs: inputs({ 'broker-url': fake.url, secrets: 'prod/api/*', 'export-env': 'false' }),
+      });
+      expect(result.code, result.stdout).toBe(0);
+      expect(result.outputs.A__2J_B).toBe('fake-value');
+      expect(result.stdout).toContain(
+        'request id req\\n::warning::from-request-id): prod/api/A\\x1b[2J\\u202eB v1 as A__2J_B',
+      );
+      expect(rawControlCharacters(result.stdout)).toEqual([]);
+      expect(rawControlCharacters(result.summary)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => fake.server.close(resolve));
+    }
+  });
+});
+
+interface FakeAnswer {
+  readonly status: number;
+  readonly headers?: Record<string, string>;
+  readonly body: unknown;
+}
+
+/** A broker that answers the n-th exchange (from 1) as told; `recipient` is the request's public key. */
+async function startFakeBroker(
+  answer: (count: number, recipient: Buffer) => FakeAnswer,
+): Promise<{ server: Server; url: string }> {
+  let count = 0;
   const server = createServer((incoming, outgoing) => {
     let body = '';
     incoming.on('data', (chunk: Buffer) => (body += chunk.toString()));
     incoming.on('end', () => {
+      count += 1;
       const { recipient } = JSON.parse(body) as { recipient: string };
-      const message = Buffer.from(
-        JSON.stringify({ name: 'prod/api/OTHER', version: 1, value: 'swapped-value' }),
-      );
-      const sealed = Buffer.alloc(message.length + sodium.crypto_box_SEALBYTES);
-      sodium.crypto_box_seal(sealed, message, Buffer.from(recipient, 'base64'));
-      outgoing.writeHead(200, { 'content-type': 'application/json' });
-      outgoing.end(
-        JSON.stringify({
-          request_id: 'liar',
-          secrets: [{ name: 'prod/api/DB_PASSWORD', version: 1, sealed: sealed.toString('base64') }],
-        }),
-      );
+      const reply = answer(count, Buffer.from(recipient, 'base64'));
+      outgoing.writeHead(reply.status, {
+        'content-type': reply.status === 200 ? 'application/json' : 'application/problem+json',
+        ...reply.headers,
+      });
+      outgoing.end(JSON.stringify(reply.body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+function seal(payload: unknown, recipient: Buffer): string {
+  const message = Buffer.from(JSON.stringify(payload));
+  const sealed = Buffer.alloc(message.length + sodium.crypto_box_SEALBYTES);
+  sodium.crypto_box_seal(sealed, message, recipient);
+  return sealed.toString('base64');
+}
+
+/** The characters in `text` that `printable` would escape, line feeds aside (they end a log line). */
+function rawControlCharacters(text: string): string[] {
+  return [...text.replaceAll('\n', '')].filter(hasUnprintable);
 }

@@ -1,15 +1,16 @@
 /** secrets-fetch, the bundled dist/secrets-fetch.js, against the real broker with GitLab- and GitHub-shaped tokens. */
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PLANTED_PATHS } from '../helpers/planted-paths.js';
+import { withFakeServer } from '../helpers/fake-server.js';
 import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';
+import { hasUnprintable } from '../../src/protocol/printable.js';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { Child, REPO_ROOT, run } from '../helpers/child-process.js';
 import { gitlabClaims } from '../helpers/oidc-issuer.js';
 import { TokenEndpoint } from '../helpers/token-endpoint.js';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 let harness: BrokerHarness;
 let tokens: TokenEndpoint;
@@ -19,6 +20,9 @@ const values = {
   cert: `-----BEGIN KEY-----\n${canary('fetch-cert')}\n-----END KEY-----`,
   hostile: `it's "$HOME" \`id\` $(id) ${canary('fetch-hostile')}`,
 };
+/** Secrets whose derived names run code in later steps, all reachable through one pattern. */
+const codeRunningNames = ['LD_AUDIT', 'GIT_CONFIG_PARAMETERS', 'PERL5OPT', 'node_options'];
+const codeRunningValues = codeRunningNames.map((name) => canary(`fetch-code-${name}`));
 
 beforeAll(async () => {
   harness = await BrokerHarness.start();
@@ -27,6 +31,9 @@ beforeAll(async () => {
   await harness.setSecret('prod/web/tls/CERT', values.cert);
   await harness.setSecret('prod/web/HOSTILE', values.hostile);
   await harness.setSecret('prod/api/DB_PASSWORD', values.db);
+  for (const [index, name] of codeRunningNames.entries())
+    await harness.setSecret(`prod/web/shared/${name}`, codeRunningValues[index]!);
+  await harness.setSecret('prod/web/shared/REGION', 'eu-west-1');
 });
 
 afterAll(async () => {
@@ -167,46 +174,44 @@ describe('secrets-fetch', () => {
   it('retries with the next --token-env token, and stops when they are all used', async () => {
     // A broker that is always unavailable: each attempt needs, and spends, one token.
     let attempts = 0;
-    const down = createServer((_request, response) => {
-      attempts += 1;
-      response.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '0' });
-      response.end(
-        JSON.stringify({
-          title: 'Service unavailable',
-          status: 503,
-          code: 'unavailable',
-          detail: 'down for the test',
-        }),
-      );
-    });
-    await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
-    try {
-      const url = `http://127.0.0.1:${(down.address() as AddressInfo).port}`;
-      const result = await run(
-        'node',
-        [
-          FETCH,
-          '--broker',
-          url,
-          '--audience',
-          TEST_AUDIENCE,
-          '--secret',
-          'prod/web/DB_PASSWORD',
-          '--token-env',
-          'T1',
-          '--token-env',
-          'T2',
-          '--retries',
-          '5',
-        ],
-        { env: cleanEnv({ T1: 'first-token', T2: 'second-token' }) },
-      );
-      expect(result.code).toBe(1);
-      expect(attempts).toBe(2);
-      expect(result.stderr).toContain('all 2 token(s) from T1, T2 were used by earlier attempts');
-    } finally {
-      await new Promise((resolve) => down.close(resolve));
-    }
+    await withFakeServer(
+      (_request, response) => {
+        attempts += 1;
+        response.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '0' });
+        response.end(
+          JSON.stringify({
+            title: 'Service unavailable',
+            status: 503,
+            code: 'unavailable',
+            detail: 'down for the test',
+          }),
+        );
+      },
+      async (url) => {
+        const result = await run(
+          'node',
+          [
+            FETCH,
+            '--broker',
+            url,
+            '--audience',
+            TEST_AUDIENCE,
+            '--secret',
+            'prod/web/DB_PASSWORD',
+            '--token-env',
+            'T1',
+            '--token-env',
+            'T2',
+            '--retries',
+            '5',
+          ],
+          { env: cleanEnv({ T1: 'first-token', T2: 'second-token' }) },
+        );
+        expect(result.code).toBe(1);
+        expect(attempts).toBe(2);
+        expect(result.stderr).toContain('all 2 token(s) from T1, T2 were used by earlier attempts');
+      },
+    );
   });
 });
 
@@ -264,3 +269,123 @@ describe('secrets-fetch exec', () => {
     expect(child.stderr).toContain('killed by SIGTERM');
   });
 });
+
+describe('secrets-fetch refuses secret names that would run code in later steps', () => {
+  it('in every format and with exec, in any letter case, printing no value', async () => {
+    const out = join(await mkdtemp(join(tmpdir(), 'fetch-')), 'never.env');
+    const runs: [string, string[]][] = [
+      ...['dotenv', 'shell', 'json', 'github-env'].map((format): [string, string[]] => [
+        format,
+        ['--format', format, '--out', out],
+      ]),
+      ['exec', ['--', 'sh', '-c', 'echo the command ran']],
+    ];
+    for (const [label, extra] of runs) {
+      const verb = label === 'exec' ? ['exec'] : [];
+      const result = await run(
+        'node',
+        [FETCH, ...verb, ...common(), '--secret', 'prod/web/shared/*', ...extra],
+        {
+          env: cleanEnv({ SECRETS_ACTION_ID_TOKEN_1: await gitlabToken() }),
+        },
+      );
+      expect(result.code, `${label}: ${result.stderr}`).toBe(1);
+      expect(result.stdout, label).toBe('');
+      for (const name of codeRunningNames)
+        expect(result.stderr, label).toContain(
+          `secret "prod/web/shared/${name}" (line 1): "${name.toUpperCase()}" is refused`,
+        );
+      expect(findLeaks(codeRunningValues, { stderr: result.stderr })).toEqual([]);
+      await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+  });
+});
+
+describe('secrets-fetch --out is always a new file of its own', () => {
+  for (const [what, plant] of PLANTED_PATHS) {
+    it(`refuses a path that holds ${what}, spends no token and changes nothing`, async () => {
+      const root = await mkdtemp(join(tmpdir(), 'fetch-'));
+      const out = join(root, 'secrets.env');
+      const outside = join(root, 'outside');
+      await plant(out, outside);
+      const target = (await lstat(out)).isSymbolicLink() ? outside : out;
+      const before = await lstat(target).catch(() => undefined);
+      const token = await gitlabToken();
+      const args = [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-env', 'T'];
+      const refused = await run('node', [...args, '--out', out], { env: cleanEnv({ T: token }) });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`${out} already exists`);
+      expect(refused.stderr).toContain('remove it or choose another path');
+      if (before === undefined) {
+        await expect(lstat(outside)).rejects.toMatchObject({ code: 'ENOENT' });
+      } else {
+        expect(await readFile(target, 'utf8')).toBe('victim\n');
+        expect((await stat(target)).mode & 0o777).toBe(0o644);
+      }
+      // The refusal came before the exchange: the same token still works once.
+      const fresh = join(root, 'fresh.env');
+      const accepted = await run('node', [...args, '--out', fresh], { env: cleanEnv({ T: token }) });
+      expect(accepted.code, accepted.stderr).toBe(0);
+      expect(await readFile(fresh, 'utf8')).toBe(`DB_PASSWORD='${values.db}'\n`);
+    });
+  }
+});
+
+describe("secrets-fetch prints the broker's words escaped", () => {
+  it('no terminal escape or forged line from a problem document reaches stderr', async () => {
+    let count = 0;
+    await withFakeServer(
+      (_request, response) => {
+        count += 1;
+        response.writeHead(count === 1 ? 503 : 403, {
+          'content-type': 'application/problem+json',
+          'retry-after': '0',
+        });
+        response.end(
+          JSON.stringify(
+            count === 1
+              ? { title: 'x', status: 503, code: 'unavailable\nsecrets-fetch: forged-code', detail: 'down' }
+              : {
+                  title: 'x',
+                  status: 403,
+                  code: 'policy_denied',
+                  detail: 'denied\nsecrets-fetch: forged-detail \u001b[2J\u001b]0;title\u0007',
+                  hint: '\u202eforged-hint',
+                  request_id: 'id\r\nforged-id',
+                },
+          ),
+        );
+      },
+      async (url) => {
+        const result = await run(
+          'node',
+          [
+            FETCH,
+            '--broker',
+            url,
+            '--audience',
+            TEST_AUDIENCE,
+            '--secret',
+            'prod/web/DB_PASSWORD',
+            '--retries',
+            '1',
+          ],
+          { env: cleanEnv({ SECRETS_ACTION_ID_TOKEN_1: 'first', SECRETS_ACTION_ID_TOKEN_2: 'second' }) },
+        );
+        expect(result.code).toBe(1);
+        expect(rawControlCharacters(result.stderr)).toEqual([]);
+        expect(result.stderr.split('\n').filter((line) => line.startsWith('secrets-fetch: forged'))).toEqual(
+          [],
+        );
+        expect(result.stderr).toContain('unavailable\\nsecrets-fetch: forged-code');
+        expect(result.stderr).toContain('denied\\nsecrets-fetch: forged-detail \\x1b[2J\\x1b]0;title\\x07');
+        expect(result.stderr).toContain('Request id: id\\r\\nforged-id');
+      },
+    );
+  });
+});
+
+/** The characters in `text` that `printable` would escape, line feeds aside (they end a log line). */
+function rawControlCharacters(text: string): string[] {
+  return [...text.replaceAll('\n', '')].filter(hasUnprintable);
+}

@@ -47,9 +47,9 @@ export class TestIssuer {
   }
 
   /** Adds a signing key (a key rotation); new tokens are signed with it. */
-  async addKey(): Promise<string> {
+  async addKey(algorithm: 'RS256' | 'ES256' = 'RS256'): Promise<string> {
     const kid = `key-${this.kids.length + 1}`;
-    await this.issuer.keys.generate('RS256', { kid });
+    await this.issuer.keys.generate(algorithm, { kid });
     this.kids.push(kid);
     return kid;
   }

@@ -2,10 +2,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';
+import { adminEnvironment, runCli, type CliOptions, type CliRun } from '../helpers/cli.js';
 import { BrokerHarness, newRecipient, openSealed, TEST_AUDIENCE } from '../helpers/broker-harness.js';
 import { freePort } from '../helpers/free-port.js';
 
@@ -19,34 +18,8 @@ afterAll(async () => {
   await harness?.close();
 });
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(
-  args: string[],
-  options: { stdin?: string; environment?: Record<string, string> } = {},
-): Promise<CliRun> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  stderr.on('data', (chunk: Buffer) => err.push(chunk));
-  const code = await main(args, {
-    stdin: Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]),
-    stdout,
-    stderr,
-    environment: {
-      SECRETS_BROKER_URL: harness.url,
-      SECRETS_BROKER_ADMIN_TOKEN: harness.adminToken,
-      ...options.environment,
-    },
-  });
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
+const cli = (args: string[], options: CliOptions = {}): Promise<CliRun> =>
+  runCli(args, { ...options, environment: { ...adminEnvironment(harness), ...options.environment } });
 
 async function released(name: string): Promise<unknown> {
   const recipient = newRecipient();

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DATABASE_FILE } from '../../src/broker/broker.js';
 import { MasterKeyError, parseMasterKey } from '../../src/broker/store/master-key.js';
-import { main } from '../../src/cli/main.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';
+import { adminEnvironment, runCli } from '../helpers/cli.js';
 import { BrokerHarness, newRecipient, openSealed, TEST_AUDIENCE } from '../helpers/broker-harness.js';
 
 let harness: BrokerHarness | undefined;
@@ -16,17 +15,7 @@ afterEach(async () => {
   harness = undefined;
 });
 
-async function cli(h: BrokerHarness, args: string[]) {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const code = await main(args, {
-    stdin: Readable.from([]),
-    stdout: new PassThrough().on('data', (chunk: Buffer) => out.push(chunk)),
-    stderr: new PassThrough().on('data', (chunk: Buffer) => err.push(chunk)),
-    environment: { SECRETS_BROKER_URL: h.url, SECRETS_BROKER_ADMIN_TOKEN: h.adminToken },
-  });
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-}
+const cli = (h: BrokerHarness, args: string[]) => runCli(args, { environment: adminEnvironment(h) });
 
 function keyIds(h: BrokerHarness): string[] {
   const database = new Database(join(h.dataDir, DATABASE_FILE), { readonly: true });

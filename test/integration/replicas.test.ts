@@ -1,7 +1,9 @@
 /** Two broker replicas sharing a real PostgreSQL 15 cluster. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../../src/broker/broker.js';
-import { verifyAuditChain } from '../../src/broker/audit/audit-chain.js';
+import { verifyAuditChain, type ChainHead } from '../../src/broker/audit/audit-chain.js';
+import { AuditChainKeys } from '../../src/broker/audit/audit-chain-keys.js';
+import { parseMasterKey } from '../../src/broker/store/master-key.js';
 import { openPostgresStores } from '../../src/broker/store/postgres/open-postgres-stores.js';
 import { BrokerHarness, newRecipient, openSealed, TEST_AUDIENCE } from '../helpers/broker-harness.js';
 import { eventually } from '../helpers/eventually.js';
@@ -25,10 +27,14 @@ afterAll(async () => {
 
 const token = () => harness.github.token(githubClaims(harness.github.url, TEST_AUDIENCE));
 
-async function chain() {
+/** The shared chain, verified with the replicas' chain key: every record keyed, none only linked. */
+async function chain(heads: readonly ChainHead[] = []) {
   const stores = await openPostgresStores(cluster.url);
   try {
-    return await verifyAuditChain(stores.audit);
+    const keys = new AuditChainKeys(parseMasterKey(harness.masterKeyHex, 'test'));
+    const result = await verifyAuditChain(stores.audit, { keys, heads });
+    if (result.ok) expect(result.keyed).toBe(result.checked);
+    return result;
   } finally {
     await stores.close();
   }
@@ -80,6 +86,38 @@ describe('replicas on PostgreSQL', () => {
     const after = await chain();
     expect(after.ok).toBe(true);
     expect(after.checked).toBe(before.checked + 200);
+  });
+
+  it('each replica publishes a true head of the one shared chain, and both heads verify', async () => {
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, index) =>
+        harness.exchange(
+          await token(),
+          ['prod/api/SHARED'],
+          newRecipient(),
+          index % 2 === 0 ? harness.url : second.url,
+        ),
+      ),
+    );
+    const fromFirst = await harness.broker.publishAuditHead();
+    const fromSecond = await second.publishAuditHead();
+    expect(fromSecond).toEqual(fromFirst);
+    expect(fromFirst!.hash).toMatch(/^hmac1:[0-9a-f]{16}:[0-9a-f]{64}$/);
+    await harness.exchange(await token(), ['prod/api/SHARED'], newRecipient(), second.url);
+    const later = await second.publishAuditHead();
+    expect(later!.seq).toBeGreaterThan(fromFirst!.seq);
+    expect(await chain([fromFirst!, later!])).toMatchObject({
+      ok: true,
+      headsMatched: [fromFirst!.seq, later!.seq],
+    });
+    const throughApi = await harness.admin(
+      'GET',
+      `/audit/verify?head=${encodeURIComponent(`${later!.seq}:${later!.hash}`)}`,
+      undefined,
+      harness.adminToken,
+      second.url,
+    );
+    expect(throughApi.json).toMatchObject({ ok: true, headsMatched: [later!.seq], hashOnly: 0 });
   });
 
   it('stopping one replica mid-load loses no committed write, and the other keeps serving', async () => {
@@ -134,8 +172,14 @@ describe('replicas on PostgreSQL', () => {
   });
 
   it('answers unavailable while PostgreSQL is down, and recovers without a broker restart', async () => {
+    const stored = (await harness.admin('POST', '/tokens', { label: 'outage', role: 'auditor' })).json
+      .token as string;
     await cluster.stopServer();
     try {
+      // Checking a stored admin token needs the database too: unavailable, not an internal error.
+      const admin = await harness.admin('GET', '/whoami', undefined, stored, second.url);
+      expect(admin.status, admin.text).toBe(503);
+      expect(admin.json.code).toBe('unavailable');
       const during = await harness.exchange(await token(), ['prod/api/SHARED'], newRecipient(), second.url);
       expect(during.status).toBe(503);
       expect(during.json.code).toBe('unavailable');

@@ -74,7 +74,7 @@ describe('variable names', () => {
 
   it('refuses names that would take over later steps', () => {
     for (const name of ['PATH', 'NODE_OPTIONS', 'GITHUB_TOKEN', 'runner_temp', 'LD_PRELOAD', 'BASH_ENV'])
-      expect(envNameProblem(name)).toMatch(/reserved/);
+      expect(envNameProblem(name)).toMatch(/is refused/);
     expect(envNameProblem('DB_PASSWORD')).toBeUndefined();
   });
 });

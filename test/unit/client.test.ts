@@ -3,6 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backoffDelayMs, retryAfterMs } from '../../src/client/backoff.js';
+import {
+  BrokerProblemError,
+  BrokerUnreachableError,
+  ResponseIntegrityError,
+} from '../../src/client/errors.js';
+import { ExportPlanError } from '../../src/client/export-plan.js';
+import { failureMessage } from '../../src/client/failure-message.js';
 import { formatDotenv, formatGithubEnv, formatJson, formatShell } from '../../src/client/formats.js';
 import { parseFileCommands } from '../helpers/runner.js';
 import { run } from '../helpers/child-process.js';
@@ -67,6 +74,45 @@ describe('file formats', () => {
   it('json round-trips through JSON.parse', () => {
     expect(JSON.parse(formatJson(hostile))).toEqual(
       Object.fromEntries(hostile.map(({ name, value }) => [name, value])),
+    );
+  });
+});
+
+describe('failure messages', () => {
+  const hostile = 'x\n::warning::forged\r\u001b[2J\u001b]0;title\u0007\u202e\u0085';
+  const escaped = 'x\\n::warning::forged\\r\\x1b[2J\\x1b]0;title\\x07\\u202e\\x85';
+
+  it("escapes every part of the broker's problem document, keeping only its own line breaks", () => {
+    const message = failureMessage(
+      new BrokerProblemError(403, {
+        title: 't',
+        status: 403,
+        code: `policy_denied${hostile}`,
+        detail: hostile,
+        hint: hostile,
+        request_id: hostile,
+      }),
+    );
+    expect(message.split('\n')).toEqual([
+      `The broker answered HTTP 403 (policy_denied${escaped}): ${escaped}`,
+      `Hint: ${escaped}`,
+      `Request id: ${escaped} (the broker's audit log has the details).`,
+    ]);
+  });
+
+  it('does not take a lead from the prototype for a code like "constructor"', () => {
+    const message = failureMessage(
+      new BrokerProblemError(400, { title: 't', status: 400, code: 'constructor', detail: 'd' }),
+    );
+    expect(message).toBe('The broker answered HTTP 400 (constructor): d');
+  });
+
+  it('escapes the text of every other failure', () => {
+    expect(failureMessage(new BrokerUnreachableError(hostile))).toBe(escaped);
+    expect(failureMessage(new ResponseIntegrityError(hostile))).toContain(`nothing was used: ${escaped}`);
+    expect(failureMessage(new Error(hostile))).toBe(`secrets-action failed: ${escaped}`);
+    expect(failureMessage(new ExportPlanError(`one ${hostile}\ntwo`))).toBe(
+      `Nothing was exported:\none ${escaped.replace('x\\n', 'x\n')}\ntwo`,
     );
   });
 });

@@ -68,6 +68,7 @@ describe('policy lint', async () => {
     );
     expect([...checks].sort()).toEqual([
       'binds-nothing',
+      'literal-brackets',
       'loose-regex',
       'mixed-strength',
       'name-without-id',

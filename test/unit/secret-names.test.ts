@@ -28,13 +28,15 @@ describe('secret names', () => {
 
 describe('requested entries', () => {
   it('parses names, patterns and the optional marker', () => {
-    expect(parseRequestedEntry('prod/api/DB')).toEqual({
+    expect(parseRequestedEntry('prod/api/DB')).toMatchObject({
       raw: 'prod/api/DB',
       target: 'prod/api/DB',
       optional: false,
       isPattern: false,
     });
-    expect(parseRequestedEntry('prod/api/DB?')).toEqual({
+    expect(parseRequestedEntry('prod/api/DB?').glob.literal).toBe('prod/api/DB');
+    expect(parseRequestedEntry('prod/*').glob.literal).toBeUndefined();
+    expect(parseRequestedEntry('prod/api/DB?')).toMatchObject({
       raw: 'prod/api/DB?',
       target: 'prod/api/DB',
       optional: true,

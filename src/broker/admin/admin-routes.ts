@@ -40,6 +40,28 @@ function wholeNumber(text: string, name: string): number {
   return Number(text);
 }
 
+const MAX_HEADS = 64;
+const HEAD_FORMAT = /^([1-9][0-9]{0,14}):([0-9a-f]{64}|hmac1:[0-9a-f]{16}:[0-9a-f]{64})$/;
+
+/** `head=SEQ:HASH` query parameters: chain heads the broker published in its log. */
+function publishedHeads(values: readonly string[]): { seq: number; hash: string }[] {
+  if (values.length > MAX_HEADS)
+    throw new BrokerError('invalid_request', `at most ${MAX_HEADS} "head" parameters, not ${values.length}`);
+  return values.map((value) => {
+    const match = HEAD_FORMAT.exec(value);
+    if (match === null) {
+      throw new BrokerError(
+        'invalid_request',
+        '"head" must be SEQ:HASH, as the broker logs it in audit_chain_head',
+        {
+          hint: 'for example 1234:hmac1:<16 hex digits>:<64 hex digits>',
+        },
+      );
+    }
+    return { seq: Number(match[1]), hash: match[2] as string };
+  });
+}
+
 interface BodyLimit {
   readonly bytes: number;
   readonly hint: string;
@@ -141,9 +163,12 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
     return c.json(await admin.queryAudit(identity, filter, after, limit, contextOf(c)));
   });
 
-  routes.get('/audit/verify', async (c) =>
-    c.json(await admin.verifyAudit(await authorize(c, 'audit.verify'), contextOf(c))),
-  );
+  routes.get('/audit/verify', async (c) => {
+    const identity = await authorize(c, 'audit.verify');
+    return c.json(
+      await admin.verifyAudit(identity, publishedHeads(c.req.queries('head') ?? []), contextOf(c)),
+    );
+  });
 
   routes.post('/policy/explain', async (c) => {
     const identity = await authorize(c, 'policy.explain');

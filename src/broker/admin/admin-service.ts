@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { RequestedEntryError } from '../../protocol/secret-names.js';
 import { explainDecision } from '../policy/explain.js';
@@ -15,7 +15,8 @@ import {
   type AuditRecords,
   type SecretSummary,
 } from '../store/interfaces.js';
-import { verifyAuditChain, type ChainVerification } from '../audit/audit-chain.js';
+import { verifyAuditChain, type ChainHead, type ChainVerification } from '../audit/audit-chain.js';
+import type { AuditChainKeys } from '../audit/audit-chain-keys.js';
 import {
   KeyRotation,
   RotationConflictError,
@@ -30,6 +31,7 @@ import {
   type AdminIdentity,
 } from './admin-credentials.js';
 import { ADMIN_ROLES, isAllowed, PERMISSIONS, type AdminAction } from './admin-permissions.js';
+import type { AdminAuthFailures } from './admin-auth-failures.js';
 
 export type { AdminAction } from './admin-permissions.js';
 
@@ -55,6 +57,8 @@ export interface AdminDependencies {
   readonly vault: SecretVault;
   readonly audit: AuditLog;
   readonly auditRecords: AuditRecords;
+  readonly chainKeys: AuditChainKeys;
+  readonly authFailures: AdminAuthFailures;
   readonly rotation: KeyRotation;
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
@@ -69,6 +73,8 @@ export class AdminService {
   private readonly vault: SecretVault;
   private readonly audit: AuditLog;
   private readonly auditRecords: AuditRecords;
+  private readonly chainKeys: AuditChainKeys;
+  private readonly authFailures: AdminAuthFailures;
   private readonly rotation: KeyRotation;
   private readonly metrics: BrokerMetrics;
   private readonly logger: Logger;
@@ -81,21 +87,39 @@ export class AdminService {
       vault: this.vault,
       audit: this.audit,
       auditRecords: this.auditRecords,
+      chainKeys: this.chainKeys,
+      authFailures: this.authFailures,
       rotation: this.rotation,
       metrics: this.metrics,
       logger: this.logger,
     } = deps);
   }
 
-  /** Authenticates and checks the role; a refusal is audited too. */
+  /**
+   * Authenticates and checks the role; a refusal is audited too. Failed authentication beyond the source
+   * address's budget is refused with `rate_limited` before anything is written, and only counted (see
+   * flushAuthFailures); a valid token is served whatever its address's budget.
+   */
   async authorize(
     authorization: string | undefined,
     action: AdminAction,
     context: AdminContext,
   ): Promise<AdminIdentity> {
     const presented = /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization ?? '')?.[1];
-    const identity = presented === undefined ? undefined : await this.credentials.authenticate(presented);
+    const identity = presented === undefined ? undefined : await this.authenticate(presented, context);
     if (identity === undefined) {
+      const wait = this.authFailures.fail(context.sourceIp);
+      if (wait > 0) {
+        this.metrics.adminAuthRefused.inc();
+        throw new BrokerError(
+          'rate_limited',
+          `too many failed admin authentications from ${context.sourceIp}; retry in ${wait} s`,
+          {
+            hint: 'check the admin token (SECRETS_BROKER_ADMIN_TOKEN); a valid token is served meanwhile',
+            extensions: { retry_after: wait },
+          },
+        );
+      }
       await this.record(context, undefined, action, null, 'denied', 'unauthorized', null);
       throw new BrokerError(
         'unauthorized',
@@ -113,6 +137,62 @@ export class AdminService {
       );
     }
     return identity;
+  }
+
+  /** A store that cannot be read answers `unavailable`: the token may well be valid. */
+  private async authenticate(presented: string, context: AdminContext): Promise<AdminIdentity | undefined> {
+    try {
+      return await this.credentials.authenticate(presented);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      this.logger.error({ request_id: context.requestId, error: error.message }, 'store unavailable');
+      throw new BrokerError(
+        'unavailable',
+        'the admin token store is unavailable, so the token cannot be checked',
+        {
+          hint: "retry later; an operator must check the broker's database",
+        },
+      );
+    }
+  }
+
+  /**
+   * Writes the failed authentications refused since the last call as aggregate admin records (action
+   * "auth.failures", detail {count, source_ip}): at most one per address and a bounded number per call. Counts
+   * that cannot be written are kept for the next call.
+   */
+  async flushAuthFailures(): Promise<void> {
+    const summaries = this.authFailures.drain();
+    for (const [index, summary] of summaries.entries()) {
+      try {
+        await this.audit.append({
+          kind: 'admin',
+          time: new Date().toISOString(),
+          request_id: randomUUID(),
+          source_ip: summary.sourceIp,
+          outcome: 'denied',
+          code: 'rate_limited',
+          admin_token_id: null,
+          admin_label: null,
+          role: null,
+          action: 'auth.failures',
+          target: null,
+          detail: {
+            count: summary.count,
+            source_ip: summary.sourceIp,
+            ...(summary.addresses === undefined ? {} : { addresses: summary.addresses }),
+          },
+        });
+      } catch (error) {
+        this.metrics.auditFailures.inc();
+        this.logger.error(
+          { error: (error as Error).message },
+          'the aggregate record of refused admin authentications could not be written; kept for the next try',
+        );
+        this.authFailures.restore(summaries.slice(index));
+        return;
+      }
+    }
   }
 
   async whoami(identity: AdminIdentity, context: AdminContext): Promise<AdminIdentity> {
@@ -241,10 +321,18 @@ export class AdminService {
     });
   }
 
-  async verifyAudit(identity: AdminIdentity, context: AdminContext): Promise<ChainVerification> {
+  /** Walks the chain with the configured chain keys, checking it still holds each published head. */
+  async verifyAudit(
+    identity: AdminIdentity,
+    heads: readonly ChainHead[],
+    context: AdminContext,
+  ): Promise<ChainVerification> {
     return this.run(context, identity, 'audit.verify', null, async () => {
-      const result = await verifyAuditChain(this.auditRecords);
-      return { result, detail: { ok: result.ok, checked: result.checked } };
+      const result = await verifyAuditChain(this.auditRecords, { keys: this.chainKeys, heads });
+      return {
+        result,
+        detail: { ok: result.ok, checked: result.checked, heads: heads.length },
+      };
     });
   }
 
@@ -258,6 +346,9 @@ export class AdminService {
           new_key_version: status.new_key_version,
           total: status.total,
           remaining: status.remaining,
+          // Vouches, under the new chain key, for the records the old keys made (see verifyAuditChain).
+          chain_key: this.chainKeys.currentFingerprint,
+          retired_chain_keys: this.chainKeys.retiredFingerprints.join(','),
         },
       };
     });

@@ -10,7 +10,9 @@ import { exchangeRequestSchema, type ExchangeResponse } from '../../protocol/wir
 import type { AuditLog, ExchangeAuditRecord, ReleasedVersion } from '../audit/audit-log.js';
 import { BrokerError } from '../errors.js';
 import type { BrokerMetrics } from '../metrics.js';
-import { denialReason, evaluateRules, Grants, type RuleEvaluation } from '../policy/evaluate.js';
+import { WorkBudget, WorkBudgetExceededError } from '../../protocol/automaton.js';
+import { denialReason, Grants, matchingRules } from '../policy/evaluate.js';
+import type { CompiledRule } from '../policy/compiled-policy.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import {
   CLOCK_LEEWAY_SECONDS,
@@ -23,11 +25,18 @@ import { StoreUnavailableError, TokenAlreadyUsedError, type TokenUse } from '../
 import { SecretIntegrityError, type SecretVault } from '../store/secret-vault.js';
 import { planRelease } from './release-plan.js';
 import type { TokenBuckets } from '../http/token-bucket.js';
-import { workloadIdentity } from './workload.js';
+import { claimedIdentity, NO_IDENTITY, workloadIdentity } from './workload.js';
+import { printable } from '../../protocol/printable.js';
 
 /** Used (iss, jti) pairs are kept this long past the last moment the token could still be accepted. */
 const REPLAY_RETENTION_MARGIN_SECONDS = 3600;
 const MAX_REASONS_IN_HINT = 5;
+/**
+ * Automaton steps one exchange may spend matching its token's claims and requested patterns (a few
+ * milliseconds of CPU). Real requests use a small fraction; hostile claims or patterns are refused instead of
+ * holding the event loop.
+ */
+export const MATCH_STEPS_PER_EXCHANGE = 1_000_000;
 
 export interface ExchangeContext {
   readonly requestId: string;
@@ -99,9 +108,13 @@ export class ExchangeService {
       token_verified: trail.verified !== undefined,
       issuer: trail.verified?.issuer.name ?? null,
       issuer_url: trail.verified?.issuer.url ?? claimedIssuer(trail.token),
-      ...workloadIdentity(
-        trail.verified?.claims ?? (trail.token === undefined ? undefined : unverifiedClaims(trail.token)),
-      ),
+      // Only a verified token's identity goes in the identity fields (what audit queries filter on); what an
+      // unverified one claimed is kept apart, escaped.
+      ...(trail.verified === undefined ? NO_IDENTITY : workloadIdentity(trail.verified.claims)),
+      claimed:
+        trail.verified === undefined && trail.token !== undefined
+          ? claimedIdentity(unverifiedClaims(trail.token))
+          : null,
       jti_sha256: trail.verified?.jtiHash ?? null,
       recipient_sha256: trail.recipientSha256,
       requested: trail.requested,
@@ -190,11 +203,17 @@ export class ExchangeService {
       expiresAtSeconds: lastAcceptable + CLOCK_LEEWAY_SECONDS + REPLAY_RETENTION_MARGIN_SECONDS,
     };
 
-    const evaluations = evaluateRules(policy, verified.issuer.name, verified.claims);
-    const grants = new Grants(evaluations);
-    trail.rules = grants.matchedRuleNames;
-    const storedNames = entries.some((entry) => entry.isPattern) ? await this.deps.vault.currentNames() : [];
-    const plan = planRelease(entries, grants, storedNames);
+    const budget = new WorkBudget(MATCH_STEPS_PER_EXCHANGE);
+    let plan: Awaited<ReturnType<typeof planRelease>>;
+    try {
+      const grants = new Grants(matchingRules(policy, verified.issuer.name, verified.claims, budget), budget);
+      trail.rules = grants.matchedRuleNames;
+      plan = await planRelease(entries, grants, () => this.deps.vault.currentNames(), budget);
+    } catch (error) {
+      // Refused before it was evaluated: like any other invalid request, it does not spend the token.
+      if (error instanceof WorkBudgetExceededError) trail.tokenUse = undefined;
+      throw error;
+    }
     const secrets = await this.deps.vault.readCurrent([...plan.names.keys()]);
     const found = new Set(secrets.map((secret) => secret.name));
     const notFound = [
@@ -205,7 +224,7 @@ export class ExchangeService {
     ];
 
     if (plan.notGranted.length > 0) {
-      throw denied(plan.notGranted, notFound, evaluations, verified.issuer.name);
+      throw denied(plan.notGranted, notFound, entries, policy.rules, verified);
     }
     if (notFound.length > 0) {
       throw new BrokerError(
@@ -239,6 +258,15 @@ export class ExchangeService {
 
   private toBrokerError(error: unknown, context: ExchangeContext): BrokerError {
     if (error instanceof BrokerError) return error;
+    if (error instanceof WorkBudgetExceededError) {
+      return new BrokerError(
+        'invalid_request',
+        `matching this request against the policy needs more than the ${MATCH_STEPS_PER_EXCHANGE} steps one exchange may use, so nothing was released`,
+        {
+          hint: 'request secrets by name, or with simpler patterns (fewer wildcards and {a,b} choices); claims of real CI tokens never come near this limit',
+        },
+      );
+    }
     if (error instanceof StoreUnavailableError) {
       this.deps.logger.error({ request_id: context.requestId, error: error.message }, 'store unavailable');
       return new BrokerError('unavailable', 'the secret store is unavailable, so nothing was released', {
@@ -325,12 +353,21 @@ function parseBody(body: string): { recipient: Buffer; entries: RequestedEntry[]
 function denied(
   notGranted: readonly string[],
   notFound: readonly string[],
-  evaluations: readonly RuleEvaluation[],
-  issuerName: string,
+  entries: readonly RequestedEntry[],
+  rules: readonly CompiledRule[],
+  verified: VerifiedToken,
 ): BrokerError {
-  const reasons = notGranted
-    .slice(0, MAX_REASONS_IN_HINT)
-    .map((entry) => denialReason(evaluations, entry, issuerName));
+  // The hints get their own budget: a denial is decided already, only its explanation may be cut short.
+  const budget = new WorkBudget(MATCH_STEPS_PER_EXCHANGE);
+  const reasons = notGranted.slice(0, MAX_REASONS_IN_HINT).map((raw) => {
+    const entry = entries.find((candidate) => candidate.raw === raw) as RequestedEntry;
+    try {
+      return denialReason(rules, entry.glob, verified.issuer.name, verified.claims, budget);
+    } catch (error) {
+      if (!(error instanceof WorkBudgetExceededError)) throw error;
+      return `no rule that matches this workload grants "${raw}" (the closest rule was not worked out: too costly)`;
+    }
+  });
   if (notGranted.length > MAX_REASONS_IN_HINT)
     reasons.push(`and ${notGranted.length - MAX_REASONS_IN_HINT} more`);
   const alsoMissing = notFound.length > 0 ? ` Also granted but not stored: ${notFound.join(', ')}.` : '';
@@ -347,5 +384,5 @@ function denied(
 
 function claimedIssuer(token: string | undefined): string | null {
   const iss = token === undefined ? undefined : unverifiedClaims(token)?.iss;
-  return typeof iss === 'string' ? iss.slice(0, 256) : null;
+  return typeof iss === 'string' ? printable(iss.slice(0, 256)) : null;
 }

@@ -1,8 +1,13 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
+import { printable } from '../../protocol/printable.js';
+import { boundedGet } from '../http/bounded-get.js';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const MAX_DOCUMENT_BYTES = 512 * 1024;
+/** After a failed attempt with no usable keys, the next one waits 1 s, then 2 s, 4 s, … up to minRefetchIntervalMs. */
+const FIRST_RETRY_DELAY_MS = 1_000;
+const MAX_QUOTED_CHARS = 100;
 
 export interface IssuerKeysOptions {
   /** How often keys are refreshed in the background. */
@@ -11,6 +16,7 @@ export interface IssuerKeysOptions {
   readonly maxStaleMs: number;
   /** An unknown key id triggers a refresh at most this often. */
   readonly minRefetchIntervalMs: number;
+  /** Deadline of each issuer request (discovery, then JWKS): connect, headers and the whole body. */
   readonly requestTimeoutMs: number;
   readonly now: () => number;
 }
@@ -45,6 +51,8 @@ export class IssuerKeys {
   private fetchedAt: number | undefined;
   private lastAttemptAt: number | undefined;
   private lastError: string | undefined;
+  /** Failed attempts since the last success; drives the retry back-off. */
+  private failures = 0;
   private inflight: Promise<boolean> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -67,28 +75,34 @@ export class IssuerKeys {
     this.timer = undefined;
   }
 
-  /** The cached key set; fetched now when there is none. Throws when no usable key can be had. */
+  /**
+   * The cached key set, at once when there is one (a background refresh is never waited for). With none, one
+   * attempt to fetch it is made and waited for (bounded by the request deadlines), unless the last attempt
+   * failed and the retry back-off has not run out, or a retry is already under way: then this throws at once,
+   * so a slow or broken issuer costs each exchange nothing.
+   */
   async current(): Promise<JWTVerifyGetKey> {
     this.dropIfStale();
-    if (this.keySet === undefined) await this.refresh();
-    this.dropIfStale();
-    if (this.keySet === undefined) {
-      throw new IssuerKeysUnavailableError(
-        `the signing keys of ${this.issuerUrl} could not be fetched (${this.lastError ?? 'unknown error'})`,
-      );
+    if (this.keySet !== undefined) return this.keySet;
+    if (this.failures > 0 && (this.inflight !== undefined || this.retryDelayLeft() > 0)) {
+      throw this.unavailable();
     }
+    await this.refresh();
+    this.dropIfStale();
+    if (this.keySet === undefined) throw this.unavailable();
     return this.keySet;
   }
 
   /**
    * Called when a token names a key id we do not have: refreshes unless one was tried very recently.
    * Resolves true when the keys were (re)fetched successfully just now or by the last recent attempt.
+   * An attempt under way is joined only while the issuer is not known to be failing.
    */
   async refreshForUnknownKey(): Promise<boolean> {
+    if (this.inflight !== undefined) return this.failures === 0 ? this.inflight : false;
     const now = this.options.now();
     if (this.lastAttemptAt !== undefined && now - this.lastAttemptAt < this.options.minRefetchIntervalMs) {
-      if (this.inflight !== undefined) return this.inflight;
-      return this.lastError === undefined;
+      return this.failures === 0;
     }
     return this.refresh();
   }
@@ -111,10 +125,12 @@ export class IssuerKeys {
         this.keyCount = jwks.keys.length;
         this.fetchedAt = this.options.now();
         this.lastError = undefined;
+        this.failures = 0;
         return true;
       })
       .catch((error: unknown) => {
         this.lastError = error instanceof Error ? error.message : String(error);
+        this.failures += 1;
         this.onRefreshFailure(this.issuerUrl);
         this.logger.warn({ issuer: this.issuerUrl, error: this.lastError }, 'issuer key refresh failed');
         return false;
@@ -124,6 +140,29 @@ export class IssuerKeys {
         this.inflight = undefined;
       });
     return this.inflight;
+  }
+
+  /** How long until another attempt is allowed after the last failure (0 when allowed now). */
+  private retryDelayLeft(): number {
+    if (this.failures === 0 || this.lastAttemptAt === undefined) return 0;
+    const backoff = Math.min(
+      this.options.minRefetchIntervalMs,
+      FIRST_RETRY_DELAY_MS * 2 ** Math.min(this.failures - 1, 30),
+    );
+    return Math.max(0, this.lastAttemptAt + backoff - this.options.now());
+  }
+
+  private unavailable(): IssuerKeysUnavailableError {
+    const waitMs = this.retryDelayLeft();
+    const next =
+      this.inflight !== undefined
+        ? 'an attempt is under way'
+        : waitMs > 0
+          ? `next attempt in ${Math.ceil(waitMs / 1000)} s`
+          : 'next attempt on the next token';
+    return new IssuerKeysUnavailableError(
+      `the signing keys of ${this.issuerUrl} could not be fetched (${this.lastError ?? 'unknown error'}); ${next}`,
+    );
   }
 
   private dropIfStale(): void {
@@ -136,17 +175,17 @@ export class IssuerKeys {
 
   private async fetchKeys(): Promise<JSONWebKeySet> {
     const discoveryUrl = `${this.issuerUrl.replace(/\/$/, '')}/.well-known/openid-configuration`;
-    const discovery = (await this.fetchJson(discoveryUrl, 'discovery document')) as Record<string, unknown>;
+    const discovery = await this.fetchJson(discoveryUrl, 'discovery document');
     if (discovery.issuer !== this.issuerUrl) {
       throw new Error(
-        `the discovery document names issuer ${JSON.stringify(discovery.issuer)}, not ${this.issuerUrl}`,
+        `the discovery document names issuer ${quoteValue(discovery.issuer)}, not ${this.issuerUrl}`,
       );
     }
     const jwksUri = discovery.jwks_uri;
     if (typeof jwksUri !== 'string' || !isAllowedKeyUrl(jwksUri, this.issuerUrl)) {
-      throw new Error(`the discovery document's jwks_uri ${JSON.stringify(jwksUri)} is not an https URL`);
+      throw new Error(`the discovery document's jwks_uri ${quoteValue(jwksUri)} is not an https URL`);
     }
-    const jwks = (await this.fetchJson(jwksUri, 'JWKS')) as { keys?: unknown };
+    const jwks = await this.fetchJson(jwksUri, 'JWKS');
     if (!Array.isArray(jwks.keys)) throw new Error('the JWKS has no "keys" list');
     // Only public keys: a private member in a JWKS is an issuer bug and is never used.
     const keys = jwks.keys.filter(
@@ -160,28 +199,42 @@ export class IssuerKeys {
     return { keys };
   }
 
-  private async fetchJson(url: string, what: string): Promise<unknown> {
-    let response: Response;
+  /** The document at `url` as a JSON object, read within the deadline and the size limit. */
+  private async fetchJson(url: string, what: string): Promise<Record<string, unknown>> {
+    const body = await boundedGet(url, {
+      what: `the ${what}`,
+      timeoutMs: this.options.requestTimeoutMs,
+      maxBytes: MAX_DOCUMENT_BYTES,
+      accept: 'application/json, application/jwk-set+json',
+      acceptsMediaType: isJsonMediaType,
+      expectedMediaTypes: 'application/json or another JSON type (application/jwk-set+json)',
+    });
+    let document: unknown;
     try {
-      response = await fetch(url, {
-        redirect: 'error',
-        signal: AbortSignal.timeout(this.options.requestTimeoutMs),
-        headers: { accept: 'application/json' },
-      });
-    } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-      throw new Error(`fetching the ${what} at ${url} failed: ${cause}`);
-    }
-    if (!response.ok) throw new Error(`the ${what} at ${url} answered HTTP ${response.status}`);
-    const text = await response.text();
-    if (text.length > MAX_DOCUMENT_BYTES)
-      throw new Error(`the ${what} at ${url} is larger than ${MAX_DOCUMENT_BYTES} bytes`);
-    try {
-      return JSON.parse(text) as unknown;
+      document = JSON.parse(new TextDecoder().decode(body));
     } catch {
       throw new Error(`the ${what} at ${url} is not JSON`);
     }
+    if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+      throw new Error(`the ${what} at ${url} is not a JSON object`);
+    }
+    return document as Record<string, unknown>;
   }
+}
+
+/** application/json, or a structured `+json` type such as application/jwk-set+json (RFC 7517). */
+function isJsonMediaType(mediaType: string): boolean {
+  return mediaType === 'application/json' || /^application\/[a-z0-9.!#$&^_-]+\+json$/.test(mediaType);
+}
+
+/** A value read from an issuer document, for a message: escaped and cut short, never the document itself. */
+function quoteValue(value: unknown): string {
+  if (typeof value !== 'string') {
+    if (value === undefined) return 'none';
+    return value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`;
+  }
+  const shown = value.length > MAX_QUOTED_CHARS ? `${value.slice(0, MAX_QUOTED_CHARS)}…` : value;
+  return printable(JSON.stringify(shown));
 }
 
 function isAllowedKeyUrl(text: string, issuerUrl: string): boolean {

@@ -36,6 +36,35 @@ export function hashJti(jti: string): string {
   return createHash('sha256').update(jti).digest('hex');
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * Why `token` is not a compact JWT in canonical base64url, or undefined when it is. Base64url decoders ignore
+ * padding and the unused low bits of the last character, so one signed token has many spellings; only the
+ * one the issuer produced is accepted, and single use can never be dodged by respelling a spent token.
+ */
+export function nonCanonicalJwt(token: string): string | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return `it has ${parts.length} parts; a JWT has three, separated by "."`;
+  const names = ['header', 'claims', 'signature'];
+  for (const [index, part] of parts.entries()) {
+    if (!BASE64URL.test(part))
+      return `its ${names[index]} has characters outside base64url (A-Z a-z 0-9 - _, no "=" padding)`;
+    if (Buffer.from(part, 'base64url').toString('base64url') !== part)
+      return `its ${names[index]} is not canonical base64url (its last character has stray bits set, or its length is impossible)`;
+  }
+  return undefined;
+}
+
+/**
+ * The single-use key of a token without jti (replay_key: token): what the issuer signed, the header and
+ * claims exactly. Not the signature: an ECDSA signature (r, s) has a twin (r, n - s) that verifies too, so
+ * anyone holding a spent ES256 token could mint a "new" one; two tokens with the same signed content are one.
+ */
+function signedContentKey(token: string): string {
+  return `token:${token.slice(0, token.lastIndexOf('.'))}`;
+}
+
 /**
  * Verifies OIDC ID tokens against the policy: issuer allow-list first (before any network request),
  * then pinned algorithms, the issuer's keys, audience, lifetime and age.
@@ -75,6 +104,12 @@ export class TokenVerifier {
         `the token is ${token.length} bytes; the limit is ${MAX_TOKEN_BYTES}`,
       );
     }
+    const spelling = nonCanonicalJwt(token);
+    if (spelling !== undefined) {
+      throw new BrokerError('invalid_token', `the bearer token is not a well-formed JWT: ${spelling}`, {
+        hint: 'send the OIDC ID token exactly as your CI provider issued it',
+      });
+    }
     let header: ReturnType<typeof decodeProtectedHeader>;
     let unverified: JWTPayload;
     try {
@@ -110,7 +145,7 @@ export class TokenVerifier {
     const payload = await this.verifySignatureAndClaims(token, issuer, policy.audience, header.kid);
     const jti = payload.jti;
     // An issuer without jti (replay_key: token) gets single use per signed token instead.
-    const replayKey = issuer.replayKey === 'token' && jti === undefined ? `token:${token}` : jti;
+    const replayKey = issuer.replayKey === 'token' && jti === undefined ? signedContentKey(token) : jti;
     if (
       typeof replayKey !== 'string' ||
       replayKey === '' ||

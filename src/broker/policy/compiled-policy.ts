@@ -1,3 +1,4 @@
+import type { Glob } from '../../protocol/glob.js';
 import type { ClaimMatcher } from './matchers.js';
 import type { BucketLimit } from '../http/token-bucket.js';
 
@@ -21,14 +22,18 @@ export interface CompiledClaimBinding {
 export interface CompiledSecretGrant {
   readonly pattern: string;
   readonly line: number;
-  readonly matches: (secretName: string) => boolean;
+  /** The name or secret-name glob; a name compiles to a literal glob. */
+  readonly glob: Glob;
 }
 
 export interface CompiledRule {
   readonly name: string;
   readonly issuer: string;
   readonly line: number;
+  /** In the order the policy writes them (for explain output). */
   readonly claims: readonly CompiledClaimBinding[];
+  /** The same, cheapest matcher first: a token is refused by a rule at the first claim that fails. */
+  readonly claimsByCost: readonly CompiledClaimBinding[];
   readonly secrets: readonly CompiledSecretGrant[];
 }
 

@@ -42,7 +42,9 @@ export function explainDecision(
   const issuer = issuerUrl === null ? undefined : policy.issuersByUrl.get(issuerUrl);
   const issuerName = issuer?.name ?? '';
   const evaluations = evaluateRules(policy, issuerName, claims);
-  const grants = new Grants(evaluations);
+  const grants = new Grants(
+    evaluations.filter((evaluation) => evaluation.matched).map((evaluation) => evaluation.rule),
+  );
   const note =
     issuer !== undefined
       ? null
@@ -64,14 +66,14 @@ export function explainDecision(
     matched_rules: grants.matchedRuleNames,
     secrets: requested.map((raw) => {
       const entry = parseRequestedEntry(raw);
-      // A pattern is granted when a matched rule's grant covers its text, as the exchange decides.
-      const rules = grants.rulesGranting(entry.target);
+      // A pattern is granted when a matched rule grants some name it matches, as the exchange decides.
+      const rules = grants.rulesGranting(entry.glob);
       const granted = rules.length > 0;
       return {
         entry: raw,
         granted,
         rules,
-        reason: granted ? null : denialReason(evaluations, entry.target, issuerName || '(none)'),
+        reason: granted ? null : denialReason(policy.rules, entry.glob, issuerName || '(none)', claims),
       };
     }),
   };

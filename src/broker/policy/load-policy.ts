@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { compileStringMatcher, compileClaimMatcher, MatcherSyntaxError } from './matchers.js';
+import { compileSecretGrant, compileClaimMatcher, MatcherSyntaxError } from './matchers.js';
 import {
   DEFAULT_LIMITS,
   DEFAULT_MAX_TOKEN_AGE_SECONDS,
@@ -162,11 +162,17 @@ function compile(
         report([...rulePath, 'secrets', index], `not a secret name or pattern: ${problem}`);
         return [];
       }
-      return [
-        { pattern, matches: compileStringMatcher(pattern), line: lineOf([...rulePath, 'secrets', index]) },
-      ];
+      return [{ pattern, glob: compileSecretGrant(pattern), line: lineOf([...rulePath, 'secrets', index]) }];
     });
-    rules.push({ name: rule.name, issuer: rule.issuer, line: lineOf(rulePath), claims, secrets });
+    const claimsByCost = [...claims].sort((a, b) => a.matcher.cost - b.matcher.cost);
+    rules.push({
+      name: rule.name,
+      issuer: rule.issuer,
+      line: lineOf(rulePath),
+      claims,
+      claimsByCost,
+      secrets,
+    });
   });
 
   const limits = {

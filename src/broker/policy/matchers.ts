@@ -1,13 +1,24 @@
-import { compileGlob, GlobSyntaxError, hasGlobCharacters } from '../../protocol/glob.js';
+import { PatternTooLargeError, type Meter } from '../../protocol/automaton.js';
+import { compileGlob, GlobSyntaxError, hasGlobCharacters, type Glob } from '../../protocol/glob.js';
+import { LinearRegex, RegexSyntaxError, RegexUnsupportedError } from './linear-regex.js';
 
 /**
  * A compiled claim matcher. It sees every value of a claim at once (one for a string claim, each element
  * for an array claim) so that `{not: M}` means "no value matches M", never "some value fails M".
  */
 export interface ClaimMatcher {
-  matches(values: readonly string[]): boolean;
+  matches(values: readonly string[], meter?: Meter): boolean;
   /** The matcher as the policy wrote it, for hints and explain output. */
   readonly description: string;
+  /** How much work a match may take, for checking the cheap claims of a rule first. */
+  readonly cost: MatcherCost;
+}
+
+/** Exact strings cost a comparison; globs and regexes run an automaton over the value. */
+export enum MatcherCost {
+  Exact = 0,
+  Glob = 1,
+  Regex = 2,
 }
 
 export class MatcherSyntaxError extends Error {
@@ -20,28 +31,48 @@ export class MatcherSyntaxError extends Error {
   }
 }
 
+/** The most states a policy regex may compile to: enough for any real pattern, small enough to stay cheap. */
+export const MAX_REGEX_STATES = 2000;
+
 const MATCHER_FORMS = 'a matcher is a string, a list of matchers, {regex: PATTERN} or {not: MATCHER}';
 
-/** Compiles a string matcher: exact, or a glob when it has glob characters (a value equal to it always matches). */
-export function compileStringMatcher(pattern: string): (value: string) => boolean {
-  if (!hasGlobCharacters(pattern)) return (value) => value === pattern;
-  const glob = compileGlob(pattern);
-  // A literal match too, so "dependabot[bot]" matches itself and not only "dependabotb".
-  return (value) => value === pattern || glob.test(value);
+/**
+ * A claim string matcher: exact, or a claim glob when it has `*`, `?` or `{a,b}`. There is no "a value equal
+ * to the pattern text also matches" exception: it let a branch named `{main,release}` pass the pattern
+ * `{main,release}`. Brackets are ordinary characters in claim globs, so `dependabot[bot]` is exact.
+ */
+function compileClaimString(pattern: string): {
+  test: (value: string, meter?: Meter) => boolean;
+  cost: MatcherCost;
+} {
+  if (!hasGlobCharacters(pattern, 'claim'))
+    return { test: (value) => value === pattern, cost: MatcherCost.Exact };
+  const glob = compileGlob(pattern, 'claim');
+  return { test: (value, meter) => glob.test(value, meter), cost: MatcherCost.Glob };
+}
+
+/** Compiles a secret-name grant: a name, or a secret-name glob. */
+export function compileSecretGrant(pattern: string): Glob {
+  return compileGlob(pattern, 'secret-name');
 }
 
 /** Compiles a matcher from its YAML form (parsed with the failsafe schema: every scalar is a string). */
 export function compileClaimMatcher(spec: unknown): ClaimMatcher {
   if (typeof spec === 'string') {
     if (spec === '') throw new MatcherSyntaxError(`an empty string matches nothing; ${MATCHER_FORMS}`);
-    let test: (value: string) => boolean;
+    let compiled: ReturnType<typeof compileClaimString>;
     try {
-      test = compileStringMatcher(spec);
+      compiled = compileClaimString(spec);
     } catch (error) {
-      if (error instanceof GlobSyntaxError) throw new MatcherSyntaxError(`bad glob: ${error.message}`);
+      if (error instanceof GlobSyntaxError || error instanceof PatternTooLargeError)
+        throw new MatcherSyntaxError(`bad glob: ${error.message}`);
       throw error;
     }
-    return { matches: (values) => values.some(test), description: JSON.stringify(spec) };
+    return {
+      matches: (values, meter) => values.some((value) => compiled.test(value, meter)),
+      description: JSON.stringify(spec),
+      cost: compiled.cost,
+    };
   }
   if (Array.isArray(spec)) {
     if (spec.length === 0) throw new MatcherSyntaxError(`an empty list matches nothing; ${MATCHER_FORMS}`);
@@ -55,8 +86,9 @@ export function compileClaimMatcher(spec: unknown): ClaimMatcher {
       }
     });
     return {
-      matches: (values) => members.some((member) => member.matches(values)),
+      matches: (values, meter) => members.some((member) => member.matches(values, meter)),
       description: `any of [${members.map((member) => member.description).join(', ')}]`,
+      cost: Math.max(...members.map((member) => member.cost)),
     };
   }
   if (spec !== null && typeof spec === 'object') {
@@ -76,16 +108,23 @@ function compileRegexMatcher(source: unknown): ClaimMatcher {
   if (typeof source !== 'string' || source === '') {
     throw new MatcherSyntaxError('"regex" takes a non-empty string', ['regex']);
   }
-  let regex: RegExp;
+  let regex: LinearRegex;
   try {
-    // Fully anchored whatever the author wrote; the u flag makes sloppy escapes errors instead of literals.
-    regex = new RegExp(`^(?:${source})$`, 'u');
+    // Fully anchored whatever the author wrote, and run in linear time whatever the value.
+    regex = LinearRegex.compile(source, MAX_REGEX_STATES);
   } catch (error) {
-    throw new MatcherSyntaxError(`not a valid regular expression: ${(error as Error).message}`, ['regex']);
+    if (error instanceof RegexUnsupportedError)
+      throw new MatcherSyntaxError(`regular expression not allowed: ${error.message}`, ['regex']);
+    if (error instanceof RegexSyntaxError)
+      throw new MatcherSyntaxError(`not a valid regular expression: ${error.message}`, ['regex']);
+    if (error instanceof PatternTooLargeError)
+      throw new MatcherSyntaxError(`regular expression too large: ${error.message}`, ['regex']);
+    throw error;
   }
   return {
-    matches: (values) => values.some((value) => regex.test(value)),
+    matches: (values, meter) => values.some((value) => regex.test(value, meter)),
     description: `regex ${JSON.stringify(source)}`,
+    cost: MatcherCost.Regex,
   };
 }
 
@@ -98,7 +137,11 @@ function compileNotMatcher(inner: unknown): ClaimMatcher {
       throw new MatcherSyntaxError(error.message, ['not', ...error.subPath]);
     throw error;
   }
-  return { matches: (values) => !negated.matches(values), description: `not ${negated.description}` };
+  return {
+    matches: (values, meter) => !negated.matches(values, meter),
+    description: `not ${negated.description}`,
+    cost: negated.cost,
+  };
 }
 
 /** The string values of a claim, or undefined when the token lacks it. Objects never match anything. */

@@ -117,7 +117,7 @@ function exactString(map: YAMLMap, key: string): string | undefined {
   return isScalar(node) &&
     typeof node.value === 'string' &&
     node.value !== '' &&
-    !hasGlobCharacters(node.value)
+    !hasGlobCharacters(node.value, 'claim')
     ? node.value
     : undefined;
 }

@@ -85,7 +85,7 @@ export interface AuditFilter {
   readonly requestId?: string;
 }
 
-/** The audit trail's storage: an append-only hash chain. */
+/** The audit trail's storage: an append-only chain of records, each linked to the one before by its hash. */
 export interface AuditRecords {
   /** Entries matching `filter` after `afterSeq`, in sequence order, at most `limit`. */
   query(filter: AuditFilter, afterSeq: number, limit: number): Promise<AuditEntry[]>;
@@ -101,6 +101,8 @@ export interface AuditRecords {
   ): Promise<AuditEntry>;
   /** Entries in sequence order, starting after `afterSeq`. */
   page(afterSeq: number, limit: number): Promise<AuditEntry[]>;
+  /** The newest entry's sequence number and hash (the chain's head), or undefined for an empty log. */
+  head(): Promise<{ seq: number; hash: string } | undefined>;
 }
 
 export type AdminRole = 'owner' | 'admin' | 'auditor';

@@ -9,6 +9,15 @@ import {
 } from '../audit-batcher.js';
 import { toAuditEntry, type AuditRow } from '../rows.js';
 
+async function readHead(client: Queryable, what: string): Promise<{ seq: number; hash: string } | undefined> {
+  const { rows } = await query<{ seq: string; hash: string }>(
+    client,
+    what,
+    'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
+  );
+  return rows[0] === undefined ? undefined : { seq: Number(rows[0].seq), hash: rows[0].hash };
+}
+
 export class PostgresAuditRecords implements AuditRecords {
   private readonly batcher = new AuditBatcher((appends) => this.writeBatch(appends));
 
@@ -28,12 +37,7 @@ export class PostgresAuditRecords implements AuditRecords {
       const fresh = await this.recordTokenUses(client, appends);
       // Writers from every replica take turns here, so the chain stays one chain.
       await query(client, 'writing the audit record', 'SELECT pg_advisory_xact_lock($1)', [AUDIT_CHAIN_LOCK]);
-      const { rows } = await query<{ seq: string; hash: string }>(
-        client,
-        'writing the audit record',
-        'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
-      );
-      const head = rows[0] === undefined ? undefined : { seq: Number(rows[0].seq), hash: rows[0].hash };
+      const head = await readHead(client, 'writing the audit record');
       const outcomes = linkBatch(head, appends, (_, index) => fresh[index] === true);
       const entries = writtenEntries(outcomes);
       if (entries.length > 0) {
@@ -78,6 +82,10 @@ export class PostgresAuditRecords implements AuditRecords {
       if (tokenUse === undefined) return true;
       return inserted.delete(`${tokenUse.issuer}\n${tokenUse.jtiHash}`);
     });
+  }
+
+  head(): Promise<{ seq: number; hash: string } | undefined> {
+    return readHead(this.pool, 'reading the audit log');
   }
 
   async page(afterSeq: number, limit: number): Promise<AuditEntry[]> {

@@ -90,6 +90,10 @@ export class SqliteAuditRecords implements AuditRecords {
     );
   }
 
+  head(): Promise<{ seq: number; hash: string } | undefined> {
+    return guarded('reading the audit log', () => this.statements.head.get());
+  }
+
   page(afterSeq: number, limit: number): Promise<AuditEntry[]> {
     return guarded('reading the audit log', () =>
       this.statements.page.all(afterSeq, limit).map(toAuditEntry),

@@ -1,0 +1,49 @@
+import { makePrivateDirectory, writeNewPrivateFile, type FileIdentity } from '../client/private-files.js';
+import { removeCreated, type CleanupReport } from './cleanup.js';
+import { encodeCreated, type CreatedState } from './state.js';
+
+/**
+ * What this step created, told to `save` (the post step's state) as each file or directory comes into being and
+ * before a value is written into it, so a cleanup after a crash still knows it, and removes only it.
+ */
+export class CreatedFiles {
+  private files: FileIdentity[] = [];
+  private directories: FileIdentity[] = [];
+
+  constructor(private readonly save: (encoded: string) => void) {}
+
+  get state(): CreatedState {
+    return { files: [...this.files], directories: [...this.directories] };
+  }
+
+  /** A fresh 0700 directory under `parent`; returns its path. */
+  async makeDirectory(parent: string): Promise<string> {
+    const identity = await makePrivateDirectory(parent, (created) => {
+      this.directories.push(created);
+      this.save(encodeCreated(this.state));
+    });
+    return identity.path;
+  }
+
+  /** A new 0600 file at `path` holding `content`; refused if anything is at `path` already. */
+  async writeFile(path: string, content: string): Promise<void> {
+    await writeNewPrivateFile(path, content, (created) => {
+      this.files.push(created);
+      this.save(encodeCreated(this.state));
+    });
+  }
+
+  /** Removes everything created so far; what could not be removed stays recorded for the post step. */
+  async removeAll(): Promise<CleanupReport> {
+    const report = await removeCreated(this.state);
+    const failed = new Set(report.failed.map(({ path }) => path));
+    this.files = this.files.filter(({ path }) => failed.has(path));
+    this.directories = this.directories.filter(({ path }) => failed.has(path));
+    try {
+      this.save(encodeCreated(this.state));
+    } catch {
+      // The post step then finds what was removed already gone, and leaves alone what is no longer ours.
+    }
+    return report;
+  }
+}
