@@ -4188,10 +4188,10 @@ var require_util2 = __commonJS({
     function TAOCheck() {
       return "success";
     }
-    function appendFetchMetadata(httpRequest) {
+    function appendFetchMetadata(httpRequest2) {
       let header = null;
-      header = httpRequest.mode;
-      httpRequest.headersList.set("sec-fetch-mode", header, true);
+      header = httpRequest2.mode;
+      httpRequest2.headersList.set("sec-fetch-mode", header, true);
     }
     function appendRequestOriginHeader(request) {
       let serializedOrigin = request.origin;
@@ -13613,7 +13613,7 @@ var require_fetch = __commonJS({
     function handleFetchDone(response) {
       finalizeAndReportTiming(response, "fetch");
     }
-    function fetch2(input2, init = void 0) {
+    function fetch(input2, init = void 0) {
       webidl.argumentLengthCheck(arguments, 1, "globalThis.fetch");
       let p2 = createDeferredPromise();
       let requestObject;
@@ -14150,74 +14150,74 @@ var require_fetch = __commonJS({
     async function httpNetworkOrCacheFetch(fetchParams, isAuthenticationFetch = false, isNewConnectionFetch = false) {
       const request = fetchParams.request;
       let httpFetchParams = null;
-      let httpRequest = null;
+      let httpRequest2 = null;
       let response = null;
       const httpCache = null;
       const revalidatingFlag = false;
       if (request.window === "no-window" && request.redirect === "error") {
         httpFetchParams = fetchParams;
-        httpRequest = request;
+        httpRequest2 = request;
       } else {
-        httpRequest = cloneRequest(request);
+        httpRequest2 = cloneRequest(request);
         httpFetchParams = { ...fetchParams };
-        httpFetchParams.request = httpRequest;
+        httpFetchParams.request = httpRequest2;
       }
       const includeCredentials = request.credentials === "include" || request.credentials === "same-origin" && request.responseTainting === "basic";
-      const contentLength = httpRequest.body ? httpRequest.body.length : null;
+      const contentLength = httpRequest2.body ? httpRequest2.body.length : null;
       let contentLengthHeaderValue = null;
-      if (httpRequest.body == null && ["POST", "PUT"].includes(httpRequest.method)) {
+      if (httpRequest2.body == null && ["POST", "PUT"].includes(httpRequest2.method)) {
         contentLengthHeaderValue = "0";
       }
       if (contentLength != null) {
         contentLengthHeaderValue = isomorphicEncode(`${contentLength}`);
       }
       if (contentLengthHeaderValue != null) {
-        httpRequest.headersList.append("content-length", contentLengthHeaderValue, true);
+        httpRequest2.headersList.append("content-length", contentLengthHeaderValue, true);
       }
-      if (contentLength != null && httpRequest.keepalive) {
+      if (contentLength != null && httpRequest2.keepalive) {
       }
-      if (httpRequest.referrer instanceof URL) {
-        httpRequest.headersList.append("referer", isomorphicEncode(httpRequest.referrer.href), true);
+      if (httpRequest2.referrer instanceof URL) {
+        httpRequest2.headersList.append("referer", isomorphicEncode(httpRequest2.referrer.href), true);
       }
-      appendRequestOriginHeader(httpRequest);
-      appendFetchMetadata(httpRequest);
-      if (!httpRequest.headersList.contains("user-agent", true)) {
-        httpRequest.headersList.append("user-agent", defaultUserAgent);
+      appendRequestOriginHeader(httpRequest2);
+      appendFetchMetadata(httpRequest2);
+      if (!httpRequest2.headersList.contains("user-agent", true)) {
+        httpRequest2.headersList.append("user-agent", defaultUserAgent);
       }
-      if (httpRequest.cache === "default" && (httpRequest.headersList.contains("if-modified-since", true) || httpRequest.headersList.contains("if-none-match", true) || httpRequest.headersList.contains("if-unmodified-since", true) || httpRequest.headersList.contains("if-match", true) || httpRequest.headersList.contains("if-range", true))) {
-        httpRequest.cache = "no-store";
+      if (httpRequest2.cache === "default" && (httpRequest2.headersList.contains("if-modified-since", true) || httpRequest2.headersList.contains("if-none-match", true) || httpRequest2.headersList.contains("if-unmodified-since", true) || httpRequest2.headersList.contains("if-match", true) || httpRequest2.headersList.contains("if-range", true))) {
+        httpRequest2.cache = "no-store";
       }
-      if (httpRequest.cache === "no-cache" && !httpRequest.preventNoCacheCacheControlHeaderModification && !httpRequest.headersList.contains("cache-control", true)) {
-        httpRequest.headersList.append("cache-control", "max-age=0", true);
+      if (httpRequest2.cache === "no-cache" && !httpRequest2.preventNoCacheCacheControlHeaderModification && !httpRequest2.headersList.contains("cache-control", true)) {
+        httpRequest2.headersList.append("cache-control", "max-age=0", true);
       }
-      if (httpRequest.cache === "no-store" || httpRequest.cache === "reload") {
-        if (!httpRequest.headersList.contains("pragma", true)) {
-          httpRequest.headersList.append("pragma", "no-cache", true);
+      if (httpRequest2.cache === "no-store" || httpRequest2.cache === "reload") {
+        if (!httpRequest2.headersList.contains("pragma", true)) {
+          httpRequest2.headersList.append("pragma", "no-cache", true);
         }
-        if (!httpRequest.headersList.contains("cache-control", true)) {
-          httpRequest.headersList.append("cache-control", "no-cache", true);
+        if (!httpRequest2.headersList.contains("cache-control", true)) {
+          httpRequest2.headersList.append("cache-control", "no-cache", true);
         }
       }
-      if (httpRequest.headersList.contains("range", true)) {
-        httpRequest.headersList.append("accept-encoding", "identity", true);
+      if (httpRequest2.headersList.contains("range", true)) {
+        httpRequest2.headersList.append("accept-encoding", "identity", true);
       }
-      if (!httpRequest.headersList.contains("accept-encoding", true)) {
-        if (urlHasHttpsScheme(requestCurrentURL(httpRequest))) {
-          httpRequest.headersList.append("accept-encoding", "br, gzip, deflate", true);
+      if (!httpRequest2.headersList.contains("accept-encoding", true)) {
+        if (urlHasHttpsScheme(requestCurrentURL(httpRequest2))) {
+          httpRequest2.headersList.append("accept-encoding", "br, gzip, deflate", true);
         } else {
-          httpRequest.headersList.append("accept-encoding", "gzip, deflate", true);
+          httpRequest2.headersList.append("accept-encoding", "gzip, deflate", true);
         }
       }
-      httpRequest.headersList.delete("host", true);
+      httpRequest2.headersList.delete("host", true);
       if (includeCredentials) {
       }
       if (httpCache == null) {
-        httpRequest.cache = "no-store";
+        httpRequest2.cache = "no-store";
       }
-      if (httpRequest.cache !== "no-store" && httpRequest.cache !== "reload") {
+      if (httpRequest2.cache !== "no-store" && httpRequest2.cache !== "reload") {
       }
       if (response == null) {
-        if (httpRequest.cache === "only-if-cached") {
+        if (httpRequest2.cache === "only-if-cached") {
           return makeNetworkError("only if cached");
         }
         const forwardResponse = await httpNetworkFetch(
@@ -14225,7 +14225,7 @@ var require_fetch = __commonJS({
           includeCredentials,
           isNewConnectionFetch
         );
-        if (!safeMethodsSet.has(httpRequest.method) && forwardResponse.status >= 200 && forwardResponse.status <= 399) {
+        if (!safeMethodsSet.has(httpRequest2.method) && forwardResponse.status >= 200 && forwardResponse.status <= 399) {
         }
         if (revalidatingFlag && forwardResponse.status === 304) {
         }
@@ -14233,8 +14233,8 @@ var require_fetch = __commonJS({
           response = forwardResponse;
         }
       }
-      response.urlList = [...httpRequest.urlList];
-      if (httpRequest.headersList.contains("range", true)) {
+      response.urlList = [...httpRequest2.urlList];
+      if (httpRequest2.headersList.contains("range", true)) {
         response.rangeRequested = true;
       }
       response.requestIncludesCredentials = includeCredentials;
@@ -14568,7 +14568,7 @@ var require_fetch = __commonJS({
       }
     }
     module.exports = {
-      fetch: fetch2,
+      fetch,
       Fetch,
       fetching,
       finalizeAndReportTiming
@@ -19106,7 +19106,7 @@ var require_undici = __commonJS({
     module.exports.setGlobalDispatcher = setGlobalDispatcher;
     module.exports.getGlobalDispatcher = getGlobalDispatcher;
     var fetchImpl = require_fetch().fetch;
-    module.exports.fetch = async function fetch2(init, options = void 0) {
+    module.exports.fetch = async function fetch(init, options = void 0) {
       try {
         return await fetchImpl(init, options);
       } catch (err) {
@@ -21208,6 +21208,180 @@ function getIDToken(aud) {
 
 // src/client/exchange-client.ts
 import { setTimeout as sleepFor } from "node:timers/promises";
+
+// src/protocol/bounded-request.ts
+import {
+  request as httpRequest
+} from "node:http";
+import { request as httpsRequest } from "node:https";
+
+// src/protocol/printable.ts
+var UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+var UNPRINTABLE_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+function escapeCharacter(character) {
+  const code = character.charCodeAt(0);
+  switch (character) {
+    case "\n":
+      return "\\n";
+    case "\r":
+      return "\\r";
+    case "	":
+      return "\\t";
+    default:
+      return code < 256 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  }
+}
+function printable(text) {
+  return text.replace(UNPRINTABLE, escapeCharacter);
+}
+function printableLines(text) {
+  return text.replace(UNPRINTABLE_BUT_NEWLINE, escapeCharacter);
+}
+
+// src/protocol/bounded-request.ts
+var BoundedRequestError = class extends Error {
+  constructor(reason, message, code) {
+    super(message);
+    this.reason = reason;
+    this.code = code;
+  }
+  reason;
+  code;
+  name = "BoundedRequestError";
+};
+var MAX_QUOTED_HEADER = 100;
+function boundedRequest(target, options) {
+  const subject = `${options.what} at ${printable(target)}`;
+  let url2;
+  try {
+    url2 = new URL(target);
+  } catch {
+    return Promise.reject(new BoundedRequestError("network", `${subject} is not a valid URL`));
+  }
+  const send = url2.protocol === "https:" ? httpsRequest : url2.protocol === "http:" ? httpRequest : void 0;
+  if (send === void 0) {
+    return Promise.reject(new BoundedRequestError("network", `${subject} is not an http(s) URL`));
+  }
+  return new Promise((resolve4, reject) => {
+    const abort = new AbortController();
+    let settled = false;
+    let status = 0;
+    let headers = {};
+    const settle2 = (error63, body) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      if (error63 === void 0) {
+        resolve4({ status, headers, body });
+        return;
+      }
+      abort.abort(error63);
+      reject(error63);
+    };
+    const deadline = setTimeout(
+      () => settle2(
+        new BoundedRequestError(
+          "deadline",
+          `${subject} did not arrive within the ${options.timeoutMs} ms deadline, which covers connecting, the response headers and the whole body`
+        )
+      ),
+      options.timeoutMs
+    );
+    let request;
+    try {
+      const body = options.body === void 0 ? void 0 : Buffer.from(options.body, "utf8");
+      request = send(url2, {
+        method: options.method ?? "GET",
+        agent: false,
+        headers: {
+          ...options.headers,
+          ...body === void 0 ? {} : { "content-length": String(body.length) }
+        },
+        signal: abort.signal
+      });
+      if (body !== void 0) request.write(body);
+    } catch (error63) {
+      settle2(networkError(subject, error63));
+      return;
+    }
+    request.on("error", (error63) => settle2(networkError(subject, error63)));
+    request.on("response", (response) => {
+      abort.signal.addEventListener("abort", () => response.destroy(), { once: true });
+      response.on("error", (error63) => settle2(networkError(subject, error63)));
+      status = response.statusCode ?? 0;
+      headers = response.headers;
+      const refusal2 = refuseHeaders(response, subject, options.maxBytes) ?? options.refuse?.(response, subject);
+      if (refusal2 !== void 0) {
+        settle2(refusal2);
+        return;
+      }
+      readBody(response, subject, options.maxBytes, settle2);
+    });
+    request.end();
+  });
+}
+function refuseHeaders(response, subject, maxBytes) {
+  const status = response.statusCode ?? 0;
+  if (status >= 300 && status < 400) {
+    const location = quoteHeader(response.headers.location);
+    return new BoundedRequestError(
+      "status",
+      `${subject} answered HTTP ${status}, a redirect to ${location}; redirects are not followed`
+    );
+  }
+  const encoding = response.headers["content-encoding"];
+  if (encoding !== void 0 && encoding.trim().toLowerCase() !== "identity") {
+    return new BoundedRequestError(
+      "encoding",
+      `${subject} is sent with content-encoding ${quoteHeader(encoding)}, which the broker did not ask for`
+    );
+  }
+  const declared = response.headers["content-length"];
+  if (declared !== void 0 && Number(declared) > maxBytes) {
+    return new BoundedRequestError(
+      "too_large",
+      `${subject} declares ${declared} bytes (Content-Length); the limit is ${maxBytes} bytes`
+    );
+  }
+  return void 0;
+}
+function readBody(response, subject, maxBytes, settle2) {
+  const chunks = [];
+  let size = 0;
+  response.on("data", (chunk) => {
+    size += chunk.length;
+    if (size > maxBytes) {
+      settle2(new BoundedRequestError("too_large", `${subject} is larger than ${maxBytes} bytes, the limit`));
+      return;
+    }
+    chunks.push(chunk);
+  });
+  response.on("end", () => settle2(void 0, Buffer.concat(chunks, size)));
+  response.on("close", () => {
+    if (!response.complete) {
+      settle2(
+        new BoundedRequestError(
+          "network",
+          `${subject} was cut off: the connection closed before the body ended`
+        )
+      );
+    }
+  });
+}
+function networkError(subject, error63) {
+  const code = error63.code;
+  const detail = typeof code === "string" ? code : error63 instanceof Error ? error63.message : String(error63);
+  return new BoundedRequestError(
+    "network",
+    `fetching ${subject} failed: ${printable(detail)}`,
+    typeof code === "string" ? code : void 0
+  );
+}
+function quoteHeader(value) {
+  if (value === void 0) return "none";
+  const shown = value.length > MAX_QUOTED_HEADER ? `${value.slice(0, MAX_QUOTED_HEADER)}\u2026` : value;
+  return printable(JSON.stringify(shown));
+}
 
 // src/protocol/automaton.ts
 var CharSet = class _CharSet {
@@ -45075,6 +45249,7 @@ function wipeKeyPair(keyPair) {
 }
 
 // src/client/exchange-client.ts
+var MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 async function fetchSecrets(options) {
   const entries = options.entries.map(parseRequestedEntry);
   const now = options.now ?? Date.now;
@@ -45125,7 +45300,8 @@ async function requestToken(getToken) {
 async function attemptExchange(url2, token, keyPair, entries, remainingMs, now) {
   let response;
   try {
-    response = await fetch(url2, {
+    response = await boundedRequest(url2, {
+      what: "the exchange",
       method: "POST",
       headers: {
         authorization: `Bearer ${token}`,
@@ -45136,14 +45312,16 @@ async function attemptExchange(url2, token, keyPair, entries, remainingMs, now) 
         recipient: encodeRecipient(keyPair),
         secrets: entries.map((entry) => entry.raw)
       }),
-      redirect: "error",
-      signal: AbortSignal.timeout(remainingMs)
+      timeoutMs: remainingMs,
+      maxBytes: MAX_RESPONSE_BYTES
     });
   } catch (error64) {
-    const cause = error64.cause;
-    return { kind: "retry", reason: cause?.code ?? cause?.message ?? error64.message };
+    if (!(error64 instanceof BoundedRequestError)) throw error64;
+    if (error64.reason === "network") return { kind: "retry", reason: error64.code ?? error64.message };
+    if (error64.reason === "deadline") return { kind: "retry", reason: "no answer in the time left" };
+    throw new ResponseIntegrityError(error64.message);
   }
-  const text = await response.text();
+  const text = response.body.toString("utf8");
   if (response.status === 200) {
     const parsed = exchangeResponseSchema.safeParse(safeJson(text));
     if (!parsed.success)
@@ -45155,7 +45333,8 @@ async function attemptExchange(url2, token, keyPair, entries, remainingMs, now) 
   const problem = toProblem(response.status, text);
   const error63 = new BrokerProblemError(response.status, problem);
   if (response.status === 429 || response.status >= 500) {
-    const retryAfter = retryAfterMs(response.headers.get("retry-after"), now());
+    const header = response.headers["retry-after"];
+    const retryAfter = retryAfterMs(typeof header === "string" ? header : null, now());
     return {
       kind: "retry",
       reason: `HTTP ${response.status} ${problem.code}`,
@@ -45184,9 +45363,13 @@ function toProblem(status, text) {
 }
 function openAndCheck(response, entries, keyPair) {
   const exact = new Set(entries.filter((entry) => !entry.isPattern).map((entry) => entry.target));
-  const patterns = entries.filter((entry) => entry.isPattern).map((entry) => compileGlob(entry.target));
+  const patterns = entries.filter((entry) => entry.isPattern).map((entry) => entry.glob);
   const seen = /* @__PURE__ */ new Set();
   const secrets = response.secrets.map((entry) => {
+    if (secretNameProblem(entry.name) !== void 0)
+      throw new ResponseIntegrityError(
+        "the broker returned a secret under a name that is not a valid secret name"
+      );
     if (seen.has(entry.name)) throw new ResponseIntegrityError(`the broker returned "${entry.name}" twice`);
     seen.add(entry.name);
     if (!exact.has(entry.name) && !patterns.some((pattern) => pattern.test(entry.name))) {
@@ -45207,29 +45390,6 @@ function openAndCheck(response, entries, keyPair) {
     );
   }
   return secrets;
-}
-
-// src/protocol/printable.ts
-var UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
-var UNPRINTABLE_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
-function escapeCharacter(character) {
-  const code = character.charCodeAt(0);
-  switch (character) {
-    case "\n":
-      return "\\n";
-    case "\r":
-      return "\\r";
-    case "	":
-      return "\\t";
-    default:
-      return code < 256 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
-  }
-}
-function printable(text) {
-  return text.replace(UNPRINTABLE, escapeCharacter);
-}
-function printableLines(text) {
-  return text.replace(UNPRINTABLE_BUT_NEWLINE, escapeCharacter);
 }
 
 // src/client/env-names.ts
@@ -45749,6 +45909,7 @@ function parseSecretLine(line, lineNumber) {
 }
 
 // src/client/token-sources.ts
+var MAX_TOKEN_FILE_BYTES = 64 * 1024;
 var NoTokenError = class extends Error {
   name = "NoTokenError";
 };

@@ -39,6 +39,204 @@ function brokerUrlProblem(text) {
 // src/client/exchange-client.ts
 import { setTimeout as sleepFor } from "node:timers/promises";
 
+// src/protocol/bounded-request.ts
+import {
+  request as httpRequest
+} from "node:http";
+import { request as httpsRequest } from "node:https";
+
+// src/protocol/printable.ts
+var UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+var UNPRINTABLE_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+function escapeCharacter(character) {
+  const code = character.charCodeAt(0);
+  switch (character) {
+    case "\n":
+      return "\\n";
+    case "\r":
+      return "\\r";
+    case "	":
+      return "\\t";
+    default:
+      return code < 256 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  }
+}
+function printable(text) {
+  return text.replace(UNPRINTABLE, escapeCharacter);
+}
+function printableLines(text) {
+  return text.replace(UNPRINTABLE_BUT_NEWLINE, escapeCharacter);
+}
+
+// src/protocol/bounded-request.ts
+var BoundedRequestError = class extends Error {
+  constructor(reason, message, code) {
+    super(message);
+    this.reason = reason;
+    this.code = code;
+  }
+  reason;
+  code;
+  name = "BoundedRequestError";
+};
+var MAX_QUOTED_HEADER = 100;
+async function boundedGet(target, options) {
+  const response = await boundedRequest(target, {
+    ...options,
+    method: "GET",
+    headers: { ...options.headers, accept: options.accept },
+    refuse: (incoming, subject) => refuseStatusOrType(incoming, subject, options)
+  });
+  return response.body;
+}
+function boundedRequest(target, options) {
+  const subject = `${options.what} at ${printable(target)}`;
+  let url2;
+  try {
+    url2 = new URL(target);
+  } catch {
+    return Promise.reject(new BoundedRequestError("network", `${subject} is not a valid URL`));
+  }
+  const send = url2.protocol === "https:" ? httpsRequest : url2.protocol === "http:" ? httpRequest : void 0;
+  if (send === void 0) {
+    return Promise.reject(new BoundedRequestError("network", `${subject} is not an http(s) URL`));
+  }
+  return new Promise((resolve3, reject) => {
+    const abort = new AbortController();
+    let settled = false;
+    let status = 0;
+    let headers = {};
+    const settle2 = (error62, body) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      if (error62 === void 0) {
+        resolve3({ status, headers, body });
+        return;
+      }
+      abort.abort(error62);
+      reject(error62);
+    };
+    const deadline = setTimeout(
+      () => settle2(
+        new BoundedRequestError(
+          "deadline",
+          `${subject} did not arrive within the ${options.timeoutMs} ms deadline, which covers connecting, the response headers and the whole body`
+        )
+      ),
+      options.timeoutMs
+    );
+    let request;
+    try {
+      const body = options.body === void 0 ? void 0 : Buffer.from(options.body, "utf8");
+      request = send(url2, {
+        method: options.method ?? "GET",
+        agent: false,
+        headers: {
+          ...options.headers,
+          ...body === void 0 ? {} : { "content-length": String(body.length) }
+        },
+        signal: abort.signal
+      });
+      if (body !== void 0) request.write(body);
+    } catch (error62) {
+      settle2(networkError(subject, error62));
+      return;
+    }
+    request.on("error", (error62) => settle2(networkError(subject, error62)));
+    request.on("response", (response) => {
+      abort.signal.addEventListener("abort", () => response.destroy(), { once: true });
+      response.on("error", (error62) => settle2(networkError(subject, error62)));
+      status = response.statusCode ?? 0;
+      headers = response.headers;
+      const refusal2 = refuseHeaders(response, subject, options.maxBytes) ?? options.refuse?.(response, subject);
+      if (refusal2 !== void 0) {
+        settle2(refusal2);
+        return;
+      }
+      readBody(response, subject, options.maxBytes, settle2);
+    });
+    request.end();
+  });
+}
+function refuseHeaders(response, subject, maxBytes) {
+  const status = response.statusCode ?? 0;
+  if (status >= 300 && status < 400) {
+    const location = quoteHeader(response.headers.location);
+    return new BoundedRequestError(
+      "status",
+      `${subject} answered HTTP ${status}, a redirect to ${location}; redirects are not followed`
+    );
+  }
+  const encoding = response.headers["content-encoding"];
+  if (encoding !== void 0 && encoding.trim().toLowerCase() !== "identity") {
+    return new BoundedRequestError(
+      "encoding",
+      `${subject} is sent with content-encoding ${quoteHeader(encoding)}, which the broker did not ask for`
+    );
+  }
+  const declared = response.headers["content-length"];
+  if (declared !== void 0 && Number(declared) > maxBytes) {
+    return new BoundedRequestError(
+      "too_large",
+      `${subject} declares ${declared} bytes (Content-Length); the limit is ${maxBytes} bytes`
+    );
+  }
+  return void 0;
+}
+function refuseStatusOrType(response, subject, options) {
+  const status = response.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    return new BoundedRequestError("status", `${subject} answered HTTP ${status}`);
+  }
+  const contentType = response.headers["content-type"];
+  const mediaType = (contentType ?? "").replace(/;.*$/s, "").trim().toLowerCase();
+  if (!options.acceptsMediaType(mediaType)) {
+    return new BoundedRequestError(
+      "content_type",
+      `${subject} has content-type ${quoteHeader(contentType)}; expected ${options.expectedMediaTypes}`
+    );
+  }
+  return void 0;
+}
+function readBody(response, subject, maxBytes, settle2) {
+  const chunks = [];
+  let size = 0;
+  response.on("data", (chunk) => {
+    size += chunk.length;
+    if (size > maxBytes) {
+      settle2(new BoundedRequestError("too_large", `${subject} is larger than ${maxBytes} bytes, the limit`));
+      return;
+    }
+    chunks.push(chunk);
+  });
+  response.on("end", () => settle2(void 0, Buffer.concat(chunks, size)));
+  response.on("close", () => {
+    if (!response.complete) {
+      settle2(
+        new BoundedRequestError(
+          "network",
+          `${subject} was cut off: the connection closed before the body ended`
+        )
+      );
+    }
+  });
+}
+function networkError(subject, error62) {
+  const code = error62.code;
+  const detail = typeof code === "string" ? code : error62 instanceof Error ? error62.message : String(error62);
+  return new BoundedRequestError(
+    "network",
+    `fetching ${subject} failed: ${printable(detail)}`,
+    typeof code === "string" ? code : void 0
+  );
+}
+function quoteHeader(value) {
+  if (value === void 0) return "none";
+  const shown = value.length > MAX_QUOTED_HEADER ? `${value.slice(0, MAX_QUOTED_HEADER)}\u2026` : value;
+  return printable(JSON.stringify(shown));
+}
+
 // src/protocol/automaton.ts
 var CharSet = class _CharSet {
   constructor(bounds) {
@@ -23905,6 +24103,7 @@ function wipeKeyPair(keyPair) {
 }
 
 // src/client/exchange-client.ts
+var MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 async function fetchSecrets(options) {
   const entries = options.entries.map(parseRequestedEntry);
   const now = options.now ?? Date.now;
@@ -23955,7 +24154,8 @@ async function requestToken(getToken) {
 async function attemptExchange(url2, token, keyPair, entries, remainingMs, now) {
   let response;
   try {
-    response = await fetch(url2, {
+    response = await boundedRequest(url2, {
+      what: "the exchange",
       method: "POST",
       headers: {
         authorization: `Bearer ${token}`,
@@ -23966,14 +24166,16 @@ async function attemptExchange(url2, token, keyPair, entries, remainingMs, now) 
         recipient: encodeRecipient(keyPair),
         secrets: entries.map((entry) => entry.raw)
       }),
-      redirect: "error",
-      signal: AbortSignal.timeout(remainingMs)
+      timeoutMs: remainingMs,
+      maxBytes: MAX_RESPONSE_BYTES
     });
   } catch (error63) {
-    const cause = error63.cause;
-    return { kind: "retry", reason: cause?.code ?? cause?.message ?? error63.message };
+    if (!(error63 instanceof BoundedRequestError)) throw error63;
+    if (error63.reason === "network") return { kind: "retry", reason: error63.code ?? error63.message };
+    if (error63.reason === "deadline") return { kind: "retry", reason: "no answer in the time left" };
+    throw new ResponseIntegrityError(error63.message);
   }
-  const text = await response.text();
+  const text = response.body.toString("utf8");
   if (response.status === 200) {
     const parsed = exchangeResponseSchema.safeParse(safeJson(text));
     if (!parsed.success)
@@ -23985,7 +24187,8 @@ async function attemptExchange(url2, token, keyPair, entries, remainingMs, now) 
   const problem = toProblem(response.status, text);
   const error62 = new BrokerProblemError(response.status, problem);
   if (response.status === 429 || response.status >= 500) {
-    const retryAfter = retryAfterMs(response.headers.get("retry-after"), now());
+    const header = response.headers["retry-after"];
+    const retryAfter = retryAfterMs(typeof header === "string" ? header : null, now());
     return {
       kind: "retry",
       reason: `HTTP ${response.status} ${problem.code}`,
@@ -24014,9 +24217,13 @@ function toProblem(status, text) {
 }
 function openAndCheck(response, entries, keyPair) {
   const exact = new Set(entries.filter((entry) => !entry.isPattern).map((entry) => entry.target));
-  const patterns = entries.filter((entry) => entry.isPattern).map((entry) => compileGlob(entry.target));
+  const patterns = entries.filter((entry) => entry.isPattern).map((entry) => entry.glob);
   const seen = /* @__PURE__ */ new Set();
   const secrets = response.secrets.map((entry) => {
+    if (secretNameProblem(entry.name) !== void 0)
+      throw new ResponseIntegrityError(
+        "the broker returned a secret under a name that is not a valid secret name"
+      );
     if (seen.has(entry.name)) throw new ResponseIntegrityError(`the broker returned "${entry.name}" twice`);
     seen.add(entry.name);
     if (!exact.has(entry.name) && !patterns.some((pattern) => pattern.test(entry.name))) {
@@ -24037,29 +24244,6 @@ function openAndCheck(response, entries, keyPair) {
     );
   }
   return secrets;
-}
-
-// src/protocol/printable.ts
-var UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
-var UNPRINTABLE_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
-function escapeCharacter(character) {
-  const code = character.charCodeAt(0);
-  switch (character) {
-    case "\n":
-      return "\\n";
-    case "\r":
-      return "\\r";
-    case "	":
-      return "\\t";
-    default:
-      return code < 256 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
-  }
-}
-function printable(text) {
-  return text.replace(UNPRINTABLE, escapeCharacter);
-}
-function printableLines(text) {
-  return text.replace(UNPRINTABLE_BUT_NEWLINE, escapeCharacter);
 }
 
 // src/client/env-names.ts
@@ -24438,13 +24622,35 @@ function parseSecretLine(line, lineNumber) {
   return { lineNumber, entry, envName, toFile };
 }
 
+// src/protocol/bounded-read.ts
+import { open as open3 } from "node:fs/promises";
+var TooLargeError = class extends Error {
+  name = "TooLargeError";
+};
+async function readFileAtMost(path, maxBytes, what) {
+  const handle = await open3(path, "r");
+  try {
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let size = 0;
+    while (size < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, size, buffer.length - size, null);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+    }
+    if (size > maxBytes) throw new TooLargeError(`${what} is larger than ${maxBytes} bytes, the limit`);
+    return buffer.subarray(0, size);
+  } finally {
+    await handle.close();
+  }
+}
+
 // src/client/token-sources.ts
-import { readFile } from "node:fs/promises";
 var GITLAB_COMPONENT_TOKEN_VARIABLES = [
   "SECRETS_ACTION_ID_TOKEN_1",
   "SECRETS_ACTION_ID_TOKEN_2",
   "SECRETS_ACTION_ID_TOKEN_3"
 ];
+var MAX_TOKEN_FILE_BYTES = 64 * 1024;
 var NoTokenError = class extends Error {
   name = "NoTokenError";
 };
@@ -24468,14 +24674,28 @@ function githubRunner(requestUrl, requestToken2, audience) {
   return {
     description: "the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)",
     next: async () => {
-      const response = await fetch(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
-        headers: { authorization: `Bearer ${requestToken2}`, accept: "application/json" },
-        signal: AbortSignal.timeout(15e3)
-      });
-      if (!response.ok)
-        throw new NoTokenError(`the GitHub runner refused an ID token: HTTP ${response.status}`);
-      const body = await response.json();
-      if (typeof body.value !== "string")
+      let text;
+      try {
+        text = await boundedGet(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
+          what: "the ID token request",
+          headers: { authorization: `Bearer ${requestToken2}` },
+          accept: "application/json",
+          acceptsMediaType: (type) => type === "application/json",
+          expectedMediaTypes: "application/json",
+          timeoutMs: 15e3,
+          maxBytes: 64 * 1024
+        });
+      } catch (error62) {
+        if (!(error62 instanceof BoundedRequestError)) throw error62;
+        throw new NoTokenError(`the GitHub runner gave no ID token: ${error62.message}`);
+      }
+      let body;
+      try {
+        body = JSON.parse(text.toString("utf8"));
+      } catch {
+        body = void 0;
+      }
+      if (typeof body?.value !== "string")
         throw new NoTokenError("the GitHub runner answered without a token");
       return body.value;
     }
@@ -24494,11 +24714,12 @@ async function resolveTokenSource(options, environment) {
   if (options.tokenFile !== void 0) {
     let text;
     try {
-      text = await readFile(options.tokenFile, "utf8");
-    } catch (error62) {
-      throw new NoTokenError(
-        `--token-file ${options.tokenFile}: ${error62.code ?? error62.message}`
+      text = (await readFileAtMost(options.tokenFile, MAX_TOKEN_FILE_BYTES, "the token file")).toString(
+        "utf8"
       );
+    } catch (error62) {
+      const reason = error62 instanceof TooLargeError ? `${error62.message}: it should hold one OIDC token` : error62.code ?? error62.message;
+      throw new NoTokenError(`--token-file ${printable(options.tokenFile)}: ${printable(reason)}`);
     }
     return fixedTokens([text.trim()], options.tokenFile);
   }

@@ -1,8 +1,11 @@
+import { boundedRequest, BoundedRequestError, type BoundedResponse } from '../protocol/bounded-request.js';
 import { printable } from '../protocol/printable.js';
 import { problemSchema } from '../protocol/wire.js';
 import { CliError } from './cli-error.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
+/** Audit pages of 1000 records are the largest answers; far below this. */
+const MAX_ADMIN_RESPONSE_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_BROKER_URL = 'http://127.0.0.1:8080';
 
 /** Calls the admin API at SECRETS_BROKER_URL with SECRETS_BROKER_ADMIN_TOKEN; problems become CliErrors. */
@@ -23,28 +26,30 @@ export class AdminClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let response: Response;
+    let response: BoundedResponse;
     try {
-      response = await fetch(`${this.baseUrl}/v1/admin${path}`, {
+      response = await boundedRequest(`${this.baseUrl}/v1/admin${path}`, {
+        what: 'the admin API',
         method,
         headers: {
           authorization: `Bearer ${this.token}`,
           accept: 'application/json',
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        redirect: 'error',
-        signal: AbortSignal.timeout(30_000),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        timeoutMs: 30_000,
+        maxBytes: MAX_ADMIN_RESPONSE_BYTES,
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const code = cause?.code ?? cause?.message ?? (error as Error).message;
+      if (!(error instanceof BoundedRequestError)) throw error;
+      if (error.reason !== 'network') throw new CliError(error.message);
       throw new CliError(
-        `cannot reach the broker at ${printable(this.baseUrl)} (${printable(code)})`,
+        `cannot reach the broker at ${printable(this.baseUrl)} (${printable(error.code ?? error.message)})`,
         'is "secrets-broker serve" running there? Set SECRETS_BROKER_URL to its address',
       );
     }
-    const text = await response.text();
+    const text = response.body.toString('utf8');
+    const ok = response.status >= 200 && response.status < 300;
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -53,7 +58,7 @@ export class AdminClient {
         `the broker at ${printable(this.baseUrl)} answered HTTP ${response.status} with a body that is not JSON`,
       );
     }
-    if (!response.ok) {
+    if (!ok) {
       const problem = problemSchema.safeParse(json);
       // The broker's texts can quote what a client sent (a name, a label): one escaped line each.
       if (problem.success)

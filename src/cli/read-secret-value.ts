@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFileAtMost, readStreamAtMost, TooLargeError } from '../protocol/bounded-read.js';
+import { MAX_SECRET_VALUE_BYTES } from '../broker/store/secret-vault.js';
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import { printable } from '../protocol/printable.js';
@@ -60,8 +61,10 @@ export async function readSecretValue(options: ValueSourceOptions, io: ValueIo):
   if (options.fromFile !== undefined) {
     let bytes: Buffer;
     try {
-      bytes = await readFile(options.fromFile);
+      bytes = await readFileAtMost(options.fromFile, MAX_SECRET_VALUE_BYTES, printable(options.fromFile));
     } catch (error) {
+      if (error instanceof TooLargeError)
+        throw new CliError(`${error.message} of a secret value; nothing was stored`);
       throw new CliError(
         `cannot read ${printable(options.fromFile)}: ${printable((error as NodeJS.ErrnoException).code ?? (error as Error).message)}`,
       );
@@ -69,10 +72,20 @@ export async function readSecretValue(options: ValueSourceOptions, io: ValueIo):
     return decodeUtf8(bytes, options.fromFile);
   }
   if (options.fromStdin === true) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of io.stdin)
-      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
-    return stripFinalNewline(decodeUtf8(Buffer.concat(chunks), 'standard input'));
+    let bytes: Buffer;
+    try {
+      // Room for the final newline a shell adds, which is stripped.
+      bytes = await readStreamAtMost(
+        io.stdin as AsyncIterable<Buffer>,
+        MAX_SECRET_VALUE_BYTES + 2,
+        'standard input',
+      );
+    } catch (error) {
+      if (error instanceof TooLargeError)
+        throw new CliError(`${error.message} (${MAX_SECRET_VALUE_BYTES} bytes of value); nothing was stored`);
+      throw error;
+    }
+    return stripFinalNewline(decodeUtf8(bytes, 'standard input'));
   }
   return promptTwice(io);
 }

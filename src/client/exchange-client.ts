@@ -1,6 +1,6 @@
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import { compileGlob } from '../protocol/glob.js';
-import { parseRequestedEntry, type RequestedEntry } from '../protocol/secret-names.js';
+import { boundedRequest, BoundedRequestError, type BoundedResponse } from '../protocol/bounded-request.js';
+import { parseRequestedEntry, secretNameProblem, type RequestedEntry } from '../protocol/secret-names.js';
 import {
   EXCHANGE_PATH,
   exchangeResponseSchema,
@@ -53,6 +53,12 @@ export interface FetchSecretsResult {
   readonly requestId: string;
   readonly secrets: readonly ReleasedSecret[];
 }
+
+/**
+ * The largest exchange answer read. Far above any real one (a pattern's hundreds of secrets of tens of KiB
+ * each), and still a bound: a broker, or whatever answers in its place, cannot make the job read without end.
+ */
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 type AttemptOutcome =
   | { readonly kind: 'done'; readonly response: ExchangeResponse }
@@ -127,9 +133,10 @@ async function attemptExchange(
   remainingMs: number,
   now: () => number,
 ): Promise<AttemptOutcome> {
-  let response: Response;
+  let response: BoundedResponse;
   try {
-    response = await fetch(url, {
+    response = await boundedRequest(url, {
+      what: 'the exchange',
       method: 'POST',
       headers: {
         authorization: `Bearer ${token}`,
@@ -140,14 +147,16 @@ async function attemptExchange(
         recipient: encodeRecipient(keyPair),
         secrets: entries.map((entry) => entry.raw),
       }),
-      redirect: 'error',
-      signal: AbortSignal.timeout(remainingMs),
+      timeoutMs: remainingMs,
+      maxBytes: MAX_RESPONSE_BYTES,
     });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    return { kind: 'retry', reason: cause?.code ?? cause?.message ?? (error as Error).message };
+    if (!(error instanceof BoundedRequestError)) throw error;
+    if (error.reason === 'network') return { kind: 'retry', reason: error.code ?? error.message };
+    if (error.reason === 'deadline') return { kind: 'retry', reason: 'no answer in the time left' };
+    throw new ResponseIntegrityError(error.message);
   }
-  const text = await response.text();
+  const text = response.body.toString('utf8');
   if (response.status === 200) {
     const parsed = exchangeResponseSchema.safeParse(safeJson(text));
     if (!parsed.success)
@@ -159,7 +168,8 @@ async function attemptExchange(
   const problem = toProblem(response.status, text);
   const error = new BrokerProblemError(response.status, problem);
   if (response.status === 429 || response.status >= 500) {
-    const retryAfter = retryAfterMs(response.headers.get('retry-after'), now());
+    const header = response.headers['retry-after'];
+    const retryAfter = retryAfterMs(typeof header === 'string' ? header : null, now());
     return {
       kind: 'retry',
       reason: `HTTP ${response.status} ${problem.code}`,
@@ -196,9 +206,14 @@ function openAndCheck(
   keyPair: RecipientKeyPair,
 ): ReleasedSecret[] {
   const exact = new Set(entries.filter((entry) => !entry.isPattern).map((entry) => entry.target));
-  const patterns = entries.filter((entry) => entry.isPattern).map((entry) => compileGlob(entry.target));
+  const patterns = entries.filter((entry) => entry.isPattern).map((entry) => entry.glob);
   const seen = new Set<string>();
   const secrets = response.secrets.map((entry) => {
+    // Checked before the name is used or shown anywhere: a valid name holds no control character.
+    if (secretNameProblem(entry.name) !== undefined)
+      throw new ResponseIntegrityError(
+        'the broker returned a secret under a name that is not a valid secret name',
+      );
     if (seen.has(entry.name)) throw new ResponseIntegrityError(`the broker returned "${entry.name}" twice`);
     seen.add(entry.name);
     if (!exact.has(entry.name) && !patterns.some((pattern) => pattern.test(entry.name))) {

@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { boundedGet, BoundedRequestError } from '../protocol/bounded-request.js';
+import { readFileAtMost, TooLargeError } from '../protocol/bounded-read.js';
+import { printable } from '../protocol/printable.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -8,6 +10,9 @@ export const GITLAB_COMPONENT_TOKEN_VARIABLES = [
   'SECRETS_ACTION_ID_TOKEN_2',
   'SECRETS_ACTION_ID_TOKEN_3',
 ];
+
+/** An OIDC ID token is a few KiB; the broker refuses any over 16 KiB. */
+const MAX_TOKEN_FILE_BYTES = 64 * 1024;
 
 export class NoTokenError extends Error {
   override name = 'NoTokenError';
@@ -42,14 +47,28 @@ function githubRunner(requestUrl: string, requestToken: string, audience: string
   return {
     description: 'the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)',
     next: async () => {
-      const response = await fetch(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
-        headers: { authorization: `Bearer ${requestToken}`, accept: 'application/json' },
-        signal: AbortSignal.timeout(15_000),
-      });
-      if (!response.ok)
-        throw new NoTokenError(`the GitHub runner refused an ID token: HTTP ${response.status}`);
-      const body = (await response.json()) as { value?: unknown };
-      if (typeof body.value !== 'string')
+      let text: Buffer;
+      try {
+        text = await boundedGet(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
+          what: 'the ID token request',
+          headers: { authorization: `Bearer ${requestToken}` },
+          accept: 'application/json',
+          acceptsMediaType: (type) => type === 'application/json',
+          expectedMediaTypes: 'application/json',
+          timeoutMs: 15_000,
+          maxBytes: 64 * 1024,
+        });
+      } catch (error) {
+        if (!(error instanceof BoundedRequestError)) throw error;
+        throw new NoTokenError(`the GitHub runner gave no ID token: ${error.message}`);
+      }
+      let body: { value?: unknown } | undefined;
+      try {
+        body = JSON.parse(text.toString('utf8')) as { value?: unknown };
+      } catch {
+        body = undefined;
+      }
+      if (typeof body?.value !== 'string')
         throw new NoTokenError('the GitHub runner answered without a token');
       return body.value;
     },
@@ -82,11 +101,15 @@ export async function resolveTokenSource(
   if (options.tokenFile !== undefined) {
     let text: string;
     try {
-      text = await readFile(options.tokenFile, 'utf8');
-    } catch (error) {
-      throw new NoTokenError(
-        `--token-file ${options.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      text = (await readFileAtMost(options.tokenFile, MAX_TOKEN_FILE_BYTES, 'the token file')).toString(
+        'utf8',
       );
+    } catch (error) {
+      const reason =
+        error instanceof TooLargeError
+          ? `${error.message}: it should hold one OIDC token`
+          : ((error as NodeJS.ErrnoException).code ?? (error as Error).message);
+      throw new NoTokenError(`--token-file ${printable(options.tokenFile)}: ${printable(reason)}`);
     }
     return fixedTokens([text.trim()], options.tokenFile);
   }

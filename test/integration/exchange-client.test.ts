@@ -1,5 +1,5 @@
 /** The exchange client's retry rules, against scripted HTTP answers on loopback. Sleeps are recorded, not waited. */
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchSecrets } from '../../src/client/exchange-client.js';
@@ -120,5 +120,58 @@ describe('exchange client retries', () => {
     });
     await expect(call).rejects.toBeInstanceOf(TokenRequestError);
     expect(broker.seen).toEqual([]);
+  });
+});
+
+describe('every read from the broker is bounded', () => {
+  /** Serves `handler` and makes one exchange against it with no retry. */
+  async function oneExchange(handler: RequestListener, timeoutMs: number): Promise<unknown> {
+    server = createServer(handler);
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    return fetchSecrets({
+      brokerUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      entries: ['prod/api/X'],
+      getToken: async () => 'token',
+      timeoutMs,
+      retries: 0,
+    }).catch((caught: unknown) => caught);
+  }
+
+  it('a broker that trickles its answer forever is given up at the deadline, however the GC runs', async () => {
+    let sockets = 0;
+    const error = await oneExchange((_request, response) => {
+      sockets += 1;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"request_id":"r","secrets":[');
+      const drip = setInterval(() => response.write(' '), 20);
+      response.on('close', () => clearInterval(drip));
+    }, 300);
+    expect(error).toBeInstanceOf(BrokerUnreachableError);
+    expect((error as Error).message).toContain('no answer in the time left');
+    expect(sockets).toBe(1);
+    server!.closeAllConnections();
+  });
+
+  it('an answer larger than any exchange answer is refused while it is read', async () => {
+    let written = 0;
+    const error = await oneExchange((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(1024 * 1024, 0x20);
+      const pump = (): void => {
+        while (written < 1024 * 1024 * 1024) {
+          written += chunk.length;
+          if (!response.write(chunk)) {
+            response.once('drain', pump);
+            return;
+          }
+        }
+        response.end();
+      };
+      response.on('close', () => response.removeAllListeners('drain'));
+      pump();
+    }, 60_000);
+    expect((error as Error).message).toMatch(/larger than 67108864 bytes/);
+    // Stopped near the limit (plus what loopback buffers hold), not at the gigabyte the server had to send.
+    expect(written).toBeLessThan(256 * 1024 * 1024);
   });
 });

@@ -147,7 +147,7 @@ describe('policy pin', () => {
     ).toBe(true);
     expect(
       requests.some(
-        (request) => request.url === '/github/repos/acme/api' && request.auth === 'token ghp_test',
+        (request) => request.url === '/github/repos/acme/api' && request.auth === 'Bearer ghp_test',
       ),
     ).toBe(true);
   });

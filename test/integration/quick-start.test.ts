@@ -66,7 +66,8 @@ describe('quick start', () => {
         .join('\n');
       expect(commands).toContain('node dist/index.js');
 
-      const runner = await run('bash', ['-euo', 'pipefail', '-c', commands], {
+      // --norc: Debian's bash reads /etc/bash.bashrc when it takes its stdin for a remote shell's socket.
+      const runner = await run('bash', ['--norc', '--noprofile', '-euo', 'pipefail', '-c', commands], {
         env: unconfiguredEnvironment(),
         cwd: REPO_ROOT,
       });

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { printable } from '../../protocol/printable.js';
-import { boundedGet } from '../http/bounded-get.js';
+import { boundedGet } from '../../protocol/bounded-request.js';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const MAX_DOCUMENT_BYTES = 512 * 1024;

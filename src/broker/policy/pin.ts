@@ -1,4 +1,4 @@
-import { Octokit } from '@octokit/rest';
+import { boundedGet, BoundedRequestError } from '../../protocol/bounded-request.js';
 import { isMap, isScalar, isSeq, parseDocument, Scalar, type Document, type YAMLMap } from 'yaml';
 import { hasGlobCharacters } from '../../protocol/glob.js';
 
@@ -40,68 +40,98 @@ export interface PinResult {
   readonly changed: boolean;
 }
 
+const LOOKUP_TIMEOUT_MS = 15_000;
+const MAX_LOOKUP_BYTES = 1024 * 1024;
+
 export function restLookup(tokens: { github?: string; gitlab?: string }): IdLookup {
-  const octokits = new Map<string, Octokit>();
-  const octokit = (baseUrl: string): Octokit => {
-    let client = octokits.get(baseUrl);
-    if (client === undefined) {
-      client = new Octokit({
-        baseUrl,
-        ...(tokens.github ? { auth: tokens.github } : {}),
-        userAgent: 'secrets-broker-policy-pin',
+  /** One GET of a JSON object, bounded in time and bytes; a 404 is "not found", anything else says what failed. */
+  const getJson = async (
+    url: string,
+    headers: Record<string, string>,
+    what: string,
+  ): Promise<Record<string, unknown>> => {
+    let body: Buffer;
+    try {
+      body = await boundedGet(url, {
+        what,
+        headers: { 'user-agent': 'secrets-broker-policy-pin', ...headers },
+        accept: headers.accept ?? 'application/json',
+        acceptsMediaType: (type) => type === 'application/json' || type.endsWith('+json'),
+        expectedMediaTypes: 'JSON',
+        timeoutMs: LOOKUP_TIMEOUT_MS,
+        maxBytes: MAX_LOOKUP_BYTES,
       });
-      octokits.set(baseUrl, client);
+    } catch (error) {
+      if (!(error instanceof BoundedRequestError)) throw error;
+      if (error.reason === 'status' && / answered HTTP 404$/.test(error.message))
+        throw new LookupError(`${what} not found (or not visible with this token)`);
+      throw new LookupError(error.message);
     }
-    return client;
+    let data: unknown;
+    try {
+      data = JSON.parse(body.toString('utf8'));
+    } catch {
+      data = undefined;
+    }
+    if (typeof data !== 'object' || data === null)
+      throw new LookupError(`${what}: the answer is not a JSON object`);
+    return data as Record<string, unknown>;
   };
-  const failed = (what: string, error: unknown): LookupError => {
-    const status = (error as { status?: number }).status;
-    return new LookupError(
-      status === 404
-        ? `${what} not found (or not visible with this token)`
-        : `${what}: ${status === undefined ? (error as Error).message : `HTTP ${status}`}`,
+  const number = (value: unknown, what: string): number => {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value))
+      throw new LookupError(`${what}: the answer has no numeric id`);
+    return value;
+  };
+  const github = (apiUrl: string, path: string, what: string) =>
+    getJson(
+      `${apiUrl.replace(/\/+$/, '')}/${path}`,
+      {
+        accept: 'application/vnd.github+json',
+        'x-github-api-version': '2022-11-28',
+        ...(tokens.github ? { authorization: `Bearer ${tokens.github}` } : {}),
+      },
+      what,
     );
-  };
-  const gitlab = async (baseUrl: string, path: string, what: string): Promise<Record<string, unknown>> => {
-    const response = await fetch(`${baseUrl.replace(/\/+$/, '')}/api/v4/${path}`, {
-      headers: { accept: 'application/json', ...(tokens.gitlab ? { 'private-token': tokens.gitlab } : {}) },
-      signal: AbortSignal.timeout(15_000),
-    }).catch((error: unknown) => {
-      throw failed(what, error);
-    });
-    if (!response.ok) throw failed(what, { status: response.status });
-    return (await response.json()) as Record<string, unknown>;
-  };
+  const gitlab = (baseUrl: string, path: string, what: string) =>
+    getJson(
+      `${baseUrl.replace(/\/+$/, '')}/api/v4/${path}`,
+      { accept: 'application/json', ...(tokens.gitlab ? { 'private-token': tokens.gitlab } : {}) },
+      what,
+    );
   return {
     async githubRepository(apiUrl, fullName) {
       const [owner, repo] = fullName.split('/') as [string, string];
-      try {
-        const { data } = await octokit(apiUrl).rest.repos.get({ owner, repo });
-        return { id: data.id, fullName: data.full_name, ownerId: data.owner.id };
-      } catch (error) {
-        throw failed(`GitHub repository ${fullName}`, error);
-      }
+      const what = `GitHub repository ${fullName}`;
+      const data = await github(
+        apiUrl,
+        `repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}`,
+        what,
+      );
+      const ownerData = (data.owner ?? {}) as Record<string, unknown>;
+      if (typeof data.full_name !== 'string') throw new LookupError(`${what}: the answer has no full_name`);
+      return { id: number(data.id, what), fullName: data.full_name, ownerId: number(ownerData.id, what) };
     },
     async githubOwner(apiUrl, login) {
-      try {
-        const { data } = await octokit(apiUrl).rest.users.getByUsername({ username: login });
-        return { id: data.id };
-      } catch (error) {
-        throw failed(`GitHub owner ${login}`, error);
-      }
+      const what = `GitHub owner ${login}`;
+      const data = await github(apiUrl, `users/${encodeURIComponent(login)}`, what);
+      return { id: number(data.id, what) };
     },
     async gitlabProject(baseUrl, path) {
-      const data = await gitlab(baseUrl, `projects/${encodeURIComponent(path)}`, `GitLab project ${path}`);
-      const namespace = data.namespace as { id: number };
-      return { id: data.id as number, path: data.path_with_namespace as string, namespaceId: namespace.id };
+      const what = `GitLab project ${path}`;
+      const data = await gitlab(baseUrl, `projects/${encodeURIComponent(path)}`, what);
+      const namespace = (data.namespace ?? {}) as Record<string, unknown>;
+      if (typeof data.path_with_namespace !== 'string')
+        throw new LookupError(`${what}: the answer has no path_with_namespace`);
+      return {
+        id: number(data.id, what),
+        path: data.path_with_namespace,
+        namespaceId: number(namespace.id, what),
+      };
     },
     async gitlabNamespace(baseUrl, path) {
-      const data = await gitlab(
-        baseUrl,
-        `namespaces/${encodeURIComponent(path)}`,
-        `GitLab namespace ${path}`,
-      );
-      return { id: data.id as number };
+      const what = `GitLab namespace ${path}`;
+      const data = await gitlab(baseUrl, `namespaces/${encodeURIComponent(path)}`, what);
+      return { id: number(data.id, what) };
     },
   };
 }

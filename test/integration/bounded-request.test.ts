@@ -1,4 +1,4 @@
-/** boundedGet against real loopback servers: every way a response can be refused, and the deadline. */
+/** boundedGet (and so boundedRequest) against real loopback servers: every way a response can be refused, and the deadline. */
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import {
   createServer as createTcpServer,
@@ -7,7 +7,11 @@ import {
   type Socket,
 } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { boundedGet, BoundedGetError, type BoundedGetOptions } from '../../src/broker/http/bounded-get.js';
+import {
+  boundedGet,
+  BoundedRequestError,
+  type BoundedGetOptions,
+} from '../../src/protocol/bounded-request.js';
 import { freePort } from '../helpers/free-port.js';
 
 const OPTIONS: BoundedGetOptions = {
@@ -39,13 +43,13 @@ async function serve(handler: RequestListener): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/doc`;
 }
 
-async function failure(url: string, options: Partial<BoundedGetOptions> = {}): Promise<BoundedGetError> {
+async function failure(url: string, options: Partial<BoundedGetOptions> = {}): Promise<BoundedRequestError> {
   const error = await boundedGet(url, { ...OPTIONS, ...options }).then(
     () => undefined,
     (caught: unknown) => caught,
   );
-  expect(error).toBeInstanceOf(BoundedGetError);
-  return error as BoundedGetError;
+  expect(error).toBeInstanceOf(BoundedRequestError);
+  return error as BoundedRequestError;
 }
 
 describe('boundedGet', () => {
