@@ -177,3 +177,30 @@ describe('export plan with refused names', () => {
     ).toThrow('secret "prod/shared/LD_\\x1b]0;x\\x07AUDIT" (line 1): "LD___0_X_AUDIT" is refused');
   });
 });
+
+describe('the documented list', () => {
+  it('docs/refused-env-names.md lists exactly the refused groups, with their reasons', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile('docs/refused-env-names.md', 'utf8');
+    const rows = doc
+      .split('\n')
+      .filter((line) => line.startsWith('| `'))
+      .map((line) =>
+        line
+          .split('|')
+          .slice(1, 3)
+          .map((cell) => cell.trim())
+          .join(' | '),
+      );
+    const expected = REFUSED_ENV_NAMES.map((group) => {
+      const names = [
+        ...group.prefixes.map((prefix) => `\`${prefix}*\``),
+        ...group.names.map((name) => `\`${name}\``),
+      ].join(', ');
+      const except =
+        group.except === undefined ? '' : ` (except ${group.except.map((name) => `\`${name}\``).join(', ')})`;
+      return `${names}${except} | ${group.reason}`;
+    });
+    expect(rows).toEqual(expected);
+  });
+});
