@@ -2166,9 +2166,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve4, reject) => {
+          return new Promise((resolve5, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve4(data);
+              return err ? reject(err) : resolve5(data);
             });
           });
         }
@@ -2206,12 +2206,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve4, reject) => {
+          return new Promise((resolve5, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve4(data);
+              ) : resolve5(data);
             });
           });
         }
@@ -4478,8 +4478,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise2 = new Promise((resolve4, reject) => {
-        res = resolve4;
+      const promise2 = new Promise((resolve5, reject) => {
+        res = resolve5;
         rej = reject;
       });
       return { promise: promise2, resolve: res, reject: rej };
@@ -6730,12 +6730,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve4, reject) => {
+      const waitForDrain = () => new Promise((resolve5, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve4;
+          callback = resolve5;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -7405,12 +7405,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve4, reject) => {
+      const waitForDrain = () => new Promise((resolve5, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve4;
+          callback = resolve5;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7889,16 +7889,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve4) => {
+        return new Promise((resolve5) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve4;
+            this[kClosedResolve] = resolve5;
           } else {
-            resolve4(null);
+            resolve5(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve4) => {
+        return new Promise((resolve5) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i2 = 0; i2 < requests.length; i2++) {
             const request = requests[i2];
@@ -7909,7 +7909,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve4(null);
+            resolve5(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7960,7 +7960,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve4, reject) => {
+        const socket = await new Promise((resolve5, reject) => {
           client[kConnector]({
             host,
             hostname: hostname3,
@@ -7972,7 +7972,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve4(socket2);
+              resolve5(socket2);
             }
           });
         });
@@ -8308,8 +8308,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c2) => c2.close()));
         } else {
-          await new Promise((resolve4) => {
-            this[kClosedResolve] = resolve4;
+          await new Promise((resolve5) => {
+            this[kClosedResolve] = resolve5;
           });
         }
       }
@@ -9578,7 +9578,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve4, reject) => {
+        return await new Promise((resolve5, reject) => {
           if (this[kContentLength] > limit) {
             this.destroy(new AbortError());
           }
@@ -9591,7 +9591,7 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError());
             } else {
-              resolve4(null);
+              resolve5(null);
             }
           }).on("error", noop).on("data", function(chunk) {
             limit -= chunk.length;
@@ -9610,7 +9610,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9627,7 +9627,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve4,
+              resolve: resolve5,
               reject,
               length: 0,
               body: []
@@ -9697,18 +9697,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2) {
-      const { type, body, resolve: resolve4, stream, length } = consume2;
+      const { type, body, resolve: resolve5, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve4(chunksDecode(body, length));
+          resolve5(chunksDecode(body, length));
         } else if (type === "json") {
-          resolve4(JSON.parse(chunksDecode(body, length)));
+          resolve5(JSON.parse(chunksDecode(body, length)));
         } else if (type === "arrayBuffer") {
-          resolve4(chunksConcat(body, length).buffer);
+          resolve5(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve4(new Blob(body, { type: stream[kContentType] }));
+          resolve5(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve4(chunksConcat(body, length));
+          resolve5(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9965,9 +9965,9 @@ var require_api_request = __commonJS({
     };
     function request(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           request.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve4(data);
+            return err ? reject(err) : resolve5(data);
           });
         });
       }
@@ -10190,9 +10190,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve4(data);
+            return err ? reject(err) : resolve5(data);
           });
         });
       }
@@ -10477,9 +10477,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve4(data);
+            return err ? reject(err) : resolve5(data);
           });
         });
       }
@@ -10571,9 +10571,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve5, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve4(data);
+            return err ? reject(err) : resolve5(data);
           });
         });
       }
@@ -14436,7 +14436,7 @@ var require_fetch = __commonJS({
       function dispatch({ body }) {
         const url2 = requestCurrentURL(request);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve4, reject) => agent.dispatch(
+        return new Promise((resolve5, reject) => agent.dispatch(
           {
             path: url2.pathname + url2.search,
             origin: url2.origin,
@@ -14512,7 +14512,7 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable({ read: resume });
               const onError = this.onError.bind(this);
-              resolve4({
+              resolve5({
                 status,
                 statusText,
                 headersList,
@@ -14555,7 +14555,7 @@ var require_fetch = __commonJS({
               for (let i2 = 0; i2 < rawHeaders.length; i2 += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i2]), rawHeaders[i2 + 1].toString("latin1"), true);
               }
-              resolve4({
+              resolve5({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -18296,8 +18296,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay(ms) {
-      return new Promise((resolve4) => {
-        setTimeout(resolve4, ms).unref();
+      return new Promise((resolve5) => {
+        setTimeout(resolve5, ms).unref();
       });
     }
     module.exports = {
@@ -19157,7 +19157,7 @@ var require_undici = __commonJS({
 
 // src/action/run-action.ts
 import { stat as stat4 } from "node:fs/promises";
-import { join as join4, resolve as resolve3 } from "node:path";
+import { join as join5, resolve as resolve4 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -19343,11 +19343,11 @@ var tunnel = __toESM(require_tunnel2(), 1);
 var import_undici = __toESM(require_undici(), 1);
 var __awaiter = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve4) {
-      resolve4(value);
+    return value instanceof P2 ? value : new P2(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve4, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -19363,7 +19363,7 @@ var __awaiter = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -19436,26 +19436,26 @@ var HttpClientResponse = class {
   }
   readBody() {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve4) => __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve5) => __awaiter(this, void 0, void 0, function* () {
         let output2 = Buffer.alloc(0);
         this.message.on("data", (chunk) => {
           output2 = Buffer.concat([output2, chunk]);
         });
         this.message.on("end", () => {
-          resolve4(output2.toString());
+          resolve5(output2.toString());
         });
       }));
     });
   }
   readBodyBuffer() {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve4) => __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve5) => __awaiter(this, void 0, void 0, function* () {
         const chunks = [];
         this.message.on("data", (chunk) => {
           chunks.push(chunk);
         });
         this.message.on("end", () => {
-          resolve4(Buffer.concat(chunks));
+          resolve5(Buffer.concat(chunks));
         });
       }));
     });
@@ -19658,14 +19658,14 @@ var HttpClient = class {
    */
   requestRaw(info2, data) {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve5, reject) => {
         function callbackForResult(err, res) {
           if (err) {
             reject(err);
           } else if (!res) {
             reject(new Error("Unknown error"));
           } else {
-            resolve4(res);
+            resolve5(res);
           }
         }
         this.requestRawWithCallback(info2, data, callbackForResult);
@@ -19909,12 +19909,12 @@ var HttpClient = class {
     return __awaiter(this, void 0, void 0, function* () {
       retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
       const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-      return new Promise((resolve4) => setTimeout(() => resolve4(), ms));
+      return new Promise((resolve5) => setTimeout(() => resolve5(), ms));
     });
   }
   _processResponse(res, options) {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve4, reject) => __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve5, reject) => __awaiter(this, void 0, void 0, function* () {
         const statusCode = res.message.statusCode || 0;
         const response = {
           statusCode,
@@ -19922,7 +19922,7 @@ var HttpClient = class {
           headers: {}
         };
         if (statusCode === HttpCodes.NotFound) {
-          resolve4(response);
+          resolve5(response);
         }
         function dateTimeDeserializer(key, value) {
           if (typeof value === "string") {
@@ -19961,7 +19961,7 @@ var HttpClient = class {
           err.result = response.result;
           reject(err);
         } else {
-          resolve4(response);
+          resolve5(response);
         }
       }));
     });
@@ -19972,11 +19972,11 @@ var lowercaseKeys = (obj) => Object.keys(obj).reduce((c2, k2) => (c2[k2.toLowerC
 // node_modules/@actions/http-client/lib/auth.js
 var __awaiter2 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve4) {
-      resolve4(value);
+    return value instanceof P2 ? value : new P2(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve4, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -19992,7 +19992,7 @@ var __awaiter2 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -20023,11 +20023,11 @@ var BearerCredentialHandler = class {
 // node_modules/@actions/core/lib/oidc-utils.js
 var __awaiter3 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve4) {
-      resolve4(value);
+    return value instanceof P2 ? value : new P2(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve4, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -20043,7 +20043,7 @@ var __awaiter3 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -20112,11 +20112,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter4 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve4) {
-      resolve4(value);
+    return value instanceof P2 ? value : new P2(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve4, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -20132,7 +20132,7 @@ var __awaiter4 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -20409,11 +20409,11 @@ import * as fs2 from "fs";
 import * as path from "path";
 var __awaiter5 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve4) {
-      resolve4(value);
+    return value instanceof P2 ? value : new P2(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve4, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -20429,7 +20429,7 @@ var __awaiter5 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -20533,11 +20533,11 @@ function isUnixExecutable(stats) {
 // node_modules/@actions/io/lib/io.js
 var __awaiter6 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve4) {
-      resolve4(value);
+    return value instanceof P2 ? value : new P2(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve4, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -20553,7 +20553,7 @@ var __awaiter6 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -20627,11 +20627,11 @@ function findInPath(tool) {
 import { setTimeout as setTimeout2 } from "timers";
 var __awaiter7 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve4) {
-      resolve4(value);
+    return value instanceof P2 ? value : new P2(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve4, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -20647,7 +20647,7 @@ var __awaiter7 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -20866,7 +20866,7 @@ var ToolRunner = class extends events.EventEmitter {
         this.toolPath = path3.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
       }
       this.toolPath = yield which(this.toolPath, true);
-      return new Promise((resolve4, reject) => __awaiter7(this, void 0, void 0, function* () {
+      return new Promise((resolve5, reject) => __awaiter7(this, void 0, void 0, function* () {
         this._debug(`exec tool: ${this.toolPath}`);
         this._debug("arguments:");
         for (const arg of this.args) {
@@ -20949,7 +20949,7 @@ var ToolRunner = class extends events.EventEmitter {
           if (error63) {
             reject(error63);
           } else {
-            resolve4(exitCode);
+            resolve5(exitCode);
           }
         });
         if (this.options.input) {
@@ -21072,11 +21072,11 @@ var ExecState = class _ExecState extends events.EventEmitter {
 // node_modules/@actions/exec/lib/exec.js
 var __awaiter8 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve4) {
-      resolve4(value);
+    return value instanceof P2 ? value : new P2(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve4, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -21092,7 +21092,7 @@ var __awaiter8 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -21117,11 +21117,11 @@ var arch = os4.arch();
 // node_modules/@actions/core/lib/core.js
 var __awaiter9 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve4) {
-      resolve4(value);
+    return value instanceof P2 ? value : new P2(function(resolve5) {
+      resolve5(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve4, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve5, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -21137,7 +21137,7 @@ var __awaiter9 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve5(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -21216,10 +21216,10 @@ import {
 import { request as httpsRequest } from "node:https";
 
 // src/protocol/printable.ts
-var UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
-var UNPRINTABLE_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+var UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
+var UNPRINTABLE_BUT_NEWLINE = /(?!\n)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
 function escapeCharacter(character) {
-  const code = character.charCodeAt(0);
+  const code = character.codePointAt(0);
   switch (character) {
     case "\n":
       return "\\n";
@@ -21228,7 +21228,9 @@ function escapeCharacter(character) {
     case "	":
       return "\\t";
     default:
-      return code < 256 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+      if (code < 256) return `\\x${code.toString(16).padStart(2, "0")}`;
+      if (code <= 65535) return `\\u${code.toString(16).padStart(4, "0")}`;
+      return `\\u{${code.toString(16)}}`;
   }
 }
 function printable(text) {
@@ -21236,6 +21238,18 @@ function printable(text) {
 }
 function printableLines(text) {
   return text.replace(UNPRINTABLE_BUT_NEWLINE, escapeCharacter);
+}
+
+// src/protocol/quoted.ts
+var MAX_QUOTED_CHARS = 100;
+function quoted(value, maxChars = MAX_QUOTED_CHARS) {
+  if (value === void 0) return "none";
+  if (typeof value !== "string") {
+    if (value === null || typeof value === "number" || typeof value === "boolean") return String(value);
+    return Array.isArray(value) ? "a list" : `a ${typeof value}`;
+  }
+  const shown = value.length > maxChars ? `${value.slice(0, maxChars)}\u2026` : value;
+  return printable(JSON.stringify(shown));
 }
 
 // src/protocol/bounded-request.ts
@@ -21249,7 +21263,6 @@ var BoundedRequestError = class extends Error {
   code;
   name = "BoundedRequestError";
 };
-var MAX_QUOTED_HEADER = 100;
 function boundedRequest(target, options) {
   const subject = `${options.what} at ${printable(target)}`;
   let url2;
@@ -21262,7 +21275,7 @@ function boundedRequest(target, options) {
   if (send === void 0) {
     return Promise.reject(new BoundedRequestError("network", `${subject} is not an http(s) URL`));
   }
-  return new Promise((resolve4, reject) => {
+  return new Promise((resolve5, reject) => {
     const abort = new AbortController();
     let settled = false;
     let status = 0;
@@ -21272,7 +21285,7 @@ function boundedRequest(target, options) {
       settled = true;
       clearTimeout(deadline);
       if (error63 === void 0) {
-        resolve4({ status, headers, body });
+        resolve5({ status, headers, body });
         return;
       }
       abort.abort(error63);
@@ -21323,7 +21336,7 @@ function boundedRequest(target, options) {
 function refuseHeaders(response, subject, maxBytes) {
   const status = response.statusCode ?? 0;
   if (status >= 300 && status < 400) {
-    const location = quoteHeader(response.headers.location);
+    const location = quoted(response.headers.location);
     return new BoundedRequestError(
       "status",
       `${subject} answered HTTP ${status}, a redirect to ${location}; redirects are not followed`
@@ -21333,7 +21346,7 @@ function refuseHeaders(response, subject, maxBytes) {
   if (encoding !== void 0 && encoding.trim().toLowerCase() !== "identity") {
     return new BoundedRequestError(
       "encoding",
-      `${subject} is sent with content-encoding ${quoteHeader(encoding)}, which the broker did not ask for`
+      `${subject} is sent with content-encoding ${quoted(encoding)}, which the broker did not ask for`
     );
   }
   const declared = response.headers["content-length"];
@@ -21376,11 +21389,6 @@ function networkError(subject, error63) {
     `fetching ${subject} failed: ${printable(detail)}`,
     typeof code === "string" ? code : void 0
   );
-}
-function quoteHeader(value) {
-  if (value === void 0) return "none";
-  const shown = value.length > MAX_QUOTED_HEADER ? `${value.slice(0, MAX_QUOTED_HEADER)}\u2026` : value;
-  return printable(JSON.stringify(shown));
 }
 
 // src/protocol/automaton.ts
@@ -21475,6 +21483,7 @@ var Program = class _Program {
   states;
   start;
   hasAssertions;
+  scratch;
   static compile(pattern, maxStates = DEFAULT_MAX_STATES) {
     const states = [];
     states[MATCH_STATE] = { kind: "match" };
@@ -21488,7 +21497,15 @@ var Program = class _Program {
       states.push(state);
       return states.length - 1;
     };
+    let work = 0;
+    const maxWork = maxStates * 8;
     const emit = (node2, next) => {
+      work += 1;
+      if (work > maxWork) {
+        throw new PatternTooLargeError(
+          `the pattern takes more than ${maxWork} steps to compile; shorten it or lower its repetition counts`
+        );
+      }
       switch (node2.type) {
         case "set":
           return push({ kind: "char", set: node2.set, next });
@@ -21527,9 +21544,9 @@ var Program = class _Program {
   /** Whether the whole of `input` matches. Every state visit and character test is charged to `meter`. */
   matches(input2, meter) {
     const codePoints = toCodePoints(input2);
-    const size = this.states.length;
-    let current = new ActiveStates(size);
-    let following = new ActiveStates(size);
+    this.scratch ??= [new ActiveStates(this.states.length), new ActiveStates(this.states.length)];
+    let [current, following] = this.scratch;
+    current.clear();
     let steps = this.addClosure(current, this.start, codePoints, 0);
     for (let position = 0; position < codePoints.length; position += 1) {
       if (current.count === 0) break;
@@ -21770,7 +21787,7 @@ var Glob = class _Glob {
   test(value, meter) {
     if (this.literal !== void 0) return value === this.literal;
     if (!value.startsWith(this.literalPrefix)) return false;
-    if (this.oneWildcard !== void 0) return matchesOneWildcard(this.oneWildcard, value, meter);
+    if (this.oneWildcard !== void 0) return matchesOneWildcard(this.oneWildcard, value);
     return this.program.matches(value, meter);
   }
   /** Whether some value matches both globs. */
@@ -21804,13 +21821,13 @@ function oneWildcardShape(items) {
   const suffix = literalText(rest);
   return [...suffix].length === rest.length ? { prefix, suffix, excluded } : void 0;
 }
-function matchesOneWildcard(shape, value, meter) {
-  meter?.spend(value.length);
+function matchesOneWildcard(shape, value) {
   if (value.length < shape.prefix.length + shape.suffix.length) return false;
   if (!value.startsWith(shape.prefix) || !value.endsWith(shape.suffix)) return false;
   const middle = value.slice(shape.prefix.length, value.length - shape.suffix.length);
   return !shape.excluded.some((character) => middle.includes(character));
 }
+var MAX_NESTING = 32;
 var GlobParser = class {
   constructor(pattern, flavour) {
     this.pattern = pattern;
@@ -21820,6 +21837,7 @@ var GlobParser = class {
   pattern;
   flavour;
   index = 0;
+  depth = 0;
   characters;
   parse() {
     return this.sequence(false);
@@ -21891,12 +21909,17 @@ var GlobParser = class {
   }
   braces() {
     const options = [];
+    this.depth += 1;
+    if (this.depth > MAX_NESTING) this.fail(`nests "{" more than ${MAX_NESTING} deep`);
     this.index += 1;
     for (; ; ) {
       options.push(this.sequence(true));
       const delimiter2 = this.characters[this.index];
       this.index += 1;
-      if (delimiter2 === "}") return { type: "choice", options };
+      if (delimiter2 === "}") {
+        this.depth -= 1;
+        return { type: "choice", options };
+      }
     }
   }
   characterClass() {
@@ -23857,18 +23880,18 @@ var validateAsync = async (schema, value, _ctx) => {
   return result.issues.length === 0;
 };
 var _encode = (_Err) => {
-  const parse3 = _parse(_Err);
+  const parse4 = _parse(_Err);
   const fn = (schema, value, _ctx, _params) => {
     const ctx = _ctx ? { ..._ctx, direction: "backward" } : { direction: "backward" };
-    return parse3(schema, value, ctx, finalizeParams(fn, _params));
+    return parse4(schema, value, ctx, finalizeParams(fn, _params));
   };
   return fn;
 };
 var encode = /* @__PURE__ */ _encode($ZodRealError);
 var _decode = (_Err) => {
-  const parse3 = _parse(_Err);
+  const parse4 = _parse(_Err);
   const fn = (schema, value, _ctx, _params) => {
-    return parse3(schema, value, _ctx, finalizeParams(fn, _params));
+    return parse4(schema, value, _ctx, finalizeParams(fn, _params));
   };
   return fn;
 };
@@ -25363,7 +25386,7 @@ function capSize(inst, size) {
   if (!caps.length)
     return;
   const cap = Math.min(...caps.map((c2) => c2[0]));
-  const parse3 = inst._zod.parse;
+  const parse4 = inst._zod.parse;
   inst._zod.parse = (payload, ctx) => {
     const n2 = size(payload.value);
     if (n2 > cap && !ctx?.skipChecks && ctx?.direction !== "backward") {
@@ -25377,7 +25400,7 @@ function capSize(inst, size) {
         }
       }
     }
-    return parse3(payload, ctx);
+    return parse4(payload, ctx);
   };
 }
 var arraySize = (input2) => Array.isArray(input2) ? input2.length : -1;
@@ -27066,7 +27089,7 @@ var recursive = /* @__PURE__ */ new WeakMap();
 var NONE = 0;
 var ASSUMED = 1;
 var PROVEN = 2;
-function isRecursive(inst, stack, resolve4) {
+function isRecursive(inst, stack, resolve5) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -27076,7 +27099,7 @@ function isRecursive(inst, stack, resolve4) {
   let result = NONE;
   const check2 = (child2) => {
     if (result !== PROVEN && child2?._zod) {
-      const answer = isRecursive(child2, stack, resolve4);
+      const answer = isRecursive(child2, stack, resolve5);
       if (answer > result)
         result = answer;
     }
@@ -27087,7 +27110,7 @@ function isRecursive(inst, stack, resolve4) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child2 = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve4) : NONE;
+      const child2 = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve5) : NONE;
       if (child2 > answer)
         answer = child2;
     }
@@ -27151,7 +27174,7 @@ function isRecursive(inst, stack, resolve4) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve4 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve5 ? inst._zod.innerType : void 0);
       merge3(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -45266,7 +45289,7 @@ async function fetchSecrets(options) {
       const remaining = deadline - now();
       if (remaining <= 0) break;
       attempts += 1;
-      const token = await requestToken(options.getToken);
+      const token = await requestToken(options.getToken, remaining);
       last = await attemptExchange(url2, token, keyPair, entries, remaining, now);
       if (last.kind === "done")
         return {
@@ -45288,13 +45311,27 @@ async function fetchSecrets(options) {
     wipeKeyPair(keyPair);
   }
 }
-async function requestToken(getToken) {
+async function requestToken(getToken, remainingMs) {
+  let timer;
+  const deadline = new Promise((_2, reject) => {
+    timer = setTimeout(
+      () => reject(
+        new TokenRequestError(
+          "could not get an OIDC ID token: the token request did not answer in time (timeout-seconds covers it too)"
+        )
+      ),
+      remainingMs
+    );
+  });
   try {
-    return await getToken();
+    return await Promise.race([getToken(remainingMs), deadline]);
   } catch (error63) {
+    if (error63 instanceof TokenRequestError) throw error63;
     throw new TokenRequestError(
       `could not get an OIDC ID token: ${error63 instanceof Error ? error63.message : String(error63)}`
     );
+  } finally {
+    clearTimeout(timer);
   }
 }
 async function attemptExchange(url2, token, keyPair, entries, remainingMs, now) {
@@ -45392,6 +45429,332 @@ function openAndCheck(response, entries, keyPair) {
   return secrets;
 }
 
+// src/client/refused-env-names.ts
+var REFUSED_ENV_NAMES = [
+  {
+    tier: "always",
+    reason: "the GitHub or GitLab runner, actions and setup steps read it to decide what later steps run, where tools come from and where they write",
+    prefixes: ["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_", "STATE_", "CI_"],
+    names: ["CI", "AGENT_TOOLSDIRECTORY"]
+  },
+  {
+    tier: "always",
+    reason: "it chooses the programs, home or profile directory and shell of every later step",
+    prefixes: [],
+    names: [
+      ...["PATH", "HOME", "SHELL", "COMSPEC", "PATHEXT", "PSMODULEPATH", "USERPROFILE", "APPDATA"],
+      ...["LOCALAPPDATA", "PROGRAMDATA", "ALLUSERSPROFILE", "HOMEDRIVE", "HOMEPATH", "SYSTEMROOT", "WINDIR"],
+      ...["SYSTEMDRIVE", "PROGRAMFILES", "PROGRAMW6432", "COMMONPROGRAMFILES"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "the dynamic loader or the C library loads code or files named by it into every later program",
+    prefixes: ["LD_", "DYLD_"],
+    names: [
+      ...["GCONV_PATH", "HOSTALIASES", "LOCPATH", "NLSPATH", "GLIBC_TUNABLES", "GETCONF_DIR", "MUSL_LOCPATH"],
+      ...["LOCALDOMAIN", "RES_OPTIONS", "RESOLV_HOST_CONF"]
+    ],
+    except: ["LD_API_KEY"]
+  },
+  {
+    tier: "always",
+    reason: "a shell runs code from it when it starts or shows a prompt, or it changes how every script is parsed",
+    prefixes: ["BASH_"],
+    names: [
+      ...["ENV", "PROMPT_COMMAND", "PS0", "PS1", "PS2", "PS3", "PS4", "SHELLOPTS", "BASHOPTS", "IFS"],
+      ...["CDPATH", "GLOBIGNORE", "ZDOTDIR", "FPATH"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "git or its credential manager runs commands named by it (ssh, askpass, diff, editor) or takes configuration from it",
+    prefixes: ["GIT_", "GCM_"],
+    names: [],
+    except: [
+      ...["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_NAME"],
+      ...["GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "perl, perlbrew, plenv or prove load modules, run options or pick a perl from it",
+    prefixes: ["PERL", "HARNESS_", "PLENV_"],
+    names: []
+  },
+  {
+    tier: "always",
+    reason: "python, its package and environment managers or pytest load code, plugins or an interpreter from it, or download packages from where it says",
+    prefixes: [
+      ...["PYTHON", "_PYTHON", "PIP_", "UV_", "PYTEST_", "PIPENV_", "POETRY_", "PDM_", "HATCH_", "CONDA_"],
+      ...["MAMBA_", "PYENV_", "PIPX_", "TOX_", "JUPYTER_", "PYO3_"]
+    ],
+    names: [
+      ...["CONDARC", "MAMBARC", "VIRTUAL_ENV", "IPYTHONDIR", "COVERAGE_PROCESS_START", "COVERAGE_RCFILE"],
+      "HF_ENDPOINT"
+    ],
+    except: [
+      ...["UV_PUBLISH_TOKEN", "POETRY_PYPI_TOKEN_*", "POETRY_HTTP_BASIC_*_PASSWORD"],
+      "POETRY_HTTP_BASIC_*_USERNAME"
+    ]
+  },
+  {
+    tier: "always",
+    reason: "ruby, gem, bundler, rake, rspec or a ruby version manager load code, options or gems from it, or pick a ruby from it",
+    prefixes: ["RUBY", "GEM_", "BUNDLE_", "BUNDLER_", "RBENV_", "RVM_"],
+    names: ["IRBRC", "PRYRC", "GEMRC", "RAKEOPT", "SPEC_OPTS"],
+    except: ["GEM_HOST_API_KEY", "RUBYGEMS_API_KEY"]
+  },
+  {
+    tier: "always",
+    reason: "the JVM, Maven and its wrapper, Gradle, sbt, Ant, Coursier or the Android build take options (agents, classes), a JDK, an SDK or a download location from it",
+    prefixes: ["JAVA_", "JDK_", "MAVEN_", "MVNW_", "GRADLE_", "SBT_", "COURSIER_"],
+    names: [
+      ...["_JAVA_OPTIONS", "CLASSPATH", "JVM_OPTS", "JVM_ARGS", "JAVACMD", "JRE_HOME", "M2_HOME"],
+      ...["ANT_OPTS", "ANT_ARGS", "ANT_HOME", "ANDROID_HOME", "ANDROID_SDK_ROOT", "ANDROID_SDK_HOME"],
+      ...[
+        "ANDROID_NDK",
+        "ANDROID_NDK_HOME",
+        "ANDROID_NDK_ROOT",
+        "ANDROID_NDK_LATEST_HOME",
+        "ANDROID_USER_HOME"
+      ],
+      "ANDROID_PREFS_ROOT"
+    ],
+    except: [
+      ...[
+        "JAVA_KEYSTORE_PASSWORD",
+        "MAVEN_USERNAME",
+        "MAVEN_PASSWORD",
+        "MAVEN_GPG_PASSPHRASE",
+        "MAVEN_GPG_KEY"
+      ],
+      ...["MVNW_USERNAME", "MVNW_PASSWORD", "GRADLE_PUBLISH_KEY", "GRADLE_PUBLISH_SECRET"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "the .NET or Mono runtime or NuGet loads startup hooks, profilers, another runtime, plugins or packages from it",
+    prefixes: ["DOTNET_", "COMPLUS_", "CORECLR_", "COR_", "MONO_", "NUGET"],
+    names: [],
+    except: ["DOTNET_NUGET_API_KEY", "NUGET_API_KEY", "NUGET_AUTH_TOKEN"]
+  },
+  {
+    tier: "always",
+    reason: "every variable is an MSBuild property, and this one imports build files, picks a compiler or SDK, or chooses package sources",
+    prefixes: ["MSBUILD", "CUSTOMBEFORE", "CUSTOMAFTER", "RESTORE"],
+    names: [
+      ...["DIRECTORYBUILDPROPSPATH", "DIRECTORYBUILDTARGETSPATH", "DIRECTORYPACKAGESPROPSPATH"],
+      ...["_DIRECTORYBUILDPROPSFILE", "_DIRECTORYBUILDTARGETSFILE", "_DIRECTORYBUILDPROPSBASEPATH"],
+      ...["_DIRECTORYBUILDTARGETSBASEPATH", "BASEINTERMEDIATEOUTPUTPATH", "CSCTOOLPATH", "CSCTOOLEXE"],
+      ...["VBCTOOLPATH", "VBCTOOLEXE", "FSCTOOLPATH", "FSCTOOLEXE", "ROSLYNTARGETSPATH", "VSTOOLSPATH"],
+      ...["VCTARGETSPATH", "ILLINKTASKSASSEMBLY"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "node, npm, yarn, pnpm, corepack, bun, deno or a node version manager take options, modules, scripts or certificates from it, or download node or packages from where it says",
+    prefixes: [
+      ...["NODE_", "NPM_CONFIG_", "YARN_", "PNPM_CONFIG_", "COREPACK_", "BUN_", "DENO_", "NVM_", "FNM_"],
+      ...["VOLTA_", "NODENV_", "TS_NODE_"]
+    ],
+    names: ["PNPM_HOME", "N_NODE_MIRROR", "N_PREFIX", "NODEJS_ORG_MIRROR", "IOJS_ORG_MIRROR", "TURBO_API"],
+    except: [
+      ...["NODE_AUTH_TOKEN", "YARN_NPM_AUTH_TOKEN", "YARN_NPM_AUTH_IDENT", "COREPACK_NPM_TOKEN"],
+      ...["DENO_AUTH_TOKENS", "DENO_DEPLOY_TOKEN"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "test and build tools run a browser, driver or engine binary named by it, or download one from where it says",
+    prefixes: [
+      ...["PUPPETEER_", "PLAYWRIGHT_", "CYPRESS_", "ELECTRON_", "CHROMEDRIVER_", "GECKODRIVER_", "PRISMA_"],
+      "SASS_BINARY_"
+    ],
+    names: ["ESBUILD_BINARY_PATH", "CHROME_BIN", "CHROME_PATH", "FIREFOX_BIN"],
+    except: ["CYPRESS_RECORD_KEY"]
+  },
+  {
+    tier: "always",
+    reason: "the go command takes flags, toolchains, modules or commands from it",
+    prefixes: ["CGO_", "GOENV_"],
+    names: [
+      ...["GOFLAGS", "GOENV", "GOROOT", "GOPATH", "GOPROXY", "GOTOOLCHAIN", "GONOSUMDB", "GONOSUMCHECK"],
+      ...["GOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOEXPERIMENT", "GODEBUG", "GOWORK", "GOBIN"],
+      ...["GOCACHE", "GOMODCACHE", "GOVCS", "GOAUTH", "GOPACKAGESDRIVER", "GCCGO", "GOTOOLDIR"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "cargo, rustc, rustup or a build script run a compiler, wrapper, generator or toolchain named by it, or take flags or a registry from it",
+    prefixes: ["CARGO_", "RUSTC", "RUSTDOC", "RUSTUP_", "BINDGEN_"],
+    names: ["RUSTFLAGS", "LIBCLANG_PATH", "LLVM_CONFIG_PATH", "PROTOC", "PROTOC_INCLUDE"],
+    except: ["CARGO_REGISTRY_TOKEN", "CARGO_REGISTRIES_*_TOKEN"]
+  },
+  {
+    tier: "always",
+    reason: "make, configure, cmake, compilers, build caches and toolchain managers run the program named by it, take flags, headers or libraries from it, or fetch tools or build outputs from where it says",
+    prefixes: [
+      ...["CMAKE_", "CC_", "CXX_", "CFLAGS_", "CXXFLAGS_", "ARFLAGS_", "AR_", "RANLIB_", "PKG_CONFIG"],
+      ...["CCACHE_", "SCCACHE_", "DISTCC_", "VCPKG_", "CONAN_", "BAZEL"]
+    ],
+    names: [
+      ...["CC", "CXX", "CPP", "LD", "AR", "AS", "FC", "F77", "RANLIB", "NM", "STRIP", "OBJCOPY", "OBJDUMP"],
+      ...["YACC", "LEX", "M4", "MAKE", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "FFLAGS", "FCFLAGS"],
+      ...["LIBS", "LDLIBS", "MAKEFLAGS", "GNUMAKEFLAGS", "MFLAGS", "MAKEFILES", "CPATH", "C_INCLUDE_PATH"],
+      ...["CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "LIBRARY_PATH", "COMPILER_PATH", "GCC_EXEC_PREFIX"],
+      ...["CCC_OVERRIDE_OPTIONS", "CONFIG_SHELL", "CONFIG_SITE", "ACLOCAL", "ACLOCAL_PATH", "AUTOCONF"],
+      ...["AUTOHEADER", "AUTOMAKE", "AUTOM4TE", "LIBTOOL", "LIBTOOLIZE", "TARGET_CC", "TARGET_CXX"],
+      ...["TARGET_AR", "TARGET_CFLAGS", "TARGET_CXXFLAGS", "TARGET_RANLIB", "HOST_CC", "HOST_CXX", "HOST_AR"],
+      ...["HOST_CFLAGS", "HOST_CXXFLAGS", "HOST_RANLIB", "USE_BAZEL_VERSION", "USE_BAZEL_FALLBACK_VERSION"],
+      ...["DEVELOPER_DIR", "TOOLCHAINS"]
+    ],
+    except: ["CC_TEST_REPORTER_ID"]
+  },
+  {
+    tier: "always",
+    reason: "tar, zip, unzip, rsync or ssh take options that run commands from it, or run or load the program named by it",
+    prefixes: [],
+    names: [
+      ...["TAR_OPTIONS", "TAPE", "ZIPOPT", "UNZIP", "UNZIPOPT", "ZIPINFO", "ZIPINFOOPT", "RSYNC_RSH"],
+      ...["RSYNC_CONNECT_PROG", "SSH_SK_PROVIDER", "SSH_SK_HELPER"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "tools run the program or editor commands named by it to show text, edit, compare or ask for input",
+    prefixes: [],
+    names: [
+      ...["EDITOR", "VISUAL", "PAGER", "MANPAGER", "MANOPT", "MANROFFOPT", "GROFF_BIN_PATH", "LESS"],
+      ...["LESSOPEN", "LESSCLOSE", "LESSKEY", "LESSKEYIN", "LESSKEY_CONTENT", "LESSEDIT", "BROWSER"],
+      ...["SSH_ASKPASS", "SSH_ASKPASS_REQUIRE", "SUDO_ASKPASS", "SUDO_EDITOR", "VIMINIT", "EXINIT"],
+      ...["GVIMINIT", "VIMRUNTIME", "VIM", "MYVIMRC", "MYGVIMRC", "EMACSLOADPATH", "FCEDIT", "GH_PAGER"],
+      ...["GH_EDITOR", "GH_BROWSER", "KUBE_EDITOR", "KUBECTL_EXTERNAL_DIFF", "AWS_PAGER", "PSQL_PAGER"],
+      ...["PSQL_EDITOR", "SYSTEMD_PAGER", "SYSTEMD_EDITOR"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "it chooses the certificates TLS trusts or turns its checks off (a man in the middle could read later traffic), records TLS keys, or makes OpenSSL load a module",
+    prefixes: ["OPENSSL_"],
+    names: [
+      ...["SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE"],
+      ...["SSLKEYLOGFILE", "TWINE_CERT", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "HTTPLIB2_CA_CERTS"],
+      ...["NIX_SSL_CERT_FILE", "WEBSOCKET_CLIENT_CA_BUNDLE", "VAULT_CACERT", "VAULT_CAPATH"],
+      ...[
+        "VAULT_SKIP_VERIFY",
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
+        "AZURE_CLI_DISABLE_CONNECTION_VERIFICATION"
+      ],
+      "ADAL_PYTHON_SSL_NO_VERIFY"
+    ],
+    except: ["OPENSSL_PASSPHRASE"]
+  },
+  {
+    tier: "always",
+    reason: "php, composer, lua, tcl, R, julia, haskell tools or psql run startup code, load libraries or extensions, or download packages from where it says",
+    prefixes: ["COMPOSER_", "XDEBUG_", "LUA_", "LUAROCKS_", "R_", "RENV_", "JULIA_"],
+    names: [
+      ...["PHPRC", "PHP_INI_SCAN_DIR", "COMPOSER", "TCLLIBPATH", "TCL_LIBRARY", "TK_LIBRARY"],
+      ...["GHC_ENVIRONMENT", "GHC_PACKAGE_PATH", "CABAL_DIR", "CABAL_CONFIG", "STACK_ROOT", "STACK_YAML"],
+      "PSQLRC"
+    ],
+    except: ["COMPOSER_AUTH"]
+  },
+  {
+    tier: "always",
+    reason: "erlang, elixir, mix, hex or rebar3 run options (-eval) or load code or packages from it",
+    prefixes: ["ERL_", "ELIXIR_", "MIX_", "HEX_", "REBAR"],
+    names: [],
+    except: ["HEX_API_KEY"]
+  },
+  {
+    tier: "always",
+    reason: "terraform, ansible, packer, helm, kubectl, gcloud or az run or load plugins, providers, an interpreter or commands from it",
+    prefixes: ["TF_CLI_", "ANSIBLE_", "PACKER_", "CLOUDSDK_COMPONENT_MANAGER_", "AZURE_EXTENSION_"],
+    names: [
+      ...["TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR", "TERRAFORM_CONFIG", "TERRAGRUNT_TFPATH", "TG_TF_PATH"],
+      ...["HELM_PLUGINS", "HELM_DATA_HOME", "KREW_ROOT", "CLOUDSDK_PYTHON", "CLOUDSDK_PYTHON_ARGS"],
+      ...["CLOUDSDK_PYTHON_SITEPACKAGES", "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "homebrew, a tool-version manager, pre-commit, flutter or dart run tools, hooks or packages from it, or download them from where it says",
+    prefixes: ["HOMEBREW_", "SDKMAN_", "ASDF_", "MISE_", "PRE_COMMIT_", "FLUTTER_"],
+    names: ["PUB_HOSTED_URL", "PUB_CACHE"],
+    except: ["HOMEBREW_GITHUB_API_TOKEN"]
+  },
+  {
+    tier: "always",
+    reason: "it points tools at another configuration, data or cache directory or file, and such files can run commands",
+    prefixes: ["XDG_"],
+    names: ["CURL_HOME", "WGETRC", "SYSTEM_WGETRC"]
+  },
+  {
+    tier: "derived",
+    reason: "it points a tool at another configuration or credentials file, and such files can name commands to run",
+    prefixes: ["CLOUDSDK_", "HELM_"],
+    names: [
+      ...[
+        "KUBECONFIG",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE"
+      ],
+      ...[
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_DATA_PATH",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AZURE_CONFIG_DIR"
+      ],
+      ...["BOTO_CONFIG", "BOTO_PATH", "GNUPGHOME", "GH_CONFIG_DIR", "GLAB_CONFIG_DIR", "NETRC", "APT_CONFIG"],
+      ...["PGPASSFILE", "PGSERVICEFILE", "REGISTRY_AUTH_FILE"]
+    ]
+  },
+  {
+    tier: "derived",
+    reason: "it points a tool at another daemon, server or endpoint, which then receives the job's credentials or builds, or answers in place of the real one",
+    prefixes: [
+      "DOCKER_",
+      "BUILDX_",
+      "CONTAINERS_",
+      "AWS_ENDPOINT_URL",
+      "AWS_CONTAINER_",
+      "AWS_EC2_METADATA_"
+    ],
+    names: [
+      ...["BUILDKIT_HOST", "CONTAINER_HOST", "CONTAINER_CONNECTION", "SSH_AUTH_SOCK", "GPG_AGENT_INFO"],
+      ...["DBUS_SESSION_BUS_ADDRESS", "GH_HOST", "GH_REPO", "GITLAB_HOST", "GITLAB_URI", "GITLAB_API_HOST"],
+      ...[
+        "VAULT_ADDR",
+        "VAULT_AGENT_ADDR",
+        "AZURE_AUTHORITY_HOST",
+        "TWINE_REPOSITORY_URL",
+        "TWINE_REPOSITORY"
+      ],
+      ...["PGHOST", "PGHOSTADDR", "PGSERVICE", "MYSQL_HOST"]
+    ],
+    except: ["DOCKER_USERNAME", "DOCKER_PASSWORD"]
+  },
+  {
+    tier: "derived",
+    reason: "it chooses where tools write temporary files, which can hold credentials or scripts that they then run",
+    prefixes: [],
+    names: ["TMPDIR", "TMP", "TEMP"]
+  },
+  {
+    tier: "derived",
+    reason: "it sends later network traffic through a proxy it names, or past the proxy the job uses",
+    prefixes: ["GLOBAL_AGENT_"],
+    names: [
+      ...["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY", "NO_PROXY", "SOCKS_PROXY", "SOCKS5_PROXY"],
+      ...["GRPC_PROXY", "RSYNC_PROXY", "WS_PROXY", "WSS_PROXY"]
+    ]
+  }
+];
+
 // src/client/env-names.ts
 function deriveEnvName(secretName) {
   const last = secretName.slice(secretName.lastIndexOf("/") + 1);
@@ -45399,141 +45762,45 @@ function deriveEnvName(secretName) {
   return /^[0-9]/.test(name) ? `_${name}` : name;
 }
 var ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-var REFUSED_ENV_NAMES = [
-  {
-    reason: "the GitHub runner and actions read it to decide what later steps run and where they write",
-    prefixes: ["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_", "STATE_"],
-    names: ["CI"]
-  },
-  {
-    reason: "it chooses the programs, home directory and shell of every later step",
-    prefixes: [],
-    names: ["PATH", "HOME", "SHELL", "COMSPEC", "PATHEXT", "PSMODULEPATH"]
-  },
-  {
-    reason: "the dynamic loader or the C library loads code or files named by it into every later program",
-    prefixes: ["LD_", "DYLD_"],
-    names: ["GCONV_PATH", "HOSTALIASES", "LOCPATH", "NLSPATH"]
-  },
-  {
-    reason: "a shell runs code from it when it starts or shows a prompt, or it changes how every script is parsed",
-    prefixes: ["BASH_"],
-    names: [
-      ...["ENV", "PROMPT_COMMAND", "PS1", "PS2", "PS3", "PS4", "SHELLOPTS", "BASHOPTS", "IFS", "CDPATH"],
-      ...["GLOBIGNORE", "ZDOTDIR", "FPATH"]
-    ]
-  },
-  {
-    reason: "git runs commands named by it (ssh, askpass, diff, editor) or takes configuration from it",
-    prefixes: ["GIT_"],
-    names: []
-  },
-  {
-    reason: "perl loads modules or runs options from it",
-    prefixes: ["PERL"],
-    names: []
-  },
-  {
-    reason: "python, pip, uv or pytest load code, plugins or packages from it",
-    prefixes: ["PYTHON", "PIP_", "UV_"],
-    names: ["PYTEST_ADDOPTS", "PYTEST_PLUGINS"]
-  },
-  {
-    reason: "ruby, gem or bundler load code or gems from it",
-    prefixes: ["RUBY", "GEM_", "BUNDLE_"],
-    names: []
-  },
-  {
-    reason: "the JVM, Maven, Gradle, sbt or Ant take options (agents, classes) or a JDK from it",
-    prefixes: ["JAVA_"],
-    names: [
-      ...["_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH", "MAVEN_OPTS", "MAVEN_ARGS", "GRADLE_OPTS"],
-      ...["GRADLE_USER_HOME", "SBT_OPTS", "ANT_OPTS"]
-    ]
-  },
-  {
-    reason: "the .NET runtime loads startup hooks, profilers or another runtime from it",
-    prefixes: ["DOTNET_", "COMPLUS_", "CORECLR_"],
-    names: []
-  },
-  {
-    reason: "node, npm, yarn, pnpm, corepack or bun take options, modules, scripts or certificates from it",
-    prefixes: ["NODE_", "NPM_CONFIG_", "YARN_", "PNPM_CONFIG_", "COREPACK_", "BUN_"],
-    names: ["PNPM_HOME"],
-    except: ["NODE_AUTH_TOKEN", "YARN_NPM_AUTH_TOKEN"]
-  },
-  {
-    reason: "the go command takes flags, toolchains, modules or commands from it",
-    prefixes: ["CGO_"],
-    names: [
-      ...["GOFLAGS", "GOENV", "GOROOT", "GOPATH", "GOPROXY", "GOTOOLCHAIN", "GONOSUMDB", "GONOSUMCHECK"],
-      ...["GOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOEXPERIMENT", "GODEBUG", "GOWORK", "GOBIN"],
-      ...["GOCACHE", "GOMODCACHE", "GOVCS", "GOAUTH", "GOPACKAGESDRIVER", "GCCGO"]
-    ]
-  },
-  {
-    reason: "cargo, rustc or rustup run a compiler, wrapper or toolchain named by it, or take flags from it",
-    prefixes: ["CARGO_", "RUSTC", "RUSTDOC", "RUSTUP_"],
-    names: ["RUSTFLAGS"],
-    except: ["CARGO_REGISTRY_TOKEN"]
-  },
-  {
-    reason: "make, cmake and compilers run the program named by it or take flags and files from it",
-    prefixes: ["CMAKE_"],
-    names: [
-      ...["CC", "CXX", "CPP", "LD", "AR", "AS", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS"],
-      ...["MAKEFLAGS", "GNUMAKEFLAGS", "MFLAGS", "MAKEFILES"]
-    ]
-  },
-  {
-    reason: "tools run the program named by it to show text or ask for input",
-    prefixes: [],
-    names: [
-      ...["EDITOR", "VISUAL", "PAGER", "MANPAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SSH_ASKPASS"],
-      ...["SSH_ASKPASS_REQUIRE", "SUDO_ASKPASS"]
-    ]
-  },
-  {
-    reason: "it chooses the certificates TLS trusts (a man in the middle could read later traffic) or makes OpenSSL load a module",
-    prefixes: ["OPENSSL_"],
-    names: ["SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"]
-  },
-  {
-    reason: "php, lua, tcl or R run startup code or load libraries from it",
-    prefixes: ["LUA_"],
-    names: [
-      ...["PHPRC", "PHP_INI_SCAN_DIR", "TCLLIBPATH", "R_PROFILE", "R_PROFILE_USER", "R_ENVIRON"],
-      ...["R_ENVIRON_USER", "R_LIBS", "R_LIBS_USER"]
-    ]
-  },
-  {
-    reason: "terraform takes its configuration, arguments or providers from it",
-    prefixes: ["TF_CLI_"],
-    names: ["TF_PLUGIN_CACHE_DIR"]
-  },
-  {
-    reason: "it points tools at another configuration directory or file, and such files can run commands",
-    prefixes: [],
-    names: ["XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "CURL_HOME", "WGETRC"]
-  }
-];
-function refusal(upper) {
-  for (const group of REFUSED_ENV_NAMES) {
-    if (group.names.includes(upper)) return { group, prefix: void 0 };
-    const prefix = group.prefixes.find((candidate) => upper.startsWith(candidate));
-    if (prefix !== void 0 && !(group.except ?? []).includes(upper)) return { group, prefix };
+function excepted(upper, entry) {
+  const star = entry.indexOf("*");
+  if (star === -1) return upper === entry;
+  const head = entry.slice(0, star);
+  const tail = entry.slice(star + 1);
+  return upper.length >= head.length + tail.length && upper.startsWith(head) && upper.endsWith(tail);
+}
+function refusalBy(group, upper) {
+  if (group.names.includes(upper)) return { group, prefix: void 0 };
+  const prefix = group.prefixes.find((candidate) => upper.startsWith(candidate));
+  if (prefix === void 0 || (group.except ?? []).some((entry) => excepted(upper, entry))) return void 0;
+  return { group, prefix };
+}
+function refusal(upper, derived2) {
+  const tiers = derived2 ? ["always", "derived"] : ["always"];
+  for (const tier of tiers) {
+    for (const group of REFUSED_ENV_NAMES) {
+      if (group.tier !== tier) continue;
+      const found = refusalBy(group, upper);
+      if (found !== void 0) return found;
+    }
   }
   return void 0;
 }
-function envNameProblem(name, secretName) {
+function envNameProblem(name, derivedFrom) {
   if (!ENV_NAME.test(name))
     return `"${printable(name)}" is not a valid environment variable name (letters, digits and "_", not starting with a digit)`;
   const upper = name.toUpperCase();
-  const refused = refusal(upper);
+  const refused = refusal(upper, derivedFrom !== void 0);
   if (refused === void 0) return void 0;
   const which2 = refused.prefix === void 0 ? "" : ` (as is every name starting with ${refused.prefix})`;
-  const rename2 = secretName === void 0 ? `choose another name, for example MY_${upper}` : `give it another name on its own line: MY_${upper}=${printable(secretName)}`;
-  return `"${name}" is refused${which2}: ${refused.group.reason}; ${rename2}`;
+  const mine = `MY_${upper}`;
+  if (refused.group.tier === "derived") {
+    const secret = printable(derivedFrom ?? "");
+    return `"${name}" is exported only when the workflow names it${which2}: ${refused.group.reason}; write ${upper}=${secret} (or ${upper}=@${secret} for a file) on its own line to export it under this name, or give it another: ${mine}=${secret}`;
+  }
+  const rename2 = derivedFrom === void 0 ? `choose another name, for example ${mine}` : `give it another name on its own line: ${mine}=${printable(derivedFrom)}`;
+  const oneStep = `set ${upper} only in the env: of the one step that needs it (${upper}: \${{ env.${mine} }})`;
+  return `"${name}" is refused${which2}: ${refused.group.reason}; ${rename2}, and ${oneStep}`;
 }
 
 // src/client/export-plan.ts
@@ -45603,8 +45870,36 @@ function formatJson(values) {
 // src/client/private-files.ts
 import { randomBytes } from "node:crypto";
 import { constants as constants3 } from "node:fs";
-import { lstat as lstat2, mkdir as mkdir2, open as open3, rmdir as rmdir2, stat as stat2, unlink as unlink2 } from "node:fs/promises";
-import { dirname as dirname3, join as join3, resolve as resolve2 } from "node:path";
+import { lstat as lstat3, mkdir as mkdir2, open as open3, rmdir as rmdir2, stat as stat2, unlink as unlink2 } from "node:fs/promises";
+import { dirname as dirname4, join as join4, resolve as resolve3 } from "node:path";
+
+// src/client/real-directories.ts
+import { lstat as lstat2 } from "node:fs/promises";
+import { dirname as dirname3, isAbsolute, join as join3, parse as parse3, relative as relative2, resolve as resolve2, sep as sep2 } from "node:path";
+function isWithin(directory, ancestor) {
+  const rest = relative2(ancestor, directory);
+  return rest === "" || !isAbsolute(rest) && rest !== ".." && !rest.startsWith(`..${sep2}`);
+}
+function sharedAncestor(directory, base) {
+  for (let candidate = base; ; candidate = dirname3(candidate)) {
+    if (isWithin(directory, candidate)) return candidate;
+    if (dirname3(candidate) === candidate) return parse3(directory).root;
+  }
+}
+async function linkedDirectoryOnTheWay(path4, base) {
+  const directory = dirname3(resolve2(path4));
+  let current = sharedAncestor(directory, resolve2(base));
+  const rest = relative2(current, directory);
+  for (const part of rest === "" ? [] : rest.split(sep2)) {
+    current = join3(current, part);
+    const stats = await lstat2(current).catch(() => void 0);
+    if (stats === void 0) return void 0;
+    if (stats.isSymbolicLink()) return current;
+  }
+  return void 0;
+}
+
+// src/client/private-files.ts
 var PrivateFileError = class extends Error {
   name = "PrivateFileError";
 };
@@ -45619,15 +45914,28 @@ function kindOf(stats) {
   if (stats.isDirectory()) return "a directory";
   return "a special file (FIFO, socket or device)";
 }
-function identityOf(path4, stats) {
-  return { path: path4, dev: stats.dev.toString(), ino: stats.ino.toString() };
+function identityOf(path4, stats, kind) {
+  const identity = { path: path4, dev: stats.dev.toString(), ino: stats.ino.toString() };
+  const birth = stats.birthtimeNs > 0n ? { birthNs: stats.birthtimeNs.toString() } : {};
+  const change = kind === "file" ? { ctimeNs: stats.ctimeNs.toString() } : {};
+  return { ...identity, ...birth, ...change };
 }
-function sameIdentity(stats, identity) {
-  return stats.dev.toString() === identity.dev && stats.ino.toString() === identity.ino;
+function identityDifference(stats, identity, directory) {
+  if (stats.dev.toString() !== identity.dev || stats.ino.toString() !== identity.ino)
+    return "device and inode differ";
+  if (identity.birthNs !== void 0)
+    return stats.birthtimeNs.toString() === identity.birthNs ? void 0 : "its birth time differs";
+  if (directory) return void 0;
+  if (identity.ctimeNs !== void 0)
+    return stats.ctimeNs.toString() === identity.ctimeNs ? void 0 : "its change time differs";
+  return "no birth or change time was recorded for it";
+}
+function sameState(a2, b2) {
+  return a2.dev === b2.dev && a2.ino === b2.ino && a2.birthtimeNs === b2.birthtimeNs && a2.ctimeNs === b2.ctimeNs;
 }
 async function lstatOrUndefined(path4) {
   try {
-    return await lstat2(path4, { bigint: true });
+    return await lstat3(path4, { bigint: true });
   } catch (error63) {
     if (errorCode(error63) === "ENOENT") return void 0;
     throw error63;
@@ -45638,12 +45946,20 @@ function alreadyExists(path4, kind) {
     `${printable(path4)} already exists (${kind}); secrets are written only to a new file, never over a file or through a link: remove it or choose another path`
   );
 }
-async function checkPathFree(path4) {
+async function checkRealDirectories(path4, base) {
+  const link = await linkedDirectoryOnTheWay(path4, base);
+  if (link !== void 0)
+    throw new PrivateFileError(
+      `${printable(path4)} is refused: ${printable(link)} is a symbolic link; secrets are written only through real directories, so that a link planted in the workspace cannot lead them elsewhere: remove the link or choose a path without one`
+    );
+}
+async function checkPathFree(path4, base = process.cwd()) {
+  await checkRealDirectories(path4, base);
   const existing = await lstatOrUndefined(path4).catch((error63) => {
     throw new PrivateFileError(`cannot use ${printable(path4)}: ${errorCode(error63) ?? String(error63)}`);
   });
   if (existing !== void 0) throw alreadyExists(path4, kindOf(existing));
-  const parent = dirname3(path4);
+  const parent = dirname4(path4);
   const parentStats = await stat2(parent).catch(() => void 0);
   if (parentStats === void 0 || !parentStats.isDirectory()) {
     throw new PrivateFileError(
@@ -45667,15 +45983,19 @@ async function createNew(path4) {
     throw new PrivateFileError(`cannot create ${printable(path4)}: ${code ?? String(error63)}`);
   }
 }
-async function writeNewPrivateFile(path4, content, onCreated = () => void 0) {
+async function writeNewPrivateFile(path4, content, options = {}) {
+  const record2 = options.record ?? (() => void 0);
+  await checkRealDirectories(path4, options.base ?? process.cwd());
   const handle = await createNew(path4);
   let identity;
   try {
-    identity = identityOf(path4, await handle.stat({ bigint: true }));
-    onCreated(identity);
+    identity = identityOf(path4, await handle.stat({ bigint: true }), "file");
+    record2(identity);
     await handle.chmod(384);
     await handle.writeFile(content, "utf8");
     await handle.sync();
+    identity = identityOf(path4, await handle.stat({ bigint: true }), "file");
+    record2(identity);
   } catch (error63) {
     await handle.close().catch(() => void 0);
     if (identity !== void 0) await removeCreatedFile(identity).catch(() => void 0);
@@ -45685,7 +46005,7 @@ async function writeNewPrivateFile(path4, content, onCreated = () => void 0) {
   return identity;
 }
 async function makePrivateDirectory(parent, onCreated = () => void 0) {
-  const path4 = join3(resolve2(parent), `secrets-action-${randomBytes(6).toString("hex")}`);
+  const path4 = join4(resolve3(parent), `secrets-action-${randomBytes(6).toString("hex")}`);
   try {
     await mkdir2(path4, { mode: 448 });
   } catch (error63) {
@@ -45703,13 +46023,13 @@ async function makePrivateDirectory(parent, onCreated = () => void 0) {
   }
 }
 async function directoryIdentity(path4) {
-  if (process.platform === "win32") return identityOf(path4, await lstat2(path4, { bigint: true }));
+  if (process.platform === "win32") return identityOf(path4, await lstat3(path4, { bigint: true }), "directory");
   const handle = await open3(path4, constants3.O_RDONLY | (constants3.O_DIRECTORY ?? 0) | NOFOLLOW);
   try {
     const stats = await handle.stat({ bigint: true });
     if (!stats.isDirectory()) throw new PrivateFileError(`${printable(path4)} changed while it was created`);
     await handle.chmod(448);
-    return identityOf(path4, stats);
+    return identityOf(path4, stats, "directory");
   } finally {
     await handle.close();
   }
@@ -45720,8 +46040,9 @@ function notTheCreated(stats, identity, directory) {
   const expected = directory ? stats.isDirectory() : stats.isFile();
   if (!expected)
     return `it is now ${kindOf(stats)}, not the ${directory ? "directory" : "file"} this job created`;
-  if (!sameIdentity(stats, identity))
-    return `it is now another ${directory ? "directory" : "file"} than the one this job created (device and inode differ)`;
+  const difference = identityDifference(stats, identity, directory);
+  if (difference !== void 0)
+    return `it is now another ${directory ? "directory" : "file"} than the one this job created (${difference})`;
   return void 0;
 }
 async function overwriteWithZeros(handle, size) {
@@ -45746,18 +46067,20 @@ async function removeCreatedFile(identity) {
     if (code === "ENXIO") return { kind: "left alone", reason: "it is now a FIFO" };
     throw error63;
   }
+  let zeroed;
   try {
     const opened = await handle.stat({ bigint: true });
     const openedChanged = notTheCreated(opened, identity, false);
     if (openedChanged !== void 0) return { kind: "left alone", reason: openedChanged };
     await overwriteWithZeros(handle, opened.size);
+    zeroed = await handle.stat({ bigint: true });
   } finally {
     await handle.close();
   }
   const after = await lstatOrUndefined(identity.path);
   if (after === void 0) return ALREADY_GONE;
-  const changedSince = notTheCreated(after, identity, false);
-  if (changedSince !== void 0) return { kind: "left alone", reason: changedSince };
+  if (!after.isFile() || !sameState(after, zeroed))
+    return { kind: "left alone", reason: "it was replaced while it was being removed" };
   await unlink2(identity.path);
   return REMOVED;
 }
@@ -45814,7 +46137,7 @@ function reportCleanup(report, failedHint) {
 // src/action/state.ts
 var STATE_CREATED = "created";
 function encodeCreated(state) {
-  const plain = (entries) => entries.map(({ path: path4, dev, ino }) => ({ path: path4, dev, ino }));
+  const plain = (entries) => entries.map(({ path: path4, dev, ino, birthNs, ctimeNs }) => ({ path: path4, dev, ino, birthNs, ctimeNs }));
   return JSON.stringify({ files: plain(state.files), directories: plain(state.directories) });
 }
 
@@ -45837,11 +46160,19 @@ var CreatedFiles = class {
     });
     return identity.path;
   }
-  /** A new 0600 file at `path` holding `content`; refused if anything is at `path` already. */
-  async writeFile(path4, content) {
-    await writeNewPrivateFile(path4, content, (created) => {
-      this.files.push(created);
-      this.save(encodeCreated(this.state));
+  /**
+   * A new 0600 file at `path` holding `content`; refused if anything is at `path` already, or if a directory
+   * on the way below `base` is a symbolic link.
+   */
+  async writeFile(path4, content, base) {
+    await writeNewPrivateFile(path4, content, {
+      base,
+      record: (identity) => {
+        const index = this.files.findIndex((file2) => file2.path === identity.path);
+        if (index === -1) this.files.push(identity);
+        else this.files[index] = identity;
+        this.save(encodeCreated(this.state));
+      }
     });
   }
   /** Removes everything created so far; what could not be removed stays recorded for the post step. */
@@ -46145,12 +46476,13 @@ async function checkDestinations(inputs) {
       "GITHUB_ENV is not set: this runner cannot receive environment variables (set export-env: false to use outputs only)"
     );
   }
+  const workspace = resolve4(process.env.GITHUB_WORKSPACE || ".");
   let file2;
   if (inputs.run === void 0 && inputs.file !== void 0) {
-    file2 = resolve3(process.env.GITHUB_WORKSPACE ?? ".", inputs.file);
-    await checkPathFree(file2);
+    file2 = resolve4(workspace, inputs.file);
+    await checkPathFree(file2, workspace);
   }
-  return { runnerTemp, file: file2 };
+  return { runnerTemp, file: file2, workspace };
 }
 function maskAll(secrets, derived2) {
   for (const secret of secrets) for (const form of maskForms(secret.value, derived2)) setSecret(form);
@@ -46165,8 +46497,8 @@ async function materialise(items, runnerTemp, created) {
     if (runnerTemp === void 0) throw new Error("RUNNER_TEMP is not set");
     const directory = await created.makeDirectory(runnerTemp);
     for (const item of fileItems) {
-      const path4 = join4(directory, item.envName);
-      await created.writeFile(path4, item.value);
+      const path4 = join5(directory, item.envName);
+      await created.writeFile(path4, item.value, directory);
       values.set(item.envName, path4);
     }
   }
@@ -46183,7 +46515,8 @@ async function exportAll(inputs, items, secrets, destinations) {
   const checkpoint = await fileCommandCheckpoint();
   try {
     const values = await materialise(items, destinations.runnerTemp, created);
-    if (secretsFile !== void 0) await created.writeFile(secretsFile.path, secretsFile.text);
+    if (secretsFile !== void 0)
+      await created.writeFile(secretsFile.path, secretsFile.text, destinations.workspace);
     for (const [name, value] of values) {
       if (inputs.exportEnv) exportVariable(name, value);
       setOutput(name, value);
@@ -46253,6 +46586,9 @@ async function writeSummary(items, ranCommand) {
 
 // src/action/index.ts
 await runAction();
+var flushed = (stream) => new Promise((resolve5) => stream.write("", () => resolve5()));
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit();
 /*! Bundled license information:
 
 undici/lib/web/fetch/body.js:

@@ -19597,9 +19597,9 @@ function getState(name) {
 }
 
 // src/protocol/printable.ts
-var UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+var UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
 function escapeCharacter(character) {
-  const code = character.charCodeAt(0);
+  const code = character.codePointAt(0);
   switch (character) {
     case "\n":
       return "\\n";
@@ -19608,7 +19608,9 @@ function escapeCharacter(character) {
     case "	":
       return "\\t";
     default:
-      return code < 256 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+      if (code < 256) return `\\x${code.toString(16).padStart(2, "0")}`;
+      if (code <= 65535) return `\\u${code.toString(16).padStart(4, "0")}`;
+      return `\\u{${code.toString(16)}}`;
   }
 }
 function printable(text) {
@@ -19629,8 +19631,18 @@ function kindOf(stats) {
   if (stats.isDirectory()) return "a directory";
   return "a special file (FIFO, socket or device)";
 }
-function sameIdentity(stats, identity) {
-  return stats.dev.toString() === identity.dev && stats.ino.toString() === identity.ino;
+function identityDifference(stats, identity, directory) {
+  if (stats.dev.toString() !== identity.dev || stats.ino.toString() !== identity.ino)
+    return "device and inode differ";
+  if (identity.birthNs !== void 0)
+    return stats.birthtimeNs.toString() === identity.birthNs ? void 0 : "its birth time differs";
+  if (directory) return void 0;
+  if (identity.ctimeNs !== void 0)
+    return stats.ctimeNs.toString() === identity.ctimeNs ? void 0 : "its change time differs";
+  return "no birth or change time was recorded for it";
+}
+function sameState(a, b) {
+  return a.dev === b.dev && a.ino === b.ino && a.birthtimeNs === b.birthtimeNs && a.ctimeNs === b.ctimeNs;
 }
 async function lstatOrUndefined(path) {
   try {
@@ -19646,8 +19658,9 @@ function notTheCreated(stats, identity, directory) {
   const expected = directory ? stats.isDirectory() : stats.isFile();
   if (!expected)
     return `it is now ${kindOf(stats)}, not the ${directory ? "directory" : "file"} this job created`;
-  if (!sameIdentity(stats, identity))
-    return `it is now another ${directory ? "directory" : "file"} than the one this job created (device and inode differ)`;
+  const difference = identityDifference(stats, identity, directory);
+  if (difference !== void 0)
+    return `it is now another ${directory ? "directory" : "file"} than the one this job created (${difference})`;
   return void 0;
 }
 async function overwriteWithZeros(handle, size) {
@@ -19672,18 +19685,20 @@ async function removeCreatedFile(identity) {
     if (code === "ENXIO") return { kind: "left alone", reason: "it is now a FIFO" };
     throw error;
   }
+  let zeroed;
   try {
     const opened = await handle.stat({ bigint: true });
     const openedChanged = notTheCreated(opened, identity, false);
     if (openedChanged !== void 0) return { kind: "left alone", reason: openedChanged };
     await overwriteWithZeros(handle, opened.size);
+    zeroed = await handle.stat({ bigint: true });
   } finally {
     await handle.close();
   }
   const after = await lstatOrUndefined(identity.path);
   if (after === void 0) return ALREADY_GONE;
-  const changedSince = notTheCreated(after, identity, false);
-  if (changedSince !== void 0) return { kind: "left alone", reason: changedSince };
+  if (!after.isFile() || !sameState(after, zeroed))
+    return { kind: "left alone", reason: "it was replaced while it was being removed" };
   await unlink2(identity.path);
   return REMOVED;
 }
@@ -19741,10 +19756,11 @@ function reportCleanup(report, failedHint) {
 var STATE_CREATED = "created";
 var NOTHING_CREATED = { files: [], directories: [] };
 var DECIMAL = /^[0-9]{1,40}$/;
+var isDecimal = (value) => typeof value === "string" && DECIMAL.test(value);
 function isIdentity(value) {
   if (typeof value !== "object" || value === null) return false;
-  const { path, dev, ino } = value;
-  return typeof path === "string" && path !== "" && typeof dev === "string" && DECIMAL.test(dev) && typeof ino === "string" && DECIMAL.test(ino);
+  const { path, dev, ino, birthNs, ctimeNs } = value;
+  return typeof path === "string" && path !== "" && isDecimal(dev) && isDecimal(ino) && (birthNs === void 0 || isDecimal(birthNs)) && (ctimeNs === void 0 || isDecimal(ctimeNs));
 }
 function decodeCreated(text) {
   let parsed;
@@ -19754,7 +19770,13 @@ function decodeCreated(text) {
     return NOTHING_CREATED;
   }
   if (typeof parsed !== "object" || parsed === null) return NOTHING_CREATED;
-  const list = (value) => Array.isArray(value) ? value.filter(isIdentity) : [];
+  const list = (value) => Array.isArray(value) ? value.filter(isIdentity).map(({ path, dev, ino, birthNs, ctimeNs }) => ({
+    path,
+    dev,
+    ino,
+    ...birthNs === void 0 ? {} : { birthNs },
+    ...ctimeNs === void 0 ? {} : { ctimeNs }
+  })) : [];
   const { files, directories } = parsed;
   return { files: list(files), directories: list(directories) };
 }

@@ -18,7 +18,7 @@ var __export = (target, all) => {
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { constants as constants2 } from "node:os";
-import { resolve as resolve2 } from "node:path";
+import { resolve as resolve3 } from "node:path";
 import { parseArgs } from "node:util";
 
 // src/client/broker-url.ts
@@ -46,10 +46,10 @@ import {
 import { request as httpsRequest } from "node:https";
 
 // src/protocol/printable.ts
-var UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
-var UNPRINTABLE_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+var UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
+var UNPRINTABLE_BUT_NEWLINE = /(?!\n)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
 function escapeCharacter(character) {
-  const code = character.charCodeAt(0);
+  const code = character.codePointAt(0);
   switch (character) {
     case "\n":
       return "\\n";
@@ -58,7 +58,9 @@ function escapeCharacter(character) {
     case "	":
       return "\\t";
     default:
-      return code < 256 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+      if (code < 256) return `\\x${code.toString(16).padStart(2, "0")}`;
+      if (code <= 65535) return `\\u${code.toString(16).padStart(4, "0")}`;
+      return `\\u{${code.toString(16)}}`;
   }
 }
 function printable(text) {
@@ -66,6 +68,18 @@ function printable(text) {
 }
 function printableLines(text) {
   return text.replace(UNPRINTABLE_BUT_NEWLINE, escapeCharacter);
+}
+
+// src/protocol/quoted.ts
+var MAX_QUOTED_CHARS = 100;
+function quoted(value, maxChars = MAX_QUOTED_CHARS) {
+  if (value === void 0) return "none";
+  if (typeof value !== "string") {
+    if (value === null || typeof value === "number" || typeof value === "boolean") return String(value);
+    return Array.isArray(value) ? "a list" : `a ${typeof value}`;
+  }
+  const shown = value.length > maxChars ? `${value.slice(0, maxChars)}\u2026` : value;
+  return printable(JSON.stringify(shown));
 }
 
 // src/protocol/bounded-request.ts
@@ -79,7 +93,6 @@ var BoundedRequestError = class extends Error {
   code;
   name = "BoundedRequestError";
 };
-var MAX_QUOTED_HEADER = 100;
 async function boundedGet(target, options) {
   const response = await boundedRequest(target, {
     ...options,
@@ -101,7 +114,7 @@ function boundedRequest(target, options) {
   if (send === void 0) {
     return Promise.reject(new BoundedRequestError("network", `${subject} is not an http(s) URL`));
   }
-  return new Promise((resolve3, reject) => {
+  return new Promise((resolve4, reject) => {
     const abort = new AbortController();
     let settled = false;
     let status = 0;
@@ -111,7 +124,7 @@ function boundedRequest(target, options) {
       settled = true;
       clearTimeout(deadline);
       if (error62 === void 0) {
-        resolve3({ status, headers, body });
+        resolve4({ status, headers, body });
         return;
       }
       abort.abort(error62);
@@ -162,7 +175,7 @@ function boundedRequest(target, options) {
 function refuseHeaders(response, subject, maxBytes) {
   const status = response.statusCode ?? 0;
   if (status >= 300 && status < 400) {
-    const location = quoteHeader(response.headers.location);
+    const location = quoted(response.headers.location);
     return new BoundedRequestError(
       "status",
       `${subject} answered HTTP ${status}, a redirect to ${location}; redirects are not followed`
@@ -172,7 +185,7 @@ function refuseHeaders(response, subject, maxBytes) {
   if (encoding !== void 0 && encoding.trim().toLowerCase() !== "identity") {
     return new BoundedRequestError(
       "encoding",
-      `${subject} is sent with content-encoding ${quoteHeader(encoding)}, which the broker did not ask for`
+      `${subject} is sent with content-encoding ${quoted(encoding)}, which the broker did not ask for`
     );
   }
   const declared = response.headers["content-length"];
@@ -194,7 +207,7 @@ function refuseStatusOrType(response, subject, options) {
   if (!options.acceptsMediaType(mediaType)) {
     return new BoundedRequestError(
       "content_type",
-      `${subject} has content-type ${quoteHeader(contentType)}; expected ${options.expectedMediaTypes}`
+      `${subject} has content-type ${quoted(contentType)}; expected ${options.expectedMediaTypes}`
     );
   }
   return void 0;
@@ -230,11 +243,6 @@ function networkError(subject, error62) {
     `fetching ${subject} failed: ${printable(detail)}`,
     typeof code === "string" ? code : void 0
   );
-}
-function quoteHeader(value) {
-  if (value === void 0) return "none";
-  const shown = value.length > MAX_QUOTED_HEADER ? `${value.slice(0, MAX_QUOTED_HEADER)}\u2026` : value;
-  return printable(JSON.stringify(shown));
 }
 
 // src/protocol/automaton.ts
@@ -329,6 +337,7 @@ var Program = class _Program {
   states;
   start;
   hasAssertions;
+  scratch;
   static compile(pattern, maxStates = DEFAULT_MAX_STATES) {
     const states = [];
     states[MATCH_STATE] = { kind: "match" };
@@ -342,7 +351,15 @@ var Program = class _Program {
       states.push(state);
       return states.length - 1;
     };
+    let work = 0;
+    const maxWork = maxStates * 8;
     const emit = (node2, next) => {
+      work += 1;
+      if (work > maxWork) {
+        throw new PatternTooLargeError(
+          `the pattern takes more than ${maxWork} steps to compile; shorten it or lower its repetition counts`
+        );
+      }
       switch (node2.type) {
         case "set":
           return push({ kind: "char", set: node2.set, next });
@@ -381,9 +398,9 @@ var Program = class _Program {
   /** Whether the whole of `input` matches. Every state visit and character test is charged to `meter`. */
   matches(input2, meter) {
     const codePoints = toCodePoints(input2);
-    const size = this.states.length;
-    let current = new ActiveStates(size);
-    let following = new ActiveStates(size);
+    this.scratch ??= [new ActiveStates(this.states.length), new ActiveStates(this.states.length)];
+    let [current, following] = this.scratch;
+    current.clear();
     let steps = this.addClosure(current, this.start, codePoints, 0);
     for (let position = 0; position < codePoints.length; position += 1) {
       if (current.count === 0) break;
@@ -624,7 +641,7 @@ var Glob = class _Glob {
   test(value, meter) {
     if (this.literal !== void 0) return value === this.literal;
     if (!value.startsWith(this.literalPrefix)) return false;
-    if (this.oneWildcard !== void 0) return matchesOneWildcard(this.oneWildcard, value, meter);
+    if (this.oneWildcard !== void 0) return matchesOneWildcard(this.oneWildcard, value);
     return this.program.matches(value, meter);
   }
   /** Whether some value matches both globs. */
@@ -658,13 +675,13 @@ function oneWildcardShape(items) {
   const suffix = literalText(rest);
   return [...suffix].length === rest.length ? { prefix, suffix, excluded } : void 0;
 }
-function matchesOneWildcard(shape, value, meter) {
-  meter?.spend(value.length);
+function matchesOneWildcard(shape, value) {
   if (value.length < shape.prefix.length + shape.suffix.length) return false;
   if (!value.startsWith(shape.prefix) || !value.endsWith(shape.suffix)) return false;
   const middle = value.slice(shape.prefix.length, value.length - shape.suffix.length);
   return !shape.excluded.some((character) => middle.includes(character));
 }
+var MAX_NESTING = 32;
 var GlobParser = class {
   constructor(pattern, flavour) {
     this.pattern = pattern;
@@ -674,6 +691,7 @@ var GlobParser = class {
   pattern;
   flavour;
   index = 0;
+  depth = 0;
   characters;
   parse() {
     return this.sequence(false);
@@ -745,12 +763,17 @@ var GlobParser = class {
   }
   braces() {
     const options = [];
+    this.depth += 1;
+    if (this.depth > MAX_NESTING) this.fail(`nests "{" more than ${MAX_NESTING} deep`);
     this.index += 1;
     for (; ; ) {
       options.push(this.sequence(true));
       const delimiter = this.characters[this.index];
       this.index += 1;
-      if (delimiter === "}") return { type: "choice", options };
+      if (delimiter === "}") {
+        this.depth -= 1;
+        return { type: "choice", options };
+      }
     }
   }
   characterClass() {
@@ -2711,18 +2734,18 @@ var validateAsync = async (schema, value, _ctx) => {
   return result.issues.length === 0;
 };
 var _encode = (_Err) => {
-  const parse3 = _parse(_Err);
+  const parse4 = _parse(_Err);
   const fn = (schema, value, _ctx, _params) => {
     const ctx = _ctx ? { ..._ctx, direction: "backward" } : { direction: "backward" };
-    return parse3(schema, value, ctx, finalizeParams(fn, _params));
+    return parse4(schema, value, ctx, finalizeParams(fn, _params));
   };
   return fn;
 };
 var encode = /* @__PURE__ */ _encode($ZodRealError);
 var _decode = (_Err) => {
-  const parse3 = _parse(_Err);
+  const parse4 = _parse(_Err);
   const fn = (schema, value, _ctx, _params) => {
-    return parse3(schema, value, _ctx, finalizeParams(fn, _params));
+    return parse4(schema, value, _ctx, finalizeParams(fn, _params));
   };
   return fn;
 };
@@ -4217,7 +4240,7 @@ function capSize(inst, size) {
   if (!caps.length)
     return;
   const cap = Math.min(...caps.map((c2) => c2[0]));
-  const parse3 = inst._zod.parse;
+  const parse4 = inst._zod.parse;
   inst._zod.parse = (payload, ctx) => {
     const n2 = size(payload.value);
     if (n2 > cap && !ctx?.skipChecks && ctx?.direction !== "backward") {
@@ -4231,7 +4254,7 @@ function capSize(inst, size) {
         }
       }
     }
-    return parse3(payload, ctx);
+    return parse4(payload, ctx);
   };
 }
 var arraySize = (input2) => Array.isArray(input2) ? input2.length : -1;
@@ -5920,7 +5943,7 @@ var recursive = /* @__PURE__ */ new WeakMap();
 var NONE = 0;
 var ASSUMED = 1;
 var PROVEN = 2;
-function isRecursive(inst, stack, resolve3) {
+function isRecursive(inst, stack, resolve4) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -5930,7 +5953,7 @@ function isRecursive(inst, stack, resolve3) {
   let result = NONE;
   const check2 = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve3);
+      const answer = isRecursive(child, stack, resolve4);
       if (answer > result)
         result = answer;
     }
@@ -5941,7 +5964,7 @@ function isRecursive(inst, stack, resolve3) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve3) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve4) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -6005,7 +6028,7 @@ function isRecursive(inst, stack, resolve3) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve3 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve4 ? inst._zod.innerType : void 0);
       merge3(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -24120,7 +24143,7 @@ async function fetchSecrets(options) {
       const remaining = deadline - now();
       if (remaining <= 0) break;
       attempts += 1;
-      const token = await requestToken(options.getToken);
+      const token = await requestToken(options.getToken, remaining);
       last = await attemptExchange(url2, token, keyPair, entries, remaining, now);
       if (last.kind === "done")
         return {
@@ -24142,13 +24165,27 @@ async function fetchSecrets(options) {
     wipeKeyPair(keyPair);
   }
 }
-async function requestToken(getToken) {
+async function requestToken(getToken, remainingMs) {
+  let timer;
+  const deadline = new Promise((_2, reject) => {
+    timer = setTimeout(
+      () => reject(
+        new TokenRequestError(
+          "could not get an OIDC ID token: the token request did not answer in time (timeout-seconds covers it too)"
+        )
+      ),
+      remainingMs
+    );
+  });
   try {
-    return await getToken();
+    return await Promise.race([getToken(remainingMs), deadline]);
   } catch (error62) {
+    if (error62 instanceof TokenRequestError) throw error62;
     throw new TokenRequestError(
       `could not get an OIDC ID token: ${error62 instanceof Error ? error62.message : String(error62)}`
     );
+  } finally {
+    clearTimeout(timer);
   }
 }
 async function attemptExchange(url2, token, keyPair, entries, remainingMs, now) {
@@ -24246,6 +24283,332 @@ function openAndCheck(response, entries, keyPair) {
   return secrets;
 }
 
+// src/client/refused-env-names.ts
+var REFUSED_ENV_NAMES = [
+  {
+    tier: "always",
+    reason: "the GitHub or GitLab runner, actions and setup steps read it to decide what later steps run, where tools come from and where they write",
+    prefixes: ["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_", "STATE_", "CI_"],
+    names: ["CI", "AGENT_TOOLSDIRECTORY"]
+  },
+  {
+    tier: "always",
+    reason: "it chooses the programs, home or profile directory and shell of every later step",
+    prefixes: [],
+    names: [
+      ...["PATH", "HOME", "SHELL", "COMSPEC", "PATHEXT", "PSMODULEPATH", "USERPROFILE", "APPDATA"],
+      ...["LOCALAPPDATA", "PROGRAMDATA", "ALLUSERSPROFILE", "HOMEDRIVE", "HOMEPATH", "SYSTEMROOT", "WINDIR"],
+      ...["SYSTEMDRIVE", "PROGRAMFILES", "PROGRAMW6432", "COMMONPROGRAMFILES"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "the dynamic loader or the C library loads code or files named by it into every later program",
+    prefixes: ["LD_", "DYLD_"],
+    names: [
+      ...["GCONV_PATH", "HOSTALIASES", "LOCPATH", "NLSPATH", "GLIBC_TUNABLES", "GETCONF_DIR", "MUSL_LOCPATH"],
+      ...["LOCALDOMAIN", "RES_OPTIONS", "RESOLV_HOST_CONF"]
+    ],
+    except: ["LD_API_KEY"]
+  },
+  {
+    tier: "always",
+    reason: "a shell runs code from it when it starts or shows a prompt, or it changes how every script is parsed",
+    prefixes: ["BASH_"],
+    names: [
+      ...["ENV", "PROMPT_COMMAND", "PS0", "PS1", "PS2", "PS3", "PS4", "SHELLOPTS", "BASHOPTS", "IFS"],
+      ...["CDPATH", "GLOBIGNORE", "ZDOTDIR", "FPATH"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "git or its credential manager runs commands named by it (ssh, askpass, diff, editor) or takes configuration from it",
+    prefixes: ["GIT_", "GCM_"],
+    names: [],
+    except: [
+      ...["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_NAME"],
+      ...["GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "perl, perlbrew, plenv or prove load modules, run options or pick a perl from it",
+    prefixes: ["PERL", "HARNESS_", "PLENV_"],
+    names: []
+  },
+  {
+    tier: "always",
+    reason: "python, its package and environment managers or pytest load code, plugins or an interpreter from it, or download packages from where it says",
+    prefixes: [
+      ...["PYTHON", "_PYTHON", "PIP_", "UV_", "PYTEST_", "PIPENV_", "POETRY_", "PDM_", "HATCH_", "CONDA_"],
+      ...["MAMBA_", "PYENV_", "PIPX_", "TOX_", "JUPYTER_", "PYO3_"]
+    ],
+    names: [
+      ...["CONDARC", "MAMBARC", "VIRTUAL_ENV", "IPYTHONDIR", "COVERAGE_PROCESS_START", "COVERAGE_RCFILE"],
+      "HF_ENDPOINT"
+    ],
+    except: [
+      ...["UV_PUBLISH_TOKEN", "POETRY_PYPI_TOKEN_*", "POETRY_HTTP_BASIC_*_PASSWORD"],
+      "POETRY_HTTP_BASIC_*_USERNAME"
+    ]
+  },
+  {
+    tier: "always",
+    reason: "ruby, gem, bundler, rake, rspec or a ruby version manager load code, options or gems from it, or pick a ruby from it",
+    prefixes: ["RUBY", "GEM_", "BUNDLE_", "BUNDLER_", "RBENV_", "RVM_"],
+    names: ["IRBRC", "PRYRC", "GEMRC", "RAKEOPT", "SPEC_OPTS"],
+    except: ["GEM_HOST_API_KEY", "RUBYGEMS_API_KEY"]
+  },
+  {
+    tier: "always",
+    reason: "the JVM, Maven and its wrapper, Gradle, sbt, Ant, Coursier or the Android build take options (agents, classes), a JDK, an SDK or a download location from it",
+    prefixes: ["JAVA_", "JDK_", "MAVEN_", "MVNW_", "GRADLE_", "SBT_", "COURSIER_"],
+    names: [
+      ...["_JAVA_OPTIONS", "CLASSPATH", "JVM_OPTS", "JVM_ARGS", "JAVACMD", "JRE_HOME", "M2_HOME"],
+      ...["ANT_OPTS", "ANT_ARGS", "ANT_HOME", "ANDROID_HOME", "ANDROID_SDK_ROOT", "ANDROID_SDK_HOME"],
+      ...[
+        "ANDROID_NDK",
+        "ANDROID_NDK_HOME",
+        "ANDROID_NDK_ROOT",
+        "ANDROID_NDK_LATEST_HOME",
+        "ANDROID_USER_HOME"
+      ],
+      "ANDROID_PREFS_ROOT"
+    ],
+    except: [
+      ...[
+        "JAVA_KEYSTORE_PASSWORD",
+        "MAVEN_USERNAME",
+        "MAVEN_PASSWORD",
+        "MAVEN_GPG_PASSPHRASE",
+        "MAVEN_GPG_KEY"
+      ],
+      ...["MVNW_USERNAME", "MVNW_PASSWORD", "GRADLE_PUBLISH_KEY", "GRADLE_PUBLISH_SECRET"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "the .NET or Mono runtime or NuGet loads startup hooks, profilers, another runtime, plugins or packages from it",
+    prefixes: ["DOTNET_", "COMPLUS_", "CORECLR_", "COR_", "MONO_", "NUGET"],
+    names: [],
+    except: ["DOTNET_NUGET_API_KEY", "NUGET_API_KEY", "NUGET_AUTH_TOKEN"]
+  },
+  {
+    tier: "always",
+    reason: "every variable is an MSBuild property, and this one imports build files, picks a compiler or SDK, or chooses package sources",
+    prefixes: ["MSBUILD", "CUSTOMBEFORE", "CUSTOMAFTER", "RESTORE"],
+    names: [
+      ...["DIRECTORYBUILDPROPSPATH", "DIRECTORYBUILDTARGETSPATH", "DIRECTORYPACKAGESPROPSPATH"],
+      ...["_DIRECTORYBUILDPROPSFILE", "_DIRECTORYBUILDTARGETSFILE", "_DIRECTORYBUILDPROPSBASEPATH"],
+      ...["_DIRECTORYBUILDTARGETSBASEPATH", "BASEINTERMEDIATEOUTPUTPATH", "CSCTOOLPATH", "CSCTOOLEXE"],
+      ...["VBCTOOLPATH", "VBCTOOLEXE", "FSCTOOLPATH", "FSCTOOLEXE", "ROSLYNTARGETSPATH", "VSTOOLSPATH"],
+      ...["VCTARGETSPATH", "ILLINKTASKSASSEMBLY"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "node, npm, yarn, pnpm, corepack, bun, deno or a node version manager take options, modules, scripts or certificates from it, or download node or packages from where it says",
+    prefixes: [
+      ...["NODE_", "NPM_CONFIG_", "YARN_", "PNPM_CONFIG_", "COREPACK_", "BUN_", "DENO_", "NVM_", "FNM_"],
+      ...["VOLTA_", "NODENV_", "TS_NODE_"]
+    ],
+    names: ["PNPM_HOME", "N_NODE_MIRROR", "N_PREFIX", "NODEJS_ORG_MIRROR", "IOJS_ORG_MIRROR", "TURBO_API"],
+    except: [
+      ...["NODE_AUTH_TOKEN", "YARN_NPM_AUTH_TOKEN", "YARN_NPM_AUTH_IDENT", "COREPACK_NPM_TOKEN"],
+      ...["DENO_AUTH_TOKENS", "DENO_DEPLOY_TOKEN"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "test and build tools run a browser, driver or engine binary named by it, or download one from where it says",
+    prefixes: [
+      ...["PUPPETEER_", "PLAYWRIGHT_", "CYPRESS_", "ELECTRON_", "CHROMEDRIVER_", "GECKODRIVER_", "PRISMA_"],
+      "SASS_BINARY_"
+    ],
+    names: ["ESBUILD_BINARY_PATH", "CHROME_BIN", "CHROME_PATH", "FIREFOX_BIN"],
+    except: ["CYPRESS_RECORD_KEY"]
+  },
+  {
+    tier: "always",
+    reason: "the go command takes flags, toolchains, modules or commands from it",
+    prefixes: ["CGO_", "GOENV_"],
+    names: [
+      ...["GOFLAGS", "GOENV", "GOROOT", "GOPATH", "GOPROXY", "GOTOOLCHAIN", "GONOSUMDB", "GONOSUMCHECK"],
+      ...["GOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOEXPERIMENT", "GODEBUG", "GOWORK", "GOBIN"],
+      ...["GOCACHE", "GOMODCACHE", "GOVCS", "GOAUTH", "GOPACKAGESDRIVER", "GCCGO", "GOTOOLDIR"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "cargo, rustc, rustup or a build script run a compiler, wrapper, generator or toolchain named by it, or take flags or a registry from it",
+    prefixes: ["CARGO_", "RUSTC", "RUSTDOC", "RUSTUP_", "BINDGEN_"],
+    names: ["RUSTFLAGS", "LIBCLANG_PATH", "LLVM_CONFIG_PATH", "PROTOC", "PROTOC_INCLUDE"],
+    except: ["CARGO_REGISTRY_TOKEN", "CARGO_REGISTRIES_*_TOKEN"]
+  },
+  {
+    tier: "always",
+    reason: "make, configure, cmake, compilers, build caches and toolchain managers run the program named by it, take flags, headers or libraries from it, or fetch tools or build outputs from where it says",
+    prefixes: [
+      ...["CMAKE_", "CC_", "CXX_", "CFLAGS_", "CXXFLAGS_", "ARFLAGS_", "AR_", "RANLIB_", "PKG_CONFIG"],
+      ...["CCACHE_", "SCCACHE_", "DISTCC_", "VCPKG_", "CONAN_", "BAZEL"]
+    ],
+    names: [
+      ...["CC", "CXX", "CPP", "LD", "AR", "AS", "FC", "F77", "RANLIB", "NM", "STRIP", "OBJCOPY", "OBJDUMP"],
+      ...["YACC", "LEX", "M4", "MAKE", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "FFLAGS", "FCFLAGS"],
+      ...["LIBS", "LDLIBS", "MAKEFLAGS", "GNUMAKEFLAGS", "MFLAGS", "MAKEFILES", "CPATH", "C_INCLUDE_PATH"],
+      ...["CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "LIBRARY_PATH", "COMPILER_PATH", "GCC_EXEC_PREFIX"],
+      ...["CCC_OVERRIDE_OPTIONS", "CONFIG_SHELL", "CONFIG_SITE", "ACLOCAL", "ACLOCAL_PATH", "AUTOCONF"],
+      ...["AUTOHEADER", "AUTOMAKE", "AUTOM4TE", "LIBTOOL", "LIBTOOLIZE", "TARGET_CC", "TARGET_CXX"],
+      ...["TARGET_AR", "TARGET_CFLAGS", "TARGET_CXXFLAGS", "TARGET_RANLIB", "HOST_CC", "HOST_CXX", "HOST_AR"],
+      ...["HOST_CFLAGS", "HOST_CXXFLAGS", "HOST_RANLIB", "USE_BAZEL_VERSION", "USE_BAZEL_FALLBACK_VERSION"],
+      ...["DEVELOPER_DIR", "TOOLCHAINS"]
+    ],
+    except: ["CC_TEST_REPORTER_ID"]
+  },
+  {
+    tier: "always",
+    reason: "tar, zip, unzip, rsync or ssh take options that run commands from it, or run or load the program named by it",
+    prefixes: [],
+    names: [
+      ...["TAR_OPTIONS", "TAPE", "ZIPOPT", "UNZIP", "UNZIPOPT", "ZIPINFO", "ZIPINFOOPT", "RSYNC_RSH"],
+      ...["RSYNC_CONNECT_PROG", "SSH_SK_PROVIDER", "SSH_SK_HELPER"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "tools run the program or editor commands named by it to show text, edit, compare or ask for input",
+    prefixes: [],
+    names: [
+      ...["EDITOR", "VISUAL", "PAGER", "MANPAGER", "MANOPT", "MANROFFOPT", "GROFF_BIN_PATH", "LESS"],
+      ...["LESSOPEN", "LESSCLOSE", "LESSKEY", "LESSKEYIN", "LESSKEY_CONTENT", "LESSEDIT", "BROWSER"],
+      ...["SSH_ASKPASS", "SSH_ASKPASS_REQUIRE", "SUDO_ASKPASS", "SUDO_EDITOR", "VIMINIT", "EXINIT"],
+      ...["GVIMINIT", "VIMRUNTIME", "VIM", "MYVIMRC", "MYGVIMRC", "EMACSLOADPATH", "FCEDIT", "GH_PAGER"],
+      ...["GH_EDITOR", "GH_BROWSER", "KUBE_EDITOR", "KUBECTL_EXTERNAL_DIFF", "AWS_PAGER", "PSQL_PAGER"],
+      ...["PSQL_EDITOR", "SYSTEMD_PAGER", "SYSTEMD_EDITOR"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "it chooses the certificates TLS trusts or turns its checks off (a man in the middle could read later traffic), records TLS keys, or makes OpenSSL load a module",
+    prefixes: ["OPENSSL_"],
+    names: [
+      ...["SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE"],
+      ...["SSLKEYLOGFILE", "TWINE_CERT", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "HTTPLIB2_CA_CERTS"],
+      ...["NIX_SSL_CERT_FILE", "WEBSOCKET_CLIENT_CA_BUNDLE", "VAULT_CACERT", "VAULT_CAPATH"],
+      ...[
+        "VAULT_SKIP_VERIFY",
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
+        "AZURE_CLI_DISABLE_CONNECTION_VERIFICATION"
+      ],
+      "ADAL_PYTHON_SSL_NO_VERIFY"
+    ],
+    except: ["OPENSSL_PASSPHRASE"]
+  },
+  {
+    tier: "always",
+    reason: "php, composer, lua, tcl, R, julia, haskell tools or psql run startup code, load libraries or extensions, or download packages from where it says",
+    prefixes: ["COMPOSER_", "XDEBUG_", "LUA_", "LUAROCKS_", "R_", "RENV_", "JULIA_"],
+    names: [
+      ...["PHPRC", "PHP_INI_SCAN_DIR", "COMPOSER", "TCLLIBPATH", "TCL_LIBRARY", "TK_LIBRARY"],
+      ...["GHC_ENVIRONMENT", "GHC_PACKAGE_PATH", "CABAL_DIR", "CABAL_CONFIG", "STACK_ROOT", "STACK_YAML"],
+      "PSQLRC"
+    ],
+    except: ["COMPOSER_AUTH"]
+  },
+  {
+    tier: "always",
+    reason: "erlang, elixir, mix, hex or rebar3 run options (-eval) or load code or packages from it",
+    prefixes: ["ERL_", "ELIXIR_", "MIX_", "HEX_", "REBAR"],
+    names: [],
+    except: ["HEX_API_KEY"]
+  },
+  {
+    tier: "always",
+    reason: "terraform, ansible, packer, helm, kubectl, gcloud or az run or load plugins, providers, an interpreter or commands from it",
+    prefixes: ["TF_CLI_", "ANSIBLE_", "PACKER_", "CLOUDSDK_COMPONENT_MANAGER_", "AZURE_EXTENSION_"],
+    names: [
+      ...["TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR", "TERRAFORM_CONFIG", "TERRAGRUNT_TFPATH", "TG_TF_PATH"],
+      ...["HELM_PLUGINS", "HELM_DATA_HOME", "KREW_ROOT", "CLOUDSDK_PYTHON", "CLOUDSDK_PYTHON_ARGS"],
+      ...["CLOUDSDK_PYTHON_SITEPACKAGES", "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"]
+    ]
+  },
+  {
+    tier: "always",
+    reason: "homebrew, a tool-version manager, pre-commit, flutter or dart run tools, hooks or packages from it, or download them from where it says",
+    prefixes: ["HOMEBREW_", "SDKMAN_", "ASDF_", "MISE_", "PRE_COMMIT_", "FLUTTER_"],
+    names: ["PUB_HOSTED_URL", "PUB_CACHE"],
+    except: ["HOMEBREW_GITHUB_API_TOKEN"]
+  },
+  {
+    tier: "always",
+    reason: "it points tools at another configuration, data or cache directory or file, and such files can run commands",
+    prefixes: ["XDG_"],
+    names: ["CURL_HOME", "WGETRC", "SYSTEM_WGETRC"]
+  },
+  {
+    tier: "derived",
+    reason: "it points a tool at another configuration or credentials file, and such files can name commands to run",
+    prefixes: ["CLOUDSDK_", "HELM_"],
+    names: [
+      ...[
+        "KUBECONFIG",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE"
+      ],
+      ...[
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_DATA_PATH",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AZURE_CONFIG_DIR"
+      ],
+      ...["BOTO_CONFIG", "BOTO_PATH", "GNUPGHOME", "GH_CONFIG_DIR", "GLAB_CONFIG_DIR", "NETRC", "APT_CONFIG"],
+      ...["PGPASSFILE", "PGSERVICEFILE", "REGISTRY_AUTH_FILE"]
+    ]
+  },
+  {
+    tier: "derived",
+    reason: "it points a tool at another daemon, server or endpoint, which then receives the job's credentials or builds, or answers in place of the real one",
+    prefixes: [
+      "DOCKER_",
+      "BUILDX_",
+      "CONTAINERS_",
+      "AWS_ENDPOINT_URL",
+      "AWS_CONTAINER_",
+      "AWS_EC2_METADATA_"
+    ],
+    names: [
+      ...["BUILDKIT_HOST", "CONTAINER_HOST", "CONTAINER_CONNECTION", "SSH_AUTH_SOCK", "GPG_AGENT_INFO"],
+      ...["DBUS_SESSION_BUS_ADDRESS", "GH_HOST", "GH_REPO", "GITLAB_HOST", "GITLAB_URI", "GITLAB_API_HOST"],
+      ...[
+        "VAULT_ADDR",
+        "VAULT_AGENT_ADDR",
+        "AZURE_AUTHORITY_HOST",
+        "TWINE_REPOSITORY_URL",
+        "TWINE_REPOSITORY"
+      ],
+      ...["PGHOST", "PGHOSTADDR", "PGSERVICE", "MYSQL_HOST"]
+    ],
+    except: ["DOCKER_USERNAME", "DOCKER_PASSWORD"]
+  },
+  {
+    tier: "derived",
+    reason: "it chooses where tools write temporary files, which can hold credentials or scripts that they then run",
+    prefixes: [],
+    names: ["TMPDIR", "TMP", "TEMP"]
+  },
+  {
+    tier: "derived",
+    reason: "it sends later network traffic through a proxy it names, or past the proxy the job uses",
+    prefixes: ["GLOBAL_AGENT_"],
+    names: [
+      ...["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY", "NO_PROXY", "SOCKS_PROXY", "SOCKS5_PROXY"],
+      ...["GRPC_PROXY", "RSYNC_PROXY", "WS_PROXY", "WSS_PROXY"]
+    ]
+  }
+];
+
 // src/client/env-names.ts
 function deriveEnvName(secretName) {
   const last = secretName.slice(secretName.lastIndexOf("/") + 1);
@@ -24253,141 +24616,45 @@ function deriveEnvName(secretName) {
   return /^[0-9]/.test(name) ? `_${name}` : name;
 }
 var ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-var REFUSED_ENV_NAMES = [
-  {
-    reason: "the GitHub runner and actions read it to decide what later steps run and where they write",
-    prefixes: ["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_", "STATE_"],
-    names: ["CI"]
-  },
-  {
-    reason: "it chooses the programs, home directory and shell of every later step",
-    prefixes: [],
-    names: ["PATH", "HOME", "SHELL", "COMSPEC", "PATHEXT", "PSMODULEPATH"]
-  },
-  {
-    reason: "the dynamic loader or the C library loads code or files named by it into every later program",
-    prefixes: ["LD_", "DYLD_"],
-    names: ["GCONV_PATH", "HOSTALIASES", "LOCPATH", "NLSPATH"]
-  },
-  {
-    reason: "a shell runs code from it when it starts or shows a prompt, or it changes how every script is parsed",
-    prefixes: ["BASH_"],
-    names: [
-      ...["ENV", "PROMPT_COMMAND", "PS1", "PS2", "PS3", "PS4", "SHELLOPTS", "BASHOPTS", "IFS", "CDPATH"],
-      ...["GLOBIGNORE", "ZDOTDIR", "FPATH"]
-    ]
-  },
-  {
-    reason: "git runs commands named by it (ssh, askpass, diff, editor) or takes configuration from it",
-    prefixes: ["GIT_"],
-    names: []
-  },
-  {
-    reason: "perl loads modules or runs options from it",
-    prefixes: ["PERL"],
-    names: []
-  },
-  {
-    reason: "python, pip, uv or pytest load code, plugins or packages from it",
-    prefixes: ["PYTHON", "PIP_", "UV_"],
-    names: ["PYTEST_ADDOPTS", "PYTEST_PLUGINS"]
-  },
-  {
-    reason: "ruby, gem or bundler load code or gems from it",
-    prefixes: ["RUBY", "GEM_", "BUNDLE_"],
-    names: []
-  },
-  {
-    reason: "the JVM, Maven, Gradle, sbt or Ant take options (agents, classes) or a JDK from it",
-    prefixes: ["JAVA_"],
-    names: [
-      ...["_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH", "MAVEN_OPTS", "MAVEN_ARGS", "GRADLE_OPTS"],
-      ...["GRADLE_USER_HOME", "SBT_OPTS", "ANT_OPTS"]
-    ]
-  },
-  {
-    reason: "the .NET runtime loads startup hooks, profilers or another runtime from it",
-    prefixes: ["DOTNET_", "COMPLUS_", "CORECLR_"],
-    names: []
-  },
-  {
-    reason: "node, npm, yarn, pnpm, corepack or bun take options, modules, scripts or certificates from it",
-    prefixes: ["NODE_", "NPM_CONFIG_", "YARN_", "PNPM_CONFIG_", "COREPACK_", "BUN_"],
-    names: ["PNPM_HOME"],
-    except: ["NODE_AUTH_TOKEN", "YARN_NPM_AUTH_TOKEN"]
-  },
-  {
-    reason: "the go command takes flags, toolchains, modules or commands from it",
-    prefixes: ["CGO_"],
-    names: [
-      ...["GOFLAGS", "GOENV", "GOROOT", "GOPATH", "GOPROXY", "GOTOOLCHAIN", "GONOSUMDB", "GONOSUMCHECK"],
-      ...["GOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "GOEXPERIMENT", "GODEBUG", "GOWORK", "GOBIN"],
-      ...["GOCACHE", "GOMODCACHE", "GOVCS", "GOAUTH", "GOPACKAGESDRIVER", "GCCGO"]
-    ]
-  },
-  {
-    reason: "cargo, rustc or rustup run a compiler, wrapper or toolchain named by it, or take flags from it",
-    prefixes: ["CARGO_", "RUSTC", "RUSTDOC", "RUSTUP_"],
-    names: ["RUSTFLAGS"],
-    except: ["CARGO_REGISTRY_TOKEN"]
-  },
-  {
-    reason: "make, cmake and compilers run the program named by it or take flags and files from it",
-    prefixes: ["CMAKE_"],
-    names: [
-      ...["CC", "CXX", "CPP", "LD", "AR", "AS", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS"],
-      ...["MAKEFLAGS", "GNUMAKEFLAGS", "MFLAGS", "MAKEFILES"]
-    ]
-  },
-  {
-    reason: "tools run the program named by it to show text or ask for input",
-    prefixes: [],
-    names: [
-      ...["EDITOR", "VISUAL", "PAGER", "MANPAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SSH_ASKPASS"],
-      ...["SSH_ASKPASS_REQUIRE", "SUDO_ASKPASS"]
-    ]
-  },
-  {
-    reason: "it chooses the certificates TLS trusts (a man in the middle could read later traffic) or makes OpenSSL load a module",
-    prefixes: ["OPENSSL_"],
-    names: ["SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"]
-  },
-  {
-    reason: "php, lua, tcl or R run startup code or load libraries from it",
-    prefixes: ["LUA_"],
-    names: [
-      ...["PHPRC", "PHP_INI_SCAN_DIR", "TCLLIBPATH", "R_PROFILE", "R_PROFILE_USER", "R_ENVIRON"],
-      ...["R_ENVIRON_USER", "R_LIBS", "R_LIBS_USER"]
-    ]
-  },
-  {
-    reason: "terraform takes its configuration, arguments or providers from it",
-    prefixes: ["TF_CLI_"],
-    names: ["TF_PLUGIN_CACHE_DIR"]
-  },
-  {
-    reason: "it points tools at another configuration directory or file, and such files can run commands",
-    prefixes: [],
-    names: ["XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "CURL_HOME", "WGETRC"]
-  }
-];
-function refusal(upper) {
-  for (const group of REFUSED_ENV_NAMES) {
-    if (group.names.includes(upper)) return { group, prefix: void 0 };
-    const prefix = group.prefixes.find((candidate) => upper.startsWith(candidate));
-    if (prefix !== void 0 && !(group.except ?? []).includes(upper)) return { group, prefix };
+function excepted(upper, entry) {
+  const star = entry.indexOf("*");
+  if (star === -1) return upper === entry;
+  const head = entry.slice(0, star);
+  const tail = entry.slice(star + 1);
+  return upper.length >= head.length + tail.length && upper.startsWith(head) && upper.endsWith(tail);
+}
+function refusalBy(group, upper) {
+  if (group.names.includes(upper)) return { group, prefix: void 0 };
+  const prefix = group.prefixes.find((candidate) => upper.startsWith(candidate));
+  if (prefix === void 0 || (group.except ?? []).some((entry) => excepted(upper, entry))) return void 0;
+  return { group, prefix };
+}
+function refusal(upper, derived2) {
+  const tiers = derived2 ? ["always", "derived"] : ["always"];
+  for (const tier of tiers) {
+    for (const group of REFUSED_ENV_NAMES) {
+      if (group.tier !== tier) continue;
+      const found = refusalBy(group, upper);
+      if (found !== void 0) return found;
+    }
   }
   return void 0;
 }
-function envNameProblem(name, secretName) {
+function envNameProblem(name, derivedFrom) {
   if (!ENV_NAME.test(name))
     return `"${printable(name)}" is not a valid environment variable name (letters, digits and "_", not starting with a digit)`;
   const upper = name.toUpperCase();
-  const refused = refusal(upper);
+  const refused = refusal(upper, derivedFrom !== void 0);
   if (refused === void 0) return void 0;
   const which = refused.prefix === void 0 ? "" : ` (as is every name starting with ${refused.prefix})`;
-  const rename = secretName === void 0 ? `choose another name, for example MY_${upper}` : `give it another name on its own line: MY_${upper}=${printable(secretName)}`;
-  return `"${name}" is refused${which}: ${refused.group.reason}; ${rename}`;
+  const mine = `MY_${upper}`;
+  if (refused.group.tier === "derived") {
+    const secret = printable(derivedFrom ?? "");
+    return `"${name}" is exported only when the workflow names it${which}: ${refused.group.reason}; write ${upper}=${secret} (or ${upper}=@${secret} for a file) on its own line to export it under this name, or give it another: ${mine}=${secret}`;
+  }
+  const rename = derivedFrom === void 0 ? `choose another name, for example ${mine}` : `give it another name on its own line: ${mine}=${printable(derivedFrom)}`;
+  const oneStep = `set ${upper} only in the env: of the one step that needs it (${upper}: \${{ env.${mine} }})`;
+  return `"${name}" is refused${which}: ${refused.group.reason}; ${rename}, and ${oneStep}`;
 }
 
 // src/client/export-plan.ts
@@ -24443,8 +24710,36 @@ function planExports(lines, released) {
 
 // src/client/private-files.ts
 import { constants } from "node:fs";
-import { lstat, mkdir, open as open2, rmdir, stat, unlink } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { lstat as lstat2, mkdir, open as open2, rmdir, stat, unlink } from "node:fs/promises";
+import { dirname as dirname2, join as join2, resolve as resolve2 } from "node:path";
+
+// src/client/real-directories.ts
+import { lstat } from "node:fs/promises";
+import { dirname, isAbsolute, join, parse as parse3, relative, resolve, sep } from "node:path";
+function isWithin(directory, ancestor) {
+  const rest = relative(ancestor, directory);
+  return rest === "" || !isAbsolute(rest) && rest !== ".." && !rest.startsWith(`..${sep}`);
+}
+function sharedAncestor(directory, base) {
+  for (let candidate = base; ; candidate = dirname(candidate)) {
+    if (isWithin(directory, candidate)) return candidate;
+    if (dirname(candidate) === candidate) return parse3(directory).root;
+  }
+}
+async function linkedDirectoryOnTheWay(path, base) {
+  const directory = dirname(resolve(path));
+  let current = sharedAncestor(directory, resolve(base));
+  const rest = relative(current, directory);
+  for (const part of rest === "" ? [] : rest.split(sep)) {
+    current = join(current, part);
+    const stats = await lstat(current).catch(() => void 0);
+    if (stats === void 0) return void 0;
+    if (stats.isSymbolicLink()) return current;
+  }
+  return void 0;
+}
+
+// src/client/private-files.ts
 var PrivateFileError = class extends Error {
   name = "PrivateFileError";
 };
@@ -24459,15 +24754,28 @@ function kindOf(stats) {
   if (stats.isDirectory()) return "a directory";
   return "a special file (FIFO, socket or device)";
 }
-function identityOf(path, stats) {
-  return { path, dev: stats.dev.toString(), ino: stats.ino.toString() };
+function identityOf(path, stats, kind) {
+  const identity = { path, dev: stats.dev.toString(), ino: stats.ino.toString() };
+  const birth = stats.birthtimeNs > 0n ? { birthNs: stats.birthtimeNs.toString() } : {};
+  const change = kind === "file" ? { ctimeNs: stats.ctimeNs.toString() } : {};
+  return { ...identity, ...birth, ...change };
 }
-function sameIdentity(stats, identity) {
-  return stats.dev.toString() === identity.dev && stats.ino.toString() === identity.ino;
+function identityDifference(stats, identity, directory) {
+  if (stats.dev.toString() !== identity.dev || stats.ino.toString() !== identity.ino)
+    return "device and inode differ";
+  if (identity.birthNs !== void 0)
+    return stats.birthtimeNs.toString() === identity.birthNs ? void 0 : "its birth time differs";
+  if (directory) return void 0;
+  if (identity.ctimeNs !== void 0)
+    return stats.ctimeNs.toString() === identity.ctimeNs ? void 0 : "its change time differs";
+  return "no birth or change time was recorded for it";
+}
+function sameState(a2, b2) {
+  return a2.dev === b2.dev && a2.ino === b2.ino && a2.birthtimeNs === b2.birthtimeNs && a2.ctimeNs === b2.ctimeNs;
 }
 async function lstatOrUndefined(path) {
   try {
-    return await lstat(path, { bigint: true });
+    return await lstat2(path, { bigint: true });
   } catch (error62) {
     if (errorCode(error62) === "ENOENT") return void 0;
     throw error62;
@@ -24478,12 +24786,20 @@ function alreadyExists(path, kind) {
     `${printable(path)} already exists (${kind}); secrets are written only to a new file, never over a file or through a link: remove it or choose another path`
   );
 }
-async function checkPathFree(path) {
+async function checkRealDirectories(path, base) {
+  const link = await linkedDirectoryOnTheWay(path, base);
+  if (link !== void 0)
+    throw new PrivateFileError(
+      `${printable(path)} is refused: ${printable(link)} is a symbolic link; secrets are written only through real directories, so that a link planted in the workspace cannot lead them elsewhere: remove the link or choose a path without one`
+    );
+}
+async function checkPathFree(path, base = process.cwd()) {
+  await checkRealDirectories(path, base);
   const existing = await lstatOrUndefined(path).catch((error62) => {
     throw new PrivateFileError(`cannot use ${printable(path)}: ${errorCode(error62) ?? String(error62)}`);
   });
   if (existing !== void 0) throw alreadyExists(path, kindOf(existing));
-  const parent = dirname(path);
+  const parent = dirname2(path);
   const parentStats = await stat(parent).catch(() => void 0);
   if (parentStats === void 0 || !parentStats.isDirectory()) {
     throw new PrivateFileError(
@@ -24507,15 +24823,19 @@ async function createNew(path) {
     throw new PrivateFileError(`cannot create ${printable(path)}: ${code ?? String(error62)}`);
   }
 }
-async function writeNewPrivateFile(path, content, onCreated = () => void 0) {
+async function writeNewPrivateFile(path, content, options = {}) {
+  const record2 = options.record ?? (() => void 0);
+  await checkRealDirectories(path, options.base ?? process.cwd());
   const handle = await createNew(path);
   let identity;
   try {
-    identity = identityOf(path, await handle.stat({ bigint: true }));
-    onCreated(identity);
+    identity = identityOf(path, await handle.stat({ bigint: true }), "file");
+    record2(identity);
     await handle.chmod(384);
     await handle.writeFile(content, "utf8");
     await handle.sync();
+    identity = identityOf(path, await handle.stat({ bigint: true }), "file");
+    record2(identity);
   } catch (error62) {
     await handle.close().catch(() => void 0);
     if (identity !== void 0) await removeCreatedFile(identity).catch(() => void 0);
@@ -24530,8 +24850,9 @@ function notTheCreated(stats, identity, directory) {
   const expected = directory ? stats.isDirectory() : stats.isFile();
   if (!expected)
     return `it is now ${kindOf(stats)}, not the ${directory ? "directory" : "file"} this job created`;
-  if (!sameIdentity(stats, identity))
-    return `it is now another ${directory ? "directory" : "file"} than the one this job created (device and inode differ)`;
+  const difference = identityDifference(stats, identity, directory);
+  if (difference !== void 0)
+    return `it is now another ${directory ? "directory" : "file"} than the one this job created (${difference})`;
   return void 0;
 }
 async function overwriteWithZeros(handle, size) {
@@ -24556,18 +24877,20 @@ async function removeCreatedFile(identity) {
     if (code === "ENXIO") return { kind: "left alone", reason: "it is now a FIFO" };
     throw error62;
   }
+  let zeroed;
   try {
     const opened = await handle.stat({ bigint: true });
     const openedChanged = notTheCreated(opened, identity, false);
     if (openedChanged !== void 0) return { kind: "left alone", reason: openedChanged };
     await overwriteWithZeros(handle, opened.size);
+    zeroed = await handle.stat({ bigint: true });
   } finally {
     await handle.close();
   }
   const after = await lstatOrUndefined(identity.path);
   if (after === void 0) return ALREADY_GONE;
-  const changedSince = notTheCreated(after, identity, false);
-  if (changedSince !== void 0) return { kind: "left alone", reason: changedSince };
+  if (!after.isFile() || !sameState(after, zeroed))
+    return { kind: "left alone", reason: "it was replaced while it was being removed" };
   await unlink(identity.path);
   return REMOVED;
 }
@@ -24654,6 +24977,7 @@ var MAX_TOKEN_FILE_BYTES = 64 * 1024;
 var NoTokenError = class extends Error {
   name = "NoTokenError";
 };
+var MAX_TOKEN_REQUEST_MS = 15e3;
 function fixedTokens(tokens, description) {
   let used = 0;
   return {
@@ -24673,7 +24997,7 @@ function fixedTokens(tokens, description) {
 function githubRunner(requestUrl, requestToken2, audience) {
   return {
     description: "the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)",
-    next: async () => {
+    next: async (timeoutMs = MAX_TOKEN_REQUEST_MS) => {
       let text;
       try {
         text = await boundedGet(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
@@ -24682,7 +25006,7 @@ function githubRunner(requestUrl, requestToken2, audience) {
           accept: "application/json",
           acceptsMediaType: (type) => type === "application/json",
           expectedMediaTypes: "application/json",
-          timeoutMs: 15e3,
+          timeoutMs: Math.max(1, Math.min(timeoutMs, MAX_TOKEN_REQUEST_MS)),
           maxBytes: 64 * 1024
         });
       } catch (error62) {
@@ -24897,6 +25221,10 @@ var OPTIONS = {
 };
 var UsageError = class extends Error {
 };
+function tell(io, text) {
+  io.stderr.write(`secrets-fetch: ${printableLines(text)}
+`);
+}
 function wholeNumber(text, name, fallback, max) {
   if (text === void 0) return fallback;
   if (!/^\d+$/.test(text) || Number(text) > max)
@@ -24935,8 +25263,9 @@ async function fetchMain(argv, io) {
     const lines = parseSecretLines((values.secret ?? []).join("\n"));
     if (lines.some((line) => line.toFile))
       throw new InputError("ENV=@NAME is for the GitHub Action; write a file with --out instead");
-    const out = exec || values.out === void 0 ? void 0 : resolve2(values.out);
-    if (out !== void 0) await checkPathFree(out);
+    const base = process.cwd();
+    const out = exec || values.out === void 0 ? void 0 : resolve3(values.out);
+    if (out !== void 0) await checkPathFree(out, base);
     const audience = values.audience ?? broker;
     const tokens = await resolveTokenSource(
       { tokenEnv: values["token-env"] ?? [], tokenFile: values["token-file"], audience },
@@ -24945,33 +25274,29 @@ async function fetchMain(argv, io) {
     const released = await fetchSecrets({
       brokerUrl: broker,
       entries: lines.map((line) => line.entry.raw),
-      getToken: () => tokens.next(),
+      getToken: (remainingMs) => tokens.next(remainingMs),
       timeoutMs: wholeNumber(values["timeout-seconds"], "timeout-seconds", 30, 600) * 1e3,
       retries: wholeNumber(values.retries, "retries", 3, 10),
-      onRetry: ({ attempt, delayMs, reason }) => io.stderr.write(
-        `secrets-fetch: ${printable(reason)}; retry ${attempt} in ${(delayMs / 1e3).toFixed(1)} s
-`
-      )
+      onRetry: ({ attempt, delayMs, reason }) => tell(io, `${printable(reason)}; retry ${attempt} in ${(delayMs / 1e3).toFixed(1)} s`)
     });
     const items = planExports(lines, released.secrets);
-    io.stderr.write(
-      `secrets-fetch: released ${items.map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`).join(", ") || "nothing"}
-`
+    tell(
+      io,
+      `released ${items.map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`).join(", ") || "nothing"}`
     );
     if (exec) return await runRedacted(command, items, io);
     const text = render(format, items);
-    if (out !== void 0) await writeNewPrivateFile(out, text);
+    if (out !== void 0) await writeNewPrivateFile(out, text, { base });
     else io.stdout.write(text);
     return 0;
   } catch (error62) {
     if (error62 instanceof UsageError || error62.code?.startsWith("ERR_PARSE_ARGS")) {
-      io.stderr.write(`secrets-fetch: ${error62.message}
-${USAGE}
+      tell(io, printable(error62.message));
+      io.stderr.write(`${USAGE}
 `);
       return 2;
     }
-    io.stderr.write(`secrets-fetch: ${failureMessage(error62)}
-`);
+    tell(io, failureMessage(error62));
     return 1;
   }
 }
@@ -25018,8 +25343,7 @@ async function runRedacted(command, items, io) {
     );
     await Promise.all(piped);
     if (signal !== null) {
-      io.stderr.write(`secrets-fetch: the command was killed by ${signal}
-`);
+      tell(io, `the command was killed by ${signal}`);
       return 128 + (constants2.signals[signal] ?? 0);
     }
     return code ?? 1;

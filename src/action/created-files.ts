@@ -4,7 +4,8 @@ import { encodeCreated, type CreatedState } from './state.js';
 
 /**
  * What this step created, told to `save` (the post step's state) as each file or directory comes into being and
- * before a value is written into it, so a cleanup after a crash still knows it, and removes only it.
+ * before a value is written into it, so a cleanup after a crash still knows it, and again after the last write,
+ * so that the cleanup removes only it.
  */
 export class CreatedFiles {
   private files: FileIdentity[] = [];
@@ -25,11 +26,19 @@ export class CreatedFiles {
     return identity.path;
   }
 
-  /** A new 0600 file at `path` holding `content`; refused if anything is at `path` already. */
-  async writeFile(path: string, content: string): Promise<void> {
-    await writeNewPrivateFile(path, content, (created) => {
-      this.files.push(created);
-      this.save(encodeCreated(this.state));
+  /**
+   * A new 0600 file at `path` holding `content`; refused if anything is at `path` already, or if a directory
+   * on the way below `base` is a symbolic link.
+   */
+  async writeFile(path: string, content: string, base: string): Promise<void> {
+    await writeNewPrivateFile(path, content, {
+      base,
+      record: (identity) => {
+        const index = this.files.findIndex((file) => file.path === identity.path);
+        if (index === -1) this.files.push(identity);
+        else this.files[index] = identity;
+        this.save(encodeCreated(this.state));
+      },
     });
   }
 

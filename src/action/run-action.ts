@@ -19,8 +19,10 @@ import { STATE_CREATED } from './state.js';
 interface Destinations {
   /** For ENV=@NAME files: an existing directory. */
   readonly runnerTemp: string | undefined;
-  /** The `file` input, resolved: nothing exists there yet. */
+  /** The `file` input, resolved: nothing exists there yet, and no directory on the way is a link. */
   readonly file: string | undefined;
+  /** GITHUB_WORKSPACE (or the current directory): the `file` path is checked from here down. */
+  readonly workspace: string;
 }
 
 /**
@@ -76,12 +78,13 @@ async function checkDestinations(inputs: ActionInputs): Promise<Destinations> {
       'GITHUB_ENV is not set: this runner cannot receive environment variables (set export-env: false to use outputs only)',
     );
   }
+  const workspace = resolve(process.env.GITHUB_WORKSPACE || '.');
   let file: string | undefined;
   if (inputs.run === undefined && inputs.file !== undefined) {
-    file = resolve(process.env.GITHUB_WORKSPACE ?? '.', inputs.file);
-    await checkPathFree(file);
+    file = resolve(workspace, inputs.file);
+    await checkPathFree(file, workspace);
   }
-  return { runnerTemp, file };
+  return { runnerTemp, file, workspace };
 }
 
 function maskAll(secrets: readonly ReleasedSecret[], derived: boolean): void {
@@ -105,7 +108,8 @@ async function materialise(
     const directory = await created.makeDirectory(runnerTemp);
     for (const item of fileItems) {
       const path = join(directory, item.envName);
-      await created.writeFile(path, item.value);
+      // The directory was just made, new, by this step: nothing below it to check.
+      await created.writeFile(path, item.value, directory);
       values.set(item.envName, path);
     }
   }
@@ -136,7 +140,8 @@ async function exportAll(
   const checkpoint = await fileCommandCheckpoint();
   try {
     const values = await materialise(items, destinations.runnerTemp, created);
-    if (secretsFile !== undefined) await created.writeFile(secretsFile.path, secretsFile.text);
+    if (secretsFile !== undefined)
+      await created.writeFile(secretsFile.path, secretsFile.text, destinations.workspace);
     for (const [name, value] of values) {
       if (inputs.exportEnv) core.exportVariable(name, value);
       core.setOutput(name, value);

@@ -17,6 +17,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { ChainHeadPublisher, DEFAULT_HEAD_INTERVAL_MS } from './audit/chain-head-publisher.js';
 import type { BrokerConfig } from './config.js';
 import { ExchangeService } from './exchange/exchange-service.js';
+import { SpentTokens } from './exchange/spent-tokens.js';
 import { createApp } from './http/create-app.js';
 import { parseTrustedProxies } from './http/source-ip.js';
 import { TokenBuckets } from './http/token-bucket.js';
@@ -37,7 +38,19 @@ import { BROKER_VERSION } from './version.js';
 
 export const DATABASE_FILE = 'broker.db';
 /** Request headers above 16 KiB are refused by Node itself (431). */
-const SERVER_LIMITS = { maxHeaderSize: 16 * 1024 };
+/**
+ * Slow or stalled clients are cut off instead of holding connections open. The timeouts are given at creation,
+ * with a check every second: set later, Node enforces them only on its 30 s sweep.
+ */
+const SERVER_LIMITS = {
+  maxHeaderSize: 16 * 1024,
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  connectionsCheckingInterval: 1_000,
+};
+/** Open connections one replica serves at once; more are refused at accept. */
+const MAX_CONNECTIONS = 4096;
 const REPLAY_PURGE_INTERVAL_MS = 10 * 60_000;
 
 export interface StartOptions {
@@ -108,10 +121,13 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
     verifier.track(policy.current);
     const chainKeys = new AuditChainKeys(keys.current, keys.old === undefined ? [] : [keys.old]);
     const audit = new AuditLog(stores.audit, logger, chainKeys);
+    // A database from before the chain was keyed is keyed now, before anything else is linked onto it.
+    await audit.keyChain();
     const authLimits = { ...DEFAULT_ADMIN_AUTH_LIMITS, ...options.adminAuthLimits };
-    const rateLimits = new TokenBuckets();
+    const sourceLimits = new TokenBuckets();
     const exchange = new ExchangeService({
-      rateLimits,
+      workloadLimits: new TokenBuckets(),
+      spentTokens: new SpentTokens(),
       policy,
       verifier,
       vault,
@@ -133,7 +149,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       logger,
     });
     const app = createApp({
-      rateLimits,
+      sourceLimits,
       trustedProxies: config.trustProxy === undefined ? undefined : parseTrustedProxies(config.trustProxy),
       exchange,
       admin,
@@ -163,8 +179,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       );
       started.once('error', reject);
     });
-    // Slow or stalled clients are cut off instead of holding connections open.
-    Object.assign(server, { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 });
+    server.maxConnections = MAX_CONNECTIONS;
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { CHAIN_HEAD_EXAMPLE, parseChainHead } from '../broker/audit/audit-chain.js';
 import { parseDurationSeconds } from '../broker/policy/duration.js';
 import { printable } from '../protocol/printable.js';
 import { AdminClient } from './admin-client.js';
@@ -63,10 +64,17 @@ function describe(record: AuditRow): [string, string] {
   if (record.kind === 'admin') {
     const target = record.target === null || record.target === undefined ? '' : ` ${String(record.target)}`;
     // Refused admin authentications are audited in aggregate: say how many each record stands for.
-    const count = (record.detail as { count?: unknown } | null | undefined)?.count;
+    const detail = record.detail as { count?: unknown; unkeyed_records?: unknown } | null | undefined;
     const refused =
-      record.action === 'auth.failures' && count !== undefined ? ` (${shown(count)} refused)` : '';
-    return [shown(record.admin_label), `${shown(record.action)}${target}${refused}`];
+      record.action === 'auth.failures' && detail?.count !== undefined
+        ? ` (${shown(detail.count)} refused)`
+        : '';
+    // The record a broker writes when it keys a chain from before the keyed chain.
+    const keying =
+      record.action === 'audit.chain_keyed' && detail?.unkeyed_records !== undefined
+        ? ` (${shown(detail.unkeyed_records)} records before were not keyed)`
+        : '';
+    return [shown(record.admin_label), `${shown(record.action)}${target}${refused}${keying}`];
   }
   const released = list(record.released).map((entry) => {
     const { name, version } = (entry ?? {}) as { name?: unknown; version?: unknown };
@@ -142,16 +150,17 @@ export function registerAuditCommands(program: Command, io: CommandIo): void {
     )
     .option(
       '--head <seq:hash>',
-      "a chain head from the broker's log (audit_chain_head), e.g. 1234:hmac1:...; repeatable",
+      "a chain head from the broker's log (audit_chain_head), e.g. 1234:hmac2:...; repeatable",
       (value: string, all: string[]) => [...all, value],
       [],
     )
     .action(async (options: { head: string[] }) => {
       const query = new URLSearchParams();
       for (const head of options.head) {
-        if (!/^\d+:\S+$/.test(head))
+        if (parseChainHead(head) === undefined)
           throw new CliError(
             `--head takes SEQ:HASH as the broker logs it (audit_chain_head), not "${printable(head)}"`,
+            `for example ${CHAIN_HEAD_EXAMPLE}`,
           );
         query.append('head', head);
       }
@@ -162,7 +171,7 @@ export function registerAuditCommands(program: Command, io: CommandIo): void {
       if (!result.ok)
         throw new CliError(
           `the audit chain is broken at record ${shown(result.problem?.seq)}: ${printable(shown(result.problem?.reason))}`,
-          'restore the audit log from a backup or your log store; records before it verified',
+          'compare the database with a backup and with the audit_chain_head lines in your log store (--head) to find what was changed',
         );
       for (const line of verificationLines(result)) writeLine(io.stdout, line);
       if (options.head.length === 0)
@@ -178,7 +187,8 @@ interface Verification {
   checked: number;
   keyed?: number;
   hashOnly?: number;
-  linkedOnly?: { key: string; first: number; last: number; count: number }[];
+  underUnconfiguredKey?: { key: string; first: number; last: number; count: number }[];
+  keyedFrom?: { seq: number; time: string | null } | null;
   head?: { seq: number; hash: string } | null;
   headsMatched?: number[];
   problem?: { seq: number; reason: string };
@@ -191,27 +201,28 @@ function records(first: number, last: number): string {
 /** What a passing verification proved, and what it could not. */
 function verificationLines(result: Verification): string[] {
   const hashOnly = result.hashOnly ?? 0;
-  const linkedOnly = result.linkedOnly ?? [];
+  const unconfigured = result.underUnconfiguredKey ?? [];
   const keyed = result.keyed ?? result.checked;
   const lines = [
-    hashOnly === 0 && linkedOnly.length === 0
+    hashOnly === 0 && unconfigured.length === 0
       ? `the audit chain is intact: ${result.checked} records verified with the chain key`
-      : `the audit chain is intact: ${result.checked} records verified (${keyed} with the chain key, ${hashOnly} only hash-chained, ${result.checked - keyed - hashOnly} only linked)`,
+      : `the audit chain is intact: ${result.checked} records verified (${keyed} with the chain key, ${hashOnly} only hash-chained, ${result.checked - keyed - hashOnly} under a key not configured here)`,
   ];
   if (hashOnly > 0) {
+    const keying = result.keyedFrom;
     lines.push(
-      `note: ${records(1, hashOnly)} only hash-chained (plain SHA-256, from before the chain was keyed): ${
-        result.checked > hashOnly
-          ? 'the keyed records after them pin them'
-          : 'nothing keyed follows them, so an edit with the rest recomputed would not show; check against a head with --head'
-      }`,
+      `note: ${records(1, hashOnly)} only hash-chained (plain SHA-256, from before the chain was keyed); ${
+        keying === undefined || keying === null
+          ? 'the keyed records after them pin their content'
+          : `record ${keying.seq}, written ${printable(shown(keying.time, 'at an unknown time'))} when a broker of this version first started on this database, keyed them and pins their content`
+      }. A keying later than your upgrade means the chain was rewritten then: check against a head logged before it (--head).`,
     );
   }
-  for (const range of linkedOnly) {
+  for (const range of unconfigured) {
     lines.push(
       `note: ${records(range.first, range.last)} under chain key ${printable(range.key)}${
         range.count === range.last - range.first + 1 ? '' : ` (${range.count} of them)`
-      }, which is not configured: linked into the chain, their content not verified (set SECRETS_BROKER_MASTER_KEY_OLD to that master key to verify them)`,
+      }, which is not configured here: their content is pinned by the keyed records after them, which a broker holding that key linked; set SECRETS_BROKER_MASTER_KEY_OLD to that master key to verify their keys too`,
     );
   }
   for (const seq of result.headsMatched ?? []) lines.push(`record ${seq} matches the published head`);

@@ -19,7 +19,7 @@ import { checkPathFree, writeNewPrivateFile } from '../client/private-files.js';
 import { Redactor, redactionPatterns } from '../client/redactor.js';
 import { InputError, parseSecretLines } from '../client/secret-lines.js';
 import { resolveTokenSource } from '../client/token-sources.js';
-import { printable } from '../protocol/printable.js';
+import { printable, printableLines } from '../protocol/printable.js';
 
 export interface FetchIo {
   readonly stdout: NodeJS.WritableStream;
@@ -49,6 +49,14 @@ const OPTIONS = {
 } as const;
 
 class UsageError extends Error {}
+
+/**
+ * Every line secrets-fetch itself writes to stderr: escaped, so an argument, a path or a broker's answer cannot
+ * reach the terminal as a control sequence. Lines joined on purpose stay lines.
+ */
+function tell(io: FetchIo, text: string): void {
+  io.stderr.write(`secrets-fetch: ${printableLines(text)}\n`);
+}
 
 function wholeNumber(text: string | undefined, name: string, fallback: number, max: number): number {
   if (text === undefined) return fallback;
@@ -90,8 +98,10 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
     if (lines.some((line) => line.toFile))
       throw new InputError('ENV=@NAME is for the GitHub Action; write a file with --out instead');
     // Checked before a token is spent: --out must name a path where nothing exists yet.
+    // No directory on the way to it below the current directory may be a symbolic link.
+    const base = process.cwd();
     const out = exec || values.out === undefined ? undefined : resolve(values.out);
-    if (out !== undefined) await checkPathFree(out);
+    if (out !== undefined) await checkPathFree(out, base);
     const audience = values.audience ?? broker;
     const tokens = await resolveTokenSource(
       { tokenEnv: values['token-env'] ?? [], tokenFile: values['token-file'], audience },
@@ -100,29 +110,30 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
     const released = await fetchSecrets({
       brokerUrl: broker,
       entries: lines.map((line) => line.entry.raw),
-      getToken: () => tokens.next(),
+      getToken: (remainingMs) => tokens.next(remainingMs),
       timeoutMs: wholeNumber(values['timeout-seconds'], 'timeout-seconds', 30, 600) * 1000,
       retries: wholeNumber(values.retries, 'retries', 3, 10),
       onRetry: ({ attempt, delayMs, reason }) =>
-        io.stderr.write(
-          `secrets-fetch: ${printable(reason)}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s\n`,
-        ),
+        tell(io, `${printable(reason)}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`),
     });
     const items = planExports(lines, released.secrets);
-    io.stderr.write(
-      `secrets-fetch: released ${items.map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`).join(', ') || 'nothing'}\n`,
+    tell(
+      io,
+      `released ${items.map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`).join(', ') || 'nothing'}`,
     );
     if (exec) return await runRedacted(command, items, io);
     const text = render(format, items);
-    if (out !== undefined) await writeNewPrivateFile(out, text);
+    if (out !== undefined) await writeNewPrivateFile(out, text, { base });
     else io.stdout.write(text);
     return 0;
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`secrets-fetch: ${(error as Error).message}\n${USAGE}\n`);
+      // Node's parseArgs quotes the unknown option as it was given.
+      tell(io, printable((error as Error).message));
+      io.stderr.write(`${USAGE}\n`);
       return 2;
     }
-    io.stderr.write(`secrets-fetch: ${failureMessage(error)}\n`);
+    tell(io, failureMessage(error));
     return 1;
   }
 }
@@ -180,7 +191,7 @@ async function runRedacted(
     );
     await Promise.all(piped);
     if (signal !== null) {
-      io.stderr.write(`secrets-fetch: the command was killed by ${signal}\n`);
+      tell(io, `the command was killed by ${signal}`);
       return 128 + (constants.signals[signal] ?? 0);
     }
     return code ?? 1;

@@ -39,8 +39,11 @@ export interface FetchSecretsOptions {
   readonly brokerUrl: string;
   /** Request entries: names, patterns, "?" for optional (already validated or validated here). */
   readonly entries: readonly string[];
-  /** Called once per attempt: OIDC tokens are single-use, so every retry needs a fresh one. */
-  readonly getToken: () => Promise<string>;
+  /**
+   * Called once per attempt: OIDC tokens are single-use, so every retry needs a fresh one. Told the time left
+   * before the deadline; whether or not it keeps to it, its answer is waited for that long and no longer.
+   */
+  readonly getToken: (remainingMs: number) => Promise<string>;
   readonly timeoutMs: number;
   readonly retries: number;
   readonly onRetry?: (notice: RetryNotice) => void;
@@ -90,7 +93,7 @@ export async function fetchSecrets(options: FetchSecretsOptions): Promise<FetchS
       const remaining = deadline - now();
       if (remaining <= 0) break;
       attempts += 1;
-      const token = await requestToken(options.getToken);
+      const token = await requestToken(options.getToken, remaining);
       last = await attemptExchange(url, token, keyPair, entries, remaining, now);
       if (last.kind === 'done')
         return {
@@ -115,13 +118,35 @@ export async function fetchSecrets(options: FetchSecretsOptions): Promise<FetchS
   }
 }
 
-async function requestToken(getToken: () => Promise<string>): Promise<string> {
+/**
+ * A token from the CI provider within the time left: the runner's token endpoint (or whatever stands in for it)
+ * may never answer, and timeout-seconds bounds the whole step. The timer is cleared once either side settles.
+ */
+async function requestToken(
+  getToken: (remainingMs: number) => Promise<string>,
+  remainingMs: number,
+): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new TokenRequestError(
+            'could not get an OIDC ID token: the token request did not answer in time (timeout-seconds covers it too)',
+          ),
+        ),
+      remainingMs,
+    );
+  });
   try {
-    return await getToken();
+    return await Promise.race([getToken(remainingMs), deadline]);
   } catch (error) {
+    if (error instanceof TokenRequestError) throw error;
     throw new TokenRequestError(
       `could not get an OIDC ID token: ${error instanceof Error ? error.message : String(error)}`,
     );
+  } finally {
+    clearTimeout(timer);
   }
 }
 

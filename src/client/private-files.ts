@@ -1,19 +1,27 @@
 /**
  * Files that hold secret values: each is created new (never over something at its path, never through a
- * link), mode 0600, and removed later only while its path still leads to that very file (same device and
- * inode as when it was created). Nothing here follows a symbolic link at the final path component.
+ * link, never through a linked directory), mode 0600, and removed later only while its path still leads to
+ * that very file. "That very file" is the device, the inode and the birth time it had: an inode number alone is
+ * handed to the next new file as soon as the file is deleted (ext4, tmpfs). Where the file system keeps no birth
+ * time, the change time after the last write stands in for it, and a file whose metadata changed since is left
+ * alone (with a warning) rather than removed.
  */
 import { randomBytes } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { printable } from '../protocol/printable.js';
+import { linkedDirectoryOnTheWay } from './real-directories.js';
 
-/** A file or directory as created: its path, and the device and inode (decimal) it had then. */
+/** A file or directory as created: its path, and the device, inode and times (decimal) that tell it apart. */
 export interface FileIdentity {
   readonly path: string;
   readonly dev: string;
   readonly ino: string;
+  /** Birth time in nanoseconds, where the file system keeps one (Linux statx, macOS, Windows). */
+  readonly birthNs?: string;
+  /** Change time in nanoseconds after the last write this job made: used only when there is no birth time. */
+  readonly ctimeNs?: string;
 }
 
 /** A path that cannot take a new file, or a file that could not be created: the message says what to do. */
@@ -36,12 +44,34 @@ function kindOf(stats: { isSymbolicLink(): boolean; isFile(): boolean; isDirecto
   return 'a special file (FIFO, socket or device)';
 }
 
-function identityOf(path: string, stats: BigIntStats): FileIdentity {
-  return { path, dev: stats.dev.toString(), ino: stats.ino.toString() };
+function identityOf(path: string, stats: BigIntStats, kind: 'file' | 'directory'): FileIdentity {
+  const identity: FileIdentity = { path, dev: stats.dev.toString(), ino: stats.ino.toString() };
+  const birth = stats.birthtimeNs > 0n ? { birthNs: stats.birthtimeNs.toString() } : {};
+  // A directory's change time moves with every entry added or removed in it, so it cannot stand in for a birth.
+  const change = kind === 'file' ? { ctimeNs: stats.ctimeNs.toString() } : {};
+  return { ...identity, ...birth, ...change };
 }
 
-function sameIdentity(stats: BigIntStats, identity: FileIdentity): boolean {
-  return stats.dev.toString() === identity.dev && stats.ino.toString() === identity.ino;
+/** Why `stats` is not the file or directory `identity` records, or undefined when it is. */
+function identityDifference(
+  stats: BigIntStats,
+  identity: FileIdentity,
+  directory: boolean,
+): string | undefined {
+  if (stats.dev.toString() !== identity.dev || stats.ino.toString() !== identity.ino)
+    return 'device and inode differ';
+  if (identity.birthNs !== undefined)
+    return stats.birthtimeNs.toString() === identity.birthNs ? undefined : 'its birth time differs';
+  // rmdir removes only an empty directory, and ours have random names: device and inode are enough for them.
+  if (directory) return undefined;
+  if (identity.ctimeNs !== undefined)
+    return stats.ctimeNs.toString() === identity.ctimeNs ? undefined : 'its change time differs';
+  return 'no birth or change time was recorded for it';
+}
+
+/** The very same file, seen twice: nothing about it changed in between. */
+function sameState(a: BigIntStats, b: BigIntStats): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.birthtimeNs === b.birthtimeNs && a.ctimeNs === b.ctimeNs;
 }
 
 async function lstatOrUndefined(path: string): Promise<BigIntStats | undefined> {
@@ -60,11 +90,24 @@ function alreadyExists(path: string, kind: string): PrivateFileError {
   );
 }
 
+/** Refuses a path with a symbolic link among its directories below `base` (see real-directories.ts). */
+async function checkRealDirectories(path: string, base: string): Promise<void> {
+  const link = await linkedDirectoryOnTheWay(path, base);
+  if (link !== undefined)
+    throw new PrivateFileError(
+      `${printable(path)} is refused: ${printable(link)} is a symbolic link; secrets are written only through ` +
+        'real directories, so that a link planted in the workspace cannot lead them elsewhere: remove the link ' +
+        'or choose a path without one',
+    );
+}
+
 /**
- * Refuses a path where something already exists (of any type, a dangling link included) or whose directory is
- * missing. Writes nothing: it lets a step fail before it asks for a token.
+ * Refuses a path where something already exists (of any type, a dangling link included), whose directory is
+ * missing, or that leads through a linked directory below `base`. Writes nothing: it lets a step fail before it
+ * asks for a token.
  */
-export async function checkPathFree(path: string): Promise<void> {
+export async function checkPathFree(path: string, base: string = process.cwd()): Promise<void> {
+  await checkRealDirectories(path, base);
   const existing = await lstatOrUndefined(path).catch((error: unknown) => {
     throw new PrivateFileError(`cannot use ${printable(path)}: ${errorCode(error) ?? String(error)}`);
   });
@@ -95,24 +138,39 @@ async function createNew(path: string): Promise<FileHandle> {
   }
 }
 
+export interface NewFileOptions {
+  /**
+   * Told the identity to record for the file: once before a byte is written (so a cleanup that runs after a
+   * crash knows it), and again after the last write (with the change time that may have to stand in for a
+   * birth time).
+   */
+  readonly record?: (identity: FileIdentity) => void;
+  /** The directory below which no directory on the way may be a link (default: the current directory). */
+  readonly base?: string;
+}
+
 /**
- * Creates `path` as a new 0600 file, tells `onCreated` its identity before a byte is written (so a cleanup
- * that runs later knows it), then writes `content`. If writing fails, the new file is removed again.
+ * Creates `path` as a new 0600 file holding `content`, and returns its identity after the last write. If
+ * writing or recording fails, the new file is removed again.
  */
 export async function writeNewPrivateFile(
   path: string,
   content: string,
-  onCreated: (identity: FileIdentity) => void = () => undefined,
+  options: NewFileOptions = {},
 ): Promise<FileIdentity> {
+  const record = options.record ?? (() => undefined);
+  await checkRealDirectories(path, options.base ?? process.cwd());
   const handle = await createNew(path);
   let identity: FileIdentity | undefined;
   try {
-    identity = identityOf(path, await handle.stat({ bigint: true }));
-    onCreated(identity);
+    identity = identityOf(path, await handle.stat({ bigint: true }), 'file');
+    record(identity);
     // The umask may have taken bits away; the owner needs exactly read and write.
     await handle.chmod(0o600);
     await handle.writeFile(content, 'utf8');
     await handle.sync();
+    identity = identityOf(path, await handle.stat({ bigint: true }), 'file');
+    record(identity);
   } catch (error) {
     await handle.close().catch(() => undefined);
     if (identity !== undefined) await removeCreatedFile(identity).catch(() => undefined);
@@ -147,13 +205,13 @@ export async function makePrivateDirectory(
 
 /** Its identity from a handle on it where directories can be opened, and its mode set to exactly 0700. */
 async function directoryIdentity(path: string): Promise<FileIdentity> {
-  if (process.platform === 'win32') return identityOf(path, await lstat(path, { bigint: true }));
+  if (process.platform === 'win32') return identityOf(path, await lstat(path, { bigint: true }), 'directory');
   const handle = await open(path, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | NOFOLLOW);
   try {
     const stats = await handle.stat({ bigint: true });
     if (!stats.isDirectory()) throw new PrivateFileError(`${printable(path)} changed while it was created`);
     await handle.chmod(0o700);
-    return identityOf(path, stats);
+    return identityOf(path, stats, 'directory');
   } finally {
     await handle.close();
   }
@@ -173,8 +231,9 @@ function notTheCreated(stats: BigIntStats, identity: FileIdentity, directory: bo
   const expected = directory ? stats.isDirectory() : stats.isFile();
   if (!expected)
     return `it is now ${kindOf(stats)}, not the ${directory ? 'directory' : 'file'} this job created`;
-  if (!sameIdentity(stats, identity))
-    return `it is now another ${directory ? 'directory' : 'file'} than the one this job created (device and inode differ)`;
+  const difference = identityDifference(stats, identity, directory);
+  if (difference !== undefined)
+    return `it is now another ${directory ? 'directory' : 'file'} than the one this job created (${difference})`;
   return undefined;
 }
 
@@ -189,7 +248,7 @@ async function overwriteWithZeros(handle: FileHandle, size: bigint): Promise<voi
 /**
  * Overwrites the created file with zeros, then unlinks it, only while its path still leads to that file: the
  * path is checked before opening, the open never follows a link (nor waits on a FIFO), the opened file is
- * compared again, and the path once more before the unlink.
+ * compared again, and the path once more before the unlink (against the file as it is after the zeros).
  */
 export async function removeCreatedFile(identity: FileIdentity): Promise<RemovalOutcome> {
   const before = await lstatOrUndefined(identity.path);
@@ -206,18 +265,20 @@ export async function removeCreatedFile(identity: FileIdentity): Promise<Removal
     if (code === 'ENXIO') return { kind: 'left alone', reason: 'it is now a FIFO' };
     throw error;
   }
+  let zeroed: BigIntStats;
   try {
     const opened = await handle.stat({ bigint: true });
     const openedChanged = notTheCreated(opened, identity, false);
     if (openedChanged !== undefined) return { kind: 'left alone', reason: openedChanged };
     await overwriteWithZeros(handle, opened.size);
+    zeroed = await handle.stat({ bigint: true });
   } finally {
     await handle.close();
   }
   const after = await lstatOrUndefined(identity.path);
   if (after === undefined) return ALREADY_GONE;
-  const changedSince = notTheCreated(after, identity, false);
-  if (changedSince !== undefined) return { kind: 'left alone', reason: changedSince };
+  if (!after.isFile() || !sameState(after, zeroed))
+    return { kind: 'left alone', reason: 'it was replaced while it was being removed' };
   await unlink(identity.path);
   return REMOVED;
 }

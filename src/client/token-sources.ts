@@ -20,9 +20,15 @@ export class NoTokenError extends Error {
 
 export interface TokenSource {
   readonly description: string;
-  /** A token for the next attempt. Tokens are single-use, so a source of fixed tokens runs out. */
-  next(): Promise<string>;
+  /**
+   * A token for the next attempt, within `timeoutMs` where it has to ask for one. Tokens are single-use, so a
+   * source of fixed tokens runs out.
+   */
+  next(timeoutMs?: number): Promise<string>;
 }
+
+/** The longest wait for GitHub's token endpoint, whatever time the step has left. */
+const MAX_TOKEN_REQUEST_MS = 15_000;
 
 /** Fixed tokens (from variables or a file), each handed out once. */
 function fixedTokens(tokens: readonly string[], description: string): TokenSource {
@@ -46,7 +52,7 @@ function fixedTokens(tokens: readonly string[], description: string): TokenSourc
 function githubRunner(requestUrl: string, requestToken: string, audience: string): TokenSource {
   return {
     description: 'the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)',
-    next: async () => {
+    next: async (timeoutMs = MAX_TOKEN_REQUEST_MS) => {
       let text: Buffer;
       try {
         text = await boundedGet(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
@@ -55,7 +61,7 @@ function githubRunner(requestUrl: string, requestToken: string, audience: string
           accept: 'application/json',
           acceptsMediaType: (type) => type === 'application/json',
           expectedMediaTypes: 'application/json',
-          timeoutMs: 15_000,
+          timeoutMs: Math.max(1, Math.min(timeoutMs, MAX_TOKEN_REQUEST_MS)),
           maxBytes: 64 * 1024,
         });
       } catch (error) {

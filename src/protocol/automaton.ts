@@ -150,6 +150,8 @@ export const DEFAULT_MAX_STATES = 10_000;
 
 /** A compiled pattern: matches whole inputs. */
 export class Program {
+  private scratch: [ActiveStates, ActiveStates] | undefined;
+
   private constructor(
     private readonly states: readonly State[],
     private readonly start: number,
@@ -169,8 +171,18 @@ export class Program {
       states.push(state);
       return states.length - 1;
     };
+    // Compiling is charged too: a repetition of something that compiles to no state ("(?:){1000}", nested)
+    // pushes nothing, but each of its iterations is still work.
+    let work = 0;
+    const maxWork = maxStates * 8;
     // Compiled back to front: each node is given the state its match continues to.
     const emit = (node: PatternNode, next: number): number => {
+      work += 1;
+      if (work > maxWork) {
+        throw new PatternTooLargeError(
+          `the pattern takes more than ${maxWork} steps to compile; shorten it or lower its repetition counts`,
+        );
+      }
       switch (node.type) {
         case 'set':
           return push({ kind: 'char', set: node.set, next });
@@ -211,9 +223,10 @@ export class Program {
   /** Whether the whole of `input` matches. Every state visit and character test is charged to `meter`. */
   matches(input: string, meter?: Meter): boolean {
     const codePoints = toCodePoints(input);
-    const size = this.states.length;
-    let current = new ActiveStates(size);
-    let following = new ActiveStates(size);
+    // Two sets sized to the program, made once per program: matching allocates nothing per call.
+    this.scratch ??= [new ActiveStates(this.states.length), new ActiveStates(this.states.length)];
+    let [current, following] = this.scratch;
+    current.clear();
     let steps = this.addClosure(current, this.start, codePoints, 0);
     for (let position = 0; position < codePoints.length; position += 1) {
       if (current.count === 0) break;

@@ -11,6 +11,7 @@ import {
 } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { printable } from './printable.js';
+import { quoted } from './quoted.js';
 
 export interface BoundedRequestOptions {
   /** What is fetched, for messages: "the JWKS" gives "the JWKS at https://… answered HTTP 500". */
@@ -56,8 +57,6 @@ export class BoundedRequestError extends Error {
     super(message);
   }
 }
-
-const MAX_QUOTED_HEADER = 100;
 
 /**
  * GET `target` and return its body, never spending more than `timeoutMs` nor holding more than `maxBytes`.
@@ -170,7 +169,7 @@ function refuseHeaders(
 ): BoundedRequestError | undefined {
   const status = response.statusCode ?? 0;
   if (status >= 300 && status < 400) {
-    const location = quoteHeader(response.headers.location);
+    const location = quoted(response.headers.location);
     return new BoundedRequestError(
       'status',
       `${subject} answered HTTP ${status}, a redirect to ${location}; redirects are not followed`,
@@ -180,7 +179,7 @@ function refuseHeaders(
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
     return new BoundedRequestError(
       'encoding',
-      `${subject} is sent with content-encoding ${quoteHeader(encoding)}, which the broker did not ask for`,
+      `${subject} is sent with content-encoding ${quoted(encoding)}, which the broker did not ask for`,
     );
   }
   const declared = response.headers['content-length'];
@@ -208,7 +207,7 @@ function refuseStatusOrType(
   if (!options.acceptsMediaType(mediaType)) {
     return new BoundedRequestError(
       'content_type',
-      `${subject} has content-type ${quoteHeader(contentType)}; expected ${options.expectedMediaTypes}`,
+      `${subject} has content-type ${quoted(contentType)}; expected ${options.expectedMediaTypes}`,
     );
   }
   return undefined;
@@ -252,10 +251,4 @@ function networkError(subject: string, error: unknown): BoundedRequestError {
     `fetching ${subject} failed: ${printable(detail)}`,
     typeof code === 'string' ? code : undefined,
   );
-}
-
-function quoteHeader(value: string | undefined): string {
-  if (value === undefined) return 'none';
-  const shown = value.length > MAX_QUOTED_HEADER ? `${value.slice(0, MAX_QUOTED_HEADER)}…` : value;
-  return printable(JSON.stringify(shown));
 }

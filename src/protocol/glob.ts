@@ -102,7 +102,7 @@ export class Glob {
   test(value: string, meter?: Meter): boolean {
     if (this.literal !== undefined) return value === this.literal;
     if (!value.startsWith(this.literalPrefix)) return false;
-    if (this.oneWildcard !== undefined) return matchesOneWildcard(this.oneWildcard, value, meter);
+    if (this.oneWildcard !== undefined) return matchesOneWildcard(this.oneWildcard, value);
     return this.program.matches(value, meter);
   }
 
@@ -153,16 +153,20 @@ function oneWildcardShape(items: readonly PatternNode[]): OneWildcard | undefine
   return [...suffix].length === rest.length ? { prefix, suffix, excluded } : undefined;
 }
 
-function matchesOneWildcard(shape: OneWildcard, value: string, meter?: Meter): boolean {
-  meter?.spend(value.length);
+/** A string comparison, not charged to a meter (like comparing two names). */
+function matchesOneWildcard(shape: OneWildcard, value: string): boolean {
   if (value.length < shape.prefix.length + shape.suffix.length) return false;
   if (!value.startsWith(shape.prefix) || !value.endsWith(shape.suffix)) return false;
   const middle = value.slice(shape.prefix.length, value.length - shape.suffix.length);
   return !shape.excluded.some((character) => middle.includes(character));
 }
 
+/** Deeper nesting is no real pattern, and parsing recursion must stay far from the stack's limit. */
+const MAX_NESTING = 32;
+
 class GlobParser {
   private index = 0;
+  private depth = 0;
   private readonly characters: string[];
 
   constructor(
@@ -245,12 +249,17 @@ class GlobParser {
 
   private braces(): PatternNode {
     const options: PatternNode[] = [];
+    this.depth += 1;
+    if (this.depth > MAX_NESTING) this.fail(`nests "{" more than ${MAX_NESTING} deep`);
     this.index += 1; // the "{"
     for (;;) {
       options.push(this.sequence(true));
       const delimiter = this.characters[this.index];
       this.index += 1;
-      if (delimiter === '}') return { type: 'choice', options };
+      if (delimiter === '}') {
+        this.depth -= 1;
+        return { type: 'choice', options };
+      }
     }
   }
 

@@ -1,20 +1,19 @@
 /**
  * Text for a human's terminal or a CI log: characters that could move the cursor, rewrite the screen, start a
- * terminal or workflow command, or reorder what is shown become visible escapes (`\x1b`, `\u202e`).
+ * terminal or workflow command, reorder what is shown, or hide text become visible escapes (`\x1b`, `\u202e`,
+ * `\u{e0041}`).
  *
- * Escaped: C0 controls (U+0000-U+001F), DEL, C1 controls (U+0080-U+009F), the line and paragraph separators,
- * bidirectional marks, embeddings, overrides and isolates, and invisible format characters (zero-width
- * space/joiners, word joiner, byte order mark, interlinear annotations).
+ * Escaped, by Unicode property so that the whole class is covered: control characters (C0, DEL, C1: `Cc`), format
+ * characters (`Cf`: bidirectional marks, embeddings, overrides and isolates, zero-width characters, soft hyphen,
+ * interlinear annotations, tags), the line and paragraph separators (`Zl`, `Zp`), every default-ignorable code
+ * point (shown as nothing: variation selectors, the combining grapheme joiner, Hangul fillers, deprecated format
+ * characters) and lone surrogates (`Cs`: not text at all).
  */
-/* eslint-disable no-control-regex -- matching control characters is this module's job */
-const UNPRINTABLE =
-  /[\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
-const UNPRINTABLE_BUT_NEWLINE =
-  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
-/* eslint-enable no-control-regex */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
+const UNPRINTABLE_BUT_NEWLINE = /(?!\n)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
 
 function escapeCharacter(character: string): string {
-  const code = character.charCodeAt(0);
+  const code = character.codePointAt(0) as number;
   switch (character) {
     case '\n':
       return '\\n';
@@ -23,9 +22,9 @@ function escapeCharacter(character: string): string {
     case '\t':
       return '\\t';
     default:
-      return code < 0x100
-        ? `\\x${code.toString(16).padStart(2, '0')}`
-        : `\\u${code.toString(16).padStart(4, '0')}`;
+      if (code < 0x100) return `\\x${code.toString(16).padStart(2, '0')}`;
+      if (code <= 0xffff) return `\\u${code.toString(16).padStart(4, '0')}`;
+      return `\\u{${code.toString(16)}}`;
   }
 }
 
@@ -45,4 +44,17 @@ export function hasUnprintable(text: string): boolean {
   const found = UNPRINTABLE.test(text);
   UNPRINTABLE.lastIndex = 0;
   return found;
+}
+
+/**
+ * JSON text for a terminal, a log line or a client that prints what it gets: still valid JSON that parses to the
+ * same value, with every character `printable` would escape written as `\uXXXX` (JSON.stringify escapes only C0
+ * controls, which never appear raw in its output; indentation's line breaks are left alone).
+ */
+export function printableJson(json: string): string {
+  return json.replace(UNPRINTABLE_BUT_NEWLINE, (character) =>
+    [...Array(character.length).keys()]
+      .map((index) => `\\u${character.charCodeAt(index).toString(16).padStart(4, '0')}`)
+      .join(''),
+  );
 }

@@ -2,7 +2,18 @@
  * End to end: the bundled action (dist/) run as the runner runs it, against the real broker and a token
  * endpoint that mints through oauth2-mock-server.
  */
-import { chmod, lstat, mkdir, readdir, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -30,6 +41,8 @@ const values = {
 /** Secrets whose derived names run code in later steps, all reachable through one pattern. */
 const codeRunningNames = ['LD_AUDIT', 'GIT_CONFIG_PARAMETERS', 'PERL5OPT', 'node_options'];
 const codeRunningValues = codeRunningNames.map((name) => canary(`code-${name}`));
+/** A secret whose derived name points tools at a proxy: exported only when the workflow names it. */
+const PROXY = 'http://proxy.example:3128';
 
 let harness: BrokerHarness;
 let tokens: TokenEndpoint;
@@ -47,6 +60,7 @@ beforeAll(async () => {
   for (const [index, name] of codeRunningNames.entries())
     await harness.setSecret(`prod/shared/${name}`, codeRunningValues[index]!);
   await harness.setSecret('prod/shared/REGION', 'eu-west-1');
+  await harness.setSecret('prod/shared/HTTPS_PROXY', PROXY);
   await harness.setSecret('prod/api/DB_PASSWORD', values.dbPassword);
   await harness.setSecret('prod/api/CERT', values.cert);
   await harness.setSecret('prod/api/CONFIG', values.config);
@@ -414,16 +428,63 @@ describe('secret names that would run code in later steps', () => {
         secrets: [
           'prod/shared/*',
           ...codeRunningNames.map((name) => `MY_${name.toUpperCase()}=prod/shared/${name}`),
+          'HTTPS_PROXY=prod/shared/HTTPS_PROXY',
         ].join('\n'),
       }),
     });
     expect(result.code, result.stdout).toBe(0);
     expect(result.env).toEqual({
       REGION: 'eu-west-1',
+      HTTPS_PROXY: PROXY,
       ...Object.fromEntries(
         codeRunningNames.map((name, index) => [`MY_${name.toUpperCase()}`, codeRunningValues[index]]),
       ),
     });
+  });
+});
+
+describe('secret names that point tools at files, daemons or proxies', () => {
+  it('are refused through a pattern, and exported when the workflow names them', async () => {
+    const directory = await newRunnerDirectory();
+    const renamed = codeRunningNames.map((name) => `MY_${name.toUpperCase()}=prod/shared/${name}`);
+    const refused = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({ secrets: ['prod/shared/*', ...renamed].join('\n') }),
+    });
+    await expectNothingWritten(directory, refused);
+    expect(refused.stdout).toContain(
+      'secret "prod/shared/HTTPS_PROXY" (line 1): "HTTPS_PROXY" is exported only when the workflow names it',
+    );
+    expect(refused.stdout).toContain('write HTTPS_PROXY=prod/shared/HTTPS_PROXY');
+    const named = await runStep('main', await newRunnerDirectory(), {
+      tokenEndpoint: tokens,
+      inputs: inputs({ secrets: 'HTTPS_PROXY=prod/shared/HTTPS_PROXY\nKUBECONFIG=@prod/api/CONFIG' }),
+    });
+    expect(named.code, named.stdout).toBe(0);
+    expect(named.env.HTTPS_PROXY).toBe(PROXY);
+    expect(await readFile(named.env.KUBECONFIG!, 'utf8')).toBe(values.config);
+  });
+});
+
+describe('the token request is bounded by timeout-seconds', () => {
+  it('fails the step when the runner never answers the ID token request', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const directory = await newRunnerDirectory();
+      const result = await runStep('main', directory, {
+        environment: {
+          ACTIONS_ID_TOKEN_REQUEST_URL: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/token?x=1`,
+          ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'request-token',
+        },
+        inputs: inputs({ secrets: 'prod/api/DB_PASSWORD', 'timeout-seconds': '2', file: 'secrets.env' }),
+      });
+      await expectNothingWritten(directory, result);
+      expect(result.stdout).toContain('the token request did not answer in time');
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
 
@@ -457,6 +518,29 @@ describe('the file input is always a new file of its own', () => {
       }
     });
   }
+});
+
+describe('the file input is written only through real directories', () => {
+  it('refuses a path whose directory in the workspace is a symbolic link, before any token is spent', async () => {
+    const directory = await newRunnerDirectory();
+    const published = join(directory.root, 'published-site');
+    await mkdir(published);
+    await symlink(published, join(directory.workspace, 'out'));
+    const tokensBefore = tokens.audiences.length;
+    const result = await runStep('main', directory, {
+      tokenEndpoint: tokens,
+      inputs: inputs({ secrets: 'prod/api/DB_PASSWORD', file: 'out/secrets.env' }),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      `${join(directory.workspace, 'out', 'secrets.env')} is refused: ${join(directory.workspace, 'out')} is a symbolic link`,
+    );
+    expect(result.env).toEqual({});
+    expect(result.outputs).toEqual({});
+    expect(await readdir(published)).toEqual([]);
+    expect(await readdir(directory.temp)).toEqual([]);
+    expect(tokens.audiences.length).toBe(tokensBefore);
+  });
 });
 
 describe('the post step removes only what the main step created', () => {
@@ -497,6 +581,28 @@ describe('the post step removes only what the main step created', () => {
     expect(post.code).toBe(0);
     expect(post.stdout).toContain(`::warning::Left ${file} as it is: it is now another file`);
     expect(await readFile(file, 'utf8')).toBe('someone else\n');
+  });
+
+  it('leaves alone a new file that got the inode number of its deleted file', async () => {
+    const { directory, file, main } = await mainWithFile();
+    const recorded = decodeCreated(main.state[STATE_CREATED] ?? '').files.find(
+      (entry) => entry.path === file,
+    )!;
+    expect(recorded.birthNs).toMatch(/^[1-9][0-9]*$/);
+    // Once the file system's clock has moved past the file's birth, a file created later has a later birth.
+    let passed = false;
+    for (let attempt = 0; attempt < 1_000_000 && !passed; attempt += 1) {
+      await chmod(file, 0o600);
+      passed = (await stat(file, { bigint: true })).ctimeNs > BigInt(recorded.birthNs!);
+    }
+    expect(passed).toBe(true);
+    // A later step deletes the secrets file and writes its own there: ext4 and tmpfs reuse the inode number.
+    await unlink(file);
+    await writeFile(file, 'build output\n');
+    const post = await runStep('post', directory, { inputs: {} });
+    expect(post.code).toBe(0);
+    expect(post.stdout).toContain(`::warning::Left ${file} as it is: it is now another file`);
+    expect(await readFile(file, 'utf8')).toBe('build output\n');
   });
 
   it('leaves a path alone when the state records another device and inode for it', async () => {

@@ -1,5 +1,5 @@
 /** secrets-fetch, the bundled dist/secrets-fetch.js, against the real broker with GitLab- and GitHub-shaped tokens. */
-import { lstat, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -329,6 +329,70 @@ describe('secrets-fetch --out is always a new file of its own', () => {
       expect(await readFile(fresh, 'utf8')).toBe(`DB_PASSWORD='${values.db}'\n`);
     });
   }
+});
+
+describe('secrets-fetch --out is written only through real directories', () => {
+  it('refuses a path whose directory below the current one is a symbolic link, and spends no token', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'fetch-'));
+    const published = join(root, 'published-site');
+    await mkdir(published);
+    await symlink(published, join(root, 'out'));
+    const token = await gitlabToken();
+    const args = [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-env', 'T'];
+    const refused = await run('node', [...args, '--out', 'out/secrets.env'], {
+      env: cleanEnv({ T: token }),
+      cwd: root,
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(
+      `Nothing was written: ${join(root, 'out', 'secrets.env')} is refused: ${join(root, 'out')} is a symbolic link`,
+    );
+    expect(await readdir(published)).toEqual([]);
+    // The refusal came before the exchange: the same token still works once.
+    const accepted = await run('node', [...args, '--out', 'secrets.env'], {
+      env: cleanEnv({ T: token }),
+      cwd: root,
+    });
+    expect(accepted.code, accepted.stderr).toBe(0);
+  });
+});
+
+describe('secrets-fetch bounds the token request by --timeout-seconds', () => {
+  it("ends when the GitHub runner's token endpoint never answers", async () => {
+    await withFakeServer(
+      () => undefined,
+      async (url) => {
+        const result = await run(
+          'node',
+          [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--timeout-seconds', '1'],
+          {
+            env: cleanEnv({
+              ACTIONS_ID_TOKEN_REQUEST_URL: `${url}/token?api-version=2.0`,
+              ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'request-token',
+            }),
+          },
+        );
+        expect(result.code).toBe(1);
+        expect(result.stdout).toBe('');
+        expect(result.stderr).toMatch(/could not get an OIDC ID token: .*(did not answer in time|deadline)/);
+      },
+    );
+  });
+});
+
+describe('secrets-fetch prints its own usage errors escaped', () => {
+  it('an unknown option and an unexpected argument reach stderr without control characters', async () => {
+    for (const argument of ['--\u001b]0;PWNED\u0007', 'x\u001b[2J\u202e\nsecrets-fetch: forged']) {
+      const result = await run('node', [FETCH, '--broker', harness.url, argument], { env: cleanEnv() });
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      for (const line of result.stderr.split('\n'))
+        expect(hasUnprintable(line), JSON.stringify(line)).toBe(false);
+      expect(result.stderr).toMatch(
+        /Unknown option '--\\x1b\]0;PWNED\\x07'|unexpected argument "x\\x1b\[2J\\u202e\\nsecrets-fetch: forged"/,
+      );
+    }
+  });
 });
 
 describe("secrets-fetch prints the broker's words escaped", () => {

@@ -106,7 +106,7 @@ describe.each(['sqlite', 'postgres'] as const)('audit group commit on %s', (kind
       expect(JSON.parse(entry.record)).toEqual({ kind: 'test', text: `n${index}` });
       if (index > 0) expect(entry.prevHash).toBe(entries[index - 1]!.hash);
     });
-    expect(await verify(store)).toMatchObject({ ok: true, hashOnly: 0, linkedOnly: [] });
+    expect(await verify(store)).toMatchObject({ ok: true, hashOnly: 0, underUnconfiguredKey: [] });
   });
 
   it('one token twice in one batch: the first append writes, the second is refused and writes nothing', async () => {

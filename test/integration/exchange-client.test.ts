@@ -123,6 +123,33 @@ describe('exchange client retries', () => {
   });
 });
 
+describe('the token request is bounded by the same deadline', () => {
+  it('fails with a TokenRequestError when the CI provider never answers, and sends nothing', async () => {
+    const broker = await scriptedBroker([{ status: 200, body: { request_id: 'r', secrets: [] } }]);
+    const { call } = client(broker.url, {
+      getToken: () => new Promise<string>(() => undefined),
+      timeoutMs: 50,
+    });
+    const error = await call.catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(TokenRequestError);
+    expect((error as Error).message).toBe(
+      'could not get an OIDC ID token: the token request did not answer in time (timeout-seconds covers it too)',
+    );
+    expect(broker.seen).toEqual([]);
+  });
+
+  it('a retry whose token request hangs ends at the deadline as well', async () => {
+    const broker = await scriptedBroker([{ status: 503, body: problem(503, 'unavailable') }]);
+    let calls = 0;
+    const { call } = client(broker.url, {
+      timeoutMs: 2_000,
+      getToken: () => (++calls === 1 ? Promise.resolve('token-1') : new Promise<string>(() => undefined)),
+    });
+    await expect(call).rejects.toThrow('the token request did not answer in time');
+    expect(broker.seen).toEqual(['Bearer token-1']);
+  });
+});
+
 describe('every read from the broker is bounded', () => {
   /** Serves `handler` and makes one exchange against it with no retry. */
   async function oneExchange(handler: RequestListener, timeoutMs: number): Promise<unknown> {

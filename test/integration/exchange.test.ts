@@ -10,6 +10,7 @@ import {
   type Claims,
 } from '../helpers/oidc-issuer.js';
 import { BrokerHarness, newRecipient, openSealed, TEST_AUDIENCE } from '../helpers/broker-harness.js';
+import { hasUnprintable } from '../../src/protocol/printable.js';
 
 let harness: BrokerHarness;
 
@@ -471,5 +472,40 @@ describe('service endpoints', () => {
     const result = await harness.request('GET', '/v1/nope');
     expectProblem(result, 404, 'not_found');
     expect(result.json.detail).toBe('no such endpoint: GET /v1/nope');
+  });
+});
+
+describe('what a client sent comes back escaped', () => {
+  const HOSTILE = 'x\u202egnp.exe\u009b31m\u2028\u001b]0;t\u0007';
+
+  it('a verified token whose branch holds bidi and C1 characters leaves no raw one in the log or the answer', async () => {
+    const token = await harness.github.token(
+      githubClaims(harness.github.url, TEST_AUDIENCE, { ref: `refs/heads/${HOSTILE}`, repository_id: '1' }),
+    );
+    const logsBefore = harness.logs.length;
+    const result = await harness.exchange(token, ['prod/api/DB_PASSWORD']);
+    expect(result.status).toBe(403);
+    expect(hasUnprintable(result.text)).toBe(false);
+    const logged = harness.logs.slice(logsBefore).join('');
+    expect(logged).toContain('refs/heads/x\\u202egnp');
+    expect(hasUnprintable(logged.replaceAll('\n', ''))).toBe(false);
+  });
+
+  it('an unknown issuer, a key id and an audience quoted in the problem are escaped and cut short', async () => {
+    const cases = [
+      await tokenFromForeignKey({ ...githubClaims(`https://evil.example/${HOSTILE}`, TEST_AUDIENCE) }),
+      await tokenFromForeignKey(
+        githubClaims(harness.github.url, TEST_AUDIENCE),
+        `${HOSTILE}${'k'.repeat(500)}`,
+      ),
+      await harness.github.token(githubClaims(harness.github.url, `${HOSTILE}-audience`)),
+    ];
+    for (const token of cases) {
+      const result = await harness.exchange(token, ['prod/api/DB_PASSWORD']);
+      expect(result.status).toBe(401);
+      const texts = `${String(result.json.detail)} ${String(result.json.hint ?? '')}`;
+      expect(hasUnprintable(texts), texts).toBe(false);
+      expect(texts.length).toBeLessThan(1000);
+    }
   });
 });

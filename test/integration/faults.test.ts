@@ -59,7 +59,7 @@ describe('a full disk', () => {
       await rm(join(mount, 'filler'));
       expect((await h.exchange(await token(), ['prod/api/DB_PASSWORD'])).status).toBe(200);
       const chain = await verifyAuditChain(h.broker.stores.audit, { keys: h.broker.auditChainKeys });
-      expect(chain).toMatchObject({ ok: true, hashOnly: 0, linkedOnly: [] });
+      expect(chain).toMatchObject({ ok: true, hashOnly: 0, underUnconfiguredKey: [] });
     },
   );
 });
@@ -141,7 +141,7 @@ describe('a broker killed during secret writes', () => {
       const chain = await verifyAuditChain(stores.audit, {
         keys: new AuditChainKeys(parseMasterKey(masterKey, 'test')),
       });
-      expect(chain).toMatchObject({ ok: true, hashOnly: 0, linkedOnly: [] });
+      expect(chain).toMatchObject({ ok: true, hashOnly: 0, underUnconfiguredKey: [] });
     } finally {
       await stores.close();
     }

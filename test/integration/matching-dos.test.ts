@@ -37,6 +37,15 @@ afterAll(async () => {
   await harness?.close();
 });
 
+let bulkStored = false;
+/** Enough granted names that a costly pattern needs more matching work than an exchange may use. */
+async function storeBulkSecrets(): Promise<void> {
+  if (bulkStored) return;
+  for (let index = 0; index < 400; index += 1)
+    await harness.setSecret(`prod/api/BULK_SECRET_WITH_A_LONG_NAME_${index}`, `bulk-${index}`);
+  bulkStored = true;
+}
+
 const token = (overrides: Record<string, unknown> = {}) =>
   harness.github.token(githubClaims(harness.github.url, TEST_AUDIENCE, overrides));
 
@@ -59,8 +68,7 @@ describe('requested patterns cannot stall the broker', () => {
   });
 
   it('a pattern that needs more matching work than an exchange may use is refused and spends nothing', async () => {
-    for (let index = 0; index < 400; index += 1)
-      await harness.setSecret(`prod/api/BULK_SECRET_WITH_A_LONG_NAME_${index}`, `bulk-${index}`);
+    await storeBulkSecrets();
     const alternatives = Array.from(
       { length: 60 },
       (_, index) => `*${String.fromCharCode(97 + (index % 26))}`,
@@ -117,5 +125,38 @@ describe('a branch named like a brace pattern', () => {
     expect(String(bot.json.hint)).toContain('not "dependabot[bot]"');
     const person = await harness.exchange(await token({ actor: 'octocat' }), ['prod/api/DB_PASSWORD']);
     expect(person.status).toBe(200);
+  });
+});
+
+describe('no work for requests that cannot be granted', () => {
+  const hostilePatterns = (count: number) =>
+    Array.from({ length: count }, (_, index) => `prod/api/{${'*a,*b,*c,'.repeat(8)}*d}${index}`);
+
+  it('a spent token is refused before any matching, however costly its request would be', async () => {
+    await storeBulkSecrets();
+    // Fresh, this request is refused for its matching cost (400, and the token stays unspent) ...
+    const token = await harness.github.token(githubClaims(harness.github.url, TEST_AUDIENCE));
+    expect((await harness.exchange(token, hostilePatterns(100))).status).toBe(400);
+    expect((await harness.exchange(token, ['prod/api/DB_PASSWORD'])).status).toBe(200);
+    // ... spent, it never gets that far.
+    const replay = await harness.exchange(token, hostilePatterns(100));
+    expect(replay.status).toBe(401);
+    expect(replay.json.code).toBe('token_replayed');
+  });
+
+  it('a token that does not verify gets no entry compiled: the token is what is refused', async () => {
+    const result = await harness.exchange('not-a-jwt', ['prod/[unterminated', ...hostilePatterns(99)]);
+    expect(result.status).toBe(401);
+    expect(result.json.code).toBe('invalid_token');
+  });
+
+  it('a workload that no rule matches gets its denial, hints cut short within the same budget', async () => {
+    const stranger = await harness.github.token(
+      githubClaims(harness.github.url, TEST_AUDIENCE, { repository_id: '1', repository_owner_id: '1' }),
+    );
+    const result = await harness.exchange(stranger, hostilePatterns(100));
+    expect(result.status).toBe(403);
+    expect(result.json.code).toBe('policy_denied');
+    expect((await harness.request('GET', '/healthz')).status).toBe(200);
   });
 });

@@ -90,3 +90,26 @@ describe('policy hot reload', () => {
     expect(await reloads(h, 'applied')).toBe(2);
   });
 });
+
+describe('a hostile policy edit', () => {
+  it.each([
+    ['regex groups nested 20,000 deep', `{ regex: '${'('.repeat(20_000)}a${')'.repeat(20_000)}' }`],
+    ['glob braces nested 20,000 deep', `'${'{'.repeat(20_000)}a${'}'.repeat(20_000)}'`],
+    ['counted repeats of an empty group, nested', `{ regex: '(((?:){1000}){1000}){1000}' }`],
+  ])('%s: refused at once, the broker keeps serving the old policy', async (_what, matcher) => {
+    const h = await start();
+    const text = await readFile(h.policyFile, 'utf8');
+    await writeFile(h.policyFile, text.replace('ref: refs/heads/*', `ref: ${matcher}`));
+    await eventually(
+      async () => ((await reloads(h, 'refused')) === 1 ? true : undefined),
+      15_000,
+      'the refused reload',
+    );
+    expect(h.logs.join('')).toMatch(/nests .* more than 32 deep|takes more than \d+ steps to compile/);
+    expect((await h.request('GET', '/healthz')).status).toBe(200);
+    // The old policy still decides.
+    expect((await exchangeNested(h)).status).toBe(403);
+    const token = await h.github.token(githubClaims(h.github.url, TEST_AUDIENCE));
+    expect((await h.exchange(token, ['staging/api/DB_PASSWORD'])).status).toBe(200);
+  });
+});

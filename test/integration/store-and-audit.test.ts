@@ -228,7 +228,7 @@ describe('audit log', () => {
       expect(await verifyAuditChain(stores.audit, { keys })).toMatchObject({
         ok: true,
         hashOnly: 0,
-        linkedOnly: [],
+        underUnconfiguredKey: [],
       });
     } finally {
       await stores.close();

@@ -1,6 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { backoffDelayMs, retryAfterMs } from '../../src/client/backoff.js';
 import {
@@ -11,6 +12,8 @@ import {
 import { ExportPlanError } from '../../src/client/export-plan.js';
 import { failureMessage } from '../../src/client/failure-message.js';
 import { formatDotenv, formatGithubEnv, formatJson, formatShell } from '../../src/client/formats.js';
+import { fetchMain } from '../../src/cli/secrets-fetch-main.js';
+import { hasUnprintable } from '../../src/protocol/printable.js';
 import { parseFileCommands } from '../helpers/runner.js';
 import { run } from '../helpers/child-process.js';
 
@@ -114,5 +117,64 @@ describe('failure messages', () => {
     expect(failureMessage(new ExportPlanError(`one ${hostile}\ntwo`))).toBe(
       `Nothing was exported:\none ${escaped.replace('x\\n', 'x\n')}\ntwo`,
     );
+  });
+});
+
+describe('secrets-fetch usage errors', () => {
+  /** Runs secrets-fetch in-process and collects what it writes. */
+  async function fetchWith(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    stdout.on('data', (chunk: Buffer) => chunks.stdout.push(chunk));
+    stderr.on('data', (chunk: Buffer) => chunks.stderr.push(chunk));
+    const code = await fetchMain(argv, { stdout, stderr, environment: {} });
+    return {
+      code,
+      stdout: Buffer.concat(chunks.stdout).toString('utf8'),
+      stderr: Buffer.concat(chunks.stderr).toString('utf8'),
+    };
+  }
+
+  const hostileOption = '--\u001b]0;PWNED\u0007';
+  const hostileArgument = 'a\u001b[2J\u202eb\nsecrets-fetch: forged';
+
+  it('print an unknown option and an unexpected argument escaped, on stderr only', async () => {
+    const runs = [
+      { argv: [hostileOption], shows: "Unknown option '--\\x1b]0;PWNED\\x07'" },
+      {
+        argv: ['--broker', 'https://broker.example', hostileArgument],
+        shows: 'unexpected argument "a\\x1b[2J\\u202eb\\nsecrets-fetch: forged"',
+      },
+      {
+        argv: ['--broker', 'https://broker.example', '--format', hostileArgument],
+        shows: '--format must be one of',
+      },
+    ];
+    for (const { argv, shows } of runs) {
+      const result = await fetchWith(argv);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain(shows);
+      for (const line of result.stderr.split('\n'))
+        expect(hasUnprintable(line), JSON.stringify(line)).toBe(false);
+      expect(result.stderr.split('\n').filter((line) => line.startsWith('secrets-fetch: forged'))).toEqual(
+        [],
+      );
+    }
+  });
+
+  it('print a bad --out path and a bad --secret escaped', async () => {
+    const result = await fetchWith([
+      '--broker',
+      'https://broker.example',
+      '--secret',
+      'X\u001b[31m=prod/a/b',
+      '--token-env',
+      'T',
+    ]);
+    expect(result.code).toBe(1);
+    for (const line of result.stderr.split('\n'))
+      expect(hasUnprintable(line), JSON.stringify(line)).toBe(false);
   });
 });

@@ -304,3 +304,34 @@ describe('claim globs', () => {
     expect(compileClaimMatcher('*[bot]').matches(['renovateb'])).toBe(false);
   });
 });
+
+describe('policy explain', () => {
+  it('spends at most its budget, however many entries and rules', async () => {
+    const { parsePolicy } = await import('../../src/broker/policy/load-policy.js');
+    const { explainDecision } = await import('../../src/broker/policy/explain.js');
+    const rules = Array.from(
+      { length: 40 },
+      (_, index) => `  - name: r${index}
+    issuer: gh
+    claims: { repository_id: "${index}", ref: "refs/heads/{main,release-*}" }
+    secrets: ["team${index}/**", "shared/{a,b,c}*/x"]
+`,
+    ).join('');
+    const policy = parsePolicy(
+      `version: 1\naudience: a\nissuers:\n  gh:\n    url: https://token.actions.githubusercontent.com\nrules:\n${rules}`,
+      'p',
+    );
+    const claims = {
+      iss: 'https://token.actions.githubusercontent.com',
+      repository_id: '999',
+      ref: 'x'.repeat(4000),
+    };
+    const entries = Array.from({ length: 100 }, (_, index) => `team${index % 40}/{${'*a,*b,'.repeat(10)}*c}`);
+    expect(() => explainDecision(policy, claims, entries, new WorkBudget(10_000))).toThrow(
+      WorkBudgetExceededError,
+    );
+    const counter = new StepCounter();
+    explainDecision(policy, claims, entries.slice(0, 2), counter);
+    expect(counter.steps).toBeGreaterThan(0);
+  });
+});

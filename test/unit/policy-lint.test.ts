@@ -68,7 +68,6 @@ describe('policy lint', async () => {
     );
     expect([...checks].sort()).toEqual([
       'binds-nothing',
-      'literal-brackets',
       'loose-regex',
       'mixed-strength',
       'name-without-id',

@@ -155,6 +155,44 @@ rules: []
     ]);
   });
 
+  it('refuses claim strings that would not mean what they look like: class-like brackets, stray backslashes', () => {
+    const problems = problemsOf(`${BASE}rules:
+  - name: a
+    issuer: github
+    claims:
+      repository_id: "1"
+      ref: refs/heads/release-[0-9]*
+      actor: { not: 'dependabot\\[bot\\]' }
+      environment: { not: "prod-[!x]" }
+      workflow: "deploy[^a]"
+      event_name: [push, 'a[b-c]']
+    secrets: [x]
+`);
+    expect(problems.map((problem) => `${problem.line} ${problem.message}`)).toEqual([
+      expect.stringMatching(
+        /^11 \[0-9\] is not a character class in claim matchers .* write \{regex: \.\.\.\}/,
+      ),
+      expect.stringMatching(/^12 a backslash escapes only inside a glob/),
+      expect.stringMatching(/^13 \[!x\] is not a character class/),
+      expect.stringMatching(/^14 \[\^a\] is not a character class/),
+      expect.stringMatching(/^15 \[b-c\] is not a character class/),
+    ]);
+    // Brackets that do not read like a class are exact, also next to glob characters.
+    expect(() =>
+      parsePolicy(
+        `${BASE}rules:
+  - name: a
+    issuer: github
+    claims:
+      repository_id: "1"
+      actor: { not: ["dependabot[bot]", "*[bot]"] }
+    secrets: [x]
+`,
+        'p',
+      ),
+    ).not.toThrow();
+  });
+
   it('reports YAML syntax errors and duplicate keys with their position', () => {
     expect(problemsOf(`${BASE}rules: [\n`)[0]!.line).toBeGreaterThanOrEqual(6);
     const duplicate = problemsOf(`${BASE}audience: again\nrules: []\n`);

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { addressBlock } from '../http/source-ip.js';
 import { TokenBuckets } from '../http/token-bucket.js';
 
 export interface AdminAuthLimits {
@@ -36,22 +36,6 @@ export interface RefusalSummary {
 }
 
 /**
- * The address a budget belongs to: an IPv4 address, or the /64 of an IPv6 one (a single host usually holds a whole
- * /64, so per-address budgets would let it rotate through 2^64 of them).
- */
-export function budgetAddress(sourceIp: string): string {
-  if (isIP(sourceIp) !== 6) return sourceIp;
-  const [head = '', tail] = sourceIp.toLowerCase().split('::') as [string, string | undefined];
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === undefined || tail === '' ? [] : tail.split(':');
-  // A trailing dotted IPv4 part stands for two groups.
-  const written = left.length + right.length + (sourceIp.includes('.') ? 1 : 0);
-  const groups = tail === undefined ? left : [...left, ...Array(8 - written).fill('0'), ...right];
-  const prefix = groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, ''));
-  return `${prefix.join(':')}::/64`;
-}
-
-/**
  * Failed admin authentication per source address (per /64 for IPv6). Failures within an address's budget are answered 401 and
  * audited one by one; beyond it they are refused (429) and only counted, so a flood costs neither a write nor
  * unbounded memory. Valid tokens never touch the budget: an attacker sharing an address with admins cannot lock
@@ -69,7 +53,7 @@ export class AdminAuthFailures {
 
   /** Records a failed authentication: 0 when it is within the budget, else the seconds to wait (Retry-After). */
   fail(sourceIp: string): number {
-    const address = budgetAddress(sourceIp);
+    const address = addressBlock(sourceIp);
     const wait = this.buckets.take(address, {
       rate: this.limits.refillPerSecond,
       burst: this.limits.burst,

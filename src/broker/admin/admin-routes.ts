@@ -5,6 +5,7 @@ import type { BrokerEnv } from '../http/request-context.js';
 import { readBodyText } from '../http/read-body.js';
 import type { AdminAction, AdminContext, AdminService } from './admin-service.js';
 import { MAX_SECRET_VALUE_BYTES } from '../store/secret-vault.js';
+import { CHAIN_HEAD_EXAMPLE, parseChainHead, type ChainHead } from '../audit/audit-chain.js';
 
 const setSecretBodySchema = z.strictObject({
   value: z.string(),
@@ -41,24 +42,21 @@ function wholeNumber(text: string, name: string): number {
 }
 
 const MAX_HEADS = 64;
-const HEAD_FORMAT = /^([1-9][0-9]{0,14}):([0-9a-f]{64}|hmac1:[0-9a-f]{16}:[0-9a-f]{64})$/;
 
 /** `head=SEQ:HASH` query parameters: chain heads the broker published in its log. */
-function publishedHeads(values: readonly string[]): { seq: number; hash: string }[] {
+function publishedHeads(values: readonly string[]): ChainHead[] {
   if (values.length > MAX_HEADS)
     throw new BrokerError('invalid_request', `at most ${MAX_HEADS} "head" parameters, not ${values.length}`);
   return values.map((value) => {
-    const match = HEAD_FORMAT.exec(value);
-    if (match === null) {
+    const head = parseChainHead(value);
+    if (head === undefined) {
       throw new BrokerError(
         'invalid_request',
         '"head" must be SEQ:HASH, as the broker logs it in audit_chain_head',
-        {
-          hint: 'for example 1234:hmac1:<16 hex digits>:<64 hex digits>',
-        },
+        { hint: `for example ${CHAIN_HEAD_EXAMPLE}` },
       );
     }
-    return { seq: Number(match[1]), hash: match[2] as string };
+    return head;
   });
 }
 

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
+import { WorkBudgetExceededError } from '../../protocol/automaton.js';
 import { RequestedEntryError } from '../../protocol/secret-names.js';
 import { explainDecision } from '../policy/explain.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
@@ -328,6 +329,8 @@ export class AdminService {
     context: AdminContext,
   ): Promise<ChainVerification> {
     return this.run(context, identity, 'audit.verify', null, async () => {
+      // A chain from before the keyed chain is keyed first (normally done at start), so it verifies.
+      await this.audit.keyChain();
       const result = await verifyAuditChain(this.auditRecords, { keys: this.chainKeys, heads });
       return {
         result,
@@ -346,9 +349,6 @@ export class AdminService {
           new_key_version: status.new_key_version,
           total: status.total,
           remaining: status.remaining,
-          // Vouches, under the new chain key, for the records the old keys made (see verifyAuditChain).
-          chain_key: this.chainKeys.currentFingerprint,
-          retired_chain_keys: this.chainKeys.retiredFingerprints.join(','),
         },
       };
     });
@@ -402,6 +402,11 @@ export class AdminService {
         };
       } catch (error) {
         if (error instanceof RequestedEntryError) throw new BrokerError('invalid_request', error.message);
+        if (error instanceof WorkBudgetExceededError) {
+          throw new BrokerError('invalid_request', `${error.message}, so it was not explained`, {
+            hint: 'ask about fewer secrets at once, or with simpler patterns',
+          });
+        }
         throw error;
       }
     });

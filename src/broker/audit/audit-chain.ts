@@ -1,6 +1,7 @@
 import type { AuditEntry, AuditRecords } from '../store/interfaces.js';
 import { GENESIS_HASH } from '../store/audit-batcher.js';
-import { parseLink, unkeyedLink, type AuditChainKeys } from './audit-chain-keys.js';
+import { contentDigest, LINK_PATTERN, parseLink, type AuditChainKeys } from './audit-chain-keys.js';
+import { isChainKeyedRecord } from './chain-keying.js';
 
 /** A point of the chain: a record's sequence number and hash, as the broker publishes it in its log. */
 export interface ChainHead {
@@ -8,8 +9,22 @@ export interface ChainHead {
   readonly hash: string;
 }
 
-/** Records under a chain key that is not configured: in their place in the chain, but their content unproven. */
-export interface LinkedOnlyRecords {
+const CHAIN_HEAD = new RegExp(`^([1-9][0-9]{0,14}):(${LINK_PATTERN})$`);
+
+/** Example of the `SEQ:HASH` form, for error hints. */
+export const CHAIN_HEAD_EXAMPLE = '1234:hmac2:<16 hex digits>:<64 hex digits>:<64 hex digits>';
+
+/** A head as `SEQ:HASH` (how the broker logs it in audit_chain_head), or undefined when it is not in that form. */
+export function parseChainHead(text: string): ChainHead | undefined {
+  const match = CHAIN_HEAD.exec(text);
+  return match === null ? undefined : { seq: Number(match[1]), hash: match[2] as string };
+}
+
+/**
+ * Records under a chain key that is not configured here: their content is pinned by the digest of a later keyed
+ * record, and that record's writer checked their link.
+ */
+export interface UnconfiguredKeyRecords {
   readonly key: string;
   readonly first: number;
   readonly last: number;
@@ -21,11 +36,13 @@ export interface ChainVerification {
   /** Records walked whose links held. */
   readonly checked: number;
   readonly lastSeq: number;
-  /** Records whose HMAC was verified with a configured chain key. */
+  /** Records whose link was verified with a configured chain key. */
   readonly keyed: number;
   /** Records of a chain from before it was keyed: plain SHA-256, only ever a prefix from record 1. */
   readonly hashOnly: number;
-  readonly linkedOnly: readonly LinkedOnlyRecords[];
+  readonly underUnconfiguredKey: readonly UnconfiguredKeyRecords[];
+  /** With a hash-only prefix: the record that keyed the chain (a broker of this version starting on it). */
+  readonly keyedFrom: { readonly seq: number; readonly time: string | null } | null;
   /** The newest record walked. */
   readonly head: ChainHead | null;
   /** Published heads that were found in the store with the same hash. */
@@ -34,80 +51,63 @@ export interface ChainVerification {
 }
 
 export interface VerifyOptions {
-  /**
-   * The chain keys of the configured master keys. Without them only the links are checked: every keyed record
-   * counts as linked-only (for tools that hold no master key).
-   */
-  readonly keys?: AuditChainKeys;
+  /** The chain keys of the configured master keys. */
+  readonly keys: AuditChainKeys;
   /** Published heads the store must still hold, each with exactly its hash. */
   readonly heads?: readonly ChainHead[];
   readonly pageSize?: number;
-}
-
-/** Key rotations name the chain keys they retire (admin record "keys.rotate", detail.retired_chain_keys). */
-const RETIRED_CHAIN_KEYS = 'retired_chain_keys';
-
-function retiredKeys(record: string): string[] {
-  if (!record.includes(`"${RETIRED_CHAIN_KEYS}"`)) return [];
-  try {
-    const parsed = JSON.parse(record) as {
-      kind?: unknown;
-      action?: unknown;
-      outcome?: unknown;
-      detail?: Record<string, unknown> | null;
-    };
-    const listed = parsed.detail?.[RETIRED_CHAIN_KEYS];
-    if (parsed.kind !== 'admin' || parsed.action !== 'keys.rotate' || parsed.outcome !== 'allowed') return [];
-    return typeof listed === 'string' ? listed.split(',').filter((key) => key !== '') : [];
-  } catch {
-    return [];
-  }
-}
-
-interface KeySegments {
-  readonly key: string;
-  /** Contiguous runs of records under this key, in order. */
-  readonly runs: { first: number; last: number }[];
-  count: number;
-}
-
-interface Retirement {
-  readonly seq: number;
-  readonly by: string;
-  readonly keys: readonly string[];
 }
 
 function range(first: number, last: number): string {
   return first === last ? `record ${first}` : `records ${first}-${last}`;
 }
 
+function chainKeys(fingerprints: readonly string[]): string {
+  return `chain key${fingerprints.length === 1 ? '' : 's'} ${fingerprints.join(', ')}`;
+}
+
+const SET_OLD_KEY = 'if it is an old master key of yours, set it as SECRETS_BROKER_MASTER_KEY_OLD to verify';
+
+function recordTime(record: string): string | null {
+  try {
+    const { time } = JSON.parse(record) as { time?: unknown };
+    return typeof time === 'string' ? time : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Walks the whole chain page by page and names the first record that breaks it: edited, deleted, reordered,
  * relinked without the chain key, or missing from a published head.
  *
- * What a pass proves: every keyed record was written by a holder of a configured master key, in this order, and
- * nothing was inserted or removed before the newest record. Records under a key that is not configured are only
- * accepted when a verified key rotation retired that key, and only before that rotation: their place in the chain
- * is proven, their content is not. Deleting the newest records leaves a valid, shorter chain: only a published
- * head (`heads`) can tell.
+ * Every record's content digest is recomputed and must equal the one in its link, and every link under a
+ * configured key must carry that key's HMAC of it; so a verified link authenticates the content of everything
+ * before it. Links under a key that is not configured are accepted only when the record after them checked them
+ * (its writer held that key) and, in the end, a record under a configured key follows; the newest record must be
+ * under a configured key. Unkeyed links only form a prefix from record 1, followed by the record a broker writes
+ * when it keys such a chain. Deleting the newest records leaves a valid, shorter chain: only a published head
+ * (`heads`) can tell.
  */
 export async function verifyAuditChain(
   records: AuditRecords,
-  options: VerifyOptions = {},
+  options: VerifyOptions,
 ): Promise<ChainVerification> {
   const { keys, pageSize = 1000 } = options;
   const headsBySeq = new Map<number, string[]>();
   for (const head of options.heads ?? [])
     headsBySeq.set(head.seq, [...(headsBySeq.get(head.seq) ?? []), head.hash]);
-  const unverified = new Map<string, KeySegments>();
-  const retirements: Retirement[] = [];
+  const unconfigured = new Map<string, { key: string; first: number; last: number; count: number }>();
   const headsMatched: number[] = [];
   let expectedPrev = GENESIS_HASH;
+  let digest = GENESIS_HASH;
   let expectedSeq = 1;
   let checked = 0;
   let keyed = 0;
   let hashOnly = 0;
-  let keyedSeen = false;
+  let keyedFrom: ChainVerification['keyedFrom'] = null;
+  /** The run of newest records under keys not configured here, waiting for a record under a configured key. */
+  let awaiting: { first: number; last: number; keys: string[] } | undefined;
   let head: ChainHead | null = null;
 
   /** Without `brokenAt`, the walk got to the end: the last record is the last one walked. */
@@ -117,12 +117,8 @@ export async function verifyAuditChain(
     lastSeq: brokenAt ?? expectedSeq - 1,
     keyed,
     hashOnly,
-    linkedOnly: [...unverified.values()].map(({ key, runs, count }) => ({
-      key,
-      first: (runs[0] as { first: number }).first,
-      last: (runs[runs.length - 1] as { last: number }).last,
-      count,
-    })),
+    underUnconfiguredKey: [...unconfigured.values()],
+    keyedFrom,
     head,
     headsMatched,
     ...(problem === undefined ? {} : { problem }),
@@ -132,10 +128,11 @@ export async function verifyAuditChain(
     const page: AuditEntry[] = await records.page(expectedSeq - 1, pageSize);
     if (page.length === 0) break;
     for (const entry of page) {
-      const fail = (reason: string) => result({ seq: entry.seq, reason }, entry.seq);
+      const fail = (reason: string, seq = entry.seq) => result({ seq, reason }, seq);
       if (entry.seq !== expectedSeq) {
         return fail(
           `record ${expectedSeq}${entry.seq > expectedSeq + 1 ? `-${entry.seq - 1}` : ''} is missing (deleted)`,
+          expectedSeq,
         );
       }
       if (entry.prevHash !== expectedPrev) {
@@ -146,31 +143,75 @@ export async function verifyAuditChain(
       const link = parseLink(entry.hash);
       if (link.kind === 'unknown')
         return fail(`record ${entry.seq} has a hash in no form this broker writes`);
+      const expectedDigest = contentDigest(digest, entry.record);
       if (link.kind === 'unkeyed') {
-        if (keyedSeen) {
+        if (checked > hashOnly) {
           return fail(
-            `record ${entry.seq} is only hash-chained (plain SHA-256) after keyed records: it was relinked by someone without the chain key`,
+            `record ${entry.seq} is only hash-chained (plain SHA-256) after keyed records: written by someone without the chain key (or by a broker from before the keyed chain, still running on this database)`,
           );
         }
-        if (unkeyedLink(entry.prevHash, entry.record) !== entry.hash)
+        if (link.digest !== expectedDigest)
           return fail(`record ${entry.seq} was edited (its content no longer matches its hash)`);
         hashOnly += 1;
       } else {
-        keyedSeen = true;
-        const verified = keys?.verify(link.fingerprint, entry.prevHash, entry.record, entry.hash);
-        if (verified === false)
-          return fail(`record ${entry.seq} was edited (its content no longer matches its hash)`);
-        if (verified === true) keyed += 1;
-        else {
-          const segments = unverified.get(link.fingerprint) ?? { key: link.fingerprint, runs: [], count: 0 };
-          const lastRun = segments.runs[segments.runs.length - 1];
-          if (lastRun !== undefined && lastRun.last === entry.seq - 1) lastRun.last = entry.seq;
-          else segments.runs.push({ first: entry.seq, last: entry.seq });
-          segments.count += 1;
-          unverified.set(link.fingerprint, segments);
+        if (link.digest !== expectedDigest) {
+          // Records before it that no key proves can have been changed with their digests recomputed.
+          const unproven =
+            awaiting !== undefined
+              ? `${range(awaiting.first, awaiting.last)} before it (under a key not configured here)`
+              : checked === hashOnly && hashOnly > 0
+                ? `${range(1, hashOnly)} before it (only hash-chained)`
+                : undefined;
+          return fail(
+            unproven === undefined
+              ? `record ${entry.seq} was edited (its content no longer matches its hash)`
+              : `record ${entry.seq}, or one of ${unproven}, was edited: the content no longer matches record ${entry.seq}'s hash`,
+          );
         }
-        const retired = retiredKeys(entry.record);
-        if (retired.length > 0) retirements.push({ seq: entry.seq, by: link.fingerprint, keys: retired });
+        if (checked === hashOnly && hashOnly > 0) {
+          if (!isChainKeyedRecord(entry.record, hashOnly)) {
+            return fail(
+              `${range(1, hashOnly)} ${hashOnly === 1 ? 'is' : 'are'} only hash-chained (plain SHA-256), and record ${entry.seq}, the first keyed one, is not the record a broker writes when it keys a chain from before this version: the chain was rewritten without the chain key, then written on`,
+            );
+          }
+          keyedFrom = { seq: entry.seq, time: recordTime(entry.record) };
+        }
+        if (awaiting !== undefined && !link.checkedPrevious) {
+          const [these, were] = awaiting.first === awaiting.last ? ['it', 'was'] : ['them', 'were'];
+          return fail(
+            `${range(awaiting.first, awaiting.last)} ${awaiting.first === awaiting.last ? 'is' : 'are'} under ${chainKeys(awaiting.keys)}, not configured here, and record ${entry.seq} was linked to ${these} by a broker that could not check ${these}: nothing proves ${these} ${were} written by a broker (inserted?); ${SET_OLD_KEY} ${these}`,
+            awaiting.first,
+          );
+        }
+        const verified = keys.verify(entry.hash);
+        if (verified === false) {
+          return fail(
+            `record ${entry.seq}'s link is not the HMAC of chain key ${link.fingerprint}: forged (relinked by someone without the key)`,
+          );
+        }
+        if (verified === true) {
+          keyed += 1;
+          awaiting = undefined;
+        } else {
+          const counted = unconfigured.get(link.fingerprint);
+          if (counted === undefined)
+            unconfigured.set(link.fingerprint, {
+              key: link.fingerprint,
+              first: entry.seq,
+              last: entry.seq,
+              count: 1,
+            });
+          else {
+            counted.last = entry.seq;
+            counted.count += 1;
+          }
+          const runKeys = awaiting?.keys ?? [];
+          awaiting = {
+            first: awaiting?.first ?? entry.seq,
+            last: entry.seq,
+            keys: runKeys.includes(link.fingerprint) ? runKeys : [...runKeys, link.fingerprint],
+          };
+        }
       }
       for (const published of headsBySeq.get(entry.seq) ?? []) {
         if (published !== entry.hash) {
@@ -181,16 +222,13 @@ export async function verifyAuditChain(
         headsMatched.push(entry.seq);
       }
       expectedPrev = entry.hash;
+      digest = expectedDigest;
       expectedSeq += 1;
       checked += 1;
       head = { seq: entry.seq, hash: entry.hash };
     }
   }
 
-  if (keys !== undefined) {
-    const problem = unprovenKeyProblem(keys, unverified, retirements);
-    if (problem !== undefined) return result(problem);
-  }
   const lastSeq = expectedSeq - 1;
   const beyond = Math.max(0, ...[...headsBySeq.keys()].filter((seq) => seq > lastSeq));
   if (beyond > 0) {
@@ -199,54 +237,17 @@ export async function verifyAuditChain(
       reason: `the store ends at record ${lastSeq}, but a head was published for record ${beyond}: the newest records, from ${lastSeq + 1} to ${beyond} at least, were deleted`,
     });
   }
-  return result();
-}
-
-/**
- * Records under a key that is not configured are accepted only when a key rotation recorded under a configured
- * (or itself so accepted) key retired that key, and only if they come before that rotation: a key nobody
- * retired, or one used after its retirement, is what someone relinking the chain with a key of their own does.
- */
-function unprovenKeyProblem(
-  keys: AuditChainKeys,
-  unverified: ReadonlyMap<string, KeySegments>,
-  retirements: readonly Retirement[],
-): { seq: number; reason: string } | undefined {
-  const retiredAt = new Map<string, number>();
-  const vouched = (key: string): boolean => keys.has(key) || retiredAt.has(key);
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const retirement of retirements) {
-      if (!vouched(retirement.by)) continue;
-      for (const key of retirement.keys) {
-        const known = retiredAt.get(key);
-        if (!keys.has(key) && (known === undefined || retirement.seq < known)) {
-          retiredAt.set(key, retirement.seq);
-          changed = true;
-        }
-      }
-    }
+  if (awaiting !== undefined) {
+    return result({
+      seq: awaiting.first,
+      reason: `the newest ${range(awaiting.first, awaiting.last)} ${awaiting.first === awaiting.last ? 'is' : 'are'} under ${chainKeys(awaiting.keys)}, not configured here, and no record under a configured key follows: nothing proves ${awaiting.first === awaiting.last ? 'it was' : 'they were'} written by a broker (added to the database, or newer records deleted?); ${SET_OLD_KEY} ${awaiting.first === awaiting.last ? 'it' : 'them'}`,
+    });
   }
-  const problems = [...unverified.values()].flatMap(({ key, runs }) => {
-    const retiredSeq = retiredAt.get(key);
-    const first = runs[0] as { first: number; last: number };
-    if (retiredSeq === undefined) {
-      return [
-        {
-          seq: first.first,
-          reason: `${range(first.first, first.last)} ${first.first === first.last ? 'is' : 'are'} under chain key ${key}, which is not configured and which no key rotation retired: not written by this broker's keys (relinked with another key?); if ${key} is an old master key of yours, set it as SECRETS_BROKER_MASTER_KEY_OLD to verify them`,
-        },
-      ];
-    }
-    const late = runs.find((run) => run.last > retiredSeq);
-    if (late === undefined) return [];
-    const seq = Math.max(late.first, retiredSeq + 1);
-    return [
-      {
-        seq,
-        reason: `record ${seq} is under chain key ${key}, which the key rotation in record ${retiredSeq} retired: written after it, so not by this broker (or by a replica still on the old key)`,
-      },
-    ];
-  });
-  return problems.sort((a, b) => a.seq - b.seq)[0];
+  if (lastSeq > 0 && hashOnly === lastSeq) {
+    return result({
+      seq: lastSeq,
+      reason: `no record is keyed: ${range(1, lastSeq)} ${lastSeq === 1 ? 'is' : 'are'} only hash-chained (plain SHA-256), which anyone can recompute; a broker of this version keys such a chain when it starts, so this one was rewritten without the chain key`,
+    });
+  }
+  return result();
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditEntry, AuditRecords, TokenUse } from '../store/interfaces.js';
-import type { AuditChainKeys } from './audit-chain-keys.js';
+import { parseLink, type AuditChainKeys, type PreviousLink } from './audit-chain-keys.js';
+import { chainKeyedRecord } from './chain-keying.js';
 import type { WorkloadIdentity } from '../exchange/workload.js';
 
 export interface ReleasedVersion {
@@ -56,6 +57,9 @@ export type AuditRecord = ExchangeAuditRecord | AdminAuditRecord;
  * JSON log line. A failed append throws: callers fail closed.
  */
 export class AuditLog {
+  private keying: Promise<void> | undefined;
+  private readonly unconfiguredReported = new Set<string>();
+
   constructor(
     private readonly records: AuditRecords,
     private readonly logger: Logger,
@@ -64,12 +68,65 @@ export class AuditLog {
 
   /** With `tokenUse`, also records the token as used, atomically (throws TokenAlreadyUsedError on a replay). */
   async append(record: AuditRecord, tokenUse?: TokenUse): Promise<AuditEntry> {
+    await this.keyChain();
     const text = JSON.stringify(record);
-    const entry = await this.records.append(text, this.chainKeys.link, tokenUse);
+    const entry = await this.records.append(text, this.hashFor, tokenUse);
     this.logger.info(
       { audit: record, seq: entry.seq, hash: entry.hash },
       `audit ${record.kind} ${record.outcome}`,
     );
     return entry;
+  }
+
+  /**
+   * Once per process, before its first append (call it at start): when the chain's newest link is not keyed (a
+   * database from before the chain was keyed), writes the keying record (audit.chain_keyed), whose keyed link pins
+   * the content of every record before it. A failure throws and the next call tries again.
+   */
+  keyChain(): Promise<void> {
+    this.keying ??= this.keyUnkeyedHead().catch((error: unknown) => {
+      this.keying = undefined;
+      throw error;
+    });
+    return this.keying;
+  }
+
+  private async keyUnkeyedHead(): Promise<void> {
+    const head = await this.records.head();
+    if (head === undefined || parseLink(head.hash).kind !== 'unkeyed') return;
+    const record = chainKeyedRecord(head.seq);
+    const entry = await this.records.append(JSON.stringify(record), this.chainKeys.link);
+    this.logger.info(
+      { audit: record, seq: entry.seq, hash: entry.hash },
+      `audit chain keyed: the ${head.seq} records before record ${entry.seq} were only hash-chained (written before the chain was keyed)`,
+    );
+  }
+
+  /** Links each record; says so in the log when the link it follows could not be checked. */
+  private readonly hashFor = (prevHash: string, record: string): string => {
+    const { hash, previous } = this.chainKeys.linkAfter(prevHash, record);
+    if (previous !== 'genesis' && previous !== 'verified') this.reportUnchecked(prevHash, previous);
+    return hash;
+  };
+
+  private reportUnchecked(prevHash: string, previous: Exclude<PreviousLink, 'genesis' | 'verified'>): void {
+    const link = parseLink(prevHash);
+    if (previous === 'unconfigured' && link.kind === 'keyed') {
+      if (this.unconfiguredReported.has(link.fingerprint)) return;
+      this.unconfiguredReported.add(link.fingerprint);
+      this.logger.warn(
+        { audit_chain_previous: prevHash },
+        `the audit chain's newest record is under chain key ${link.fingerprint}, which this broker does not hold: new records follow it unchecked. Expected from a replica still on the old key during a rolling key rotation; otherwise set that master key as SECRETS_BROKER_MASTER_KEY_OLD, or run "secrets-broker audit verify"`,
+      );
+      return;
+    }
+    this.logger.error(
+      { audit_chain_previous: prevHash },
+      previous === 'invalid'
+        ? 'the audit chain\'s newest record does not verify under its chain key: the database was changed; run "secrets-broker audit verify"'
+        : previous === 'unkeyed'
+          ? 'the audit chain\'s newest record is not keyed although this broker keyed the chain: rewritten without the chain key, or written by a broker from before the keyed chain; run "secrets-broker audit verify"'
+          : 'the audit chain\'s newest record has a hash in no form this broker writes; run "secrets-broker audit verify"',
+    );
   }
 }

@@ -26,17 +26,19 @@ import { SecretIntegrityError, type SecretVault } from '../store/secret-vault.js
 import { planRelease } from './release-plan.js';
 import type { TokenBuckets } from '../http/token-bucket.js';
 import { claimedIdentity, NO_IDENTITY, workloadIdentity } from './workload.js';
+import type { SpentTokens } from './spent-tokens.js';
 import { printable } from '../../protocol/printable.js';
 
 /** Used (iss, jti) pairs are kept this long past the last moment the token could still be accepted. */
 const REPLAY_RETENTION_MARGIN_SECONDS = 3600;
 const MAX_REASONS_IN_HINT = 5;
 /**
- * Automaton steps one exchange may spend matching its token's claims and requested patterns (a few
- * milliseconds of CPU). Real requests use a small fraction; hostile claims or patterns are refused instead of
- * holding the event loop.
+ * Automaton steps one exchange may spend matching its token's claims and requested patterns, and explaining a
+ * denial (a few milliseconds of CPU at most). Real requests use a small fraction; hostile claims or patterns are
+ * refused instead of holding the event loop. Testing a name against a plain "prefix*" glob is not charged: it
+ * is a string comparison, like testing it against a name.
  */
-export const MATCH_STEPS_PER_EXCHANGE = 1_000_000;
+export const MATCH_STEPS_PER_EXCHANGE = 250_000;
 
 export interface ExchangeContext {
   readonly requestId: string;
@@ -50,7 +52,9 @@ export interface ExchangeDependencies {
   readonly audit: AuditLog;
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
-  readonly rateLimits: TokenBuckets;
+  /** Per workload (issuer and repository or project), in a map of their own: address floods cannot evict them. */
+  readonly workloadLimits: TokenBuckets;
+  readonly spentTokens: SpentTokens;
 }
 
 /** What the audit record will say; filled in as the exchange gets further. */
@@ -126,16 +130,12 @@ export class ExchangeService {
       try {
         // The token's single use commits with this record: a token seen before releases nothing.
         await this.deps.audit.append(record(failure, response !== undefined), trail.tokenUse);
+        if (trail.tokenUse !== undefined) this.deps.spentTokens.remember(trail.tokenUse);
       } catch (error) {
         if (!(error instanceof TokenAlreadyUsedError)) throw error;
+        if (trail.tokenUse !== undefined) this.deps.spentTokens.remember(trail.tokenUse);
         response = undefined;
-        failure = new BrokerError(
-          'token_replayed',
-          'this token was already used for an exchange; each token is single-use',
-          {
-            hint: 'request a fresh ID token for every exchange (and for every retry)',
-          },
-        );
+        failure = tokenReplayed();
         await this.deps.audit.append(record(failure, false));
       }
     } catch (error) {
@@ -172,36 +172,45 @@ export class ExchangeService {
   ): Promise<ExchangeResponse> {
     const token = bearerToken(authorization);
     trail.token = token;
-    const { recipient, entries } = parseBody(body);
-    trail.requested = entries.map((entry) => entry.raw);
+    const { recipient, requested } = parseBody(body);
+    trail.requested = requested;
     trail.recipientSha256 = createHash('sha256').update(recipient).digest('hex');
 
     const policy = this.deps.policy.current;
     const verified = await this.deps.verifier.verify(token, policy);
     trail.verified = verified;
+    // Entries are compiled only for a token that verified: an unauthenticated request costs no pattern work.
+    const entries = parseEntries(requested);
 
     // Per workload (verified issuer and repository or project), before the token is spent.
     const workload = workloadIdentity(verified.claims);
     const subject = workload.repository ?? workload.sub ?? 'this workload';
-    const wait = this.deps.rateLimits.take(
+    const wait = this.deps.workloadLimits.take(
       `workload:${verified.issuer.url}:${subject}`,
       policy.limits.perWorkload,
     );
     if (wait > 0) {
-      throw new BrokerError('rate_limited', `too many exchanges for ${subject}; retry in ${wait} s`, {
-        hint: 'the token was not spent, but request a fresh one for the retry anyway; an admin can raise limits.per_workload in the policy',
-        extensions: { retry_after: wait },
-      });
+      throw new BrokerError(
+        'rate_limited',
+        `too many exchanges for ${printable(subject)}; retry in ${wait} s`,
+        {
+          hint: 'the token was not spent, but request a fresh one for the retry anyway; an admin can raise limits.per_workload in the policy',
+          extensions: { retry_after: wait },
+        },
+      );
     }
     const lastAcceptable = Math.max(
       verified.expiresAt,
       verified.issuedAt + verified.issuer.maxTokenAgeSeconds,
     );
-    trail.tokenUse = {
+    const tokenUse = {
       issuer: verified.issuer.url,
       jtiHash: verified.jtiHash,
       expiresAtSeconds: lastAcceptable + CLOCK_LEEWAY_SECONDS + REPLAY_RETENTION_MARGIN_SECONDS,
     };
+    // A token this replica saw spent is refused before any policy work (the store decides for the others).
+    if (this.deps.spentTokens.has(tokenUse)) throw tokenReplayed();
+    trail.tokenUse = tokenUse;
 
     const budget = new WorkBudget(MATCH_STEPS_PER_EXCHANGE);
     let plan: Awaited<ReturnType<typeof planRelease>>;
@@ -224,7 +233,7 @@ export class ExchangeService {
     ];
 
     if (plan.notGranted.length > 0) {
-      throw denied(plan.notGranted, notFound, entries, policy.rules, verified);
+      throw denied(plan.notGranted, notFound, entries, policy.rules, verified, budget);
     }
     if (notFound.length > 0) {
       throw new BrokerError(
@@ -311,7 +320,7 @@ function bearerToken(authorization: string | undefined): string {
   return match[1] as string;
 }
 
-function parseBody(body: string): { recipient: Buffer; entries: RequestedEntry[] } {
+function parseBody(body: string): { recipient: Buffer; requested: string[] } {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -332,9 +341,14 @@ function parseBody(body: string): { recipient: Buffer; entries: RequestedEntry[]
       hint: 'send {"recipient": "<base64 X25519 public key>", "secrets": ["NAME", ...]}',
     });
   }
+  return { recipient: Buffer.from(parsed.data.recipient, 'base64'), requested: parsed.data.secrets };
+}
+
+/** Parses and compiles the requested entries; every invalid one is named. */
+function parseEntries(requested: readonly string[]): RequestedEntry[] {
   const entries: RequestedEntry[] = [];
   const problems: string[] = [];
-  for (const raw of parsed.data.secrets) {
+  for (const raw of requested) {
     try {
       entries.push(parseRequestedEntry(raw));
     } catch (error) {
@@ -347,7 +361,7 @@ function parseBody(body: string): { recipient: Buffer; entries: RequestedEntry[]
       hint: 'names are segments of A-Z a-z 0-9 _ . - joined by "/"; a trailing "?" marks an entry optional',
     });
   }
-  return { recipient: Buffer.from(parsed.data.recipient, 'base64'), entries };
+  return entries;
 }
 
 function denied(
@@ -356,9 +370,10 @@ function denied(
   entries: readonly RequestedEntry[],
   rules: readonly CompiledRule[],
   verified: VerifiedToken,
+  budget: WorkBudget,
 ): BrokerError {
-  // The hints get their own budget: a denial is decided already, only its explanation may be cut short.
-  const budget = new WorkBudget(MATCH_STEPS_PER_EXCHANGE);
+  // The hints spend what is left of the exchange's budget: the denial is decided, only its explanation may be
+  // cut short.
   const reasons = notGranted.slice(0, MAX_REASONS_IN_HINT).map((raw) => {
     const entry = entries.find((candidate) => candidate.raw === raw) as RequestedEntry;
     try {
@@ -378,6 +393,16 @@ function denied(
       secrets: [...notGranted, ...notFound],
       hint: `${reasons.join('; ')}. "secrets-broker policy explain" shows every rule against these claims.`,
       extensions: { not_granted: notGranted, not_found: notFound },
+    },
+  );
+}
+
+function tokenReplayed(): BrokerError {
+  return new BrokerError(
+    'token_replayed',
+    'this token was already used for an exchange; each token is single-use',
+    {
+      hint: 'request a fresh ID token for every exchange (and for every retry)',
     },
   );
 }

@@ -14,6 +14,8 @@ import { problemResponse } from './problem.js';
 import { readBodyText } from './read-body.js';
 import type { TokenBuckets } from './token-bucket.js';
 import { newRequestId, sourceIpOf, type BrokerEnv } from './request-context.js';
+import { addressBlock } from './source-ip.js';
+import { quoted } from '../../protocol/quoted.js';
 
 export const MAX_EXCHANGE_BODY_BYTES = 64 * 1024;
 
@@ -26,7 +28,8 @@ export interface AppDependencies {
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
   readonly version: string;
-  readonly rateLimits: TokenBuckets;
+  /** Per source address (IPv6 per /64), before the body is read. */
+  readonly sourceLimits: TokenBuckets;
   readonly trustedProxies: BlockList | undefined;
 }
 
@@ -67,7 +70,10 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
     EXCHANGE_PATH,
     async (c, next) => {
       // Per source IP, before the body is read or anything is written: a flood costs almost nothing.
-      const wait = deps.rateLimits.take(`ip:${c.get('sourceIp')}`, deps.policy.current.limits.perSourceIp);
+      const wait = deps.sourceLimits.take(
+        addressBlock(c.get('sourceIp')),
+        deps.policy.current.limits.perSourceIp,
+      );
       if (wait === 0) return next();
       deps.metrics.exchanges.inc({ outcome: 'denied', code: 'rate_limited' });
       return problemResponse(
@@ -84,7 +90,7 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
       if (!/^application\/json\s*(;|$)/i.test(contentType)) {
         throw new BrokerError(
           'invalid_request',
-          `the Content-Type is ${JSON.stringify(contentType)}; send application/json`,
+          `the Content-Type is ${quoted(contentType)}; send application/json`,
         );
       }
       const body = await readBodyText(c.env.incoming, MAX_EXCHANGE_BODY_BYTES, () => {

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { printableJson } from '../../protocol/printable.js';
 import { PROBLEM_TYPES } from '../../protocol/wire.js';
 import type { BrokerError } from '../errors.js';
 
@@ -19,7 +20,8 @@ export function problemResponse(c: Context, error: BrokerError, requestId: strin
     ...error.extensions,
   };
   const retryAfter = error.extensions?.retry_after;
-  return c.body(JSON.stringify(body), status, {
+  // Clients print these texts: nothing in them may act on a terminal or a CI log, whoever wrote it.
+  return c.body(printableJson(JSON.stringify(body)), status, {
     'content-type': PROBLEM_CONTENT_TYPE,
     ...(typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {}),
   });

@@ -36,7 +36,8 @@ function isTrusted(list: BlockList, address: string): boolean {
 
 /**
  * The client's address: the TCP peer, or, when the peer is a trusted proxy, the rightmost address in
- * X-Forwarded-For that is not itself a trusted proxy. Without trusted proxies the header is ignored.
+ * X-Forwarded-For that is not itself a trusted proxy (the rightmost of all when every one is). Without trusted
+ * proxies the header is ignored.
  */
 export function resolveSourceIp(
   peer: string | undefined,
@@ -51,5 +52,22 @@ export function resolveSourceIp(
     if (isIP(hop) === 0) return address;
     if (!isTrusted(trusted, hop)) return hop;
   }
-  return hops[0] ?? address;
+  // Every hop is a trusted proxy: the rightmost was written by the proxy next to us, so no client chose it.
+  return hops[hops.length - 1] ?? address;
+}
+
+/**
+ * The address a budget belongs to: an IPv4 address, or the /64 of an IPv6 one (a single host usually holds a whole
+ * /64, so per-address budgets would let it rotate through 2^64 of them).
+ */
+export function addressBlock(sourceIp: string): string {
+  if (isIP(sourceIp) !== 6) return sourceIp;
+  const [head = '', tail] = sourceIp.toLowerCase().split('::') as [string, string | undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  // A trailing dotted IPv4 part stands for two groups.
+  const written = left.length + right.length + (sourceIp.includes('.') ? 1 : 0);
+  const groups = tail === undefined ? left : [...left, ...Array(8 - written).fill('0'), ...right];
+  const prefix = groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, ''));
+  return `${prefix.join(':')}::/64`;
 }

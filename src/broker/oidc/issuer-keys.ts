@@ -1,13 +1,12 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
-import { printable } from '../../protocol/printable.js';
 import { boundedGet } from '../../protocol/bounded-request.js';
+import { quoted } from '../../protocol/quoted.js';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const MAX_DOCUMENT_BYTES = 512 * 1024;
 /** After a failed attempt with no usable keys, the next one waits 1 s, then 2 s, 4 s, … up to minRefetchIntervalMs. */
 const FIRST_RETRY_DELAY_MS = 1_000;
-const MAX_QUOTED_CHARS = 100;
 
 export interface IssuerKeysOptions {
   /** How often keys are refreshed in the background. */
@@ -178,12 +177,12 @@ export class IssuerKeys {
     const discovery = await this.fetchJson(discoveryUrl, 'discovery document');
     if (discovery.issuer !== this.issuerUrl) {
       throw new Error(
-        `the discovery document names issuer ${quoteValue(discovery.issuer)}, not ${this.issuerUrl}`,
+        `the discovery document names issuer ${quoted(discovery.issuer)}, not ${this.issuerUrl}`,
       );
     }
     const jwksUri = discovery.jwks_uri;
     if (typeof jwksUri !== 'string' || !isAllowedKeyUrl(jwksUri, this.issuerUrl)) {
-      throw new Error(`the discovery document's jwks_uri ${quoteValue(jwksUri)} is not an https URL`);
+      throw new Error(`the discovery document's jwks_uri ${quoted(jwksUri)} is not an https URL`);
     }
     const jwks = await this.fetchJson(jwksUri, 'JWKS');
     if (!Array.isArray(jwks.keys)) throw new Error('the JWKS has no "keys" list');
@@ -225,16 +224,6 @@ export class IssuerKeys {
 /** application/json, or a structured `+json` type such as application/jwk-set+json (RFC 7517). */
 function isJsonMediaType(mediaType: string): boolean {
   return mediaType === 'application/json' || /^application\/[a-z0-9.!#$&^_-]+\+json$/.test(mediaType);
-}
-
-/** A value read from an issuer document, for a message: escaped and cut short, never the document itself. */
-function quoteValue(value: unknown): string {
-  if (typeof value !== 'string') {
-    if (value === undefined) return 'none';
-    return value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`;
-  }
-  const shown = value.length > MAX_QUOTED_CHARS ? `${value.slice(0, MAX_QUOTED_CHARS)}…` : value;
-  return printable(JSON.stringify(shown));
 }
 
 function isAllowedKeyUrl(text: string, issuerUrl: string): boolean {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Logger } from 'pino';
+import { quoted } from '../../protocol/quoted.js';
 import { BrokerError } from '../errors.js';
 import type { CompiledPolicy, IssuerConfig } from '../policy/compiled-policy.js';
 import {
@@ -129,7 +130,7 @@ export class TokenVerifier {
     if (issuer === undefined) {
       throw new BrokerError(
         'unknown_issuer',
-        `the token's issuer ${JSON.stringify(issuerUrl ?? null)} is not in the policy's issuers`,
+        `the token's issuer ${quoted(issuerUrl ?? null)} is not in the policy's issuers`,
         {
           hint: `this broker accepts tokens from ${[...policy.issuersByUrl.keys()].join(', ')}; an admin adds other issuers to the policy`,
         },
@@ -138,7 +139,7 @@ export class TokenVerifier {
     if (typeof header.alg !== 'string' || !issuer.algorithms.includes(header.alg)) {
       throw new BrokerError(
         'invalid_token',
-        `the token is signed with algorithm ${JSON.stringify(header.alg ?? null)}; issuer "${issuer.name}" allows only ${issuer.algorithms.join(', ')}`,
+        `the token is signed with algorithm ${quoted(header.alg ?? null)}; issuer "${issuer.name}" allows only ${issuer.algorithms.join(', ')}`,
       );
     }
 
@@ -201,7 +202,7 @@ export class TokenVerifier {
         if (!(await keys.refreshForUnknownKey())) {
           throw new BrokerError(
             'unavailable',
-            `the token's key id ${JSON.stringify(kid ?? null)} is not among the cached keys of ${issuer.url}, and the issuer's keys cannot be fetched right now`,
+            `the token's key id ${quoted(kid ?? null)} is not among the cached keys of ${issuer.url}, and the issuer's keys cannot be fetched right now`,
             { hint: 'retry in a minute; if it persists, the broker cannot reach the issuer' },
           );
         }
@@ -231,7 +232,7 @@ export class TokenVerifier {
     if (error instanceof errors.JWKSNoMatchingKey) {
       return new BrokerError(
         'invalid_token',
-        `no key of issuer "${issuer.name}" has the token's key id ${JSON.stringify(kid ?? null)}`,
+        `no key of issuer "${issuer.name}" has the token's key id ${quoted(kid ?? null)}`,
       );
     }
     if (error instanceof errors.JWKSMultipleMatchingKeys) {
@@ -295,7 +296,7 @@ export class TokenVerifier {
         );
         return new BrokerError(
           'invalid_token',
-          `the token's audience ${JSON.stringify(actual)} does not contain this broker's audience ${JSON.stringify(audience)}`,
+          `the token's audience ${Array.isArray(actual) ? `[${actual.map((item) => quoted(item)).join(', ')}]` : quoted(actual)} does not contain this broker's audience ${JSON.stringify(audience)}`,
           {
             hint: githubDefault
               ? `that is GitHub's default audience; request the token with audience "${audience}" (the action's "audience" input, or core.getIDToken("${audience}"))`

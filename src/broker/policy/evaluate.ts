@@ -1,5 +1,5 @@
 import type { Meter } from '../../protocol/automaton.js';
-import { printable } from '../../protocol/printable.js';
+import { quoted } from '../../protocol/quoted.js';
 import type { Glob } from '../../protocol/glob.js';
 import { claimValues } from './matchers.js';
 import type { CompiledPolicy, CompiledRule } from './compiled-policy.js';
@@ -63,8 +63,13 @@ export function evaluateRule(
   return { rule, issuerMatches, checks, matched: issuerMatches && checks.every((check) => check.matched) };
 }
 
-export function evaluateRules(policy: CompiledPolicy, issuerName: string, claims: Claims): RuleEvaluation[] {
-  return policy.rules.map((rule) => evaluateRule(rule, issuerName, claims));
+export function evaluateRules(
+  policy: CompiledPolicy,
+  issuerName: string,
+  claims: Claims,
+  meter?: Meter,
+): RuleEvaluation[] {
+  return policy.rules.map((rule) => evaluateRule(rule, issuerName, claims, meter));
 }
 
 /** Whether one of the rule's grants covers `entry`: grants the name, or some name the pattern matches. */
@@ -138,8 +143,10 @@ const MAX_VALUE_IN_HINT = 200;
 function describeFailure(check: ClaimCheck): string {
   if (check.actual === undefined)
     return `the token has no "${check.claim}" claim (the rule wants ${check.expected})`;
-  const json = check.actual.length === 1 ? JSON.stringify(check.actual[0]) : JSON.stringify(check.actual);
   // Claim values are the token's text: shown escaped and cut short, never raw.
-  const actual = printable(json.length > MAX_VALUE_IN_HINT ? `${json.slice(0, MAX_VALUE_IN_HINT)}…` : json);
+  const actual =
+    check.actual.length === 1
+      ? quoted(check.actual[0], MAX_VALUE_IN_HINT)
+      : `[${check.actual.map((value) => quoted(value, MAX_VALUE_IN_HINT)).join(', ')}]`;
   return `claim "${check.claim}" is ${actual} but the rule wants ${check.expected}`;
 }

@@ -1,6 +1,13 @@
+import { WorkBudget, type Meter } from '../../protocol/automaton.js';
 import { parseRequestedEntry } from '../../protocol/secret-names.js';
 import type { CompiledPolicy } from './compiled-policy.js';
 import { denialReason, evaluateRules, Grants, type ClaimCheck } from './evaluate.js';
+
+/**
+ * Matching steps one explanation may spend: every claim of every rule and each entry against every grant are
+ * worked out, so it may take more than an exchange, but it stays bounded (WorkBudgetExceededError beyond).
+ */
+export const EXPLAIN_STEPS = 2_000_000;
 
 export interface RuleExplanation {
   readonly name: string;
@@ -37,13 +44,15 @@ export function explainDecision(
   policy: CompiledPolicy,
   claims: Readonly<Record<string, unknown>>,
   requested: readonly string[],
+  budget: Meter = new WorkBudget(EXPLAIN_STEPS),
 ): Explanation {
   const issuerUrl = typeof claims.iss === 'string' ? claims.iss : null;
   const issuer = issuerUrl === null ? undefined : policy.issuersByUrl.get(issuerUrl);
   const issuerName = issuer?.name ?? '';
-  const evaluations = evaluateRules(policy, issuerName, claims);
+  const evaluations = evaluateRules(policy, issuerName, claims, budget);
   const grants = new Grants(
     evaluations.filter((evaluation) => evaluation.matched).map((evaluation) => evaluation.rule),
+    budget,
   );
   const note =
     issuer !== undefined
@@ -73,7 +82,9 @@ export function explainDecision(
         entry: raw,
         granted,
         rules,
-        reason: granted ? null : denialReason(policy.rules, entry.glob, issuerName || '(none)', claims),
+        reason: granted
+          ? null
+          : denialReason(policy.rules, entry.glob, issuerName || '(none)', claims, budget),
       };
     }),
   };

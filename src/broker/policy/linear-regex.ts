@@ -59,9 +59,13 @@ export class LinearRegex {
   }
 }
 
+/** Deeper nesting is no real pattern, and parsing recursion must stay far from the stack's limit. */
+const MAX_NESTING = 32;
+
 class RegexParser {
   private readonly characters: string[];
   private index = 0;
+  private depth = 0;
 
   constructor(private readonly source: string) {
     this.characters = [...source];
@@ -221,6 +225,8 @@ class RegexParser {
   }
 
   private group(): PatternNode {
+    this.depth += 1;
+    if (this.depth > MAX_NESTING) this.fail(`nests groups more than ${MAX_NESTING} deep`);
     this.index += 1; // the "("
     if (this.peek() === '?') {
       const kind = this.peek(1);
@@ -237,6 +243,7 @@ class RegexParser {
     const inner = this.disjunction();
     if (this.peek() !== ')') this.fail('has a "(" without its ")"');
     this.index += 1;
+    this.depth -= 1;
     return inner;
   }
 

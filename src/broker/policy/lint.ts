@@ -102,22 +102,6 @@ function wildcardReachesRepository(claim: string, leaf: MatcherLeaf): boolean {
   return named === undefined || !named.test(prefix);
 }
 
-/**
- * A bracket pair that reads like a character class (`[0-9]`, `[!a]`, `[^a]`). In claim matchers brackets are
- * ordinary characters, so such a matcher only matches values with those very brackets in them.
- */
-function classLikeBrackets(text: string): string | undefined {
-  let open = text.indexOf('[');
-  while (open !== -1) {
-    const close = text.indexOf(']', open + 1);
-    if (close === -1) return undefined;
-    const body = text.slice(open + 1, close);
-    if (/^[!^]/.test(body) || /.-./.test(body)) return text.slice(open, close + 1);
-    open = text.indexOf('[', close + 1);
-  }
-  return undefined;
-}
-
 function binding(rule: CompiledRule, claim: string): CompiledClaimBinding | undefined {
   return rule.claims.find((candidate) => candidate.claim === claim);
 }
@@ -279,17 +263,6 @@ export function lintPolicy(policy: CompiledPolicy): LintFinding[] {
     }
 
     for (const claim of rule.claims) {
-      for (const leaf of leaves(claim.spec).filter((candidate) => candidate.kind === 'string')) {
-        const brackets = classLikeBrackets(leaf.text);
-        if (brackets === undefined) continue;
-        report(
-          'literal-brackets',
-          'warning',
-          rule,
-          claim.line,
-          `${claim.claim} matcher ${JSON.stringify(leaf.text)} has ${brackets}, which is not a character class in claim matchers (brackets are ordinary characters there, so "dependabot[bot]" is exact); it matches only values that contain ${brackets} itself. For a class, write {regex: ...}`,
-        );
-      }
       for (const leaf of leaves(claim.spec).filter((candidate) => candidate.kind === 'regex')) {
         const source = leaf.text;
         const unanchored = /^\^?\.[*+]/.test(source) || /\.[*+]\$?$/.test(source);

@@ -41,6 +41,35 @@ const MATCHER_FORMS = 'a matcher is a string, a list of matchers, {regex: PATTER
  * to the pattern text also matches" exception: it let a branch named `{main,release}` pass the pattern
  * `{main,release}`. Brackets are ordinary characters in claim globs, so `dependabot[bot]` is exact.
  */
+/**
+ * A bracket pair that reads like a character class (`[0-9]`, `[!a]`, `[^a]`). In claim matchers brackets are
+ * ordinary characters, so such a matcher would match only values with those very brackets: never what its
+ * author meant, and under `{not: ...}` it would let everything through.
+ */
+function classLikeBrackets(text: string): string | undefined {
+  let open = text.indexOf('[');
+  while (open !== -1) {
+    const close = text.indexOf(']', open + 1);
+    if (close === -1) return undefined;
+    const body = text.slice(open + 1, close);
+    if (/^[!^]/.test(body) || /.-./.test(body)) return text.slice(open, close + 1);
+    open = text.indexOf('[', close + 1);
+  }
+  return undefined;
+}
+
+/** Why a claim string would not mean what it looks like, or undefined. */
+function claimStringProblem(pattern: string): string | undefined {
+  const brackets = classLikeBrackets(pattern);
+  if (brackets !== undefined) {
+    return `${brackets} is not a character class in claim matchers (brackets are ordinary characters there, so "dependabot[bot]" is exact); for a class write {regex: ...}`;
+  }
+  if (!hasGlobCharacters(pattern, 'claim') && pattern.includes('\\')) {
+    return 'a backslash escapes only inside a glob (a string with *, ? or {a,b}); this string has none, so the backslash would be matched as itself: remove it';
+  }
+  return undefined;
+}
+
 function compileClaimString(pattern: string): {
   test: (value: string, meter?: Meter) => boolean;
   cost: MatcherCost;
@@ -60,6 +89,8 @@ export function compileSecretGrant(pattern: string): Glob {
 export function compileClaimMatcher(spec: unknown): ClaimMatcher {
   if (typeof spec === 'string') {
     if (spec === '') throw new MatcherSyntaxError(`an empty string matches nothing; ${MATCHER_FORMS}`);
+    const problem = claimStringProblem(spec);
+    if (problem !== undefined) throw new MatcherSyntaxError(problem);
     let compiled: ReturnType<typeof compileClaimString>;
     try {
       compiled = compileClaimString(spec);

@@ -52,7 +52,18 @@ export class PolicyReloader {
   /** Reloads now (one at a time). Unless `force`, an unchanged file is left alone. */
   reload(force: boolean): Promise<ReloadResult> {
     const previous = this.running ?? Promise.resolve<ReloadResult>({ ok: true, changed: false });
-    this.running = previous.then(() => this.reloadOnce(force));
+    // Whatever a reload throws, the chain stays usable and the old policy keeps serving.
+    this.running = previous
+      .catch(() => undefined)
+      .then(() => this.reloadOnce(force))
+      .catch((error: unknown) =>
+        this.report({
+          ok: false,
+          problems: [
+            `${this.file}: the policy could not be loaded: ${error instanceof Error ? error.message : String(error)}`,
+          ],
+        }),
+      );
     return this.running;
   }
 
@@ -75,8 +86,9 @@ export class PolicyReloader {
     try {
       policy = parsePolicy(text, this.file);
     } catch (error) {
-      if (!(error instanceof PolicyError)) throw error;
-      return this.report({ ok: false, problems: error.problems.map(formatProblem) });
+      if (error instanceof PolicyError)
+        return this.report({ ok: false, problems: error.problems.map(formatProblem) });
+      throw error;
     }
     this.apply(policy);
     this.logger.info({ policy: this.file, rules: policy.rules.length }, 'policy reloaded');
