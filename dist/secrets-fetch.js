@@ -24541,6 +24541,34 @@ var REFUSED_ENV_NAMES = [
   },
   {
     tier: "always",
+    reason: "a build or test tool runs the command, compiler or linker it names, or loads code from where it says (MSBuild, dotnet, cibuildwheel, setuptools, autoconf, CMake, sonar-scanner, leiningen, nix, mercurial, subversion, GTK, OpenMP, napi-rs, pulumi, sops, restic, borg)",
+    prefixes: ["CIBW_", "ASM_", "NIX_"],
+    names: [
+      ...["PREBUILDEVENT", "POSTBUILDEVENT", "RUNCOMMAND", "RUNARGUMENTS", "VSTESTTESTADAPTERPATH"],
+      ...["LDSHARED", "ARFLAGS", "CXXCPP", "OBJC", "OBJCXX", "CUDACXX", "CUDAHOSTCXX", "HIPCXX", "SWIFTC"],
+      ...[
+        "RC",
+        "ISPC",
+        "ASM",
+        "CMAKE",
+        "INSTALL",
+        "AWK",
+        "SED",
+        "GREP",
+        "EGREP",
+        "FGREP",
+        "MKDIR_P",
+        "LEX",
+        "YACC"
+      ],
+      ...["SONAR_SCANNER_OPTS", "SONAR_SCANNER_JAVA_OPTS", "LEIN_JAVA_CMD", "LEIN_JVM_OPTS", "HGRCPATH"],
+      ...["SVN_SSH", "SVN_EDITOR", "GIO_EXTRA_MODULES", "GTK_MODULES", "GTK_PATH", "OMP_TOOL_LIBRARIES"],
+      ...["NAPI_RS_NATIVE_LIBRARY_PATH", "PULUMI_HOME", "SOPS_AGE_KEY_CMD", "RESTIC_PASSWORD_COMMAND"],
+      ...["BORG_RSH", "GOTMPDIR", "PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "PGSERVICEFILE"]
+    ]
+  },
+  {
+    tier: "always",
     reason: "it points tools at another configuration, data or cache directory or file, and such files can run commands",
     prefixes: ["XDG_"],
     names: ["CURL_HOME", "WGETRC", "SYSTEM_WGETRC"]
@@ -24559,6 +24587,8 @@ var REFUSED_ENV_NAMES = [
       ],
       ...[
         "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "COMPOSE_FILE",
+        "COMPOSE_PROJECT_DIRECTORY",
         "AWS_DATA_PATH",
         "GOOGLE_APPLICATION_CREDENTIALS",
         "AZURE_CONFIG_DIR"
@@ -24640,12 +24670,25 @@ function refusal(upper, derived2) {
   }
   return void 0;
 }
-function envNameProblem(name, derivedFrom) {
+var CREDENTIAL_WORDS = [
+  ...["TOKEN", "TOKENS", "PASSWORD", "PASSWORDS", "PASSWD", "PASS", "PASSPHRASE", "PWD", "SECRET", "SECRETS"],
+  ...["KEY", "KEYS", "APIKEY", "PAT", "CREDENTIAL", "CREDENTIALS", "CREDS", "CERT", "CERTIFICATE", "PEM"],
+  ...["WEBHOOK", "DSN", "AUTH", "SALT", "ID", "USER", "USERNAME", "LOGIN", "EMAIL"]
+];
+function looksLikeCredential(upper) {
+  const last = upper.slice(upper.lastIndexOf("_") + 1);
+  return upper !== "PWD" && CREDENTIAL_WORDS.includes(last);
+}
+function envNameProblem(name, derivedFrom, fromPattern) {
   if (!ENV_NAME.test(name))
     return `"${printable(name)}" is not a valid environment variable name (letters, digits and "_", not starting with a digit)`;
   const upper = name.toUpperCase();
   const refused = refusal(upper, derivedFrom !== void 0);
-  if (refused === void 0) return void 0;
+  if (refused === void 0) {
+    if (fromPattern === void 0 || looksLikeCredential(upper)) return void 0;
+    const secret = printable(derivedFrom ?? "");
+    return `"${name}" comes from the pattern ${printable(fromPattern)}, and through a pattern only names shaped like a credential are exported (ending in ${CREDENTIAL_WORDS.slice(0, 8).map((word) => `_${word}`).join(", ")}, ...): whoever may store a secret under the pattern chooses the name, and build tools run what some variables hold; write ${upper}=${secret} on its own line to export it under this name`;
+  }
   const which = refused.prefix === void 0 ? "" : ` (as is every name starting with ${refused.prefix})`;
   const mine = `MY_${upper}`;
   if (refused.group.tier === "derived") {
@@ -24667,7 +24710,7 @@ function planExports(lines, released) {
   const problems = [];
   const add = (secret, line) => {
     const envName = line.envName ?? deriveEnvName(secret.name);
-    const problem = line.envName === void 0 ? envNameProblem(envName, secret.name) : void 0;
+    const problem = line.envName === void 0 ? envNameProblem(envName, secret.name, line.entry.isPattern ? line.entry.raw : void 0) : void 0;
     if (problem !== void 0) {
       problems.push(`secret "${printable(secret.name)}" (line ${line.lineNumber}): ${problem}`);
       return;

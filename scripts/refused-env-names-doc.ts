@@ -35,6 +35,11 @@ The action and \`secrets-fetch\` check every variable name, in any letter case, 
   workflow writes it itself as \`ENV=NAME\` or \`ENV=@NAME\` (\`KUBECONFIG=@prod/k8s/kubeconfig\`): then the
   workflow chose to take that setting from that secret.
 
+A name that comes through a pattern must also be shaped like a credential (its last word \`TOKEN\`,
+\`PASSWORD\`, \`SECRET\`, \`KEY\`, \`WEBHOOK\`, \`DSN\`, \`ID\`, \`USER\`, ...): no list can name every variable a build
+reads (MSBuild and make read them all), and whoever stores secrets under the pattern chooses the names. Write
+any other name on a line of its own (\`REGION=prod/shared/REGION\`).
+
 A refused name fails the step before anything is written: the error names each secret and variable and shows
 the line to use instead.
 

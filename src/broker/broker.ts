@@ -1,5 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Server as NetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
@@ -35,6 +36,7 @@ import { SecretVault } from './store/secret-vault.js';
 import { openPostgresStores } from './store/postgres/open-postgres-stores.js';
 import { openSqliteStores } from './store/sqlite/open-sqlite-stores.js';
 import { BROKER_VERSION } from './version.js';
+import { limitConnectionsPerAddress } from './http/connection-limit.js';
 
 export const DATABASE_FILE = 'broker.db';
 /** Request headers above 16 KiB are refused by Node itself (431). */
@@ -51,6 +53,8 @@ const SERVER_LIMITS = {
 };
 /** Open connections one replica serves at once; more are refused at accept. */
 const MAX_CONNECTIONS = 4096;
+/** Open connections one client address (IPv6: one /64) may hold; a trusted proxy is not limited. */
+const MAX_CONNECTIONS_PER_ADDRESS = 256;
 const REPLAY_PURGE_INTERVAL_MS = 10 * 60_000;
 
 export interface StartOptions {
@@ -121,8 +125,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
     verifier.track(policy.current);
     const chainKeys = new AuditChainKeys(keys.current, keys.old === undefined ? [] : [keys.old]);
     const audit = new AuditLog(stores.audit, logger, chainKeys);
-    // A database from before the chain was keyed is keyed now, before anything else is linked onto it.
-    await audit.keyChain();
+    // A log from before the keyed chain is keyed only when the operator says so; otherwise the broker stops here.
+    await audit.checkKeyed(config.keyLegacyAudit === true);
     const authLimits = { ...DEFAULT_ADMIN_AUTH_LIMITS, ...options.adminAuthLimits };
     const sourceLimits = new TokenBuckets();
     const exchange = new ExchangeService({
@@ -148,9 +152,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       metrics,
       logger,
     });
+    const trustedProxies =
+      config.trustProxy === undefined ? undefined : parseTrustedProxies(config.trustProxy);
     const app = createApp({
       sourceLimits,
-      trustedProxies: config.trustProxy === undefined ? undefined : parseTrustedProxies(config.trustProxy),
+      trustedProxies,
       exchange,
       admin,
       policy,
@@ -180,6 +186,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       started.once('error', reject);
     });
     server.maxConnections = MAX_CONNECTIONS;
+    limitConnectionsPerAddress(server as unknown as NetServer, MAX_CONNECTIONS_PER_ADDRESS, trustedProxies);
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;

@@ -11,6 +11,7 @@ export interface ServeOptions {
   readonly tlsCert?: string;
   readonly tlsKey?: string;
   readonly trustProxy?: string;
+  readonly keyLegacyAudit?: boolean;
 }
 
 export interface BrokerConfig {
@@ -26,6 +27,11 @@ export interface BrokerConfig {
   readonly trustProxy?: string;
   /** Overrides DATA_DIR/broker.db; ":memory:" keeps everything in memory (secrets-broker dev). */
   readonly databaseFile?: string;
+  /**
+   * Key an audit log written before the chain was keyed, at this start. Without it such a log stops the broker:
+   * a whole log rewritten without the key looks the same, so only an operator may vouch for it, once.
+   */
+  readonly keyLegacyAudit?: boolean;
 }
 
 export const DEFAULT_POLICY_FILE = 'examples/policy.yaml';
@@ -70,6 +76,7 @@ export function resolveBrokerConfig(options: ServeOptions, environment: Environm
       ? { tls: { certFile: resolve(tlsCert), keyFile: resolve(tlsKey) } }
       : {}),
     ...(trustProxy === undefined ? {} : { trustProxy }),
+    keyLegacyAudit: options.keyLegacyAudit === true || environment.SECRETS_BROKER_KEY_LEGACY_AUDIT === 'true',
     policyFile: resolve(
       nonEmpty(options.policy) ?? nonEmpty(environment.SECRETS_BROKER_POLICY) ?? DEFAULT_POLICY_FILE,
     ),

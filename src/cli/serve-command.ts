@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { startBroker } from '../broker/broker.js';
 import { ConfigError, resolveBrokerConfig, type ServeOptions } from '../broker/config.js';
+import { UnkeyedAuditChainError } from '../broker/audit/audit-log.js';
 import { createLogger } from '../broker/logger.js';
 import { TrustProxyError } from '../broker/http/source-ip.js';
 import { PolicyError } from '../broker/policy/load-policy.js';
@@ -26,6 +27,10 @@ export function registerServeCommand(program: Command, io: CommandIo): void {
       '--trust-proxy <list>',
       'proxies whose X-Forwarded-For gives the client address: IPs and CIDRs, comma-separated (SECRETS_BROKER_TRUST_PROXY)',
     )
+    .option(
+      '--key-legacy-audit',
+      'this start only: key an audit log written before the chain was keyed, after you checked it (SECRETS_BROKER_KEY_LEGACY_AUDIT=true)',
+    )
     .action(async (options: ServeOptions) => {
       const logger = createLogger();
       let broker;
@@ -47,6 +52,7 @@ export function registerServeCommand(program: Command, io: CommandIo): void {
         ) {
           throw new CliError(error.message);
         }
+        if (error instanceof UnkeyedAuditChainError) throw new CliError(error.message, error.hint);
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
           throw new CliError(
             (error as Error).message,

@@ -48,18 +48,44 @@ function refusal(upper: string, derived: boolean): Refusal | undefined {
   return undefined;
 }
 
+/** Last words of a variable name that carries a credential: what a pattern may export without it being named. */
+const CREDENTIAL_WORDS = [
+  ...['TOKEN', 'TOKENS', 'PASSWORD', 'PASSWORDS', 'PASSWD', 'PASS', 'PASSPHRASE', 'PWD', 'SECRET', 'SECRETS'],
+  ...['KEY', 'KEYS', 'APIKEY', 'PAT', 'CREDENTIAL', 'CREDENTIALS', 'CREDS', 'CERT', 'CERTIFICATE', 'PEM'],
+  ...['WEBHOOK', 'DSN', 'AUTH', 'SALT', 'ID', 'USER', 'USERNAME', 'LOGIN', 'EMAIL'],
+];
+
+/** A name whose last word (or whole name) says it holds a credential: PASSWORD, DB_PASSWORD, SLACK_WEBHOOK. */
+function looksLikeCredential(upper: string): boolean {
+  const last = upper.slice(upper.lastIndexOf('_') + 1);
+  // The whole name PWD is the shell's working directory, not a password.
+  return upper !== 'PWD' && CREDENTIAL_WORDS.includes(last);
+}
+
 /**
  * Why `name` cannot be an exported variable, or undefined when it can. Without `derivedFrom`, the name is one
  * the workflow wrote (`ENV=NAME`): only the `always` tier applies. With `derivedFrom` (the stored secret's name
  * it was derived from), both tiers apply, and the hint shows the line that exports that secret under a name of
- * the workflow's choosing.
+ * the workflow's choosing. With `fromPattern` too (the name came through a pattern, so whoever stores secrets
+ * under it chose the name), the name must also look like a credential.
  */
-export function envNameProblem(name: string, derivedFrom?: string): string | undefined {
+export function envNameProblem(name: string, derivedFrom?: string, fromPattern?: string): string | undefined {
   if (!ENV_NAME.test(name))
     return `"${printable(name)}" is not a valid environment variable name (letters, digits and "_", not starting with a digit)`;
   const upper = name.toUpperCase();
   const refused = refusal(upper, derivedFrom !== undefined);
-  if (refused === undefined) return undefined;
+  if (refused === undefined) {
+    if (fromPattern === undefined || looksLikeCredential(upper)) return undefined;
+    const secret = printable(derivedFrom ?? '');
+    return (
+      `"${name}" comes from the pattern ${printable(fromPattern)}, and through a pattern only names shaped like a ` +
+      `credential are exported (ending in ${CREDENTIAL_WORDS.slice(0, 8)
+        .map((word) => `_${word}`)
+        .join(', ')}, ...): ` +
+      'whoever may store a secret under the pattern chooses the name, and build tools run what some variables hold; ' +
+      `write ${upper}=${secret} on its own line to export it under this name`
+    );
+  }
   const which = refused.prefix === undefined ? '' : ` (as is every name starting with ${refused.prefix})`;
   const mine = `MY_${upper}`;
   if (refused.group.tier === 'derived') {

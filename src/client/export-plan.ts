@@ -30,7 +30,10 @@ export function planExports(lines: readonly SecretLine[], released: readonly Rel
   const add = (secret: ReleasedSecret, line: SecretLine): void => {
     const envName = line.envName ?? deriveEnvName(secret.name);
     // ENV= names were checked when the line was read.
-    const problem = line.envName === undefined ? envNameProblem(envName, secret.name) : undefined;
+    const problem =
+      line.envName === undefined
+        ? envNameProblem(envName, secret.name, line.entry.isPattern ? line.entry.raw : undefined)
+        : undefined;
     if (problem !== undefined) {
       problems.push(`secret "${printable(secret.name)}" (line ${line.lineNumber}): ${problem}`);
       return;

@@ -305,6 +305,35 @@ export const REFUSED_ENV_NAMES: readonly RefusedEnvGroup[] = [
   {
     tier: 'always',
     reason:
+      'a build or test tool runs the command, compiler or linker it names, or loads code from where it says (MSBuild, dotnet, cibuildwheel, setuptools, autoconf, CMake, sonar-scanner, leiningen, nix, mercurial, subversion, GTK, OpenMP, napi-rs, pulumi, sops, restic, borg)',
+    prefixes: ['CIBW_', 'ASM_', 'NIX_'],
+    names: [
+      ...['PREBUILDEVENT', 'POSTBUILDEVENT', 'RUNCOMMAND', 'RUNARGUMENTS', 'VSTESTTESTADAPTERPATH'],
+      ...['LDSHARED', 'ARFLAGS', 'CXXCPP', 'OBJC', 'OBJCXX', 'CUDACXX', 'CUDAHOSTCXX', 'HIPCXX', 'SWIFTC'],
+      ...[
+        'RC',
+        'ISPC',
+        'ASM',
+        'CMAKE',
+        'INSTALL',
+        'AWK',
+        'SED',
+        'GREP',
+        'EGREP',
+        'FGREP',
+        'MKDIR_P',
+        'LEX',
+        'YACC',
+      ],
+      ...['SONAR_SCANNER_OPTS', 'SONAR_SCANNER_JAVA_OPTS', 'LEIN_JAVA_CMD', 'LEIN_JVM_OPTS', 'HGRCPATH'],
+      ...['SVN_SSH', 'SVN_EDITOR', 'GIO_EXTRA_MODULES', 'GTK_MODULES', 'GTK_PATH', 'OMP_TOOL_LIBRARIES'],
+      ...['NAPI_RS_NATIVE_LIBRARY_PATH', 'PULUMI_HOME', 'SOPS_AGE_KEY_CMD', 'RESTIC_PASSWORD_COMMAND'],
+      ...['BORG_RSH', 'GOTMPDIR', 'PGSSLMODE', 'PGSSLROOTCERT', 'PGSSLCERT', 'PGSSLKEY', 'PGSERVICEFILE'],
+    ],
+  },
+  {
+    tier: 'always',
+    reason:
       'it points tools at another configuration, data or cache directory or file, and such files can run commands',
     prefixes: ['XDG_'],
     names: ['CURL_HOME', 'WGETRC', 'SYSTEM_WGETRC'],
@@ -324,6 +353,8 @@ export const REFUSED_ENV_NAMES: readonly RefusedEnvGroup[] = [
       ],
       ...[
         'AWS_WEB_IDENTITY_TOKEN_FILE',
+        'COMPOSE_FILE',
+        'COMPOSE_PROJECT_DIRECTORY',
         'AWS_DATA_PATH',
         'GOOGLE_APPLICATION_CREDENTIALS',
         'AZURE_CONFIG_DIR',

@@ -94,6 +94,8 @@ export interface HarnessOptions {
   readonly masterKeyHex?: string;
   /** A postgres:// URL: the broker (and any replica) uses PostgreSQL instead of the embedded store. */
   readonly databaseUrl?: string;
+  /** More SECRETS_BROKER_* variables for the first start. */
+  readonly environment?: Record<string, string>;
 }
 
 export class BrokerHarness {
@@ -126,7 +128,13 @@ export class BrokerHarness {
     await writeFile(this.policyFile, (options.policy ?? testPolicy)(this.github.url, this.gitlab.url));
     this.masterKeyHex = options.masterKeyHex ?? randomBytes(32).toString('hex');
     this.databaseUrl = options.databaseUrl;
-    await this.startBroker(options);
+    try {
+      await this.startBroker(options, options.environment ?? {});
+    } catch (error) {
+      await this.github.stop();
+      await this.gitlab.stop();
+      throw error;
+    }
   }
 
   async startBroker(

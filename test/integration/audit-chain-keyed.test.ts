@@ -16,6 +16,7 @@ import { parseMasterKey } from '../../src/broker/store/master-key.js';
 import { openSqliteStores } from '../../src/broker/store/sqlite/open-sqlite-stores.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';
 import { adminEnvironment, runCli } from '../helpers/cli.js';
+import { UnkeyedAuditChainError } from '../../src/broker/audit/audit-log.js';
 import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';
 
 let harness: BrokerHarness | undefined;
@@ -200,9 +201,14 @@ async function legacyDataDir(count: number): Promise<string> {
 }
 
 describe('a database from before the chain was keyed', () => {
-  it('is keyed by the broker at once: its unkeyed records verify as a prefix; one after a keyed record fails', async () => {
+  it('stops the broker until an operator keys it; keyed, its unkeyed records verify as a prefix', async () => {
     const dataDir = await legacyDataDir(3);
-    const h = (harness = await BrokerHarness.start({ dataDir }));
+    // A whole log rewritten without the key looks the same: the broker does not vouch for it on its own.
+    await expect(BrokerHarness.start({ dataDir })).rejects.toThrow(UnkeyedAuditChainError);
+    const h = (harness = await BrokerHarness.start({
+      dataDir,
+      environment: { SECRETS_BROKER_KEY_LEGACY_AUDIT: 'true' },
+    }));
     // Before anything else is written: the keying record pins the three.
     const keyedAtOnce = await verify(h);
     expect(keyedAtOnce).toMatchObject({ ok: true, hashOnly: 3, keyed: 1, keyedFrom: { seq: 4 } });
@@ -231,7 +237,10 @@ describe('a database from before the chain was keyed', () => {
 
   it('the keying record pins the unkeyed records: one edited with the plain links recomputed is caught', async () => {
     const dataDir = await legacyDataDir(3);
-    const h = (harness = await BrokerHarness.start({ dataDir }));
+    const h = (harness = await BrokerHarness.start({
+      dataDir,
+      environment: { SECRETS_BROKER_KEY_LEGACY_AUDIT: 'true' },
+    }));
     expect(await verify(h)).toMatchObject({ ok: true, keyedFrom: { seq: 4 } });
     const database = new Database(join(h.dataDir, DATABASE_FILE));
     try {
@@ -365,18 +374,16 @@ describe('forgeries without the master key', () => {
     expect(withHead.stderr).toContain(`the audit chain is broken at record ${target.seq}`);
   });
 
-  it('M3 then a restart: the broker keys the rewritten chain, which verify reports, and a head logged before catches', async () => {
+  it('M3 then a restart: the broker refuses to start on the rewritten log and does not key it', async () => {
     const h = await auditedHarness();
     const before = await h.broker.publishAuditHead();
     await h.stopBroker();
     rewrite(h, 1, forge, sha256Link);
-    await h.startBroker();
-    // The documented limit: a broker starting on a chain with no keyed record keys it, as after an upgrade ...
-    const keyed = await verify(h);
-    expect(keyed).toMatchObject({ ok: true, keyed: 1, keyedFrom: { seq: before!.seq + 1 } });
-    expect(keyed.hashOnly).toBe(before!.seq);
-    // ... which verify prints with its time, and which a head published before the rewrite exposes.
-    expect((await cli(h, ['audit', 'verify'])).stdout).toContain(`record ${before!.seq + 1}, written 20`);
+    // Without an operator's say-so the rewrite is never keyed: the broker stops, and verify keeps failing.
+    await expect(h.startBroker()).rejects.toThrow(UnkeyedAuditChainError);
+    await expect(h.startBroker()).rejects.toThrow(/not keyed: it was written by a broker from before/);
+    // Only an operator starting with the flag keys it, and a head published before the rewrite still exposes it.
+    await h.startBroker({}, { SECRETS_BROKER_KEY_LEGACY_AUDIT: 'true' });
     const checked = await verify(h, `?head=${encodeURIComponent(`${before!.seq}:${before!.hash}`)}`);
     expect(checked).toMatchObject({ ok: false, problem: { seq: before!.seq } });
     expect((checked.problem as { reason: string }).reason).toContain('were rewritten');

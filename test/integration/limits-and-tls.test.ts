@@ -1,5 +1,7 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
 import { get } from 'node:https';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,6 +11,7 @@ import { hashJti } from '../../src/broker/oidc/token-verifier.js';
 import { BrokerHarness, TEST_AUDIENCE, testPolicy } from '../helpers/broker-harness.js';
 import { run } from '../helpers/child-process.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';
+import { eventually } from '../helpers/eventually.js';
 
 let harness: BrokerHarness | undefined;
 
@@ -144,5 +147,48 @@ describe('native TLS', () => {
       }).on('error', reject);
     });
     expect(JSON.parse(body)).toMatchObject({ audience: TEST_AUDIENCE });
+  });
+});
+
+describe('connections per address', () => {
+  it('one address cannot hold every connection: past 256 it is cut off, others still get in', async () => {
+    harness = await BrokerHarness.start();
+    const port = Number(new URL(harness.url).port);
+    const sockets: Socket[] = [];
+    let closed = 0;
+    try {
+      await Promise.all(
+        Array.from(
+          { length: 300 },
+          () =>
+            new Promise<void>((resolve) => {
+              const socket = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.1' }, () => {
+                socket.write('G'); // a request that never ends: held until the 10 s header deadline
+                resolve();
+              });
+              socket.once('close', () => (closed += 1));
+              socket.on('error', () => undefined);
+              sockets.push(socket);
+            }),
+        ),
+      );
+      // The server closes the connections past the limit as it accepts them.
+      await eventually(
+        async () => (closed === 300 - 256 ? true : undefined),
+        10_000,
+        'the refused connections',
+      );
+      // Another address is served meanwhile (127.0.0.2 is loopback too).
+      const status = await new Promise<number>((resolve, reject) =>
+        httpGet({ host: '127.0.0.1', port, path: '/healthz', localAddress: '127.0.0.2' }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        }).on('error', reject),
+      );
+      expect(status).toBe(200);
+      expect(closed).toBe(300 - 256);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
   });
 });

@@ -67,7 +67,7 @@ describe('requested patterns cannot stall the broker', () => {
     expect(all.status).toBe(200);
   });
 
-  it('a pattern that needs more matching work than an exchange may use is refused and spends nothing', async () => {
+  it('a pattern that needs more matching work than an exchange may use is refused, and spends the token', async () => {
     await storeBulkSecrets();
     const alternatives = Array.from(
       { length: 60 },
@@ -80,8 +80,8 @@ describe('requested patterns cannot stall the broker', () => {
     expect(result.json.code).toBe('invalid_request');
     expect(String(result.json.detail)).toContain('steps one exchange may use');
     expect(String(result.json.hint)).toContain('simpler patterns');
-    // Refused before it was evaluated: the token is still good.
-    expect((await harness.exchange(fresh, ['prod/api/DB_PASSWORD'])).status).toBe(200);
+    // The token is spent: it cannot buy that cost again.
+    expect((await harness.exchange(fresh, ['prod/api/DB_PASSWORD'])).json.code).toBe('token_replayed');
   });
 });
 
@@ -134,20 +134,35 @@ describe('no work for requests that cannot be granted', () => {
 
   it('a spent token is refused before any matching, however costly its request would be', async () => {
     await storeBulkSecrets();
-    // Fresh, this request is refused for its matching cost (400, and the token stays unspent) ...
+    // Fresh, this request is refused for its matching cost (400), which spends the token ...
     const token = await harness.github.token(githubClaims(harness.github.url, TEST_AUDIENCE));
     expect((await harness.exchange(token, hostilePatterns(100))).status).toBe(400);
-    expect((await harness.exchange(token, ['prod/api/DB_PASSWORD'])).status).toBe(200);
-    // ... spent, it never gets that far.
+    // ... so the same request again is refused before any matching.
     const replay = await harness.exchange(token, hostilePatterns(100));
     expect(replay.status).toBe(401);
     expect(replay.json.code).toBe('token_replayed');
+    // No rule was even evaluated for it (the workload matches rules, so any evaluation would name them).
+    const [record] = await harness.broker.stores.audit.query(
+      { requestId: String(replay.json.request_id) },
+      0,
+      1,
+    );
+    expect(JSON.parse(record!.record)).toMatchObject({ code: 'token_replayed', rules: [] });
   });
 
   it('a token that does not verify gets no entry compiled: the token is what is refused', async () => {
     const result = await harness.exchange('not-a-jwt', ['prod/[unterminated', ...hostilePatterns(99)]);
     expect(result.status).toBe(401);
     expect(result.json.code).toBe('invalid_token');
+    // Its audit record keeps only the first few entries it sent, escaped, and how many there were.
+    const [record] = await harness.broker.stores.audit.query(
+      { requestId: String(result.json.request_id) },
+      0,
+      1,
+    );
+    const audited = JSON.parse(record!.record) as { requested: string[]; requested_count: number };
+    expect(audited.requested).toHaveLength(5);
+    expect(audited.requested_count).toBe(100);
   });
 
   it('a workload that no rule matches gets its denial, hints cut short within the same budget', async () => {

@@ -12,7 +12,7 @@ import {
   parseLink,
   unkeyedLink,
 } from '../../src/broker/audit/audit-chain-keys.js';
-import { AuditLog, type AdminAuditRecord } from '../../src/broker/audit/audit-log.js';
+import { AuditLog, UnkeyedAuditChainError, type AdminAuditRecord } from '../../src/broker/audit/audit-log.js';
 import { ChainHeadPublisher } from '../../src/broker/audit/chain-head-publisher.js';
 import { GENESIS_HASH } from '../../src/broker/store/audit-batcher.js';
 import type { AuditEntry, AuditRecords } from '../../src/broker/store/interfaces.js';
@@ -249,7 +249,7 @@ describe('verifyAuditChain', () => {
     expect(notKeying.problem!.reason).toContain('not the record a broker writes when it keys');
 
     const log = new AuditLog(store, logger, keys);
-    await log.keyChain();
+    await log.checkKeyed(true);
     await write(store, keys, 1);
     const keyed = await verifyAuditChain(store, { keys });
     expect(keyed).toMatchObject({ ok: true, hashOnly: 2, keyed: 2, keyedFrom: { seq: 3 } });
@@ -277,49 +277,43 @@ describe('AuditLog', () => {
     detail: null,
   });
 
-  it('keys a chain from before the keyed chain once, before its first append; nothing for an empty or keyed one', async () => {
+  it('refuses a chain from before the keyed chain unless the operator says to key it; nothing for an empty or keyed one', async () => {
     const keys = new AuditChainKeys(master());
     const { logger } = logCollector();
     const empty = new MemoryAuditRecords();
-    await new AuditLog(empty, logger, keys).keyChain();
+    await new AuditLog(empty, logger, keys).checkKeyed(false);
     expect(empty.entries).toEqual([]);
 
     const legacy = new MemoryAuditRecords();
     await legacy.append('{"legacy":1}', unkeyedLink);
     const log = new AuditLog(legacy, logger, keys);
-    // No explicit keyChain(): the first append keys the chain first.
-    await log.append(record('whoami'));
-    await log.keyChain();
+    // A whole log rewritten without the key looks the same: never keyed on its own.
+    await expect(log.checkKeyed(false)).rejects.toThrow(UnkeyedAuditChainError);
+    expect(legacy.entries).toHaveLength(1);
+    await log.checkKeyed(true);
     await log.append(record('whoami'));
     expect(legacy.entries.map((entry) => (JSON.parse(entry.record) as { action?: string }).action)).toEqual([
       undefined,
       'audit.chain_keyed',
       'whoami',
-      'whoami',
     ]);
     expect(JSON.parse(legacy.entries[1]!.record)).toMatchObject({ detail: { unkeyed_records: 1 } });
-    expect(await verifyAuditChain(legacy, { keys })).toMatchObject({ ok: true, hashOnly: 1, keyed: 3 });
+    expect(await verifyAuditChain(legacy, { keys })).toMatchObject({ ok: true, hashOnly: 1, keyed: 2 });
 
-    // Another broker on the now keyed chain writes no keying record.
-    await new AuditLog(legacy, logger, keys).keyChain();
-    expect(legacy.entries).toHaveLength(4);
+    // Another start on the now keyed chain writes no keying record, with the flag or without.
+    await new AuditLog(legacy, logger, keys).checkKeyed(true);
+    await new AuditLog(legacy, logger, keys).checkKeyed(false);
+    expect(legacy.entries).toHaveLength(3);
   });
 
-  it('two replicas keying one chain at the same moment write two keying records, and the chain verifies', async () => {
+  it('an append after an unkeyed record that nobody keyed is unchecked, and the chain does not verify', async () => {
     const keys = new AuditChainKeys(master());
     const { logger } = logCollector();
     const store = new MemoryAuditRecords();
     await store.append('{"legacy":1}', unkeyedLink);
-    await Promise.all([
-      new AuditLog(store, logger, keys).keyChain(),
-      new AuditLog(store, logger, keys).keyChain(),
-    ]);
-    expect(store.entries).toHaveLength(3);
-    expect(await verifyAuditChain(store, { keys })).toMatchObject({
-      ok: true,
-      hashOnly: 1,
-      keyedFrom: { seq: 2 },
-    });
+    await new AuditLog(store, logger, keys).append(record('whoami'));
+    expect(store.entries[1]!.hash.startsWith('hmac2u:')).toBe(true);
+    expect(await verifyAuditChain(store, { keys })).toMatchObject({ ok: false });
   });
 
   it('logs when it links to a record it could not check: once per key not held, every time for a bad link', async () => {

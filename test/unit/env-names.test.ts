@@ -354,3 +354,57 @@ describe('the documented list', () => {
     expect(tableUnder(doc, '## Refused when the name comes from the secret')).toEqual(expected('derived'));
   });
 });
+
+describe('names that come through a pattern', () => {
+  it('are exported only when shaped like a credential; written on their own line, any allowed name is', () => {
+    for (const name of [
+      'DB_PASSWORD',
+      'NPM_TOKEN',
+      'SLACK_WEBHOOK',
+      'API_KEY',
+      'SENTRY_DSN',
+      'CLIENT_ID',
+      'TOKEN',
+    ])
+      expect(envNameProblem(name, `prod/shared/${name}`, 'prod/shared/*'), name).toBeUndefined();
+    for (const name of ['REGION', 'DB_URL', 'CONFIG', 'PREBUILDEVENT_X', 'PWD', 'MY_TOOL_OPTS']) {
+      const problem = envNameProblem(name, `prod/shared/${name}`, 'prod/shared/*');
+      expect(problem, name).toMatch(/through a pattern only names shaped like a credential/);
+      expect(problem).toContain(`${name}=prod/shared/${name}`);
+      // The same name from a line of its own (bare or ENV=) is not held to that shape.
+      expect(envNameProblem(name, `prod/shared/${name}`)).toBe(
+        name === 'PWD' ? envNameProblem(name, `prod/shared/${name}`) : undefined,
+      );
+    }
+  });
+
+  it('build and tool hooks a second review found are refused in any form', () => {
+    for (const name of [
+      'PREBUILDEVENT',
+      'PostBuildEvent',
+      'RUNCOMMAND',
+      'VSTESTTESTADAPTERPATH',
+      'CIBW_BEFORE_ALL',
+      'LDSHARED',
+      'CXXCPP',
+      'CUDACXX',
+      'CMAKE',
+      'SONAR_SCANNER_OPTS',
+      'LEIN_JAVA_CMD',
+      'NIX_CONFIG',
+      'HGRCPATH',
+      'SVN_SSH',
+      'GTK_MODULES',
+      'SOPS_AGE_KEY_CMD',
+      'RESTIC_PASSWORD_COMMAND',
+      'BORG_RSH',
+      'GOTMPDIR',
+      'PGSSLROOTCERT',
+    ])
+      expect(envNameProblem(name), name).toMatch(/is refused/);
+    expect(envNameProblem('COMPOSE_FILE', 'prod/x/COMPOSE_FILE')).toMatch(
+      /exported only when the workflow names it/,
+    );
+    expect(envNameProblem('COMPOSE_FILE')).toBeUndefined();
+  });
+});

@@ -155,7 +155,7 @@ rules: []
     ]);
   });
 
-  it('refuses claim strings that would not mean what they look like: class-like brackets, stray backslashes', () => {
+  it('refuses claim strings that would not mean what they look like: brackets, stray backslashes', () => {
     const problems = problemsOf(`${BASE}rules:
   - name: a
     issuer: github
@@ -164,20 +164,24 @@ rules: []
       ref: refs/heads/release-[0-9]*
       actor: { not: 'dependabot\\[bot\\]' }
       environment: { not: "prod-[!x]" }
-      workflow: "deploy[^a]"
-      event_name: [push, 'a[b-c]']
+      workflow: "deploy[mM]ain"
+      event_name: [push, { not: 'rel-[12]' }]
+      sub: 'repo:acme/\\a*'
+      job_workflow_ref: 'acme\\b'
     secrets: [x]
 `);
     expect(problems.map((problem) => `${problem.line} ${problem.message}`)).toEqual([
       expect.stringMatching(
-        /^11 \[0-9\] is not a character class in claim matchers .* write \{regex: \.\.\.\}/,
+        /^11 brackets in a claim matcher are allowed only in a GitHub App's bot name, NAME\[bot\]/,
       ),
-      expect.stringMatching(/^12 a backslash escapes only inside a glob/),
-      expect.stringMatching(/^13 \[!x\] is not a character class/),
-      expect.stringMatching(/^14 \[\^a\] is not a character class/),
-      expect.stringMatching(/^15 \[b-c\] is not a character class/),
+      expect.stringMatching(/^12 brackets in a claim matcher/),
+      expect.stringMatching(/^13 brackets in a claim matcher/),
+      expect.stringMatching(/^14 brackets in a claim matcher/),
+      expect.stringMatching(/^15 brackets in a claim matcher/),
+      expect.stringMatching(/^16 the backslash before "a" escapes nothing/),
+      expect.stringMatching(/^17 a backslash escapes only inside a glob/),
     ]);
-    // Brackets that do not read like a class are exact, also next to glob characters.
+    // A bot's name is the one place for brackets, also after a wildcard; a backslash may escape glob syntax.
     expect(() =>
       parsePolicy(
         `${BASE}rules:
@@ -186,6 +190,7 @@ rules: []
     claims:
       repository_id: "1"
       actor: { not: ["dependabot[bot]", "*[bot]"] }
+      ref: 'refs/heads/\\{weird\\}*'
     secrets: [x]
 `,
         'p',

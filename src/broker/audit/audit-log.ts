@@ -28,7 +28,9 @@ export interface ExchangeAuditRecord extends WorkloadIdentity {
   readonly issuer_url: string | null;
   readonly jti_sha256: string | null;
   readonly recipient_sha256: string | null;
+  /** As sent, escaped; for a token that did not verify only the first few. */
   readonly requested: readonly string[];
+  readonly requested_count: number;
   readonly released: readonly ReleasedVersion[];
   readonly rules: readonly string[];
   readonly latency_ms: number;
@@ -56,8 +58,19 @@ export type AuditRecord = ExchangeAuditRecord | AdminAuditRecord;
  * Appends records to the keyed chain (each linked with the current master key's chain key) and mirrors each as a
  * JSON log line. A failed append throws: callers fail closed.
  */
+/** The audit log's newest record is not keyed: see AuditLog.checkKeyed. */
+export class UnkeyedAuditChainError extends Error {
+  override name = 'UnkeyedAuditChainError';
+  readonly hint =
+    'check the log first ("secrets-broker audit verify" on a broker that has the key, or compare it with your log store); then start once with --key-legacy-audit (SECRETS_BROKER_KEY_LEGACY_AUDIT=true) to key it, and never leave that set';
+  constructor(readonly unkeyedRecords: number) {
+    super(
+      `the audit log's newest record (${unkeyedRecords}) is not keyed: it was written by a broker from before the keyed audit chain, or rewritten by someone without the master key; the broker does not start on it`,
+    );
+  }
+}
+
 export class AuditLog {
-  private keying: Promise<void> | undefined;
   private readonly unconfiguredReported = new Set<string>();
 
   constructor(
@@ -68,7 +81,6 @@ export class AuditLog {
 
   /** With `tokenUse`, also records the token as used, atomically (throws TokenAlreadyUsedError on a replay). */
   async append(record: AuditRecord, tokenUse?: TokenUse): Promise<AuditEntry> {
-    await this.keyChain();
     const text = JSON.stringify(record);
     const entry = await this.records.append(text, this.hashFor, tokenUse);
     this.logger.info(
@@ -79,26 +91,20 @@ export class AuditLog {
   }
 
   /**
-   * Once per process, before its first append (call it at start): when the chain's newest link is not keyed (a
-   * database from before the chain was keyed), writes the keying record (audit.chain_keyed), whose keyed link pins
-   * the content of every record before it. A failure throws and the next call tries again.
+   * At start: a log whose newest link is not keyed was written before the chain was keyed, or rewritten by
+   * someone without the master key, and the two look alike. With `keyLegacy` (the operator checked it and says so,
+   * for this start) the keying record (audit.chain_keyed) is written, whose keyed link pins the content of every
+   * record before it; without it, UnkeyedAuditChainError stops the broker before anything is linked onto it.
    */
-  keyChain(): Promise<void> {
-    this.keying ??= this.keyUnkeyedHead().catch((error: unknown) => {
-      this.keying = undefined;
-      throw error;
-    });
-    return this.keying;
-  }
-
-  private async keyUnkeyedHead(): Promise<void> {
+  async checkKeyed(keyLegacy: boolean): Promise<void> {
     const head = await this.records.head();
     if (head === undefined || parseLink(head.hash).kind !== 'unkeyed') return;
+    if (!keyLegacy) throw new UnkeyedAuditChainError(head.seq);
     const record = chainKeyedRecord(head.seq);
     const entry = await this.records.append(JSON.stringify(record), this.chainKeys.link);
-    this.logger.info(
+    this.logger.warn(
       { audit: record, seq: entry.seq, hash: entry.hash },
-      `audit chain keyed: the ${head.seq} records before record ${entry.seq} were only hash-chained (written before the chain was keyed)`,
+      `audit chain keyed: the ${head.seq} records before record ${entry.seq} were only hash-chained (written before the chain was keyed); from here on they are pinned`,
     );
   }
 

@@ -32,6 +32,8 @@ import { printable } from '../../protocol/printable.js';
 /** Used (iss, jti) pairs are kept this long past the last moment the token could still be accepted. */
 const REPLAY_RETENTION_MARGIN_SECONDS = 3600;
 const MAX_REASONS_IN_HINT = 5;
+/** Requested entries kept in the audit record of an exchange whose token did not verify. */
+const MAX_UNVERIFIED_ENTRIES_AUDITED = 5;
 /**
  * Automaton steps one exchange may spend matching its token's claims and requested patterns, and explaining a
  * denial (a few milliseconds of CPU at most). Real requests use a small fraction; hostile claims or patterns are
@@ -121,7 +123,12 @@ export class ExchangeService {
           : null,
       jti_sha256: trail.verified?.jtiHash ?? null,
       recipient_sha256: trail.recipientSha256,
-      requested: trail.requested,
+      // Entries are the client's text until they parse; a token that did not verify buys a few of them, not 100.
+      requested: (trail.verified === undefined
+        ? trail.requested.slice(0, MAX_UNVERIFIED_ENTRIES_AUDITED)
+        : trail.requested
+      ).map(printable),
+      requested_count: trail.requested.length,
       released: released ? trail.released : [],
       rules: trail.rules,
       latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
@@ -179,8 +186,18 @@ export class ExchangeService {
     const policy = this.deps.policy.current;
     const verified = await this.deps.verifier.verify(token, policy);
     trail.verified = verified;
-    // Entries are compiled only for a token that verified: an unauthenticated request costs no pattern work.
-    const entries = parseEntries(requested);
+    const lastAcceptable = Math.max(
+      verified.expiresAt,
+      verified.issuedAt + verified.issuer.maxTokenAgeSeconds,
+    );
+    const tokenUse = {
+      issuer: verified.issuer.url,
+      jtiHash: verified.jtiHash,
+      expiresAtSeconds: lastAcceptable + CLOCK_LEEWAY_SECONDS + REPLAY_RETENTION_MARGIN_SECONDS,
+    };
+    // A token this replica saw spent is refused before anything else is done for it (the store decides for
+    // tokens spent on other replicas).
+    if (this.deps.spentTokens.has(tokenUse)) throw tokenReplayed();
 
     // Per workload (verified issuer and repository or project), before the token is spent.
     const workload = workloadIdentity(verified.claims);
@@ -199,30 +216,15 @@ export class ExchangeService {
         },
       );
     }
-    const lastAcceptable = Math.max(
-      verified.expiresAt,
-      verified.issuedAt + verified.issuer.maxTokenAgeSeconds,
-    );
-    const tokenUse = {
-      issuer: verified.issuer.url,
-      jtiHash: verified.jtiHash,
-      expiresAtSeconds: lastAcceptable + CLOCK_LEEWAY_SECONDS + REPLAY_RETENTION_MARGIN_SECONDS,
-    };
-    // A token this replica saw spent is refused before any policy work (the store decides for the others).
-    if (this.deps.spentTokens.has(tokenUse)) throw tokenReplayed();
+    // Compiled only now, for a fresh token of a workload within its limit; an invalid entry spends nothing.
+    const entries = parseEntries(requested);
     trail.tokenUse = tokenUse;
 
     const budget = new WorkBudget(MATCH_STEPS_PER_EXCHANGE);
-    let plan: Awaited<ReturnType<typeof planRelease>>;
-    try {
-      const grants = new Grants(matchingRules(policy, verified.issuer.name, verified.claims, budget), budget);
-      trail.rules = grants.matchedRuleNames;
-      plan = await planRelease(entries, grants, () => this.deps.vault.currentNames(), budget);
-    } catch (error) {
-      // Refused before it was evaluated: like any other invalid request, it does not spend the token.
-      if (error instanceof WorkBudgetExceededError) trail.tokenUse = undefined;
-      throw error;
-    }
+    // A request refused for its matching cost spends its token: one token cannot buy that cost twice.
+    const grants = new Grants(matchingRules(policy, verified.issuer.name, verified.claims, budget), budget);
+    trail.rules = grants.matchedRuleNames;
+    const plan = await planRelease(entries, grants, () => this.deps.vault.currentNames(), budget);
     const secrets = await this.deps.vault.readCurrent([...plan.names.keys()]);
     const found = new Set(secrets.map((secret) => secret.name));
     const notFound = [
@@ -272,7 +274,7 @@ export class ExchangeService {
         'invalid_request',
         `matching this request against the policy needs more than the ${MATCH_STEPS_PER_EXCHANGE} steps one exchange may use, so nothing was released`,
         {
-          hint: 'request secrets by name, or with simpler patterns (fewer wildcards and {a,b} choices); claims of real CI tokens never come near this limit',
+          hint: 'the token was spent; request secrets by name, or with simpler patterns (fewer wildcards and {a,b} choices), with a fresh token; claims of real CI tokens never come near this limit',
         },
       );
     }

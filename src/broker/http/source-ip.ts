@@ -25,11 +25,11 @@ export function parseTrustedProxies(text: string): BlockList {
   return list;
 }
 
-function normalise(address: string): string {
+export function normaliseAddress(address: string): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
-function isTrusted(list: BlockList, address: string): boolean {
+export function isTrustedProxy(list: BlockList, address: string): boolean {
   const family = isIP(address);
   return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
@@ -44,13 +44,14 @@ export function resolveSourceIp(
   forwardedFor: string | undefined,
   trusted: BlockList | undefined,
 ): string {
-  const address = peer === undefined ? 'unknown' : normalise(peer);
-  if (trusted === undefined || forwardedFor === undefined || !isTrusted(trusted, address)) return address;
-  const hops = forwardedFor.split(',').map((hop) => normalise(hop.trim()));
+  const address = peer === undefined ? 'unknown' : normaliseAddress(peer);
+  if (trusted === undefined || forwardedFor === undefined || !isTrustedProxy(trusted, address))
+    return address;
+  const hops = forwardedFor.split(',').map((hop) => normaliseAddress(hop.trim()));
   for (let index = hops.length - 1; index >= 0; index -= 1) {
     const hop = hops[index] as string;
     if (isIP(hop) === 0) return address;
-    if (!isTrusted(trusted, hop)) return hop;
+    if (!isTrustedProxy(trusted, hop)) return hop;
   }
   // Every hop is a trusted proxy: the rightmost was written by the proxy next to us, so no client chose it.
   return hops[hops.length - 1] ?? address;

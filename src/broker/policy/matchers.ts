@@ -41,31 +41,28 @@ const MATCHER_FORMS = 'a matcher is a string, a list of matchers, {regex: PATTER
  * to the pattern text also matches" exception: it let a branch named `{main,release}` pass the pattern
  * `{main,release}`. Brackets are ordinary characters in claim globs, so `dependabot[bot]` is exact.
  */
-/**
- * A bracket pair that reads like a character class (`[0-9]`, `[!a]`, `[^a]`). In claim matchers brackets are
- * ordinary characters, so such a matcher would match only values with those very brackets: never what its
- * author meant, and under `{not: ...}` it would let everything through.
- */
-function classLikeBrackets(text: string): string | undefined {
-  let open = text.indexOf('[');
-  while (open !== -1) {
-    const close = text.indexOf(']', open + 1);
-    if (close === -1) return undefined;
-    const body = text.slice(open + 1, close);
-    if (/^[!^]/.test(body) || /.-./.test(body)) return text.slice(open, close + 1);
-    open = text.indexOf('[', close + 1);
-  }
-  return undefined;
-}
+/** A GitHub App's actor: the only place a claim value has brackets ("dependabot[bot]"). */
+const BOT_SUFFIX = '[bot]';
+/** What a backslash may escape in a claim glob. */
+const CLAIM_GLOB_SYNTAX = '*?{},\\';
 
-/** Why a claim string would not mean what it looks like, or undefined. */
+/**
+ * Why a claim string would not mean what it looks like, or undefined. Claim matchers have no character classes:
+ * a bracket anywhere but in a bot's name would be matched as itself, never what its author meant, and under
+ * `{not: ...}` it would let every value through. A backslash that escapes nothing is refused for the same reason.
+ */
 function claimStringProblem(pattern: string): string | undefined {
-  const brackets = classLikeBrackets(pattern);
-  if (brackets !== undefined) {
-    return `${brackets} is not a character class in claim matchers (brackets are ordinary characters there, so "dependabot[bot]" is exact); for a class write {regex: ...}`;
+  const withoutBot = pattern.endsWith(BOT_SUFFIX) ? pattern.slice(0, -BOT_SUFFIX.length) : pattern;
+  if (/[[\]]/.test(withoutBot)) {
+    return `brackets in a claim matcher are allowed only in a GitHub App's bot name, NAME${BOT_SUFFIX} (claim matchers have no character classes: brackets there are ordinary characters); for a class, or other brackets, write {regex: ...}`;
   }
-  if (!hasGlobCharacters(pattern, 'claim') && pattern.includes('\\')) {
-    return 'a backslash escapes only inside a glob (a string with *, ? or {a,b}); this string has none, so the backslash would be matched as itself: remove it';
+  const isGlob = hasGlobCharacters(pattern, 'claim');
+  for (let index = pattern.indexOf('\\'); index !== -1; index = pattern.indexOf('\\', index + 2)) {
+    const escaped = pattern[index + 1];
+    if (!isGlob)
+      return 'a backslash escapes only inside a glob (a string with *, ? or {a,b}); this string has none, so the backslash would be matched as itself: remove it';
+    if (escaped === undefined || !CLAIM_GLOB_SYNTAX.includes(escaped))
+      return `the backslash before ${escaped === undefined ? 'the end' : `"${escaped}"`} escapes nothing (a backslash escapes * ? { } , or \\ in a claim glob): remove it, or write {regex: ...}`;
   }
   return undefined;
 }
