@@ -21254,13 +21254,15 @@ function quoted(value, maxChars = MAX_QUOTED_CHARS) {
 
 // src/protocol/bounded-request.ts
 var BoundedRequestError = class extends Error {
-  constructor(reason, message, code) {
+  constructor(reason, message, code, status) {
     super(message);
     this.reason = reason;
     this.code = code;
+    this.status = status;
   }
   reason;
   code;
+  status;
   name = "BoundedRequestError";
 };
 function boundedRequest(target, options) {
@@ -21398,8 +21400,6 @@ var CharSet = class _CharSet {
   }
   bounds;
   static MAX_CODE_POINT = 1114111;
-  static EMPTY = new _CharSet([]);
-  static ANY = new _CharSet([0, _CharSet.MAX_CODE_POINT]);
   static of(codePoint) {
     return new _CharSet([codePoint, codePoint]);
   }
@@ -21460,9 +21460,6 @@ var CharSet = class _CharSet {
       else right += 2;
     }
     return false;
-  }
-  get isEmpty() {
-    return this.bounds.length === 0;
   }
   /** The one code point this set holds, or undefined when it holds none or several. */
   get single() {
@@ -21688,14 +21685,14 @@ var ActiveStates = class {
     this.count = 0;
   }
 };
-var WORD = CharSet.union([
+var WORD_CHARACTERS = CharSet.union([
   CharSet.range(48, 57),
   CharSet.range(65, 90),
   CharSet.of(95),
   CharSet.range(97, 122)
 ]);
 function isWord(codePoint) {
-  return codePoint !== void 0 && WORD.has(codePoint);
+  return codePoint !== void 0 && WORD_CHARACTERS.has(codePoint);
 }
 function holds(assertion, codePoints, position) {
   switch (assertion) {
@@ -21754,30 +21751,37 @@ function merge(left, right) {
   return void 0;
 }
 var Glob = class _Glob {
-  constructor(pattern, program, literalPrefix, literal3, oneWildcard) {
+  constructor(pattern, node2, literalPrefix, literal3, oneWildcard) {
     this.pattern = pattern;
-    this.program = program;
+    this.node = node2;
     this.literalPrefix = literalPrefix;
     this.literal = literal3;
     this.oneWildcard = oneWildcard;
   }
   pattern;
-  program;
+  node;
   literalPrefix;
   literal;
   oneWildcard;
+  compiled;
   static compile(pattern, flavour) {
     const node2 = new GlobParser(pattern, flavour).parse();
     const items = node2.type === "sequence" ? node2.items : [node2];
     const prefix = literalText(items);
     const isLiteral = [...prefix].length === items.length;
-    return new _Glob(
+    const glob = new _Glob(
       pattern,
-      Program.compile(node2),
+      node2,
       prefix,
       isLiteral ? prefix : void 0,
       isLiteral ? void 0 : oneWildcardShape(items)
     );
+    if (glob.literal === void 0 && glob.oneWildcard === void 0) glob.compiled = Program.compile(node2);
+    return glob;
+  }
+  get program() {
+    this.compiled ??= Program.compile(this.node);
+    return this.compiled;
   }
   /** States of the compiled automaton: a match costs at most about (input length + 1) × this many steps. */
   get size() {
@@ -21786,8 +21790,8 @@ var Glob = class _Glob {
   /** Whether the whole of `value` matches, in time linear in its length. */
   test(value, meter) {
     if (this.literal !== void 0) return value === this.literal;
-    if (!value.startsWith(this.literalPrefix)) return false;
     if (this.oneWildcard !== void 0) return matchesOneWildcard(this.oneWildcard, value);
+    if (!value.startsWith(this.literalPrefix)) return false;
     return this.program.matches(value, meter);
   }
   /** Whether some value matches both globs. */
@@ -21996,6 +22000,9 @@ function segmentsProblem(text, what, segment, characters) {
 function secretNameProblem(name) {
   return segmentsProblem(name, "name", SEGMENT, 'outside A-Z, a-z, 0-9, "_", "." and "-"');
 }
+function compileSecretTarget(target) {
+  return hasGlobCharacters(target) ? compileSecretPattern(target) : secretNameProblem(target) ?? compileGlob(target);
+}
 function compileSecretPattern(pattern) {
   const problem = segmentsProblem(
     pattern,
@@ -22017,7 +22024,7 @@ function parseRequestedEntry(raw) {
   const optional2 = raw.endsWith("?");
   const target = optional2 ? raw.slice(0, -1) : raw;
   const isPattern = hasGlobCharacters(target);
-  const compiled = isPattern ? compileSecretPattern(target) : secretNameProblem(target) ?? compileGlob(target);
+  const compiled = compileSecretTarget(target);
   if (typeof compiled === "string") throw new RequestedEntryError(`${JSON.stringify(raw)}: ${compiled}`);
   return { raw, target, optional: optional2, isPattern, glob: compiled };
 }

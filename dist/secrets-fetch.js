@@ -84,23 +84,36 @@ function quoted(value, maxChars = MAX_QUOTED_CHARS) {
 
 // src/protocol/bounded-request.ts
 var BoundedRequestError = class extends Error {
-  constructor(reason, message, code) {
+  constructor(reason, message, code, status) {
     super(message);
     this.reason = reason;
     this.code = code;
+    this.status = status;
   }
   reason;
   code;
+  status;
   name = "BoundedRequestError";
 };
-async function boundedGet(target, options) {
+async function boundedGetJson(target, options) {
   const response = await boundedRequest(target, {
     ...options,
     method: "GET",
-    headers: { ...options.headers, accept: options.accept },
-    refuse: (incoming, subject) => refuseStatusOrType(incoming, subject, options)
+    headers: { ...options.headers, accept: options.accept ?? "application/json" },
+    refuse: refuseStatusOrType
   });
-  return response.body;
+  let document;
+  try {
+    document = JSON.parse(new TextDecoder().decode(response.body));
+  } catch {
+    document = void 0;
+  }
+  if (typeof document !== "object" || document === null || Array.isArray(document))
+    throw new BoundedRequestError("not_json", `${options.what} at ${printable(target)} is not a JSON object`);
+  return document;
+}
+function isJsonMediaType(mediaType) {
+  return mediaType === "application/json" || /^application\/[a-z0-9.!#$&^_-]+\+json$/.test(mediaType);
 }
 function boundedRequest(target, options) {
   const subject = `${options.what} at ${printable(target)}`;
@@ -197,17 +210,17 @@ function refuseHeaders(response, subject, maxBytes) {
   }
   return void 0;
 }
-function refuseStatusOrType(response, subject, options) {
+function refuseStatusOrType(response, subject) {
   const status = response.statusCode ?? 0;
   if (status < 200 || status >= 300) {
-    return new BoundedRequestError("status", `${subject} answered HTTP ${status}`);
+    return new BoundedRequestError("status", `${subject} answered HTTP ${status}`, void 0, status);
   }
   const contentType = response.headers["content-type"];
   const mediaType = (contentType ?? "").replace(/;.*$/s, "").trim().toLowerCase();
-  if (!options.acceptsMediaType(mediaType)) {
+  if (!isJsonMediaType(mediaType)) {
     return new BoundedRequestError(
       "content_type",
-      `${subject} has content-type ${quoted(contentType)}; expected ${options.expectedMediaTypes}`
+      `${subject} has content-type ${quoted(contentType)}; expected JSON (application/json or application/*+json)`
     );
   }
   return void 0;
@@ -252,8 +265,6 @@ var CharSet = class _CharSet {
   }
   bounds;
   static MAX_CODE_POINT = 1114111;
-  static EMPTY = new _CharSet([]);
-  static ANY = new _CharSet([0, _CharSet.MAX_CODE_POINT]);
   static of(codePoint) {
     return new _CharSet([codePoint, codePoint]);
   }
@@ -314,9 +325,6 @@ var CharSet = class _CharSet {
       else right += 2;
     }
     return false;
-  }
-  get isEmpty() {
-    return this.bounds.length === 0;
   }
   /** The one code point this set holds, or undefined when it holds none or several. */
   get single() {
@@ -542,14 +550,14 @@ var ActiveStates = class {
     this.count = 0;
   }
 };
-var WORD = CharSet.union([
+var WORD_CHARACTERS = CharSet.union([
   CharSet.range(48, 57),
   CharSet.range(65, 90),
   CharSet.of(95),
   CharSet.range(97, 122)
 ]);
 function isWord(codePoint) {
-  return codePoint !== void 0 && WORD.has(codePoint);
+  return codePoint !== void 0 && WORD_CHARACTERS.has(codePoint);
 }
 function holds(assertion, codePoints, position) {
   switch (assertion) {
@@ -608,30 +616,37 @@ function merge(left, right) {
   return void 0;
 }
 var Glob = class _Glob {
-  constructor(pattern, program, literalPrefix, literal3, oneWildcard) {
+  constructor(pattern, node2, literalPrefix, literal3, oneWildcard) {
     this.pattern = pattern;
-    this.program = program;
+    this.node = node2;
     this.literalPrefix = literalPrefix;
     this.literal = literal3;
     this.oneWildcard = oneWildcard;
   }
   pattern;
-  program;
+  node;
   literalPrefix;
   literal;
   oneWildcard;
+  compiled;
   static compile(pattern, flavour) {
     const node2 = new GlobParser(pattern, flavour).parse();
     const items = node2.type === "sequence" ? node2.items : [node2];
     const prefix = literalText(items);
     const isLiteral = [...prefix].length === items.length;
-    return new _Glob(
+    const glob = new _Glob(
       pattern,
-      Program.compile(node2),
+      node2,
       prefix,
       isLiteral ? prefix : void 0,
       isLiteral ? void 0 : oneWildcardShape(items)
     );
+    if (glob.literal === void 0 && glob.oneWildcard === void 0) glob.compiled = Program.compile(node2);
+    return glob;
+  }
+  get program() {
+    this.compiled ??= Program.compile(this.node);
+    return this.compiled;
   }
   /** States of the compiled automaton: a match costs at most about (input length + 1) × this many steps. */
   get size() {
@@ -640,8 +655,8 @@ var Glob = class _Glob {
   /** Whether the whole of `value` matches, in time linear in its length. */
   test(value, meter) {
     if (this.literal !== void 0) return value === this.literal;
-    if (!value.startsWith(this.literalPrefix)) return false;
     if (this.oneWildcard !== void 0) return matchesOneWildcard(this.oneWildcard, value);
+    if (!value.startsWith(this.literalPrefix)) return false;
     return this.program.matches(value, meter);
   }
   /** Whether some value matches both globs. */
@@ -850,6 +865,9 @@ function segmentsProblem(text, what, segment, characters) {
 function secretNameProblem(name) {
   return segmentsProblem(name, "name", SEGMENT, 'outside A-Z, a-z, 0-9, "_", "." and "-"');
 }
+function compileSecretTarget(target) {
+  return hasGlobCharacters(target) ? compileSecretPattern(target) : secretNameProblem(target) ?? compileGlob(target);
+}
 function compileSecretPattern(pattern) {
   const problem = segmentsProblem(
     pattern,
@@ -871,7 +889,7 @@ function parseRequestedEntry(raw) {
   const optional2 = raw.endsWith("?");
   const target = optional2 ? raw.slice(0, -1) : raw;
   const isPattern = hasGlobCharacters(target);
-  const compiled = isPattern ? compileSecretPattern(target) : secretNameProblem(target) ?? compileGlob(target);
+  const compiled = compileSecretTarget(target);
   if (typeof compiled === "string") throw new RequestedEntryError(`${JSON.stringify(raw)}: ${compiled}`);
   return { raw, target, optional: optional2, isPattern, glob: compiled };
 }
@@ -25041,14 +25059,11 @@ function githubRunner(requestUrl, requestToken2, audience) {
   return {
     description: "the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)",
     next: async (timeoutMs = MAX_TOKEN_REQUEST_MS) => {
-      let text;
+      let body;
       try {
-        text = await boundedGet(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
+        body = await boundedGetJson(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
           what: "the ID token request",
           headers: { authorization: `Bearer ${requestToken2}` },
-          accept: "application/json",
-          acceptsMediaType: (type) => type === "application/json",
-          expectedMediaTypes: "application/json",
           timeoutMs: Math.max(1, Math.min(timeoutMs, MAX_TOKEN_REQUEST_MS)),
           maxBytes: 64 * 1024
         });
@@ -25056,13 +25071,7 @@ function githubRunner(requestUrl, requestToken2, audience) {
         if (!(error62 instanceof BoundedRequestError)) throw error62;
         throw new NoTokenError(`the GitHub runner gave no ID token: ${error62.message}`);
       }
-      let body;
-      try {
-        body = JSON.parse(text.toString("utf8"));
-      } catch {
-        body = void 0;
-      }
-      if (typeof body?.value !== "string")
+      if (typeof body.value !== "string")
         throw new NoTokenError("the GitHub runner answered without a token");
       return body.value;
     }

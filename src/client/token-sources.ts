@@ -1,4 +1,4 @@
-import { boundedGet, BoundedRequestError } from '../protocol/bounded-request.js';
+import { boundedGetJson, BoundedRequestError } from '../protocol/bounded-request.js';
 import { readFileAtMost, TooLargeError } from '../protocol/bounded-read.js';
 import { printable } from '../protocol/printable.js';
 
@@ -53,14 +53,11 @@ function githubRunner(requestUrl: string, requestToken: string, audience: string
   return {
     description: 'the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)',
     next: async (timeoutMs = MAX_TOKEN_REQUEST_MS) => {
-      let text: Buffer;
+      let body: Record<string, unknown>;
       try {
-        text = await boundedGet(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
+        body = await boundedGetJson(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
           what: 'the ID token request',
           headers: { authorization: `Bearer ${requestToken}` },
-          accept: 'application/json',
-          acceptsMediaType: (type) => type === 'application/json',
-          expectedMediaTypes: 'application/json',
           timeoutMs: Math.max(1, Math.min(timeoutMs, MAX_TOKEN_REQUEST_MS)),
           maxBytes: 64 * 1024,
         });
@@ -68,13 +65,7 @@ function githubRunner(requestUrl: string, requestToken: string, audience: string
         if (!(error instanceof BoundedRequestError)) throw error;
         throw new NoTokenError(`the GitHub runner gave no ID token: ${error.message}`);
       }
-      let body: { value?: unknown } | undefined;
-      try {
-        body = JSON.parse(text.toString('utf8')) as { value?: unknown };
-      } catch {
-        body = undefined;
-      }
-      if (typeof body?.value !== 'string')
+      if (typeof body.value !== 'string')
         throw new NoTokenError('the GitHub runner answered without a token');
       return body.value;
     },

@@ -9,8 +9,6 @@
 /** A set of code points: sorted, disjoint, non-adjacent inclusive ranges, flattened as [lo, hi, lo, hi, ...]. */
 export class CharSet {
   static readonly MAX_CODE_POINT = 0x10ffff;
-  static readonly EMPTY = new CharSet([]);
-  static readonly ANY = new CharSet([0, CharSet.MAX_CODE_POINT]);
 
   private constructor(private readonly bounds: readonly number[]) {}
 
@@ -82,10 +80,6 @@ export class CharSet {
       else right += 2;
     }
     return false;
-  }
-
-  get isEmpty(): boolean {
-    return this.bounds.length === 0;
   }
 
   /** The one code point this set holds, or undefined when it holds none or several. */
@@ -385,17 +379,15 @@ class ActiveStates {
   }
 }
 
-const WORD = CharSet.union([
+export const WORD_CHARACTERS = CharSet.union([
   CharSet.range(0x30, 0x39),
   CharSet.range(0x41, 0x5a),
   CharSet.of(0x5f),
   CharSet.range(0x61, 0x7a),
 ]);
 
-export const WORD_CHARACTERS = WORD;
-
 function isWord(codePoint: number | undefined): boolean {
-  return codePoint !== undefined && WORD.has(codePoint);
+  return codePoint !== undefined && WORD_CHARACTERS.has(codePoint);
 }
 
 function holds(assertion: Assertion, codePoints: readonly number[], position: number): boolean {

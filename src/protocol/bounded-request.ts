@@ -27,13 +27,9 @@ export interface BoundedRequestOptions {
   readonly refuse?: (response: IncomingMessage, subject: string) => BoundedRequestError | undefined;
 }
 
-export interface BoundedGetOptions extends BoundedRequestOptions {
-  /** Sent as Accept. */
-  readonly accept: string;
-  /** Whether the response's media type (lower case, parameters removed) is acceptable. */
-  readonly acceptsMediaType: (mediaType: string) => boolean;
-  /** The accepted media types in words, for the refusal message. */
-  readonly expectedMediaTypes: string;
+export interface BoundedGetJsonOptions extends BoundedRequestOptions {
+  /** Sent as Accept (default application/json); the answer must be JSON whatever it says. */
+  readonly accept?: string;
 }
 
 export interface BoundedResponse {
@@ -43,7 +39,7 @@ export interface BoundedResponse {
 }
 
 export type BoundedRequestFailure =
-  'deadline' | 'too_large' | 'status' | 'content_type' | 'encoding' | 'network';
+  'deadline' | 'too_large' | 'status' | 'content_type' | 'not_json' | 'encoding' | 'network';
 
 /** Why a bounded request failed; `message` says what, at which URL, and never quotes the body. */
 export class BoundedRequestError extends Error {
@@ -53,23 +49,42 @@ export class BoundedRequestError extends Error {
     message: string,
     /** The system error code of a network failure (ECONNREFUSED, ...). */
     readonly code?: string,
+    /** The HTTP status of a refused answer. */
+    readonly status?: number,
   ) {
     super(message);
   }
 }
 
 /**
- * GET `target` and return its body, never spending more than `timeoutMs` nor holding more than `maxBytes`.
- * Only a 2xx answer with an accepted media type and no content encoding is read; redirects are refused.
+ * GET `target` and return its body, a JSON object, never spending more than `timeoutMs` nor holding more than
+ * `maxBytes`. Only a 2xx answer with a JSON media type (application/json or application/*+json) and no content
+ * encoding is read; redirects are refused.
  */
-export async function boundedGet(target: string, options: BoundedGetOptions): Promise<Buffer> {
+export async function boundedGetJson(
+  target: string,
+  options: BoundedGetJsonOptions,
+): Promise<Record<string, unknown>> {
   const response = await boundedRequest(target, {
     ...options,
     method: 'GET',
-    headers: { ...options.headers, accept: options.accept },
-    refuse: (incoming, subject) => refuseStatusOrType(incoming, subject, options),
+    headers: { ...options.headers, accept: options.accept ?? 'application/json' },
+    refuse: refuseStatusOrType,
   });
-  return response.body;
+  let document: unknown;
+  try {
+    document = JSON.parse(new TextDecoder().decode(response.body));
+  } catch {
+    document = undefined;
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document))
+    throw new BoundedRequestError('not_json', `${options.what} at ${printable(target)} is not a JSON object`);
+  return document as Record<string, unknown>;
+}
+
+/** application/json, or a structured `+json` type such as application/jwk-set+json (RFC 6839). */
+function isJsonMediaType(mediaType: string): boolean {
+  return mediaType === 'application/json' || /^application\/[a-z0-9.!#$&^_-]+\+json$/.test(mediaType);
 }
 
 /**
@@ -192,22 +207,18 @@ function refuseHeaders(
   return undefined;
 }
 
-/** A GET reads only a 2xx answer of an accepted media type. */
-function refuseStatusOrType(
-  response: IncomingMessage,
-  subject: string,
-  options: BoundedGetOptions,
-): BoundedRequestError | undefined {
+/** A GET reads only a 2xx answer of a JSON media type. */
+function refuseStatusOrType(response: IncomingMessage, subject: string): BoundedRequestError | undefined {
   const status = response.statusCode ?? 0;
   if (status < 200 || status >= 300) {
-    return new BoundedRequestError('status', `${subject} answered HTTP ${status}`);
+    return new BoundedRequestError('status', `${subject} answered HTTP ${status}`, undefined, status);
   }
   const contentType = response.headers['content-type'];
   const mediaType = (contentType ?? '').replace(/;.*$/s, '').trim().toLowerCase();
-  if (!options.acceptsMediaType(mediaType)) {
+  if (!isJsonMediaType(mediaType)) {
     return new BoundedRequestError(
       'content_type',
-      `${subject} has content-type ${quoted(contentType)}; expected ${options.expectedMediaTypes}`,
+      `${subject} has content-type ${quoted(contentType)}; expected JSON (application/json or application/*+json)`,
     );
   }
   return undefined;

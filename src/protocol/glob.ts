@@ -68,9 +68,11 @@ type Item = PatternNode | Wildcard;
 
 /** A compiled glob. */
 export class Glob {
+  private compiled: Program | undefined;
+
   private constructor(
     readonly pattern: string,
-    private readonly program: Program,
+    private readonly node: PatternNode,
     /** Every match starts with this text: a cheap first test. */
     readonly literalPrefix: string,
     /** The one value that matches, when the glob has no wildcard, class or choice. */
@@ -84,13 +86,23 @@ export class Glob {
     const items = node.type === 'sequence' ? node.items : [node];
     const prefix = literalText(items);
     const isLiteral = [...prefix].length === items.length;
-    return new Glob(
+    const glob = new Glob(
       pattern,
-      Program.compile(node),
+      node,
       prefix,
       isLiteral ? prefix : undefined,
       isLiteral ? undefined : oneWildcardShape(items),
     );
+    // The common shapes are tested without the automaton: it is built only if an intersection needs it (every
+    // request names up to 100 secrets, each compiled). Any other glob is built now, so a pattern too large to
+    // compile is refused where it is parsed.
+    if (glob.literal === undefined && glob.oneWildcard === undefined) glob.compiled = Program.compile(node);
+    return glob;
+  }
+
+  private get program(): Program {
+    this.compiled ??= Program.compile(this.node);
+    return this.compiled;
   }
 
   /** States of the compiled automaton: a match costs at most about (input length + 1) × this many steps. */
@@ -101,8 +113,8 @@ export class Glob {
   /** Whether the whole of `value` matches, in time linear in its length. */
   test(value: string, meter?: Meter): boolean {
     if (this.literal !== undefined) return value === this.literal;
-    if (!value.startsWith(this.literalPrefix)) return false;
     if (this.oneWildcard !== undefined) return matchesOneWildcard(this.oneWildcard, value);
+    if (!value.startsWith(this.literalPrefix)) return false;
     return this.program.matches(value, meter);
   }
 

@@ -52,9 +52,13 @@ export function hasUnprintable(text: string): boolean {
  * controls, which never appear raw in its output; indentation's line breaks are left alone).
  */
 export function printableJson(json: string): string {
-  return json.replace(UNPRINTABLE_BUT_NEWLINE, (character) =>
-    [...Array(character.length).keys()]
-      .map((index) => `\\u${character.charCodeAt(index).toString(16).padStart(4, '0')}`)
-      .join(''),
-  );
+  return json.replace(UNPRINTABLE_BUT_NEWLINE, jsonEscape);
+}
+
+/** Each UTF-16 unit of `character` as a JSON \u escape (a character above U+FFFF is a surrogate pair). */
+function jsonEscape(character: string): string {
+  let escaped = '';
+  for (let index = 0; index < character.length; index += 1)
+    escaped += `\\u${character.charCodeAt(index).toString(16).padStart(4, '0')}`;
+  return escaped;
 }

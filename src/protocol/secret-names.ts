@@ -31,10 +31,11 @@ export function secretNameProblem(name: string): string | undefined {
   return segmentsProblem(name, 'name', SEGMENT, 'outside A-Z, a-z, 0-9, "_", "." and "-"');
 }
 
-/** Why `pattern` is not a valid secret-name glob, or undefined when it is. */
-export function secretPatternProblem(pattern: string): string | undefined {
-  const compiled = compileSecretPattern(pattern);
-  return typeof compiled === 'string' ? compiled : undefined;
+/** A secret name or secret-name glob compiled (a name to a literal glob), or why it is neither. */
+export function compileSecretTarget(target: string): Glob | string {
+  return hasGlobCharacters(target)
+    ? compileSecretPattern(target)
+    : (secretNameProblem(target) ?? compileGlob(target));
 }
 
 /** A valid secret-name glob compiled, or why it is not one. */
@@ -76,9 +77,7 @@ export function parseRequestedEntry(raw: string): RequestedEntry {
   const optional = raw.endsWith('?');
   const target = optional ? raw.slice(0, -1) : raw;
   const isPattern = hasGlobCharacters(target);
-  const compiled = isPattern
-    ? compileSecretPattern(target)
-    : (secretNameProblem(target) ?? compileGlob(target));
+  const compiled = compileSecretTarget(target);
   if (typeof compiled === 'string') throw new RequestedEntryError(`${JSON.stringify(raw)}: ${compiled}`);
   return { raw, target, optional, isPattern, glob: compiled };
 }

@@ -1,4 +1,4 @@
-/** boundedGet (and so boundedRequest) against real loopback servers: every way a response can be refused, and the deadline. */
+/** boundedGetJson (and so boundedRequest) against real loopback servers: every way a response can be refused, and the deadline. */
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import {
   createServer as createTcpServer,
@@ -8,19 +8,16 @@ import {
 } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  boundedGet,
+  boundedGetJson,
   BoundedRequestError,
-  type BoundedGetOptions,
+  type BoundedGetJsonOptions,
 } from '../../src/protocol/bounded-request.js';
 import { freePort } from '../helpers/free-port.js';
 
-const OPTIONS: BoundedGetOptions = {
+const OPTIONS: BoundedGetJsonOptions = {
   what: 'the document',
   timeoutMs: 10 * 60_000,
   maxBytes: 1024,
-  accept: 'application/json',
-  acceptsMediaType: (type) => type === 'application/json',
-  expectedMediaTypes: 'application/json',
 };
 
 const servers: (Server | TcpServer)[] = [];
@@ -43,8 +40,11 @@ async function serve(handler: RequestListener): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/doc`;
 }
 
-async function failure(url: string, options: Partial<BoundedGetOptions> = {}): Promise<BoundedRequestError> {
-  const error = await boundedGet(url, { ...OPTIONS, ...options }).then(
+async function failure(
+  url: string,
+  options: Partial<BoundedGetJsonOptions> = {},
+): Promise<BoundedRequestError> {
+  const error = await boundedGetJson(url, { ...OPTIONS, ...options }).then(
     () => undefined,
     (caught: unknown) => caught,
   );
@@ -52,12 +52,25 @@ async function failure(url: string, options: Partial<BoundedGetOptions> = {}): P
   return error as BoundedRequestError;
 }
 
-describe('boundedGet', () => {
+describe('boundedGetJson', () => {
   it('returns the body of a 200 JSON answer', async () => {
     const url = await serve((_request, response) =>
       response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end('{"a":1}'),
     );
-    expect((await boundedGet(url, OPTIONS)).toString()).toBe('{"a":1}');
+    expect(await boundedGetJson(url, OPTIONS)).toEqual({ a: 1 });
+  });
+
+  it('takes any JSON media type, and refuses a body that is not a JSON object', async () => {
+    let body = '{"keys":[]}';
+    const url = await serve((_request, response) =>
+      response.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(body),
+    );
+    expect(await boundedGetJson(url, OPTIONS)).toEqual({ keys: [] });
+    for (body of ['[1,2]', 'not json', '"text"']) {
+      const error = await failure(url);
+      expect(error.reason).toBe('not_json');
+      expect(error.message).toBe(`the document at ${url} is not a JSON object`);
+    }
   });
 
   it('sends the Accept header and no Accept-Encoding', async () => {
@@ -66,7 +79,7 @@ describe('boundedGet', () => {
       headers = request.headers;
       response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
-    await boundedGet(url, OPTIONS);
+    await boundedGetJson(url, OPTIONS);
     expect(headers.accept).toBe('application/json');
     expect(headers['accept-encoding']).toBeUndefined();
   });
@@ -75,6 +88,7 @@ describe('boundedGet', () => {
     const url = await serve((_request, response) => response.writeHead(500).end('secret-ish body'));
     const error = await failure(url);
     expect(error.reason).toBe('status');
+    expect(error.status).toBe(500);
     expect(error.message).toBe(`the document at ${url} answered HTTP 500`);
   });
 
@@ -93,7 +107,9 @@ describe('boundedGet', () => {
     const url = await serve((_request, response) => response.writeHead(200).end('{}'));
     const error = await failure(url);
     expect(error.reason).toBe('content_type');
-    expect(error.message).toBe(`the document at ${url} has content-type none; expected application/json`);
+    expect(error.message).toBe(
+      `the document at ${url} has content-type none; expected JSON (application/json or application/*+json)`,
+    );
   });
 
   it('refuses a compressed body', async () => {
@@ -150,9 +166,10 @@ describe('boundedGet', () => {
   it('accepts a body of exactly the limit and refuses one byte more', async () => {
     let size = 1024;
     const url = await serve((_request, response) =>
-      response.writeHead(200, { 'content-type': 'application/json' }).end(' '.repeat(size)),
+      // A JSON object of exactly `size` bytes.
+      response.writeHead(200, { 'content-type': 'application/json' }).end(`{"a":"${'x'.repeat(size - 8)}"}`),
     );
-    expect((await boundedGet(url, OPTIONS)).length).toBe(1024);
+    expect(((await boundedGetJson(url, OPTIONS)).a as string).length).toBe(1024 - 8);
     size = 1025;
     const error = await failure(url);
     expect(error.reason).toBe('too_large');

@@ -246,7 +246,7 @@ export async function verifyAuditChain(
   if (lastSeq > 0 && hashOnly === lastSeq) {
     return result({
       seq: lastSeq,
-      reason: `no record is keyed: ${range(1, lastSeq)} ${lastSeq === 1 ? 'is' : 'are'} only hash-chained (plain SHA-256), which anyone can recompute; a broker of this version keys such a chain when it starts, so this one was rewritten without the chain key`,
+      reason: `no record is keyed: ${range(1, lastSeq)} ${lastSeq === 1 ? 'is' : 'are'} only hash-chained (plain SHA-256), which anyone can recompute: written before the chain was keyed (check it, then start the broker once with --key-legacy-audit), or rewritten without the chain key`,
     });
   }
   return result();

@@ -104,6 +104,9 @@ export class ExchangeService {
         : error.code === 'unavailable' || error.code === 'internal'
           ? 'error'
           : 'denied';
+    // What a token that did not verify claimed, decoded once for the record (never trusted for a decision).
+    const unverified = trail.verified === undefined && trail.token !== undefined;
+    const claimed = unverified ? unverifiedClaims(trail.token as string) : undefined;
     const record = (error: BrokerError | undefined, released: boolean): ExchangeAuditRecord => ({
       kind: 'exchange',
       time: new Date().toISOString(),
@@ -113,14 +116,11 @@ export class ExchangeService {
       code: error?.code ?? null,
       token_verified: trail.verified !== undefined,
       issuer: trail.verified?.issuer.name ?? null,
-      issuer_url: trail.verified?.issuer.url ?? claimedIssuer(trail.token),
+      issuer_url: trail.verified?.issuer.url ?? claimedIssuer(claimed),
       // Only a verified token's identity goes in the identity fields (what audit queries filter on); what an
       // unverified one claimed is kept apart, escaped.
       ...(trail.verified === undefined ? NO_IDENTITY : workloadIdentity(trail.verified.claims)),
-      claimed:
-        trail.verified === undefined && trail.token !== undefined
-          ? claimedIdentity(unverifiedClaims(trail.token))
-          : null,
+      claimed: unverified ? claimedIdentity(claimed) : null,
       jti_sha256: trail.verified?.jtiHash ?? null,
       recipient_sha256: trail.recipientSha256,
       // Entries are the client's text until they parse; a token that did not verify buys a few of them, not 100.
@@ -409,7 +409,7 @@ function tokenReplayed(): BrokerError {
   );
 }
 
-function claimedIssuer(token: string | undefined): string | null {
-  const iss = token === undefined ? undefined : unverifiedClaims(token)?.iss;
+function claimedIssuer(claims: Readonly<Record<string, unknown>> | undefined): string | null {
+  const iss = claims?.iss;
   return typeof iss === 'string' ? printable(iss.slice(0, 256)) : null;
 }

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
-import { boundedGet } from '../../protocol/bounded-request.js';
+import { boundedGetJson } from '../../protocol/bounded-request.js';
 import { quoted } from '../../protocol/quoted.js';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -199,31 +199,14 @@ export class IssuerKeys {
   }
 
   /** The document at `url` as a JSON object, read within the deadline and the size limit. */
-  private async fetchJson(url: string, what: string): Promise<Record<string, unknown>> {
-    const body = await boundedGet(url, {
+  private fetchJson(url: string, what: string): Promise<Record<string, unknown>> {
+    return boundedGetJson(url, {
       what: `the ${what}`,
       timeoutMs: this.options.requestTimeoutMs,
       maxBytes: MAX_DOCUMENT_BYTES,
       accept: 'application/json, application/jwk-set+json',
-      acceptsMediaType: isJsonMediaType,
-      expectedMediaTypes: 'application/json or another JSON type (application/jwk-set+json)',
     });
-    let document: unknown;
-    try {
-      document = JSON.parse(new TextDecoder().decode(body));
-    } catch {
-      throw new Error(`the ${what} at ${url} is not JSON`);
-    }
-    if (typeof document !== 'object' || document === null || Array.isArray(document)) {
-      throw new Error(`the ${what} at ${url} is not a JSON object`);
-    }
-    return document as Record<string, unknown>;
   }
-}
-
-/** application/json, or a structured `+json` type such as application/jwk-set+json (RFC 7517). */
-function isJsonMediaType(mediaType: string): boolean {
-  return mediaType === 'application/json' || /^application\/[a-z0-9.!#$&^_-]+\+json$/.test(mediaType);
 }
 
 function isAllowedKeyUrl(text: string, issuerUrl: string): boolean {

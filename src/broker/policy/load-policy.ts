@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { compileSecretGrant, compileClaimMatcher, MatcherSyntaxError } from './matchers.js';
+import { compileClaimMatcher, MatcherSyntaxError } from './matchers.js';
 import {
   DEFAULT_LIMITS,
   DEFAULT_MAX_TOKEN_AGE_SECONDS,
@@ -8,8 +8,7 @@ import {
   type PolicyFile,
 } from './policy-schema.js';
 import type { CompiledPolicy, CompiledRule, IssuerConfig } from './compiled-policy.js';
-import { hasGlobCharacters } from '../../protocol/glob.js';
-import { secretNameProblem, secretPatternProblem } from '../../protocol/secret-names.js';
+import { compileSecretTarget } from '../../protocol/secret-names.js';
 
 type Path = readonly (string | number)[];
 
@@ -157,12 +156,12 @@ function compile(
       }
     });
     const secrets = rule.secrets.flatMap((pattern, index) => {
-      const problem = hasGlobCharacters(pattern) ? secretPatternProblem(pattern) : secretNameProblem(pattern);
-      if (problem !== undefined) {
-        report([...rulePath, 'secrets', index], `not a secret name or pattern: ${problem}`);
+      const glob = compileSecretTarget(pattern);
+      if (typeof glob === 'string') {
+        report([...rulePath, 'secrets', index], `not a secret name or pattern: ${glob}`);
         return [];
       }
-      return [{ pattern, glob: compileSecretGrant(pattern), line: lineOf([...rulePath, 'secrets', index]) }];
+      return [{ pattern, glob, line: lineOf([...rulePath, 'secrets', index]) }];
     });
     const claimsByCost = [...claims].sort((a, b) => a.matcher.cost - b.matcher.cost);
     rules.push({

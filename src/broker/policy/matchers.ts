@@ -1,5 +1,5 @@
 import { PatternTooLargeError, type Meter } from '../../protocol/automaton.js';
-import { compileGlob, GlobSyntaxError, hasGlobCharacters, type Glob } from '../../protocol/glob.js';
+import { compileGlob, GlobSyntaxError, hasGlobCharacters } from '../../protocol/glob.js';
 import { LinearRegex, RegexSyntaxError, RegexUnsupportedError } from './linear-regex.js';
 
 /**
@@ -75,11 +75,6 @@ function compileClaimString(pattern: string): {
     return { test: (value) => value === pattern, cost: MatcherCost.Exact };
   const glob = compileGlob(pattern, 'claim');
   return { test: (value, meter) => glob.test(value, meter), cost: MatcherCost.Glob };
-}
-
-/** Compiles a secret-name grant: a name, or a secret-name glob. */
-export function compileSecretGrant(pattern: string): Glob {
-  return compileGlob(pattern, 'secret-name');
 }
 
 /** Compiles a matcher from its YAML form (parsed with the failsafe schema: every scalar is a string). */

@@ -1,4 +1,4 @@
-import { boundedGet, BoundedRequestError } from '../../protocol/bounded-request.js';
+import { boundedGetJson, BoundedRequestError } from '../../protocol/bounded-request.js';
 import { isMap, isScalar, isSeq, parseDocument, Scalar, type Document, type YAMLMap } from 'yaml';
 import { hasGlobCharacters } from '../../protocol/glob.js';
 
@@ -50,32 +50,19 @@ export function restLookup(tokens: { github?: string; gitlab?: string }): IdLook
     headers: Record<string, string>,
     what: string,
   ): Promise<Record<string, unknown>> => {
-    let body: Buffer;
     try {
-      body = await boundedGet(url, {
+      return await boundedGetJson(url, {
         what,
         headers: { 'user-agent': 'secrets-broker-policy-pin', ...headers },
-        accept: headers.accept ?? 'application/json',
-        acceptsMediaType: (type) => type === 'application/json' || type.endsWith('+json'),
-        expectedMediaTypes: 'JSON',
+        ...(headers.accept === undefined ? {} : { accept: headers.accept }),
         timeoutMs: LOOKUP_TIMEOUT_MS,
         maxBytes: MAX_LOOKUP_BYTES,
       });
     } catch (error) {
       if (!(error instanceof BoundedRequestError)) throw error;
-      if (error.reason === 'status' && / answered HTTP 404$/.test(error.message))
-        throw new LookupError(`${what} not found (or not visible with this token)`);
+      if (error.status === 404) throw new LookupError(`${what} not found (or not visible with this token)`);
       throw new LookupError(error.message);
     }
-    let data: unknown;
-    try {
-      data = JSON.parse(body.toString('utf8'));
-    } catch {
-      data = undefined;
-    }
-    if (typeof data !== 'object' || data === null)
-      throw new LookupError(`${what}: the answer is not a JSON object`);
-    return data as Record<string, unknown>;
   };
   const number = (value: unknown, what: string): number => {
     if (typeof value !== 'number' || !Number.isSafeInteger(value))
