@@ -7,13 +7,35 @@ function show(values: readonly string[] | undefined): string {
   return printable(values.length === 1 ? JSON.stringify(values[0]) : JSON.stringify(values));
 }
 
-/** The explanation as text: every rule, every claim with expected and actual, and every requested secret. */
+const MARK: Readonly<Record<string, string>> = { passed: 'ok  ', failed: 'FAIL', not_checked: '--  ' };
+
+/** The token checks as text: the broker's decision first, then each check in the broker's order. */
+function formatTokenChecks(token: NonNullable<Explanation['token']>): string[] {
+  const p = printable;
+  const lines =
+    token.refused === null
+      ? [
+          'Token: passes every check the broker makes before the policy, except the signature, which is not checked here.',
+        ]
+      : [
+          `Token: the broker would refuse it: ${p(token.refused.code)}: ${p(token.refused.detail)}`,
+          ...(token.refused.hint === null ? [] : [`  hint: ${p(token.refused.hint)}`]),
+        ];
+  for (const check of token.checks)
+    lines.push(
+      `  ${MARK[check.result] ?? check.result} ${p(check.check.replace(/_/g, ' '))}: ${p(check.detail)}`,
+    );
+  return [...lines, ''];
+}
+
+/** The explanation as text: the token checks, every rule, every claim with expected and actual, and every requested secret. */
 export function formatExplanation(explanation: Explanation): string[] {
   const p = (text: string | null | undefined): string => printable(text ?? '');
   const lines = [
+    ...(explanation.token === null ? [] : formatTokenChecks(explanation.token)),
     explanation.issuer === null
       ? `Issuer: ${explanation.issuer_url === null ? '(none)' : p(explanation.issuer_url)}: ${p(explanation.note)}`
-      : `Issuer: ${p(explanation.issuer)} (${p(explanation.issuer_url)}). Signatures and token lifetimes are not checked here.`,
+      : `Issuer: ${p(explanation.issuer)} (${p(explanation.issuer_url)}).${explanation.token === null ? ' Claims given as a file: the token checks (signature, audience, lifetime) are not made.' : ''}`,
     '',
     'Rules:',
   ];

@@ -1,8 +1,7 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
-import { decodeJwt } from 'jose';
-import { explainDecision } from '../broker/policy/explain.js';
-import { lintPolicy } from '../broker/policy/lint.js';
+import { explainDecision, explainToken } from '../broker/policy/explain.js';
+import { lintPolicy, unknownClaims, type LintFinding } from '../broker/policy/lint.js';
 import { loadPolicyFile, parsePolicy, PolicyError } from '../broker/policy/load-policy.js';
 import { pinPolicy, restLookup } from '../broker/policy/pin.js';
 import { printable } from '../protocol/printable.js';
@@ -12,36 +11,33 @@ import { CliError, writeLine } from './cli-error.js';
 import { terminalJson } from './terminal-json.js';
 import type { CommandIo } from './secret-commands.js';
 
-async function loadPolicy(file: string) {
+async function loadPolicy(file: string, io: CommandIo, json = false) {
   try {
     return await loadPolicyFile(file);
   } catch (error) {
     if (!(error instanceof PolicyError)) throw error;
+    if (json) {
+      writeLine(io.stdout, terminalJson({ file, valid: false, problems: error.problems }, 2));
+      throw new CliError('', undefined, 1);
+    }
     throw new CliError(`${printable(file)} is not a valid policy:\n${error.message}`);
   }
 }
 
-/** Claims from --claims FILE.json or from a JWT's payload (not verified: explain is a diagnosis, not a check). */
-async function readClaims(options: { claims?: string; token?: string }): Promise<Record<string, unknown>> {
-  if ((options.claims === undefined) === (options.token === undefined))
-    throw new CliError('give exactly one of --claims FILE.json and --token JWT');
-  if (options.token !== undefined) {
-    try {
-      return decodeJwt(options.token);
-    } catch {
-      throw new CliError('--token is not a JWT (three base64url parts)');
-    }
-  }
+function findingLine(file: string, finding: LintFinding): string {
+  return `${printable(file)}:${finding.line}: ${finding.severity} [${printable(finding.check)}] rule "${printable(finding.rule)}": ${printable(finding.message)}`;
+}
+
+/** Claims from --claims FILE.json: explained as if a token carrying them had passed every token check. */
+async function readClaims(file: string): Promise<Record<string, unknown>> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readFile(options.claims as string, 'utf8'));
+    parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (error) {
-    throw new CliError(
-      `cannot read claims from ${printable(String(options.claims))}: ${printable((error as Error).message)}`,
-    );
+    throw new CliError(`cannot read claims from ${printable(file)}: ${printable((error as Error).message)}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-    throw new CliError(`${printable(String(options.claims))} must hold a JSON object of claims`);
+    throw new CliError(`${printable(file)} must hold a JSON object of claims`);
   return parsed as Record<string, unknown>;
 }
 
@@ -57,62 +53,94 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
       'GitHub API (default https://api.github.com, or https://HOST/api/v3 for an Enterprise Server issuer; GITHUB_API_URL)',
     )
     .option('--gitlab-url <url>', 'GitLab instance (default the issuer URL; GITLAB_URL)')
+    .option('--json', 'print the result as JSON')
     .description(
       "write each rule's repository, owner, project and group ids next to their names (GITHUB_TOKEN, GITLAB_TOKEN)",
     )
-    .action(async (file: string, options: { check?: boolean; githubApiUrl?: string; gitlabUrl?: string }) => {
-      await loadPolicy(file);
-      const text = await readFile(file, 'utf8');
-      const env = io.environment;
-      const result = await pinPolicy(
-        text,
-        restLookup({ github: env.GITHUB_TOKEN, gitlab: env.GITLAB_TOKEN }),
-        {
-          githubApiUrl: options.githubApiUrl ?? (env.GITHUB_API_URL || undefined),
-          gitlabUrl: options.gitlabUrl ?? (env.GITLAB_URL || undefined),
-        },
-      );
-      for (const event of result.events) {
-        const verb = options.check === true && event.kind === 'added' ? 'missing' : event.kind;
-        writeLine(io.stdout, `rule "${printable(event.rule)}": ${verb}: ${printable(event.message)}`);
-      }
-      const problems = result.events.filter((event) =>
-        ['mismatch', 'renamed', 'failed'].includes(event.kind),
-      ).length;
-      const missing = result.events.filter((event) => event.kind === 'added').length;
-      if (options.check === true) {
-        writeLine(io.stdout, `${printable(file)}: ${missing} id(s) missing, ${problems} problem(s)`);
-        if (missing + problems > 0) throw new CliError('', undefined, 1);
-        return;
-      }
-      if (result.changed) {
-        parsePolicy(result.text, file);
-        await writeFile(file, result.text);
-      }
-      writeLine(io.stdout, `${printable(file)}: ${missing} id(s) written, ${problems} problem(s)`);
-      if (problems > 0) throw new CliError('', undefined, 1);
-    });
+    .action(
+      async (
+        file: string,
+        options: { check?: boolean; githubApiUrl?: string; gitlabUrl?: string; json?: boolean },
+      ) => {
+        const json = options.json === true;
+        await loadPolicy(file, io, json);
+        const text = await readFile(file, 'utf8');
+        const env = io.environment;
+        const result = await pinPolicy(
+          text,
+          restLookup({ github: env.GITHUB_TOKEN, gitlab: env.GITLAB_TOKEN }),
+          {
+            githubApiUrl: options.githubApiUrl ?? (env.GITHUB_API_URL || undefined),
+            gitlabUrl: options.gitlabUrl ?? (env.GITLAB_URL || undefined),
+          },
+        );
+        const check = options.check === true;
+        const verbOf = (kind: string): string => (check && kind === 'added' ? 'missing' : kind);
+        const problems = result.events.filter((event) =>
+          ['mismatch', 'renamed', 'failed'].includes(event.kind),
+        ).length;
+        const missing = result.events.filter((event) => event.kind === 'added').length;
+        const write = !check && result.changed;
+        if (write) {
+          parsePolicy(result.text, file);
+          await writeFile(file, result.text);
+        }
+        if (json) {
+          writeLine(
+            io.stdout,
+            terminalJson(
+              {
+                file,
+                check,
+                missing_ids: missing,
+                written: write,
+                problems,
+                events: result.events.map((event) => ({
+                  rule: event.rule,
+                  claim: event.claim,
+                  kind: verbOf(event.kind),
+                  message: event.message,
+                })),
+              },
+              2,
+            ),
+          );
+        } else {
+          for (const event of result.events) {
+            writeLine(
+              io.stdout,
+              `rule "${printable(event.rule)}": ${verbOf(event.kind)}: ${printable(event.message)}`,
+            );
+          }
+          writeLine(
+            io.stdout,
+            check
+              ? `${printable(file)}: ${missing} id(s) missing, ${problems} problem(s)`
+              : `${printable(file)}: ${missing} id(s) written, ${problems} problem(s)`,
+          );
+        }
+        if (problems > 0 || (check && missing > 0)) throw new CliError('', undefined, 1);
+      },
+    );
 
   policy
     .command('lint')
     .argument('<file>', 'policy YAML file')
-    .option('--format <format>', 'text or json', 'text')
+    .option('--json', 'print the findings as JSON')
+    // Deprecated spelling of --json, kept so existing scripts keep working.
+    .addOption(new Option('--format <format>', 'text or json (deprecated: use --json)').hideHelp())
     .description('warn about known OIDC trust-policy mistakes; exit 0 clean, 1 errors, 2 warnings only')
-    .action(async (file: string, options: { format: string }) => {
-      if (options.format !== 'text' && options.format !== 'json')
-        throw new CliError('--format must be text or json');
-      const findings = lintPolicy(await loadPolicy(file));
+    .action(async (file: string, options: { json?: boolean; format?: string }) => {
+      if (options.format !== undefined && options.format !== 'text' && options.format !== 'json')
+        throw new CliError('--format must be text or json', 'use --json for JSON output');
+      const json = options.json === true || options.format === 'json';
+      const findings = lintPolicy(await loadPolicy(file, io, json));
       const errors = findings.filter((finding) => finding.severity === 'error').length;
       const warnings = findings.length - errors;
-      if (options.format === 'json') {
+      if (json) {
         writeLine(io.stdout, terminalJson({ file, errors, warnings, findings }, 2));
       } else {
-        for (const finding of findings) {
-          writeLine(
-            io.stdout,
-            `${printable(file)}:${finding.line}: ${finding.severity} [${printable(finding.check)}] rule "${printable(finding.rule)}": ${printable(finding.message)}`,
-          );
-        }
+        for (const finding of findings) writeLine(io.stdout, findingLine(file, finding));
         writeLine(io.stdout, `${printable(file)}: ${errors} error(s), ${warnings} warning(s)`);
       }
       if (errors > 0) throw new CliError('', undefined, 1);
@@ -122,8 +150,11 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
   policy
     .command('explain')
     .argument('<file>', 'policy YAML file')
-    .option('--claims <file>', 'a JSON object of token claims (with "iss")')
-    .option('--token <jwt>', 'an ID token; its claims are read, its signature is not checked')
+    .option('--claims <file>', 'a JSON object of token claims (with "iss"); no token checks are made')
+    .option(
+      '--token <jwt>',
+      'an ID token: every check the broker makes of it, except its signature, then the policy for its claims',
+    )
     .option(
       '--secret <name>',
       'a requested entry to decide (repeatable)',
@@ -137,8 +168,9 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
         file: string,
         options: { claims?: string; token?: string; secret: string[]; json?: boolean },
       ) => {
-        const compiled = await loadPolicy(file);
-        const claims = await readClaims(options);
+        const compiled = await loadPolicy(file, io, options.json === true);
+        if ((options.claims === undefined) === (options.token === undefined))
+          throw new CliError('give exactly one of --claims FILE.json and --token JWT');
         for (const entry of options.secret) {
           try {
             parseRequestedEntry(entry);
@@ -148,7 +180,10 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
             throw error;
           }
         }
-        const explanation = explainDecision(compiled, claims, options.secret);
+        const explanation =
+          options.token !== undefined
+            ? explainToken(compiled, options.token, options.secret)
+            : explainDecision(compiled, await readClaims(options.claims as string), options.secret);
         if (options.json === true) writeLine(io.stdout, terminalJson(explanation, 2));
         else for (const line of formatExplanation(explanation)) writeLine(io.stdout, line);
       },
@@ -157,15 +192,45 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
   policy
     .command('check')
     .argument('<file>', 'policy YAML file')
-    .description('validate a policy file; errors name the file, line and column')
-    .action(async (file: string) => {
-      const compiled = await loadPolicy(file);
+    .option('--json', 'print the result as JSON')
+    .description(
+      'validate a policy file; errors name the file, line and column; claims GitHub or GitLab tokens never carry are warnings',
+    )
+    .action(async (file: string, options: { json?: boolean }) => {
+      const json = options.json === true;
+      const compiled = await loadPolicy(file, io, json);
+      // A claim the issuer never sends leaves a valid but dead rule: policy lint reports it as an error.
+      const warnings = unknownClaims(compiled).map((finding) => ({
+        ...finding,
+        severity: 'warning' as const,
+      }));
+      if (json) {
+        writeLine(
+          io.stdout,
+          terminalJson(
+            {
+              file,
+              valid: true,
+              audience: compiled.audience,
+              issuers: [...compiled.issuers.values()].map((issuer) => ({
+                name: issuer.name,
+                url: issuer.url,
+              })),
+              rules: compiled.rules.length,
+              warnings,
+            },
+            2,
+          ),
+        );
+        return;
+      }
+      for (const warning of warnings) writeLine(io.stdout, findingLine(file, warning));
       const issuers = [...compiled.issuers.values()]
         .map((issuer) => `${printable(issuer.name)} (${printable(issuer.url)})`)
         .join(', ');
       writeLine(
         io.stdout,
-        `${printable(file)}: valid: audience ${printable(compiled.audience)}; ${compiled.issuers.size} issuer(s): ${issuers}; ${compiled.rules.length} rule(s)`,
+        `${printable(file)}: valid: audience ${printable(compiled.audience)}; ${compiled.issuers.size} issuer(s): ${issuers}; ${compiled.rules.length} rule(s)${warnings.length > 0 ? `; ${warnings.length} warning(s)` : ''}`,
       );
     });
 }

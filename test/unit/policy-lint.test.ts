@@ -73,6 +73,7 @@ describe('policy lint', async () => {
       'name-without-id',
       'owner-wide',
       'production-unprotected',
+      'unknown-claim',
       'untrusted-event',
     ]);
   });

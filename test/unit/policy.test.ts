@@ -69,8 +69,14 @@ rules: []
     secret: [x]
 `);
     expect(problems).toContainEqual(
-      expect.objectContaining({ file: 'policy.yaml', line: 10, column: 5, message: 'unknown key "secret"' }),
+      expect.objectContaining({
+        file: 'policy.yaml',
+        line: 10,
+        column: 5,
+        message: 'unknown key "secret"; did you mean "secrets"? (it is required here and missing)',
+      }),
     );
+    expect(problems).toHaveLength(1);
   });
 
   it('reports every problem at once, in line order', () => {

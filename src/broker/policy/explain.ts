@@ -1,5 +1,12 @@
 import { WorkBudget, type Meter } from '../../protocol/automaton.js';
 import { parseRequestedEntry } from '../../protocol/secret-names.js';
+import {
+  checkTokenBeforeSignature,
+  checkTokenClaims,
+  MAX_TOKEN_BYTES,
+  type TokenCheck,
+} from '../oidc/token-checks.js';
+import { unverifiedClaims } from '../oidc/token-verifier.js';
 import type { CompiledPolicy } from './compiled-policy.js';
 import { denialReason, evaluateRules, Grants, type ClaimCheck } from './evaluate.js';
 
@@ -27,7 +34,29 @@ export interface SecretExplanation {
   readonly reason: string | null;
 }
 
+export interface TokenCheckExplanation {
+  readonly check: TokenCheck;
+  readonly result: 'passed' | 'failed' | 'not_checked';
+  readonly detail: string;
+}
+
+/** What the broker decides for a token before any rule: every check it makes, in its order. */
+export interface TokenExplanation {
+  readonly checks: readonly TokenCheckExplanation[];
+  /** The broker's refusal (its first failed check), or null when every check made here passes. */
+  readonly refused: {
+    readonly check: TokenCheck;
+    readonly code: string;
+    readonly detail: string;
+    readonly hint: string | null;
+  } | null;
+  /** Always false: explain has no issuer keys, so the signature is the one check it cannot make. */
+  readonly signature_checked: boolean;
+}
+
 export interface Explanation {
+  /** The token checks, when a token (not bare claims) was explained. */
+  readonly token: TokenExplanation | null;
   readonly issuer: string | null;
   readonly issuer_url: string | null;
   readonly note: string | null;
@@ -61,6 +90,7 @@ export function explainDecision(
         ? 'the claims have no "iss": no rule can match'
         : `issuer ${issuerUrl} is not in the policy: the broker refuses its tokens (unknown_issuer) before any rule is checked`;
   return {
+    token: null,
     issuer: issuer?.name ?? null,
     issuer_url: issuerUrl,
     note,
@@ -87,5 +117,117 @@ export function explainDecision(
           : denialReason(policy.rules, entry.glob, issuerName || '(none)', claims, budget),
       };
     }),
+  };
+}
+
+const ALL_CHECKS: readonly TokenCheck[] = [
+  'size',
+  'encoding',
+  'issuer',
+  'algorithm',
+  'signature',
+  'required_claims',
+  'audience',
+  'issued_at',
+  'not_before',
+  'expiry',
+  'token_age',
+  'replay_key',
+];
+
+const SIGNATURE_NOT_CHECKED =
+  "not checked here (it needs the issuer's keys); the broker checks it after the algorithm and before the claims";
+
+/** Every check the broker makes of a token, run without its keys: all but the signature. */
+export function explainTokenChecks(
+  policy: CompiledPolicy,
+  token: string,
+  nowSeconds: number,
+): TokenExplanation {
+  const checks: TokenCheckExplanation[] = [];
+  const form = checkTokenBeforeSignature(token, policy);
+  if (!form.passed) {
+    const failedAt = ALL_CHECKS.indexOf(form.check);
+    for (const [index, check] of ALL_CHECKS.entries()) {
+      if (index < failedAt) checks.push({ check, result: 'passed', detail: 'passed' });
+      else if (index === failedAt) checks.push({ check, result: 'failed', detail: form.error.message });
+      else
+        checks.push({
+          check,
+          result: 'not_checked',
+          detail: 'not reached: the broker stops at the first failure',
+        });
+    }
+    return {
+      checks,
+      refused: {
+        check: form.check,
+        code: form.error.code,
+        detail: form.error.message,
+        hint: form.error.hint ?? null,
+      },
+      signature_checked: false,
+    };
+  }
+  const { header, claims, issuer } = form.token;
+  checks.push(
+    { check: 'size', result: 'passed', detail: `${token.length} bytes; the limit is ${MAX_TOKEN_BYTES}` },
+    { check: 'encoding', result: 'passed', detail: 'a compact JWT in canonical base64url' },
+    {
+      check: 'issuer',
+      result: 'passed',
+      detail: `"${issuer.name}" (${issuer.url}) is in the policy's issuers`,
+    },
+    {
+      check: 'algorithm',
+      result: 'passed',
+      detail: `${String(header.alg)}; issuer "${issuer.name}" allows ${issuer.algorithms.join(', ')}`,
+    },
+    { check: 'signature', result: 'not_checked', detail: SIGNATURE_NOT_CHECKED },
+  );
+  const results = checkTokenClaims(token, claims, issuer, policy.audience, nowSeconds);
+  for (const result of results)
+    checks.push({ check: result.check, result: result.passed ? 'passed' : 'failed', detail: result.detail });
+  const failure = results.find((result) => !result.passed);
+  return {
+    checks,
+    refused:
+      failure?.error === undefined
+        ? null
+        : {
+            check: failure.check,
+            code: failure.error.code,
+            detail: failure.error.message,
+            hint: failure.error.hint ?? null,
+          },
+    signature_checked: false,
+  };
+}
+
+/**
+ * What the broker decides for an ID token: every check it makes of the token (all but the signature, which
+ * needs the issuer's keys), then the policy for its claims. A token the broker would refuse is granted
+ * nothing, whatever its claims match.
+ */
+export function explainToken(
+  policy: CompiledPolicy,
+  token: string,
+  requested: readonly string[],
+  nowSeconds: number = Math.floor(Date.now() / 1000),
+  budget: Meter = new WorkBudget(EXPLAIN_STEPS),
+): Explanation {
+  const tokenExplanation = explainTokenChecks(policy, token, nowSeconds);
+  const decision = explainDecision(policy, unverifiedClaims(token) ?? {}, requested, budget);
+  const refused = tokenExplanation.refused;
+  if (refused === null) return { ...decision, token: tokenExplanation };
+  return {
+    ...decision,
+    token: tokenExplanation,
+    secrets: decision.secrets.map((secret) => ({
+      entry: secret.entry,
+      granted: false,
+      rules: [],
+      reason: `the broker refuses the token before any rule is checked (${refused.code}: ${refused.detail})`,
+    })),
   };
 }

@@ -1,5 +1,7 @@
 import { hasGlobCharacters } from '../../protocol/glob.js';
 import type { CompiledClaimBinding, CompiledPolicy, CompiledRule } from './compiled-policy.js';
+import { didYouMean } from './did-you-mean.js';
+import { CI_PROVIDER_CLAIMS, claimCatalogFor, isKnownClaim } from './known-claims.js';
 
 export type LintSeverity = 'error' | 'warning';
 
@@ -131,11 +133,13 @@ function hasProtectedRef(rule: CompiledRule): boolean {
   );
 }
 
+function catalogOf(policy: CompiledPolicy, rule: CompiledRule) {
+  return claimCatalogFor(policy.issuers.get(rule.issuer)?.url ?? '');
+}
+
 function isGitHubRule(policy: CompiledPolicy, rule: CompiledRule): boolean {
-  const url = policy.issuers.get(rule.issuer)?.url ?? '';
   return (
-    url.includes('token.actions.githubusercontent.com') ||
-    url.endsWith('/_services/token') ||
+    catalogOf(policy, rule)?.provider === 'GitHub' ||
     bound(rule, 'repository') ||
     bound(rule, 'repository_id') ||
     bound(rule, 'event_name')
@@ -162,6 +166,41 @@ function grantsOverlap(a: CompiledRule, b: CompiledRule): string | undefined {
 }
 
 /**
+ * Claims a rule binds that its issuer's tokens never carry (by the claims GitHub and GitLab document), with the
+ * closest documented claim. Such a rule can never match. Rules of issuers whose claims are not known are skipped.
+ */
+export function unknownClaims(policy: CompiledPolicy): LintFinding[] {
+  const findings: LintFinding[] = [];
+  for (const rule of policy.rules) {
+    const catalog = catalogOf(policy, rule);
+    if (catalog === undefined) continue;
+    for (const claim of rule.claims) {
+      if (isKnownClaim(catalog, claim.claim)) continue;
+      const suggestion = didYouMean(claim.claim, catalog.claims);
+      findings.push({
+        check: 'unknown-claim',
+        severity: 'error',
+        rule: rule.name,
+        line: claim.line,
+        message: `${catalog.provider} ID tokens have no claim ${JSON.stringify(claim.claim)}, so this rule can never match;${suggestion || ` see the claims ${catalog.provider} documents (docs/policy.md)`}`,
+      });
+    }
+  }
+  return findings;
+}
+
+/**
+ * Whether lint knows what a rule's claims mean: its issuer is GitHub or GitLab, or every claim it binds is one
+ * GitHub or GitLab documents (a self-hosted instance). A rule of another CI (CircleCI's
+ * "oidc.circleci.com/project-id") is not judged by GitHub's and GitLab's claim names.
+ */
+function claimsUnderstood(policy: CompiledPolicy, rule: CompiledRule): boolean {
+  return (
+    catalogOf(policy, rule) !== undefined || rule.claims.every((claim) => CI_PROVIDER_CLAIMS.has(claim.claim))
+  );
+}
+
+/**
  * Known OIDC trust-policy mistakes, each reported with the rule and line. These are judgements on a valid
  * policy: `policy check` already refused anything invalid.
  */
@@ -177,9 +216,10 @@ export function lintPolicy(policy: CompiledPolicy): LintFinding[] {
     findings.push({ check, severity, rule: rule.name, line, message });
   };
 
+  findings.push(...unknownClaims(policy));
   for (const rule of policy.rules) {
     const identity = rule.claims.filter((claim) => IDENTITY_CLAIMS.has(claim.claim));
-    if (identity.length === 0) {
+    if (identity.length === 0 && claimsUnderstood(policy, rule)) {
       report(
         'binds-nothing',
         'error',

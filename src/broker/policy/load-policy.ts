@@ -9,8 +9,7 @@ import {
 } from './policy-schema.js';
 import type { CompiledPolicy, CompiledRule, IssuerConfig } from './compiled-policy.js';
 import { compileSecretTarget } from '../../protocol/secret-names.js';
-
-type Path = readonly (string | number)[];
+import { describeSchemaIssues, type Path } from './schema-problems.js';
 
 export interface PolicyProblem {
   readonly file: string;
@@ -76,15 +75,11 @@ export function parsePolicy(text: string, file: string): CompiledPolicy {
   }
   if (problems.length > 0) throw new PolicyError(problems);
 
-  const parsed = policyFileSchema.safeParse(document.toJS() ?? {});
+  const input: unknown = document.toJS() ?? {};
+  const parsed = policyFileSchema.safeParse(input);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) report(issue.path as Path, `unknown key "${key}"`, key);
-      } else {
-        report(issue.path as Path, issue.message);
-      }
-    }
+    for (const problem of describeSchemaIssues(parsed.error.issues, input, policyFileSchema))
+      report(problem.path, problem.message, problem.atKey);
     throw new PolicyError(sortProblems(problems));
   }
   const compiled = compile(

@@ -1,0 +1,305 @@
+import { createHash } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { quoted } from '../../protocol/quoted.js';
+import { BrokerError } from '../errors.js';
+import type { CompiledPolicy, IssuerConfig } from '../policy/compiled-policy.js';
+
+/**
+ * The broker's checks of an ID token that need no key and no network: its form, its issuer and algorithm
+ * (before the signature), and its claims (after it). The exchange runs them around the signature check, and
+ * `policy explain` runs the same functions, so what explain says is what the broker decides.
+ */
+
+export const CLOCK_LEEWAY_SECONDS = 60;
+export const MAX_TOKEN_BYTES = 16 * 1024;
+const MAX_JTI_LENGTH = 512;
+
+export function hashJti(jti: string): string {
+  return createHash('sha256').update(jti).digest('hex');
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * Why `token` is not a compact JWT in canonical base64url, or undefined when it is. Base64url decoders ignore
+ * padding and the unused low bits of the last character, so one signed token has many spellings; only the
+ * one the issuer produced is accepted, and single use can never be dodged by respelling a spent token.
+ */
+export function nonCanonicalJwt(token: string): string | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return `it has ${parts.length} parts; a JWT has three, separated by "."`;
+  const names = ['header', 'claims', 'signature'];
+  for (const [index, part] of parts.entries()) {
+    if (!BASE64URL.test(part))
+      return `its ${names[index]} has characters outside base64url (A-Z a-z 0-9 - _, no "=" padding)`;
+    if (Buffer.from(part, 'base64url').toString('base64url') !== part)
+      return `its ${names[index]} is not canonical base64url (its last character has stray bits set, or its length is impossible)`;
+  }
+  return undefined;
+}
+
+/** A token that passed the checks made before its signature. */
+export interface TokenBeforeSignature {
+  readonly header: ProtectedHeaderParameters;
+  /** Not verified yet: the exchange trusts them only after the signature check. */
+  readonly claims: JWTPayload;
+  readonly issuer: IssuerConfig;
+}
+
+/** The checks before the signature, in the broker's order, each named as `policy explain` shows it. */
+export type FormCheck = 'size' | 'encoding' | 'issuer' | 'algorithm';
+
+export type FormCheckResult =
+  | { readonly passed: true; readonly token: TokenBeforeSignature }
+  | { readonly passed: false; readonly check: FormCheck; readonly error: BrokerError };
+
+/**
+ * The size, spelling, issuer allow-list (before any network request) and pinned algorithms of a token: the
+ * token's header, claims and issuer, or the first check that failed with the broker's code, message and hint.
+ */
+export function checkTokenBeforeSignature(token: string, policy: CompiledPolicy): FormCheckResult {
+  const fail = (check: FormCheck, error: BrokerError): FormCheckResult => ({ passed: false, check, error });
+  if (token.length > MAX_TOKEN_BYTES) {
+    return fail(
+      'size',
+      new BrokerError('invalid_token', `the token is ${token.length} bytes; the limit is ${MAX_TOKEN_BYTES}`),
+    );
+  }
+  const spelling = nonCanonicalJwt(token);
+  if (spelling !== undefined) {
+    return fail(
+      'encoding',
+      new BrokerError('invalid_token', `the bearer token is not a well-formed JWT: ${spelling}`, {
+        hint: 'send the OIDC ID token exactly as your CI provider issued it',
+      }),
+    );
+  }
+  let header: ProtectedHeaderParameters;
+  let claims: JWTPayload;
+  try {
+    header = decodeProtectedHeader(token);
+    claims = decodeJwt(token);
+  } catch {
+    return fail(
+      'encoding',
+      new BrokerError(
+        'invalid_token',
+        'the bearer token is not a JWT (three base64url parts: header, claims, signature)',
+        { hint: 'send the OIDC ID token from your CI provider as "Authorization: Bearer <token>"' },
+      ),
+    );
+  }
+  const issuerUrl = claims.iss;
+  const issuer = typeof issuerUrl === 'string' ? policy.issuersByUrl.get(issuerUrl) : undefined;
+  if (issuer === undefined) {
+    return fail(
+      'issuer',
+      new BrokerError(
+        'unknown_issuer',
+        `the token's issuer ${quoted(issuerUrl ?? null)} is not in the policy's issuers`,
+        {
+          hint: `this broker accepts tokens from ${[...policy.issuersByUrl.keys()].join(', ')}; an admin adds other issuers to the policy`,
+        },
+      ),
+    );
+  }
+  if (typeof header.alg !== 'string' || !issuer.algorithms.includes(header.alg)) {
+    return fail(
+      'algorithm',
+      new BrokerError(
+        'invalid_token',
+        `the token is signed with algorithm ${quoted(header.alg ?? null)}; issuer "${issuer.name}" allows only ${issuer.algorithms.join(', ')}`,
+      ),
+    );
+  }
+  return { passed: true, token: { header, claims, issuer } };
+}
+
+/** The checks of the claims after the signature, in the broker's order, each named as `policy explain` shows it. */
+export type ClaimsCheck =
+  'required_claims' | 'audience' | 'issued_at' | 'not_before' | 'expiry' | 'token_age' | 'replay_key';
+
+export type TokenCheck = FormCheck | 'signature' | ClaimsCheck;
+
+export interface ClaimsCheckResult {
+  readonly check: ClaimsCheck;
+  /** What was checked (when it passed) or the broker's refusal (when not). */
+  readonly passed: boolean;
+  readonly detail: string;
+  readonly error?: BrokerError;
+}
+
+function requiredClaims(issuer: IssuerConfig): string[] {
+  // Reported in this order when several are missing.
+  return issuer.replayKey === 'jti' ? ['iss', 'aud', 'iat', 'exp', 'jti'] : ['iss', 'aud', 'iat', 'exp'];
+}
+
+function showAudience(value: unknown): string {
+  return Array.isArray(value) ? `[${value.map((item) => quoted(item)).join(', ')}]` : quoted(value);
+}
+
+function audienceContains(value: unknown, audience: string): boolean {
+  return typeof value === 'string' ? value === audience : Array.isArray(value) && value.includes(audience);
+}
+
+/** A claim's time as a date (the same text whenever it is shown, so explanations compare equal). */
+function at(secondsSinceEpoch: number): string {
+  const date = new Date(secondsSinceEpoch * 1000);
+  return Number.isNaN(date.getTime()) ? String(secondsSinceEpoch) : date.toISOString();
+}
+
+/**
+ * The single-use key of a token without jti (replay_key: token): what the issuer signed, the header and
+ * claims exactly. Not the signature: an ECDSA signature (r, s) has a twin (r, n - s) that verifies too, so
+ * anyone holding a spent ES256 token could mint a "new" one; two tokens with the same signed content are one.
+ */
+function signedContentKey(token: string): string {
+  return `token:${token.slice(0, token.lastIndexOf('.'))}`;
+}
+
+/** The key that makes a token single-use: its jti, or for an issuer with replay_key: token and no jti, its content. */
+export function replayKeyOf(token: string, claims: JWTPayload, issuer: IssuerConfig): string | undefined {
+  const jti = claims.jti;
+  const replayKey = issuer.replayKey === 'token' && jti === undefined ? signedContentKey(token) : jti;
+  if (
+    typeof replayKey !== 'string' ||
+    replayKey === '' ||
+    (typeof jti === 'string' && jti.length > MAX_JTI_LENGTH)
+  ) {
+    return undefined;
+  }
+  return replayKey;
+}
+
+/**
+ * Every check of a token's claims, in the order the broker makes them (the first failure is its decision):
+ * required claims, audience, the types and values of iat, nbf and exp with CLOCK_LEEWAY_SECONDS of clock
+ * skew, the issuer's max_token_age counted from iat, and the single-use key. The issuer is the one the token's
+ * iss named, so iss itself needs no second check. Checks that cannot be made (a claim missing) fail too.
+ */
+export function checkTokenClaims(
+  token: string,
+  claims: JWTPayload,
+  issuer: IssuerConfig,
+  audience: string,
+  nowSeconds: number,
+): ClaimsCheckResult[] {
+  const results: ClaimsCheckResult[] = [];
+  const pass = (check: ClaimsCheck, detail: string): void => {
+    results.push({ check, passed: true, detail });
+  };
+  const fail = (check: ClaimsCheck, error: BrokerError): void => {
+    results.push({ check, passed: false, detail: error.message, error });
+  };
+  const leeway = CLOCK_LEEWAY_SECONDS;
+
+  const required = requiredClaims(issuer);
+  const missing = required.find((claim) => !Object.hasOwn(claims, claim));
+  if (missing === undefined) pass('required_claims', `the token has ${required.join(', ')}`);
+  else
+    fail(
+      'required_claims',
+      new BrokerError('invalid_token', `the token has no "${missing}" claim, which the broker requires`),
+    );
+
+  if (audienceContains(claims.aud, audience))
+    pass('audience', `the token's audience contains ${JSON.stringify(audience)}`);
+  else {
+    const githubDefault = (Array.isArray(claims.aud) ? claims.aud : [claims.aud]).some(
+      (value) => typeof value === 'string' && value.startsWith('https://github.com/'),
+    );
+    fail(
+      'audience',
+      new BrokerError(
+        'invalid_token',
+        `the token's audience ${showAudience(claims.aud)} does not contain this broker's audience ${JSON.stringify(audience)}`,
+        {
+          hint: githubDefault
+            ? `that is GitHub's default audience; request the token with audience "${audience}" (the action's "audience" input, or core.getIDToken("${audience}"))`
+            : `request the ID token with audience "${audience}"`,
+        },
+      ),
+    );
+  }
+
+  const notNumber = (claim: string): BrokerError =>
+    new BrokerError('invalid_token', `the token's "${claim}" claim is not a number of seconds`);
+  const { iat, nbf, exp } = claims;
+  if (typeof iat === 'number') pass('issued_at', `issued at ${at(iat)}`);
+  else fail('issued_at', iat === undefined ? missingClaim('iat') : notNumber('iat'));
+
+  if (nbf === undefined) pass('not_before', 'the token has no "nbf"');
+  else if (typeof nbf !== 'number') fail('not_before', notNumber('nbf'));
+  else if (nbf > nowSeconds + leeway)
+    fail(
+      'not_before',
+      new BrokerError('invalid_token', 'the token is not valid yet ("nbf" is in the future)', {
+        hint: 'check the clock of the issuer and of the broker',
+      }),
+    );
+  else pass('not_before', `valid from ${at(nbf)} (${leeway} s of clock skew allowed)`);
+
+  if (exp === undefined) fail('expiry', missingClaim('exp'));
+  else if (typeof exp !== 'number') fail('expiry', notNumber('exp'));
+  else if (exp <= nowSeconds - leeway)
+    fail(
+      'expiry',
+      new BrokerError('invalid_token', 'the token has expired ("exp" is in the past)', {
+        hint: 'request a fresh ID token right before the exchange',
+      }),
+    );
+  else pass('expiry', `expires at ${at(exp)} (${leeway} s of clock skew allowed)`);
+
+  if (typeof iat !== 'number') fail('token_age', iat === undefined ? missingClaim('iat') : notNumber('iat'));
+  else {
+    const age = nowSeconds - iat;
+    if (age - leeway > issuer.maxTokenAgeSeconds)
+      fail(
+        'token_age',
+        new BrokerError(
+          'invalid_token',
+          `the token was issued more than ${issuer.maxTokenAgeSeconds} s ago (max_token_age of issuer "${issuer.name}")`,
+          {
+            hint: 'request the ID token right before the exchange; do not reuse a token from earlier in the job',
+          },
+        ),
+      );
+    else if (age < -leeway)
+      fail(
+        'token_age',
+        new BrokerError('invalid_token', 'the token\'s "iat" is in the future', {
+          hint: 'check the clock of the issuer and of the broker',
+        }),
+      );
+    else
+      pass(
+        'token_age',
+        `issued within max_token_age of issuer "${issuer.name}" (${issuer.maxTokenAgeSeconds} s, ${leeway} s of clock skew allowed)`,
+      );
+  }
+
+  if (replayKeyOf(token, claims, issuer) !== undefined)
+    pass(
+      'replay_key',
+      issuer.replayKey === 'token' && claims.jti === undefined
+        ? 'single use by the signed token (replay_key: token)'
+        : 'single use by its "jti"',
+    );
+  else
+    fail(
+      'replay_key',
+      new BrokerError('invalid_token', 'the token\'s "jti" claim is not a non-empty string', {
+        hint: 'the broker needs a unique jti to make each token single-use; for an issuer that sets none, set replay_key: token on it in the policy',
+      }),
+    );
+  return results;
+}
+
+function missingClaim(claim: string): BrokerError {
+  return new BrokerError('invalid_token', `the token has no "${claim}" claim, which the broker requires`);
+}
+
+/** The broker's refusal of a token's claims (the first failed check), or undefined when they pass. */
+export function firstClaimsFailure(results: readonly ClaimsCheckResult[]): ClaimsCheckResult | undefined {
+  return results.find((result) => !result.passed);
+}
