@@ -1,3 +1,4 @@
+import { brokerUrlProblem, normalBrokerUrl } from '../client/broker-url.js';
 import { boundedRequest, BoundedRequestError, type BoundedResponse } from '../protocol/bounded-request.js';
 import { printable } from '../protocol/printable.js';
 import { problemSchema } from '../protocol/wire.js';
@@ -8,13 +9,35 @@ type Environment = Readonly<Record<string, string | undefined>>;
 const MAX_ADMIN_RESPONSE_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_BROKER_URL = 'http://127.0.0.1:8080';
 
+/**
+ * An admin API path from its segments, each percent-encoded on its own: a name or id can never add a segment,
+ * climb with "..", or start a query. Query strings are built with URLSearchParams.
+ */
+export function adminPath(...segments: readonly string[]): string {
+  for (const segment of segments) {
+    // Even encoded, "." and ".." are dot segments that a URL parser removes with the segment before them.
+    if (segment === '' || segment === '.' || segment === '..')
+      throw new Error(`an admin path segment cannot be ${JSON.stringify(segment)}`);
+  }
+  return segments.map((segment) => `/${encodeURIComponent(segment)}`).join('');
+}
+
 /** Calls the admin API at SECRETS_BROKER_URL with SECRETS_BROKER_ADMIN_TOKEN; problems become CliErrors. */
 export class AdminClient {
   private readonly baseUrl: string;
   private readonly token: string;
 
   constructor(environment: Environment) {
-    this.baseUrl = (environment.SECRETS_BROKER_URL || DEFAULT_BROKER_URL).replace(/\/+$/, '');
+    const url = environment.SECRETS_BROKER_URL || DEFAULT_BROKER_URL;
+    // The admin token goes to this address with every call: never in clear over a network.
+    const urlProblem = brokerUrlProblem(url);
+    if (urlProblem !== undefined) {
+      throw new CliError(
+        `SECRETS_BROKER_URL ${printable(urlProblem)}; nothing was sent`,
+        "set it to the broker's https:// address (TLS in front of it), or run the CLI on the broker's host against http://127.0.0.1:PORT: the admin token must not cross a network in clear",
+      );
+    }
+    this.baseUrl = normalBrokerUrl(url);
     const token = environment.SECRETS_BROKER_ADMIN_TOKEN;
     if (token === undefined || token === '') {
       throw new CliError(

@@ -1,4 +1,11 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import {
+  AUDIT_KINDS,
+  AUDIT_OUTCOMES,
+  DEFAULT_AUDIT_PAGE,
+  MAX_AUDIT_PAGE,
+} from '../broker/admin/audit-query.js';
+import type { VerificationAnswer } from '../broker/admin/admin-service.js';
 import { CHAIN_HEAD_EXAMPLE, parseChainHead } from '../broker/audit/audit-chain.js';
 import { parseDurationSeconds } from '../broker/policy/duration.js';
 import { printable } from '../protocol/printable.js';
@@ -6,7 +13,8 @@ import { AdminClient } from './admin-client.js';
 import { CliError, writeLine } from './cli-error.js';
 import { formatTable } from './format-table.js';
 import { terminalJson } from './terminal-json.js';
-import type { CommandIo } from './secret-commands.js';
+import type { CommandIo, JsonOption } from './secret-commands.js';
+import { exitTwoOnUsageErrors, usageError, wholeNumberFrom } from './usage-errors.js';
 
 interface AuditOptions {
   since?: string;
@@ -17,8 +25,8 @@ interface AuditOptions {
   secret?: string;
   rule?: string;
   requestId?: string;
-  after: string;
-  limit: string;
+  after: number;
+  limit: number;
   json?: boolean;
 }
 
@@ -31,7 +39,7 @@ export function resolveTime(text: string | undefined, now = Date.now()): string 
   const seconds = days !== null ? Number(days[1]) * 86_400 : parseDurationSeconds(text);
   if (seconds !== undefined && !/^\d+$/.test(text)) return new Date(now - seconds * 1000).toISOString();
   if (Number.isNaN(Date.parse(text)))
-    throw new CliError(
+    throw usageError(
       `"${printable(text)}" is neither a time (2026-11-22T10:00:00Z) nor a duration (90m, 24h, 7d)`,
     );
   return text;
@@ -90,19 +98,28 @@ function describe(record: AuditRow): [string, string] {
 }
 
 export function registerAuditCommands(program: Command, io: CommandIo): void {
-  const audit = program
-    .command('audit')
+  const audit = exitTwoOnUsageErrors(program.command('audit'))
     .description('query the audit log (newest filters first: see --help)')
     .option('--since <time>', 'from this time (ISO 8601) or this long ago (90m, 24h, 7d)')
     .option('--until <time>', 'before this time or this long ago')
-    .option('--kind <kind>', 'exchange or admin')
-    .option('--outcome <outcome>', 'allowed, denied or error')
+    .addOption(new Option('--kind <kind>', 'what was recorded').choices(AUDIT_KINDS))
+    .addOption(new Option('--outcome <outcome>', 'how it ended').choices(AUDIT_OUTCOMES))
     .option('--repository <repository>', 'GitHub repository or GitLab project path, e.g. acme/api')
     .option('--secret <name>', 'requested or released secret, or target of an admin call')
     .option('--rule <rule>', 'name of a rule that matched')
     .option('--request-id <id>', 'one request')
-    .option('--after <seq>', 'records after this sequence number (paging)', '0')
-    .option('--limit <n>', 'records in this page (at most 1000)', '100')
+    .option(
+      '--after <seq>',
+      'records after this sequence number (paging)',
+      wholeNumberFrom(0, 999_999_999),
+      0,
+    )
+    .option(
+      '--limit <n>',
+      `records in this page (1 to ${MAX_AUDIT_PAGE})`,
+      wholeNumberFrom(1, MAX_AUDIT_PAGE),
+      DEFAULT_AUDIT_PAGE,
+    )
     .option('--json', 'one JSON record a line')
     .action(async (options: AuditOptions) => {
       const query = new URLSearchParams();
@@ -117,8 +134,8 @@ export function registerAuditCommands(program: Command, io: CommandIo): void {
       set('secret', options.secret);
       set('rule', options.rule);
       set('request_id', options.requestId);
-      set('after', options.after);
-      set('limit', options.limit);
+      set('after', String(options.after));
+      set('limit', String(options.limit));
       const page = await new AdminClient(io.environment).request<{
         records: AuditRow[];
         next_after: number | null;
@@ -154,26 +171,34 @@ export function registerAuditCommands(program: Command, io: CommandIo): void {
       (value: string, all: string[]) => [...all, value],
       [],
     )
-    .action(async (options: { head: string[] }) => {
+    .option(
+      '--json',
+      'print the result as JSON: {ok, checked, keyed, hash_only, head, heads_matched, problem, ...}',
+    )
+    .action(async (options: { head: string[] } & JsonOption) => {
+      // Commander gives "audit verify --json" to the parent, which takes --json too.
+      const json = options.json === true || audit.opts<JsonOption>().json === true;
       const query = new URLSearchParams();
       for (const head of options.head) {
         if (parseChainHead(head) === undefined)
-          throw new CliError(
+          throw usageError(
             `--head takes SEQ:HASH as the broker logs it (audit_chain_head), not "${printable(head)}"`,
             `for example ${CHAIN_HEAD_EXAMPLE}`,
           );
         query.append('head', head);
       }
-      const result = await new AdminClient(io.environment).request<Verification>(
+      const result = await new AdminClient(io.environment).request<VerificationAnswer>(
         'GET',
         `/audit/verify${options.head.length === 0 ? '' : `?${query.toString()}`}`,
       );
+      // A script reads the answer on stdout either way; a broken chain still exits 1 with the error.
+      if (json) writeLine(io.stdout, terminalJson(result, 2));
       if (!result.ok)
         throw new CliError(
           `the audit chain is broken at record ${shown(result.problem?.seq)}: ${printable(shown(result.problem?.reason))}`,
           'compare the database with a backup and with the audit_chain_head lines in your log store (--head) to find what was changed',
         );
-      for (const line of verificationLines(result)) writeLine(io.stdout, line);
+      if (!json) for (const line of verificationLines(result)) writeLine(io.stdout, line);
       if (options.head.length === 0)
         writeLine(
           io.stderr,
@@ -182,17 +207,9 @@ export function registerAuditCommands(program: Command, io: CommandIo): void {
     });
 }
 
-interface Verification {
-  ok: boolean;
-  checked: number;
-  keyed?: number;
-  hashOnly?: number;
-  underUnconfiguredKey?: { key: string; first: number; last: number; count: number }[];
-  keyedFrom?: { seq: number; time: string | null } | null;
-  head?: { seq: number; hash: string } | null;
-  headsMatched?: number[];
-  problem?: { seq: number; reason: string };
-}
+/** Brokers from before the keyed chain answer only ok, checked and problem. */
+type Verification = Pick<VerificationAnswer, 'ok' | 'checked' | 'problem'> &
+  Partial<Omit<VerificationAnswer, 'ok' | 'checked' | 'problem'>>;
 
 function records(first: number, last: number): string {
   return first === last ? `record ${first} is` : `records ${first}-${last} are`;
@@ -200,8 +217,8 @@ function records(first: number, last: number): string {
 
 /** What a passing verification proved, and what it could not. */
 function verificationLines(result: Verification): string[] {
-  const hashOnly = result.hashOnly ?? 0;
-  const unconfigured = result.underUnconfiguredKey ?? [];
+  const hashOnly = result.hash_only ?? 0;
+  const unconfigured = result.under_unconfigured_key ?? [];
   const keyed = result.keyed ?? result.checked;
   const lines = [
     hashOnly === 0 && unconfigured.length === 0
@@ -209,7 +226,7 @@ function verificationLines(result: Verification): string[] {
       : `the audit chain is intact: ${result.checked} records verified (${keyed} with the chain key, ${hashOnly} only hash-chained, ${result.checked - keyed - hashOnly} under a key not configured here)`,
   ];
   if (hashOnly > 0) {
-    const keying = result.keyedFrom;
+    const keying = result.keyed_from;
     lines.push(
       `note: ${records(1, hashOnly)} only hash-chained (plain SHA-256, from before the chain was keyed); ${
         keying === undefined || keying === null
@@ -225,7 +242,7 @@ function verificationLines(result: Verification): string[] {
       }, which is not configured here: their content is pinned by the keyed records after them, which a broker holding that key linked; set SECRETS_BROKER_MASTER_KEY_OLD to that master key to verify their keys too`,
     );
   }
-  for (const seq of result.headsMatched ?? []) lines.push(`record ${seq} matches the published head`);
+  for (const seq of result.heads_matched ?? []) lines.push(`record ${seq} matches the published head`);
   lines.push(
     result.head === undefined || result.head === null
       ? 'head: none (the audit log is empty)'

@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { printable } from '../protocol/printable.js';
 import { AdminClient } from './admin-client.js';
 import { CliError, writeLine } from './cli-error.js';
-import type { CommandIo } from './secret-commands.js';
+import { terminalJson } from './terminal-json.js';
+import type { CommandIo, JsonOption } from './secret-commands.js';
+import { exitTwoOnUsageErrors, wholeNumberFrom } from './usage-errors.js';
 
 interface Status {
   target_key_id: string;
@@ -17,17 +19,32 @@ interface Batch {
   remaining: number;
 }
 
+/** What a completed rotation prints with --json. */
+interface RotationSummary {
+  target_key_id: string;
+  new_key_version: boolean;
+  rewrapped: number;
+  total: number;
+  remaining: number;
+}
+
 export function registerRotateKeyCommand(program: Command, io: CommandIo): void {
-  program
-    .command('rotate-key')
+  exitTwoOnUsageErrors(program.command('rotate-key'))
     .description(
       're-encrypt every stored secret version under the current master key (owner only; safe to stop and rerun)',
     )
-    .option('--batch-size <n>', 'versions per batch; each batch commits on its own', '100')
-    .action(async (options: { batchSize: string }) => {
-      const size = Number(options.batchSize);
-      if (!/^\d+$/.test(options.batchSize) || size < 1 || size > 1000)
-        throw new CliError('--batch-size must be a whole number from 1 to 1000');
+    .option(
+      '--batch-size <n>',
+      'versions per batch (1 to 1000); each batch commits on its own',
+      wholeNumberFrom(1, 1000),
+      100,
+    )
+    .option(
+      '--json',
+      'print the result as JSON: {target_key_id, new_key_version, rewrapped, total, remaining}',
+    )
+    .action(async (options: { batchSize: number } & JsonOption) => {
+      const size = options.batchSize;
       const client = new AdminClient(io.environment);
       const status = await client.request<Status>('POST', '/keys/rotate');
       writeLine(
@@ -56,10 +73,21 @@ export function registerRotateKeyCommand(program: Command, io: CommandIo): void 
           `re-encrypted ${batch.total - batch.remaining} of ${batch.total} (${batch.remaining} left)`,
         );
       }
-      writeLine(
-        io.stdout,
-        `rotation complete: ${rewrapped} version(s) re-encrypted by this run, ${status.total} in all, every one under key id ${printable(status.target_key_id)}`,
-      );
+      if (options.json === true) {
+        const summary: RotationSummary = {
+          target_key_id: status.target_key_id,
+          new_key_version: status.new_key_version,
+          rewrapped,
+          total: status.total,
+          remaining,
+        };
+        writeLine(io.stdout, terminalJson(summary, 2));
+      } else {
+        writeLine(
+          io.stdout,
+          `rotation complete: ${rewrapped} version(s) re-encrypted by this run, ${status.total} in all, every one under key id ${printable(status.target_key_id)}`,
+        );
+      }
       writeLine(
         io.stderr,
         'if SECRETS_BROKER_MASTER_KEY_OLD is set, it is no longer needed: remove it and restart the broker',

@@ -2,13 +2,18 @@ import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { printable } from '../protocol/printable.js';
 import { secretNameProblem } from '../protocol/secret-names.js';
-import { AdminClient } from './admin-client.js';
+import { AdminClient, adminPath } from './admin-client.js';
 import { CliError, writeLine } from './cli-error.js';
 import { formatTable } from './format-table.js';
 import { terminalJson } from './terminal-json.js';
 import { readSecretValue, type ValueIo, type ValueSourceOptions } from './read-secret-value.js';
+import { exitTwoOnUsageErrors, usageError } from './usage-errors.js';
 
-interface SetOptions extends ValueSourceOptions {
+export interface JsonOption {
+  readonly json?: boolean;
+}
+
+interface SetOptions extends ValueSourceOptions, JsonOption {
   readonly confirmFingerprint?: string;
   readonly dryRun?: boolean;
 }
@@ -25,17 +30,29 @@ interface SecretSummary {
   name: string;
   version: number;
   versions: number;
-  updatedAt: string;
+  updated_at: string;
 }
 
 export interface CommandIo extends ValueIo {
   readonly stdout: NodeJS.WritableStream;
 }
 
+/** The admin API path of a secret, checked first: a name that is not a secret name never reaches a URL. */
+function secretPath(name: string): string {
+  const problem = secretNameProblem(name);
+  if (problem !== undefined) {
+    throw usageError(
+      `"${printable(name)}" is not a valid secret name: ${printable(problem)}; nothing was sent`,
+      'a secret name is segments of A-Z, a-z, 0-9, "_", "." and "-" joined by "/", e.g. prod/api/DB_PASSWORD',
+    );
+  }
+  return adminPath('secrets', ...name.split('/'));
+}
+
 export function registerSecretCommands(program: Command, io: CommandIo): void {
-  const secret = program
-    .command('secret')
-    .description('store, list and delete secrets through the admin API');
+  const secret = exitTwoOnUsageErrors(
+    program.command('secret').description('store, list and delete secrets through the admin API'),
+  );
 
   secret
     .command('set')
@@ -51,10 +68,9 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
     .option('--value <value>', 'the value itself (stays in shell history: avoid)')
     .option('--confirm-fingerprint <sha256hex>', "store only if the value's SHA-256 is this")
     .option('--dry-run', 'check everything and show what would be stored, store nothing')
+    .option('--json', 'print the result as JSON: {name, version, bytes, sha256, dry_run}')
     .action(async (name: string, options: SetOptions) => {
-      const problem = secretNameProblem(name);
-      if (problem !== undefined)
-        throw new CliError(`"${printable(name)}" is not a valid secret name: ${printable(problem)}`);
+      const path = secretPath(name);
       const value = await readSecretValue(options, io);
       const fingerprint = createHash('sha256').update(value, 'utf8').digest('hex');
       if (
@@ -66,7 +82,7 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
         );
       }
       const client = new AdminClient(io.environment);
-      const result = await client.request<WriteResult>('PUT', `/secrets/${name}`, {
+      const result = await client.request<WriteResult>('PUT', path, {
         value,
         dry_run: options.dryRun === true,
       });
@@ -74,6 +90,10 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
         throw new CliError(
           `the broker computed SHA-256 ${printable(String(result.sha256))} for what it received, not ${fingerprint}`,
         );
+      }
+      if (options.json === true) {
+        writeLine(io.stdout, terminalJson(result, 2));
+        return;
       }
       const summary = `${printable(result.name)} version ${result.version} (${result.bytes} bytes, sha256 ${result.sha256})`;
       writeLine(
@@ -85,9 +105,9 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
   secret
     .command('list')
     .argument('[prefix]', 'only names that start with this', '')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON: [{name, version, versions, updated_at}]')
     .description('list secret names and versions (never values)')
-    .action(async (prefix: string, options: { json?: boolean }) => {
+    .action(async (prefix: string, options: JsonOption) => {
       const { secrets } = await new AdminClient(io.environment).request<{ secrets: SecretSummary[] }>(
         'GET',
         `/secrets?prefix=${encodeURIComponent(prefix)}`,
@@ -102,7 +122,7 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
           entry.name,
           String(entry.version),
           String(entry.versions),
-          entry.updatedAt,
+          entry.updated_at,
         ]),
       ];
       for (const line of formatTable(rows)) writeLine(io.stdout, line);
@@ -112,8 +132,17 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
     .command('delete')
     .argument('<name>', 'secret name')
     .description('delete every version of a secret')
-    .action(async (name: string) => {
-      await new AdminClient(io.environment).request('DELETE', `/secrets/${name}`);
+    .option('--json', 'print the result as JSON: {name, deleted}')
+    .action(async (name: string, options: JsonOption) => {
+      const path = secretPath(name);
+      const result = await new AdminClient(io.environment).request<{ name: string; deleted: boolean }>(
+        'DELETE',
+        path,
+      );
+      if (options.json === true) {
+        writeLine(io.stdout, terminalJson(result, 2));
+        return;
+      }
       writeLine(io.stdout, `deleted ${printable(name)} (every version)`);
     });
 }

@@ -1,10 +1,21 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { ENVIRONMENT_TOKEN_ID, isAdminTokenId } from '../broker/admin/admin-credentials.js';
+import { ADMIN_ROLES } from '../broker/admin/admin-permissions.js';
 import { printable } from '../protocol/printable.js';
-import { AdminClient } from './admin-client.js';
+import { AdminClient, adminPath } from './admin-client.js';
 import { writeLine } from './cli-error.js';
 import { formatTable } from './format-table.js';
 import { terminalJson } from './terminal-json.js';
-import type { CommandIo } from './secret-commands.js';
+import type { CommandIo, JsonOption } from './secret-commands.js';
+import { exitTwoOnUsageErrors, usageError } from './usage-errors.js';
+
+interface CreatedToken {
+  id: string;
+  token: string;
+  label: string;
+  role: string;
+  created_at: string;
+}
 
 interface TokenSummary {
   id: string;
@@ -15,22 +26,27 @@ interface TokenSummary {
 }
 
 export function registerTokenCommands(program: Command, io: CommandIo): void {
-  const token = program.command('token').description('manage admin API tokens (owner only)');
+  const token = exitTwoOnUsageErrors(
+    program.command('token').description('manage admin API tokens (owner only)'),
+  );
 
   token
     .command('create')
     .argument('<label>', 'who or what the token is for')
-    .requiredOption('--role <role>', 'owner, admin or auditor')
+    .addOption(
+      new Option('--role <role>', 'what the token may do').choices(ADMIN_ROLES).makeOptionMandatory(),
+    )
+    .option('--json', 'print the result as JSON: {id, token, label, role, created_at}')
     .description('create a token; it is shown once and stored only as a hash')
-    .action(async (label: string, options: { role: string }) => {
-      const created = await new AdminClient(io.environment).request<{
-        id: string;
-        token: string;
-        role: string;
-      }>('POST', '/tokens', {
+    .action(async (label: string, options: { role: string } & JsonOption) => {
+      const created = await new AdminClient(io.environment).request<CreatedToken>('POST', '/tokens', {
         label,
         role: options.role,
       });
+      if (options.json === true) {
+        writeLine(io.stdout, terminalJson(created, 2));
+        return;
+      }
       writeLine(
         io.stderr,
         `created token ${printable(created.id)} (${printable(created.role)}) for "${printable(label)}"; it is shown this once:`,
@@ -40,9 +56,9 @@ export function registerTokenCommands(program: Command, io: CommandIo): void {
 
   token
     .command('list')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON: [{id, label, role, created_at, revoked_at}]')
     .description('list tokens: id, label, role, created, revoked (never the token)')
-    .action(async (options: { json?: boolean }) => {
+    .action(async (options: JsonOption) => {
       const { tokens } = await new AdminClient(io.environment).request<{ tokens: TokenSummary[] }>(
         'GET',
         '/tokens',
@@ -68,8 +84,22 @@ export function registerTokenCommands(program: Command, io: CommandIo): void {
     .command('revoke')
     .argument('<id>', 'token id (from token list)')
     .description('revoke a token at once')
-    .action(async (id: string) => {
-      await new AdminClient(io.environment).request('DELETE', `/tokens/${encodeURIComponent(id)}`);
+    .option('--json', 'print the result as JSON: {id, revoked}')
+    .action(async (id: string, options: JsonOption) => {
+      if (id !== ENVIRONMENT_TOKEN_ID && !isAdminTokenId(id)) {
+        throw usageError(
+          `"${printable(id)}" is not a token id; nothing was sent`,
+          'an id is 16 hexadecimal digits, as "secrets-broker token list" shows it',
+        );
+      }
+      const result = await new AdminClient(io.environment).request<{ id: string; revoked: boolean }>(
+        'DELETE',
+        adminPath('tokens', id),
+      );
+      if (options.json === true) {
+        writeLine(io.stdout, terminalJson(result, 2));
+        return;
+      }
       writeLine(io.stdout, `revoked token ${printable(id)}`);
     });
 }

@@ -126,7 +126,7 @@ describe('admin roles', () => {
     expect(list.stdout).toContain('ci deployer');
     expect(list.stdout).not.toContain(token.slice(-20));
     expect((await cli(['token', 'create', 'x', '--role', 'superuser'])).stderr).toContain(
-      'role must be one of owner, admin, auditor',
+      'Allowed choices are owner, admin, auditor.',
     );
   });
 });

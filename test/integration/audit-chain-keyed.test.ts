@@ -97,7 +97,7 @@ const flipDenied = (row: Row): string =>
 describe('an edit with the rest of the chain recomputed', () => {
   it('in plain SHA-256 (no key needed) does not verify', async () => {
     const h = await auditedHarness();
-    expect(await verify(h)).toMatchObject({ ok: true, hashOnly: 0 });
+    expect(await verify(h)).toMatchObject({ ok: true, hash_only: 0 });
     rewrite(h, 3, flipDenied, sha256Link);
     const result = await verify(h);
     expect(result.ok).toBe(false);
@@ -211,7 +211,7 @@ describe('a database from before the chain was keyed', () => {
     }));
     // Before anything else is written: the keying record pins the three.
     const keyedAtOnce = await verify(h);
-    expect(keyedAtOnce).toMatchObject({ ok: true, hashOnly: 3, keyed: 1, keyedFrom: { seq: 4 } });
+    expect(keyedAtOnce).toMatchObject({ ok: true, hash_only: 3, keyed: 1, keyed_from: { seq: 4 } });
     const [keying] = await h.broker.stores.audit.page(3, 1);
     expect(JSON.parse(keying!.record)).toMatchObject({
       kind: 'admin',
@@ -220,7 +220,7 @@ describe('a database from before the chain was keyed', () => {
     });
     await h.setSecret('prod/api/DB_PASSWORD', 'value');
     const result = await verify(h);
-    expect(result).toMatchObject({ ok: true, hashOnly: 3 });
+    expect(result).toMatchObject({ ok: true, hash_only: 3 });
     expect(result.keyed).toBe((result.checked as number) - 3);
     const run = await cli(h, ['audit', 'verify']);
     expect(run.stdout).toContain('3 only hash-chained');
@@ -241,7 +241,7 @@ describe('a database from before the chain was keyed', () => {
       dataDir,
       environment: { SECRETS_BROKER_KEY_LEGACY_AUDIT: 'true' },
     }));
-    expect(await verify(h)).toMatchObject({ ok: true, keyedFrom: { seq: 4 } });
+    expect(await verify(h)).toMatchObject({ ok: true, keyed_from: { seq: 4 } });
     const database = new Database(join(h.dataDir, DATABASE_FILE));
     try {
       const rows = database.prepare('SELECT * FROM audit_log WHERE seq <= 4 ORDER BY seq').all() as Row[];
@@ -276,7 +276,7 @@ describe('across a master key rotation', () => {
     await h.startBroker({}, { SECRETS_BROKER_MASTER_KEY: keyB, SECRETS_BROKER_MASTER_KEY_OLD: keyA });
     expect((await cli(h, ['rotate-key'])).code).toBe(0);
     const both = await verify(h);
-    expect(both).toMatchObject({ ok: true, hashOnly: 0, underUnconfiguredKey: [] });
+    expect(both).toMatchObject({ ok: true, hash_only: 0, under_unconfigured_key: [] });
     expect(both.keyed).toBe(both.checked);
 
     await h.stopBroker();
@@ -284,7 +284,7 @@ describe('across a master key rotation', () => {
     await h.setSecret('prod/api/AFTER', 'after');
     const onlyB = await verify(h);
     expect(onlyB.ok).toBe(true);
-    expect(onlyB.underUnconfiguredKey).toEqual([
+    expect(onlyB.under_unconfigured_key).toEqual([
       { key: fingerprintA, first: 1, last: underA, count: underA },
     ]);
     expect(onlyB.keyed).toBe((onlyB.checked as number) - underA);

@@ -205,15 +205,16 @@ describe('every other output escapes what it did not write itself', () => {
     expect(tokens.map((token) => token.label)).toContain(HOSTILE_LABEL);
   });
 
-  it("the broker's error message about a hostile name, and a hostile option, are escaped", async () => {
+  it('the error message about a hostile name, and a hostile option, are escaped', async () => {
+    // Refused by the CLI before anything is sent: one escaped error line and its hint.
     const deleted = await cli(['secret', 'delete', `prod/x${HOSTILE}`]);
-    expect(deleted.code).toBe(1);
-    expect(lines(deleted.stderr)).toHaveLength(1);
-    expect(deleted.stderr).toContain('error: ');
+    expect(deleted.code).toBe(2);
+    expect(lines(deleted.stderr)).toHaveLength(2);
+    expect(deleted.stderr).toContain(`error: "prod/x${ESCAPED_START}`);
     const unknown = await cli(['audit', `--\x1b]0;owned\x07`]);
     expect(unknown.code).not.toBe(0);
     const badTime = await cli(['audit', '--since', HOSTILE]);
-    expect(badTime.code).toBe(1);
+    expect(badTime.code).toBe(2);
     expect(lines(badTime.stderr)).toHaveLength(1);
     expect(badTime.stderr).toContain(ESCAPED_START);
   });

@@ -120,7 +120,7 @@ describe('secrets-broker secret', () => {
 
   it('explains bad input and changes nothing', async () => {
     const badName = await cli(['secret', 'set', 'prod/../x', '--value', 'v']);
-    expect(badName.code).toBe(1);
+    expect(badName.code).toBe(2);
     expect(badName.stderr).toContain('".." segment');
     const noSource = await cli(['secret', 'set', 'prod/x']);
     expect(noSource.stderr).toContain('say where the value comes from');
@@ -141,12 +141,12 @@ describe('secrets-broker secret', () => {
     expect((await cli(['secret', 'list', 'prod/x'])).stdout).toBe('NAME  VERSION  VERSIONS  UPDATED\n');
   });
 
-  it('the bootstrap owner token is made once, on a first start without SECRETS_BROKER_ADMIN_TOKEN', async () => {
+  it('the bootstrap owner token is made once, on a first start without SECRETS_BROKER_BOOTSTRAP_TOKEN', async () => {
     const fresh = await BrokerHarness.start();
     try {
-      // The harness passes SECRETS_BROKER_ADMIN_TOKEN, so no token is stored yet: restarting without it is a first start.
+      // The harness passes SECRETS_BROKER_BOOTSTRAP_TOKEN, so no token is stored yet: restarting without it is a first start.
       await fresh.stopBroker();
-      await fresh.startBroker({}, { SECRETS_BROKER_ADMIN_TOKEN: '' });
+      await fresh.startBroker({}, { SECRETS_BROKER_BOOTSTRAP_TOKEN: '' });
       const token = fresh.broker.bootstrapToken!;
       expect(token).toMatch(/^sbadm_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
       expect((await fresh.admin('GET', '/whoami', undefined, token)).json).toMatchObject({
@@ -156,7 +156,7 @@ describe('secrets-broker secret', () => {
       expect((await fresh.admin('GET', '/whoami', undefined, `${token.slice(0, -1)}x`)).status).toBe(401);
       expect((await fresh.admin('GET', '/whoami', undefined, fresh.adminToken)).status).toBe(401);
       await fresh.stopBroker();
-      await fresh.startBroker({}, { SECRETS_BROKER_ADMIN_TOKEN: '' });
+      await fresh.startBroker({}, { SECRETS_BROKER_BOOTSTRAP_TOKEN: '' });
       expect(fresh.broker.bootstrapToken).toBeUndefined();
       expect((await fresh.admin('GET', '/whoami', undefined, token)).status).toBe(200);
     } finally {

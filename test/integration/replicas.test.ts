@@ -122,7 +122,7 @@ describe('replicas on PostgreSQL', () => {
       harness.adminToken,
       second.url,
     );
-    expect(throughApi.json).toMatchObject({ ok: true, headsMatched: [later!.seq], hashOnly: 0 });
+    expect(throughApi.json).toMatchObject({ ok: true, heads_matched: [later!.seq], hash_only: 0 });
   });
 
   it('stopping one replica mid-load loses no committed write, and the other keeps serving', async () => {

@@ -6,6 +6,7 @@ import { readBodyText } from '../http/read-body.js';
 import type { AdminAction, AdminContext, AdminService } from './admin-service.js';
 import { MAX_SECRET_VALUE_BYTES } from '../store/secret-vault.js';
 import { CHAIN_HEAD_EXAMPLE, parseChainHead, type ChainHead } from '../audit/audit-chain.js';
+import { AUDIT_KINDS, AUDIT_OUTCOMES, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE } from './audit-query.js';
 
 const setSecretBodySchema = z.strictObject({
   value: z.string(),
@@ -36,10 +37,54 @@ function isoTime(text: string | undefined, name: string): string | undefined {
   return new Date(time).toISOString();
 }
 
-function wholeNumber(text: string, name: string): number {
-  if (!/^\d{1,9}$/.test(text)) throw new BrokerError('invalid_request', `"${name}" must be a whole number`);
-  return Number(text);
+function wholeNumber(text: string, name: string, min = 0, max = 999_999_999): number {
+  const value = Number(text);
+  if (!/^\d{1,9}$/.test(text) || value < min || value > max) {
+    throw new BrokerError(
+      'invalid_request',
+      `"${name}" must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`,
+    );
+  }
+  return value;
 }
+
+/** One of `allowed`, or undefined when not given. */
+function oneOf<T extends string>(
+  text: string | undefined,
+  name: string,
+  allowed: readonly T[],
+): T | undefined {
+  if (text === undefined || (allowed as readonly string[]).includes(text)) return text as T | undefined;
+  throw new BrokerError(
+    'invalid_request',
+    `"${name}" must be one of ${allowed.join(', ')}, not ${JSON.stringify(text)}`,
+  );
+}
+
+/** A misspelt query parameter would otherwise be ignored and widen the answer: refuse any this route does not take. */
+function onlyParameters(c: Context<BrokerEnv>, known: readonly string[]): void {
+  const unknown = Object.keys(c.req.queries()).filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new BrokerError(
+      'invalid_request',
+      `unknown query parameter ${unknown.map((name) => JSON.stringify(name)).join(', ')}`,
+      { hint: `this endpoint takes ${known.join(', ')}` },
+    );
+  }
+}
+
+const AUDIT_PARAMETERS = [
+  'since',
+  'until',
+  'kind',
+  'outcome',
+  'repository',
+  'secret',
+  'rule',
+  'request_id',
+  'after',
+  'limit',
+] as const;
 
 const MAX_HEADS = 64;
 
@@ -103,6 +148,7 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
 
   routes.get('/secrets', async (c) => {
     const identity = await authorize(c, 'secrets.list');
+    onlyParameters(c, ['prefix']);
     return c.json({ secrets: await admin.listSecrets(identity, c.req.query('prefix') ?? '', contextOf(c)) });
   });
 
@@ -145,24 +191,27 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
 
   routes.get('/audit', async (c) => {
     const identity = await authorize(c, 'audit.read');
-    const query = (name: string): string | undefined => c.req.query(name) || undefined;
+    onlyParameters(c, AUDIT_PARAMETERS);
+    const query = (name: (typeof AUDIT_PARAMETERS)[number]): string | undefined =>
+      c.req.query(name) || undefined;
     const filter = {
       since: isoTime(query('since'), 'since'),
       until: isoTime(query('until'), 'until'),
-      kind: query('kind'),
-      outcome: query('outcome'),
+      kind: oneOf(query('kind'), 'kind', AUDIT_KINDS),
+      outcome: oneOf(query('outcome'), 'outcome', AUDIT_OUTCOMES),
       repository: query('repository'),
       secret: query('secret'),
       rule: query('rule'),
       requestId: query('request_id'),
     };
     const after = wholeNumber(query('after') ?? '0', 'after');
-    const limit = wholeNumber(query('limit') ?? '100', 'limit');
-    return c.json(await admin.queryAudit(identity, filter, after, limit, contextOf(c)));
+    const pageSize = wholeNumber(query('limit') ?? String(DEFAULT_AUDIT_PAGE), 'limit', 1, MAX_AUDIT_PAGE);
+    return c.json(await admin.queryAudit(identity, filter, after, pageSize, contextOf(c)));
   });
 
   routes.get('/audit/verify', async (c) => {
     const identity = await authorize(c, 'audit.verify');
+    onlyParameters(c, ['head']);
     return c.json(
       await admin.verifyAudit(identity, publishedHeads(c.req.queries('head') ?? []), contextOf(c)),
     );

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { WorkBudgetExceededError } from '../../protocol/automaton.js';
 import { RequestedEntryError } from '../../protocol/secret-names.js';
-import { explainDecision } from '../policy/explain.js';
+import { explainDecision, explainToken } from '../policy/explain.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -14,7 +14,6 @@ import {
   type AdminTokens,
   type AuditFilter,
   type AuditRecords,
-  type SecretSummary,
 } from '../store/interfaces.js';
 import { verifyAuditChain, type ChainHead, type ChainVerification } from '../audit/audit-chain.js';
 import type { AuditChainKeys } from '../audit/audit-chain-keys.js';
@@ -28,6 +27,7 @@ import { SecretIntegrityError, SecretValueError, SecretVault } from '../store/se
 import {
   createAdminToken,
   ENVIRONMENT_TOKEN_ID,
+  isAdminTokenId,
   type AdminCredentials,
   type AdminIdentity,
 } from './admin-credentials.js';
@@ -51,6 +51,55 @@ export interface SecretWriteResult {
 
 type AuditDetail = Readonly<Record<string, string | number | boolean>>;
 
+/** What the API answers about a secret: names and versions, never a value. */
+export interface SecretListing {
+  readonly name: string;
+  readonly version: number;
+  readonly versions: number;
+  readonly updated_at: string;
+}
+
+/** An audit chain verification as the API answers it (snake_case, like every admin answer). */
+export interface VerificationAnswer {
+  readonly ok: boolean;
+  readonly checked: number;
+  readonly last_seq: number;
+  readonly keyed: number;
+  readonly hash_only: number;
+  readonly under_unconfigured_key: ChainVerification['underUnconfiguredKey'];
+  readonly keyed_from: ChainVerification['keyedFrom'];
+  readonly head: ChainVerification['head'];
+  readonly heads_matched: ChainVerification['headsMatched'];
+  readonly problem?: ChainVerification['problem'];
+}
+
+function verificationAnswer(result: ChainVerification): VerificationAnswer {
+  return {
+    ok: result.ok,
+    checked: result.checked,
+    last_seq: result.lastSeq,
+    keyed: result.keyed,
+    hash_only: result.hashOnly,
+    under_unconfigured_key: result.underUnconfiguredKey,
+    keyed_from: result.keyedFrom,
+    head: result.head,
+    heads_matched: result.headsMatched,
+    ...(result.problem === undefined ? {} : { problem: result.problem }),
+  };
+}
+
+/** A name that is not a secret name is refused on every route that takes one: it cannot reach the store. */
+function checkSecretName(name: string): void {
+  try {
+    SecretVault.validateName(name);
+  } catch (error) {
+    if (!(error instanceof SecretValueError)) throw error;
+    throw new BrokerError('invalid_request', error.message, {
+      hint: 'a secret name is segments of A-Z, a-z, 0-9, "_", "." and "-" joined by "/", e.g. prod/api/DB_PASSWORD; encode it as one path segment',
+    });
+  }
+}
+
 export interface AdminDependencies {
   readonly policy: PolicyHolder;
   readonly credentials: AdminCredentials;
@@ -64,8 +113,6 @@ export interface AdminDependencies {
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
 }
-
-export const MAX_AUDIT_PAGE = 1000;
 
 export class AdminService {
   private readonly policy: PolicyHolder;
@@ -196,17 +243,25 @@ export class AdminService {
     }
   }
 
-  async whoami(identity: AdminIdentity, context: AdminContext): Promise<AdminIdentity> {
-    return this.run(context, identity, 'whoami', null, async () => ({ result: identity, detail: null }));
+  async whoami(identity: AdminIdentity, context: AdminContext) {
+    return this.run(context, identity, 'whoami', null, async () => ({
+      result: { token_id: identity.tokenId, label: identity.label, role: identity.role },
+      detail: null,
+    }));
   }
 
   async listSecrets(
     identity: AdminIdentity,
     prefix: string,
     context: AdminContext,
-  ): Promise<SecretSummary[]> {
+  ): Promise<SecretListing[]> {
     return this.run(context, identity, 'secrets.list', prefix === '' ? null : prefix, async () => {
-      const secrets = await this.vault.list(prefix);
+      const secrets = (await this.vault.list(prefix)).map(({ name, version, versions, updatedAt }) => ({
+        name,
+        version,
+        versions,
+        updated_at: updatedAt,
+      }));
       return { result: secrets, detail: { count: secrets.length } };
     });
   }
@@ -221,10 +276,10 @@ export class AdminService {
     return this.run(context, identity, 'secrets.set', name, async () => {
       const bytes = Buffer.byteLength(value, 'utf8');
       const sha256 = createHash('sha256').update(value, 'utf8').digest('hex');
+      checkSecretName(name);
       let version: number;
       try {
         if (dryRun) {
-          SecretVault.validateName(name);
           SecretVault.validateValue(value);
           version = await this.vault.nextVersion(name);
         } else {
@@ -247,6 +302,7 @@ export class AdminService {
     context: AdminContext,
   ): Promise<{ name: string; deleted: true }> {
     return this.run(context, identity, 'secrets.delete', name, async () => {
+      checkSecretName(name);
       if (!(await this.vault.delete(name)))
         throw new BrokerError('not_found', `no secret is named "${name}"`);
       return { result: { name, deleted: true as const }, detail: null };
@@ -263,8 +319,8 @@ export class AdminService {
       }
       if (label.trim() === '' || label.length > 100)
         throw new BrokerError('invalid_request', 'the label must be 1 to 100 characters');
-      const created = await createAdminToken(this.tokens, label, role as AdminRole);
-      return { result: created, detail: { token_id: created.id, role } };
+      const { createdAt, ...created } = await createAdminToken(this.tokens, label, role as AdminRole);
+      return { result: { ...created, created_at: createdAt }, detail: { token_id: created.id, role } };
     });
   }
 
@@ -286,8 +342,13 @@ export class AdminService {
       if (id === ENVIRONMENT_TOKEN_ID) {
         throw new BrokerError(
           'invalid_request',
-          'the SECRETS_BROKER_ADMIN_TOKEN token is revoked by unsetting the variable and restarting the broker',
+          "the server's environment owner token is revoked by unsetting its variable (SECRETS_BROKER_BOOTSTRAP_TOKEN, or the deprecated SECRETS_BROKER_ADMIN_TOKEN) and restarting the broker",
         );
+      }
+      if (!isAdminTokenId(id)) {
+        throw new BrokerError('invalid_request', `${JSON.stringify(id)} is not an admin token id`, {
+          hint: 'an id is 16 hexadecimal digits, as "secrets-broker token list" shows it',
+        });
       }
       if (!(await this.tokens.revoke(id, new Date().toISOString()))) {
         throw new BrokerError('not_found', `no unrevoked admin token has id "${id}"`);
@@ -296,19 +357,19 @@ export class AdminService {
     });
   }
 
+  /**
+   * One page of at most `pageSize` matching records after `after`. A full page comes with `next_after`, the
+   * cursor for the next one (which may be empty); a page that is not full is the last.
+   */
   async queryAudit(
     identity: AdminIdentity,
     filter: AuditFilter,
     after: number,
-    limit: number,
+    pageSize: number,
     context: AdminContext,
   ) {
     return this.run(context, identity, 'audit.read', null, async () => {
-      const entries = await this.auditRecords.query(
-        filter,
-        after,
-        Math.min(Math.max(limit, 1), MAX_AUDIT_PAGE),
-      );
+      const entries = await this.auditRecords.query(filter, after, pageSize);
       const records = entries.map((entry) => ({
         seq: entry.seq,
         hash: entry.hash,
@@ -316,7 +377,7 @@ export class AdminService {
       }));
       const last = entries[entries.length - 1];
       return {
-        result: { records, next_after: entries.length === limit && last !== undefined ? last.seq : null },
+        result: { records, next_after: entries.length === pageSize && last !== undefined ? last.seq : null },
         detail: { count: records.length },
       };
     });
@@ -327,11 +388,11 @@ export class AdminService {
     identity: AdminIdentity,
     heads: readonly ChainHead[],
     context: AdminContext,
-  ): Promise<ChainVerification> {
+  ): Promise<VerificationAnswer> {
     return this.run(context, identity, 'audit.verify', null, async () => {
       const result = await verifyAuditChain(this.auditRecords, { keys: this.chainKeys, heads });
       return {
-        result,
+        result: verificationAnswer(result),
         detail: { ok: result.ok, checked: result.checked, heads: heads.length },
       };
     });
@@ -378,24 +439,28 @@ export class AdminService {
     });
   }
 
-  /** The policy being served, explained for a token's claims (the token is decoded, not verified). */
+  /** The policy being served, explained for a token (every check but its signature) or for bare claims. */
   async explain(
     identity: AdminIdentity,
     request: { claims?: Record<string, unknown>; token?: string; secrets?: string[] },
     context: AdminContext,
   ) {
     return this.run(context, identity, 'policy.explain', null, async () => {
-      let claims = request.claims;
       if (request.token !== undefined) {
         try {
-          claims = decodeJwt(request.token);
+          decodeJwt(request.token);
         } catch {
           throw new BrokerError('invalid_request', '"token" is not a JWT');
         }
       }
+      const policy = this.policy.current;
       try {
         return {
-          result: explainDecision(this.policy.current, claims ?? {}, request.secrets ?? []),
+          // A token gets every check the broker makes of it (all but the signature) before the policy.
+          result:
+            request.token !== undefined
+              ? explainToken(policy, request.token, request.secrets ?? [])
+              : explainDecision(policy, request.claims ?? {}, request.secrets ?? []),
           detail: null,
         };
       } catch (error) {

@@ -123,7 +123,13 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   app.get('/readyz', async (c) => {
-    const issuers = deps.verifier.keyStatus();
+    const issuers = deps.verifier.keyStatus().map((status) => ({
+      issuer: status.issuer,
+      loaded: status.loaded,
+      key_count: status.keyCount,
+      fetched_at: status.fetchedAt ?? null,
+      last_error: status.lastError ?? null,
+    }));
     try {
       await deps.stores.ping();
     } catch (error) {
