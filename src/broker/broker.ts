@@ -16,7 +16,7 @@ import type { ChainHead } from './audit/audit-chain.js';
 import { AuditChainKeys } from './audit/audit-chain-keys.js';
 import { AuditLog } from './audit/audit-log.js';
 import { ChainHeadPublisher, DEFAULT_HEAD_INTERVAL_MS } from './audit/chain-head-publisher.js';
-import type { BrokerConfig } from './config.js';
+import { BOOTSTRAP_TOKEN_VARIABLE, LEGACY_BOOTSTRAP_TOKEN_VARIABLE, type BrokerConfig } from './config.js';
 import { ExchangeService } from './exchange/exchange-service.js';
 import { SpentTokens } from './exchange/spent-tokens.js';
 import { createApp } from './http/create-app.js';
@@ -30,7 +30,7 @@ import { PolicyHolder } from './policy/policy-holder.js';
 import { PolicyReloader, type ReloadResult } from './policy/policy-reloader.js';
 import type { Stores } from './store/interfaces.js';
 import { KeyRing } from './store/key-ring.js';
-import { KeyRotation } from './store/key-rotation.js';
+import { KEY_VERSION_SETTING, KeyRotation } from './store/key-rotation.js';
 import { loadMasterKeys } from './store/master-key.js';
 import { SecretVault } from './store/secret-vault.js';
 import { openPostgresStores } from './store/postgres/open-postgres-stores.js';
@@ -70,7 +70,7 @@ export interface StartOptions {
 export interface RunningBroker {
   readonly url: string;
   readonly port: number;
-  /** Set only on the very first start without SECRETS_BROKER_ADMIN_TOKEN: shown once, never stored in clear. */
+  /** Set only on the very first start without SECRETS_BROKER_BOOTSTRAP_TOKEN: shown once, never stored in clear. */
   readonly bootstrapToken: string | undefined;
   readonly generatedKeyFile: string | undefined;
   readonly stores: Stores;
@@ -89,22 +89,33 @@ export interface RunningBroker {
 
 export async function startBroker(config: BrokerConfig, options: StartOptions): Promise<RunningBroker> {
   const { logger } = options;
-  if (config.adminToken !== undefined) AdminCredentials.validateEnvironmentToken(config.adminToken);
+  if (config.adminToken !== undefined) {
+    AdminCredentials.validateEnvironmentToken(
+      config.adminToken,
+      config.adminTokenVariable ?? BOOTSTRAP_TOKEN_VARIABLE,
+    );
+  }
   const policy = new PolicyHolder(await loadPolicyFile(config.policyFile));
 
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const keys = await loadMasterKeys(options.environment, config.dataDir);
-  if (keys.generatedFile !== undefined) {
-    logger.warn(
-      { key_file: keys.generatedFile },
-      `no SECRETS_BROKER_MASTER_KEY set: using the ${keys.generatedNow ? 'newly generated' : 'generated'} key in ${keys.generatedFile}; fine for one machine, set SECRETS_BROKER_MASTER_KEY(_FILE) in production`,
-    );
-  }
+  const databaseFile = config.databaseFile ?? join(config.dataDir, DATABASE_FILE);
   const stores =
     config.databaseUrl !== undefined
       ? await openPostgresStores(config.databaseUrl)
-      : openSqliteStores(config.databaseFile ?? join(config.dataDir, DATABASE_FILE));
+      : openSqliteStores(databaseFile);
+  let stopVerifier: (() => void) | undefined;
+  let closeServer: (() => void) | undefined;
   try {
+    const keys = await loadMasterKeys(options.environment, config.dataDir, () =>
+      describeStoredData(stores, config.databaseUrl !== undefined ? 'the PostgreSQL database' : databaseFile),
+    );
+    if (keys.generatedFile !== undefined) {
+      logger.warn(
+        { key_file: keys.generatedFile },
+        `no SECRETS_BROKER_MASTER_KEY set: using the ${keys.generatedNow ? 'newly generated' : 'generated'} key in ${keys.generatedFile}; fine for one machine, set SECRETS_BROKER_MASTER_KEY(_FILE) in production`,
+      );
+    }
+    logAdminTokenSource(config, logger);
     const keyRing = new KeyRing(
       keys.current,
       keys.old === undefined ? [] : [keys.old],
@@ -122,6 +133,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       (issuer) => metrics.issuerKeyRefreshFailures.inc({ issuer }),
       options.issuerKeys ?? DEFAULT_ISSUER_KEYS_OPTIONS,
     );
+    stopVerifier = () => verifier.stop();
     verifier.track(policy.current);
     const chainKeys = new AuditChainKeys(keys.current, keys.old === undefined ? [] : [keys.old]);
     const audit = new AuditLog(stores.audit, logger, chainKeys);
@@ -141,7 +153,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
     });
     const admin = new AdminService({
       policy,
-      credentials: new AdminCredentials(stores.adminTokens, config.adminToken),
+      credentials: new AdminCredentials(
+        stores.adminTokens,
+        config.adminToken,
+        config.adminTokenVariable ?? BOOTSTRAP_TOKEN_VARIABLE,
+      ),
       tokens: stores.adminTokens,
       vault,
       audit,
@@ -185,6 +201,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       );
       started.once('error', reject);
     });
+    closeServer = () => {
+      server.close();
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    };
     server.maxConnections = MAX_CONNECTIONS;
     limitConnectionsPerAddress(server as unknown as NetServer, MAX_CONNECTIONS_PER_ADDRESS, trustedProxies);
     const address = server.address() as AddressInfo;
@@ -259,12 +279,48 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       },
     };
   } catch (error) {
+    // Nothing started keeps running: a CLI that reports this error must be able to exit.
+    closeServer?.();
+    stopVerifier?.();
     await stores.close();
     throw error;
   }
 }
 
-/** On the first start without SECRETS_BROKER_ADMIN_TOKEN, creates the owner token that is printed once. */
+/** What the database holds that was written with a master key, or undefined when it holds nothing. */
+async function describeStoredData(stores: Stores, where: string): Promise<string | undefined> {
+  const held = [
+    (await stores.secrets.keyIdsInUse()).length > 0 ? 'encrypted secrets' : undefined,
+    (await stores.adminTokens.count()) > 0 ? 'admin tokens' : undefined,
+    (await stores.audit.head()) !== undefined ? 'audit records' : undefined,
+    (await stores.meta.get(KEY_VERSION_SETTING)) !== undefined ? 'a key version' : undefined,
+  ].filter((item) => item !== undefined);
+  return held.length === 0 ? undefined : `${held.join(', ')} (in ${where})`;
+}
+
+/** Says where the server's owner token came from (never its value), and what is deprecated or ignored. */
+function logAdminTokenSource(config: BrokerConfig, logger: Logger): void {
+  const variable = config.adminTokenVariable;
+  if (variable === undefined) return;
+  logger.info(
+    { variable },
+    `an owner token for the admin API is taken from ${variable}; it is valid while the variable is set and is never stored`,
+  );
+  if (variable === LEGACY_BOOTSTRAP_TOKEN_VARIABLE) {
+    logger.warn(
+      { variable },
+      `${LEGACY_BOOTSTRAP_TOKEN_VARIABLE} as the server's owner token is deprecated: rename it to ${BOOTSTRAP_TOKEN_VARIABLE} for the server (the admin CLI keeps reading ${LEGACY_BOOTSTRAP_TOKEN_VARIABLE})`,
+    );
+  }
+  if (config.adminTokenShadowed === true) {
+    logger.warn(
+      { variable, ignored: LEGACY_BOOTSTRAP_TOKEN_VARIABLE },
+      `${BOOTSTRAP_TOKEN_VARIABLE} and ${LEGACY_BOOTSTRAP_TOKEN_VARIABLE} are both set, to different values: the server uses ${BOOTSTRAP_TOKEN_VARIABLE} and ignores ${LEGACY_BOOTSTRAP_TOKEN_VARIABLE} (the admin CLI's token)`,
+    );
+  }
+}
+
+/** On the first start without SECRETS_BROKER_BOOTSTRAP_TOKEN, creates the owner token that is printed once. */
 async function bootstrapOwnerToken(
   stores: Stores,
   hasEnvironmentToken: boolean,

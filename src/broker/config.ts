@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { printable } from '../protocol/printable.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -20,7 +21,12 @@ export interface BrokerConfig {
   readonly databaseUrl: string | undefined;
   readonly host: string;
   readonly port: number;
+  /** An owner token valid while it is configured, never stored (SECRETS_BROKER_BOOTSTRAP_TOKEN). */
   readonly adminToken: string | undefined;
+  /** The variable adminToken came from, for the log (never the value); undefined when set in code (dev). */
+  readonly adminTokenVariable?: BootstrapTokenVariable;
+  /** True when SECRETS_BROKER_ADMIN_TOKEN was set too, to another value, and the server ignored it. */
+  readonly adminTokenShadowed?: boolean;
   /** PEM files for native TLS; both or neither. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** Proxies (IPs, CIDRs) whose X-Forwarded-For gives the client address. */
@@ -41,6 +47,54 @@ export const DEFAULT_PORT = 8080;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  constructor(
+    message: string,
+    /** True when a command-line option was malformed (the CLI exits 2, as for other usage errors). */
+    readonly usage = false,
+  ) {
+    super(message);
+  }
+}
+
+export const BOOTSTRAP_TOKEN_VARIABLE = 'SECRETS_BROKER_BOOTSTRAP_TOKEN';
+/** The CLI's variable, which the server also read before SECRETS_BROKER_BOOTSTRAP_TOKEN existed (deprecated). */
+export const LEGACY_BOOTSTRAP_TOKEN_VARIABLE = 'SECRETS_BROKER_ADMIN_TOKEN';
+export type BootstrapTokenVariable = typeof BOOTSTRAP_TOKEN_VARIABLE | typeof LEGACY_BOOTSTRAP_TOKEN_VARIABLE;
+
+/**
+ * The server's owner token from the environment: SECRETS_BROKER_BOOTSTRAP_TOKEN, else (deprecated)
+ * SECRETS_BROKER_ADMIN_TOKEN. With both set to different values the new variable wins: the old one is most
+ * likely the token exported for the CLI in the same shell.
+ */
+export function bootstrapTokenFromEnvironment(
+  environment: Environment,
+): Pick<BrokerConfig, 'adminToken' | 'adminTokenVariable' | 'adminTokenShadowed'> {
+  const bootstrap = nonEmpty(environment[BOOTSTRAP_TOKEN_VARIABLE]);
+  const legacy = nonEmpty(environment[LEGACY_BOOTSTRAP_TOKEN_VARIABLE]);
+  if (bootstrap !== undefined) {
+    return {
+      adminToken: bootstrap,
+      adminTokenVariable: BOOTSTRAP_TOKEN_VARIABLE,
+      adminTokenShadowed: legacy !== undefined && legacy !== bootstrap,
+    };
+  }
+  if (legacy !== undefined)
+    return { adminToken: legacy, adminTokenVariable: LEGACY_BOOTSTRAP_TOKEN_VARIABLE };
+  return { adminToken: undefined };
+}
+
+/**
+ * A TCP port: a whole number from 0 (any free port) to 65535. `source` names where the text came from;
+ * `usage` marks a command-line option.
+ */
+export function parsePort(text: string, source: string, usage: boolean): number {
+  if (!/^[0-9]{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new ConfigError(
+      `${source} "${printable(text)}" is not a port: give a whole number from 0 to 65535 (0 picks a free one)`,
+      usage,
+    );
+  }
+  return Number(text);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -49,14 +103,14 @@ function nonEmpty(value: string | undefined): string | undefined {
 
 /** Flags win over SECRETS_BROKER_* variables, which win over the embedded defaults. */
 export function resolveBrokerConfig(options: ServeOptions, environment: Environment): BrokerConfig {
-  const portText =
-    nonEmpty(options.port) ?? nonEmpty(environment.SECRETS_BROKER_PORT) ?? String(DEFAULT_PORT);
-  const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) {
-    throw new ConfigError(
-      `the port "${portText}" is not a number from 0 to 65535 (--port or SECRETS_BROKER_PORT)`,
-    );
-  }
+  const portOption = nonEmpty(options.port);
+  const portVariable = nonEmpty(environment.SECRETS_BROKER_PORT);
+  const port =
+    portOption !== undefined
+      ? parsePort(portOption, '--port', true)
+      : portVariable !== undefined
+        ? parsePort(portVariable, 'SECRETS_BROKER_PORT', false)
+        : DEFAULT_PORT;
   const databaseUrl = nonEmpty(options.databaseUrl) ?? nonEmpty(environment.SECRETS_BROKER_DATABASE_URL);
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError(
@@ -86,6 +140,6 @@ export function resolveBrokerConfig(options: ServeOptions, environment: Environm
     databaseUrl,
     host: nonEmpty(options.host) ?? nonEmpty(environment.SECRETS_BROKER_HOST) ?? DEFAULT_HOST,
     port,
-    adminToken: nonEmpty(environment.SECRETS_BROKER_ADMIN_TOKEN),
+    ...bootstrapTokenFromEnvironment(environment),
   };
 }

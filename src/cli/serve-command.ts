@@ -2,12 +2,47 @@ import type { Command } from 'commander';
 import { startBroker } from '../broker/broker.js';
 import { ConfigError, resolveBrokerConfig, type ServeOptions } from '../broker/config.js';
 import { UnkeyedAuditChainError } from '../broker/audit/audit-log.js';
-import { createLogger } from '../broker/logger.js';
+import { createCommandLogger, LogFormatError } from '../broker/logger.js';
 import { TrustProxyError } from '../broker/http/source-ip.js';
 import { PolicyError } from '../broker/policy/load-policy.js';
 import { MasterKeyError } from '../broker/store/master-key.js';
+import { printable } from '../protocol/printable.js';
 import { CliError, writeLine } from './cli-error.js';
 import type { CommandIo } from './secret-commands.js';
+import { usageError } from './usage-errors.js';
+
+/** A server that could not listen, said as what to do: the port is taken, or needs privileges. */
+export function listenFailure(
+  error: unknown,
+  host: string,
+  port: number,
+  option: string,
+): CliError | undefined {
+  const where = `port ${port} on ${printable(host)}`;
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'EADDRINUSE':
+      return new CliError(`${where} is in use; choose another with ${option}`);
+    case 'EACCES':
+      return new CliError(
+        `${where} needs privileges this process does not have; choose a port above 1023 with ${option}`,
+      );
+    case 'EADDRNOTAVAIL':
+      return new CliError(
+        `${printable(host)} is not an address of this machine; choose one it has with --host`,
+      );
+    default:
+      return undefined;
+  }
+}
+
+/** ConfigError, LogFormatError and MasterKeyError as the CLI reports them (a malformed option exits 2). */
+export function configurationFailure(error: unknown): CliError | undefined {
+  if (error instanceof ConfigError)
+    return error.usage ? usageError(error.message) : new CliError(error.message);
+  if (error instanceof LogFormatError || error instanceof TrustProxyError) return new CliError(error.message);
+  if (error instanceof MasterKeyError) return new CliError(error.message, error.hint);
+  return undefined;
+}
 
 export function registerServeCommand(program: Command, io: CommandIo): void {
   program
@@ -32,37 +67,29 @@ export function registerServeCommand(program: Command, io: CommandIo): void {
       'this start only: key an audit log written before the chain was keyed, after you checked it (SECRETS_BROKER_KEY_LEGACY_AUDIT=true)',
     )
     .action(async (options: ServeOptions) => {
-      const logger = createLogger();
       let broker;
+      let logger;
+      let config;
       try {
-        broker = await startBroker(resolveBrokerConfig(options, io.environment), {
-          logger,
-          environment: io.environment,
-        });
+        config = resolveBrokerConfig(options, io.environment);
+        logger = createCommandLogger(io.environment, 'info');
+        broker = await startBroker(config, { logger, environment: io.environment });
       } catch (error) {
         if (error instanceof PolicyError)
           throw new CliError(
             `the policy is not valid:\n${error.message}`,
             'fix it, then check it with "secrets-broker policy check FILE"',
           );
-        if (
-          error instanceof ConfigError ||
-          error instanceof MasterKeyError ||
-          error instanceof TrustProxyError
-        ) {
-          throw new CliError(error.message);
-        }
+        const configuration = configurationFailure(error);
+        if (configuration !== undefined) throw configuration;
         if (error instanceof UnkeyedAuditChainError) throw new CliError(error.message, error.hint);
+        const listening =
+          config === undefined ? undefined : listenFailure(error, config.host, config.port, '--port');
+        if (listening !== undefined) throw listening;
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
           throw new CliError(
             (error as Error).message,
             'check the paths of --policy, --tls-cert and --tls-key',
-          );
-        }
-        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-          throw new CliError(
-            (error as Error).message,
-            'another process uses that port: stop it, or pick another with --port',
           );
         }
         throw error;
@@ -71,9 +98,14 @@ export function registerServeCommand(program: Command, io: CommandIo): void {
         writeLine(io.stderr, '');
         writeLine(
           io.stderr,
-          'First start: an owner token for the admin API was created. It is shown this once and stored only as a hash:',
+          'First start: an owner token for the admin API was created. It is shown this once and stored only as a hash.',
         );
+        writeLine(io.stderr, 'Give it to the admin CLI (secrets-broker secret|token|audit|policy ...) with:');
         writeLine(io.stderr, `  export SECRETS_BROKER_ADMIN_TOKEN=${broker.bootstrapToken}`);
+        writeLine(
+          io.stderr,
+          'To give the server a fixed owner token instead, set SECRETS_BROKER_BOOTSTRAP_TOKEN where it starts.',
+        );
         writeLine(io.stderr, '');
       }
       const running = broker;

@@ -154,7 +154,7 @@ export class BrokerHarness {
   private launch(options: HarnessOptions, extraEnvironment: Record<string, string>): Promise<RunningBroker> {
     const environment = {
       SECRETS_BROKER_MASTER_KEY: this.masterKeyHex,
-      SECRETS_BROKER_ADMIN_TOKEN: this.adminToken,
+      SECRETS_BROKER_BOOTSTRAP_TOKEN: this.adminToken,
       ...extraEnvironment,
     };
     const database = this.databaseUrl === undefined ? {} : { databaseUrl: this.databaseUrl };

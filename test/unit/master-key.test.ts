@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { loadMasterKeys, MasterKeyError, parseMasterKey } from '../../src/broker/store/master-key.js';
 
 const HEX = 'ab'.repeat(32);
+/** A database that holds nothing yet, so a key may be generated for it. */
+const emptyDatabase = async (): Promise<undefined> => undefined;
 
 describe('master key', () => {
   it('parses 64 hex digits or base64, with surrounding whitespace', () => {
@@ -29,11 +31,11 @@ describe('master key', () => {
 
   it('generates a 0600 key file on first use and reuses it', async () => {
     const dir = join(await mkdtemp(join(tmpdir(), 'mk-')), 'data');
-    const first = await loadMasterKeys({}, dir);
+    const first = await loadMasterKeys({}, dir, emptyDatabase);
     expect(first.generatedNow).toBe(true);
     expect((await stat(first.generatedFile!)).mode & 0o777).toBe(0o600);
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
-    const second = await loadMasterKeys({}, dir);
+    const second = await loadMasterKeys({}, dir, emptyDatabase);
     expect(second.generatedNow).toBe(false);
     expect(second.current.material.equals(first.current.material)).toBe(true);
   });
@@ -42,7 +44,7 @@ describe('master key', () => {
     const dir = await mkdtemp(join(tmpdir(), 'mk-'));
     await writeFile(join(dir, 'master.key'), HEX);
     await chmod(join(dir, 'master.key'), 0o644);
-    await loadMasterKeys({}, dir);
+    await loadMasterKeys({}, dir, emptyDatabase);
     expect((await stat(join(dir, 'master.key'))).mode & 0o777).toBe(0o600);
   });
 
@@ -53,19 +55,24 @@ describe('master key', () => {
     const keys = await loadMasterKeys(
       { SECRETS_BROKER_MASTER_KEY_FILE: file, SECRETS_BROKER_MASTER_KEY_OLD: 'cd'.repeat(32) },
       dir,
+      emptyDatabase,
     );
     expect(keys.current.material.toString('hex')).toBe(HEX);
     expect(keys.old!.material.toString('hex')).toBe('cd'.repeat(32));
     expect(keys.generatedFile).toBeUndefined();
     await expect(
-      loadMasterKeys({ SECRETS_BROKER_MASTER_KEY: HEX, SECRETS_BROKER_MASTER_KEY_FILE: file }, dir),
+      loadMasterKeys(
+        { SECRETS_BROKER_MASTER_KEY: HEX, SECRETS_BROKER_MASTER_KEY_FILE: file },
+        dir,
+        emptyDatabase,
+      ),
     ).rejects.toThrow('both SECRETS_BROKER_MASTER_KEY and SECRETS_BROKER_MASTER_KEY_FILE are set');
     await expect(
-      loadMasterKeys({ SECRETS_BROKER_MASTER_KEY_FILE: join(dir, 'missing') }, dir),
+      loadMasterKeys({ SECRETS_BROKER_MASTER_KEY_FILE: join(dir, 'missing') }, dir, emptyDatabase),
     ).rejects.toThrow(/cannot read.*ENOENT/);
-    await expect(loadMasterKeys({ SECRETS_BROKER_MASTER_KEY: 'x' }, dir)).rejects.toBeInstanceOf(
-      MasterKeyError,
-    );
+    await expect(
+      loadMasterKeys({ SECRETS_BROKER_MASTER_KEY: 'x' }, dir, emptyDatabase),
+    ).rejects.toBeInstanceOf(MasterKeyError);
     expect(await readFile(file, 'utf8')).toBe(HEX);
   });
 });

@@ -2,7 +2,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AdminRole, AdminTokens } from '../store/interfaces.js';
 
 /** Admin tokens look like "sbadm_<id>_<secret>": the id finds the record, the secret is compared by hash. */
-const TOKEN_FORMAT = /^sbadm_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const TOKEN_ID = '[0-9a-f]{16}';
+const TOKEN_FORMAT = new RegExp(`^sbadm_(${TOKEN_ID})_([A-Za-z0-9_-]{43})$`);
+const TOKEN_ID_FORMAT = new RegExp(`^${TOKEN_ID}$`);
 export const MIN_ENVIRONMENT_TOKEN_LENGTH = 32;
 export const ENVIRONMENT_TOKEN_ID = 'environment';
 
@@ -16,6 +18,11 @@ export interface NewAdminToken {
   readonly id: string;
   readonly token: string;
   readonly tokenHash: Buffer;
+}
+
+/** Whether `id` has the shape of a stored token's id (what "token list" shows). */
+export function isAdminTokenId(id: string): boolean {
+  return TOKEN_ID_FORMAT.test(id);
 }
 
 function sha256(text: string): Buffer {
@@ -42,7 +49,8 @@ export async function createAdminToken(
 
 /**
  * Checks admin bearer tokens: stored tokens (only their hashes are kept) and, when configured, the owner
- * token from SECRETS_BROKER_ADMIN_TOKEN. Every comparison is of equal-length hashes in constant time.
+ * token from SECRETS_BROKER_BOOTSTRAP_TOKEN (or the deprecated SECRETS_BROKER_ADMIN_TOKEN, named by
+ * `environmentTokenVariable`). Every comparison is of equal-length hashes in constant time.
  */
 export class AdminCredentials {
   private readonly environmentTokenHash: Buffer | undefined;
@@ -50,14 +58,15 @@ export class AdminCredentials {
   constructor(
     private readonly tokens: AdminTokens,
     environmentToken: string | undefined,
+    private readonly environmentTokenVariable = 'SECRETS_BROKER_BOOTSTRAP_TOKEN',
   ) {
     this.environmentTokenHash = environmentToken === undefined ? undefined : sha256(environmentToken);
   }
 
-  static validateEnvironmentToken(token: string): void {
+  static validateEnvironmentToken(token: string, variable = 'SECRETS_BROKER_BOOTSTRAP_TOKEN'): void {
     if (token.length < MIN_ENVIRONMENT_TOKEN_LENGTH) {
       throw new Error(
-        `SECRETS_BROKER_ADMIN_TOKEN is ${token.length} characters; use at least ${MIN_ENVIRONMENT_TOKEN_LENGTH} random ones (openssl rand -hex 32)`,
+        `${variable} is ${token.length} characters; use at least ${MIN_ENVIRONMENT_TOKEN_LENGTH} random ones (openssl rand -hex 32)`,
       );
     }
   }
@@ -69,7 +78,7 @@ export class AdminCredentials {
       this.environmentTokenHash !== undefined &&
       timingSafeEqual(presentedHash, this.environmentTokenHash)
     ) {
-      return { tokenId: ENVIRONMENT_TOKEN_ID, label: 'SECRETS_BROKER_ADMIN_TOKEN', role: 'owner' };
+      return { tokenId: ENVIRONMENT_TOKEN_ID, label: this.environmentTokenVariable, role: 'owner' };
     }
     const match = TOKEN_FORMAT.exec(presented);
     if (match === null) return undefined;

@@ -2,12 +2,19 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { printable } from '../../protocol/printable.js';
 
 export const MASTER_KEY_BYTES = 32;
 export const GENERATED_KEY_FILE = 'master.key';
 
 export class MasterKeyError extends Error {
   override name = 'MasterKeyError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
 }
 
 /** A 32-byte master key and its fingerprint (a hash prefix that identifies it without revealing it). */
@@ -81,8 +88,16 @@ export interface LoadedMasterKeys {
 /**
  * The current key comes from SECRETS_BROKER_MASTER_KEY(_FILE); without it, from `<dataDir>/master.key`, which is
  * generated (mode 0600) on first use. The old key (rotation) only ever comes from the environment.
+ *
+ * A key is generated only for a database that holds nothing: `storedData` names what the database holds (or
+ * answers undefined). A new key could open none of it, so with data and no key file nothing is written and the
+ * error says where the key was expected.
  */
-export async function loadMasterKeys(environment: Environment, dataDir: string): Promise<LoadedMasterKeys> {
+export async function loadMasterKeys(
+  environment: Environment,
+  dataDir: string,
+  storedData: () => Promise<string | undefined>,
+): Promise<LoadedMasterKeys> {
   const old = await readKeyFromEnvironment(environment, 'SECRETS_BROKER_MASTER_KEY_OLD');
   const configured = await readKeyFromEnvironment(environment, 'SECRETS_BROKER_MASTER_KEY');
   if (configured !== undefined)
@@ -101,9 +116,21 @@ export async function loadMasterKeys(environment: Environment, dataDir: string):
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
+  const held = await storedData();
+  if (held !== undefined) throw missingKeyFileError(file, held);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const material = randomBytes(MASTER_KEY_BYTES);
   // "wx": never overwrite a key another process wrote a moment ago.
   await writeFile(file, `${material.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   return { current: masterKeyFromBytes(material), old, generatedFile: file, generatedNow: true };
+}
+
+function missingKeyFileError(file: string, held: string): MasterKeyError {
+  return new MasterKeyError(
+    `the master key file ${printable(file)} is missing, but the database already holds ${held}, written ` +
+      'with a master key. A new key could not read it, so none was generated and nothing was changed.',
+    `restore ${GENERATED_KEY_FILE} from your backup to ${printable(file)}; or point SECRETS_BROKER_MASTER_KEY_FILE ` +
+      '(or SECRETS_BROKER_MASTER_KEY) at the key this database was created with; or, if the key lives in ' +
+      'another data directory, give that one with --data-dir (SECRETS_BROKER_DATA_DIR)',
+  );
 }
