@@ -67,7 +67,7 @@ async function startReplicas(policyFile: string, dataDir: string, databaseUrl?: 
         env: {
           PATH: process.env.PATH,
           SECRETS_BROKER_MASTER_KEY: masterKeyHex,
-          SECRETS_BROKER_ADMIN_TOKEN: adminToken,
+          SECRETS_BROKER_BOOTSTRAP_TOKEN: adminToken,
           ...(databaseUrl === undefined ? {} : { SECRETS_BROKER_DATABASE_URL: databaseUrl }),
         },
         stdio: ['ignore', log, log],

@@ -46,7 +46,7 @@ const broker = spawn(
     env: {
       PATH: process.env.PATH,
       SECRETS_BROKER_MASTER_KEY: randomBytes(32).toString('hex'),
-      SECRETS_BROKER_ADMIN_TOKEN: adminToken,
+      SECRETS_BROKER_BOOTSTRAP_TOKEN: adminToken,
     },
     stdio: ['ignore', openSync(logFile, 'w'), openSync(logFile, 'a')],
   },

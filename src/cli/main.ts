@@ -9,17 +9,19 @@ import { registerSecretCommands, type CommandIo } from './secret-commands.js';
 import { registerRotateKeyCommand } from './rotate-key-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerTokenCommands } from './token-commands.js';
+import { exitTwoOnUsageErrors } from './usage-errors.js';
 
 export function buildProgram(io: CommandIo): Command {
   const program = new Command('secrets-broker')
     .description('Releases secrets to CI jobs that prove who they are with an OIDC ID token')
     .version(BROKER_VERSION)
-    .exitOverride()
     .configureOutput({
       // Commander quotes what was typed ("unknown option '...'"): escaped like every other output.
       writeOut: (text) => io.stdout.write(printableLines(text)),
       writeErr: (text) => io.stderr.write(printableLines(text)),
     });
+  // Before the commands are added, so that they inherit it: a command used wrongly exits 2, as getopt tools do.
+  exitTwoOnUsageErrors(program);
   registerServeCommand(program, io);
   registerDevCommand(program, io);
   registerSecretCommands(program, io);

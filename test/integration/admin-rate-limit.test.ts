@@ -37,7 +37,10 @@ async function limitedHarness(
 ): Promise<BrokerHarness> {
   const h = (harness = await BrokerHarness.start());
   await h.stopBroker();
-  const environment = { SECRETS_BROKER_MASTER_KEY: h.masterKeyHex, SECRETS_BROKER_ADMIN_TOKEN: h.adminToken };
+  const environment = {
+    SECRETS_BROKER_MASTER_KEY: h.masterKeyHex,
+    SECRETS_BROKER_BOOTSTRAP_TOKEN: h.adminToken,
+  };
   const config = resolveBrokerConfig(
     {
       policy: h.policyFile,

@@ -77,7 +77,7 @@ describe('a broker killed during secret writes', () => {
     const environment = {
       ...unconfiguredEnvironment(),
       SECRETS_BROKER_MASTER_KEY: masterKey,
-      SECRETS_BROKER_ADMIN_TOKEN: adminToken,
+      SECRETS_BROKER_BOOTSTRAP_TOKEN: adminToken,
     };
     const start = async () => {
       const broker = new Child(
