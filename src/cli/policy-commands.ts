@@ -144,7 +144,8 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
         writeLine(io.stdout, `${printable(file)}: ${errors} error(s), ${warnings} warning(s)`);
       }
       if (errors > 0) throw new CliError('', undefined, 1);
-      if (warnings > 0) throw new CliError('', undefined, 2);
+      // 3, not 2: exit code 2 means the command was used wrongly, and a CI step must tell the two apart.
+      if (warnings > 0) throw new CliError('', undefined, 3);
     });
 
   policy

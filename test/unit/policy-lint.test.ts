@@ -78,14 +78,14 @@ describe('policy lint', async () => {
     ]);
   });
 
-  it('exits 1 on errors, 2 on warnings only, and prints JSON', async () => {
+  it('exits 1 on errors, 3 on warnings only, and prints JSON', async () => {
     const errors = await lintCli(join(FIXTURES, 'bad-github-binds-nothing.yaml'));
     expect(errors.code).toBe(1);
     expect(errors.stdout).toContain(
       'bad-github-binds-nothing.yaml:10: error [binds-nothing] rule "deploy-main"',
     );
     const warnings = await lintCli(join(FIXTURES, 'bad-github-name-only.yaml'), 'json');
-    expect(warnings.code).toBe(2);
+    expect(warnings.code).toBe(3);
     expect(JSON.parse(warnings.stdout)).toMatchObject({
       errors: 0,
       warnings: 1,
