@@ -234,7 +234,7 @@ describe('--json on policy lint and pin', () => {
     const file = 'test/fixtures/lint/bad-github-name-only.yaml';
     for (const flags of [['--json'], ['--format', 'json']]) {
       const run = await runCli(['policy', 'lint', file, ...flags]);
-      expect(run.code).toBe(2);
+      expect(run.code).toBe(3);
       expect(JSON.parse(run.stdout)).toMatchObject({
         file,
         errors: 0,
