@@ -21265,6 +21265,26 @@ var BoundedRequestError = class extends Error {
   status;
   name = "BoundedRequestError";
 };
+async function boundedGetJson(target, options) {
+  const response = await boundedRequest(target, {
+    ...options,
+    method: "GET",
+    headers: { ...options.headers, accept: options.accept ?? "application/json" },
+    refuse: refuseStatusOrType
+  });
+  let document;
+  try {
+    document = JSON.parse(new TextDecoder().decode(response.body));
+  } catch {
+    document = void 0;
+  }
+  if (typeof document !== "object" || document === null || Array.isArray(document))
+    throw new BoundedRequestError("not_json", `${options.what} at ${printable(target)} is not a JSON object`);
+  return document;
+}
+function isJsonMediaType(mediaType) {
+  return mediaType === "application/json" || /^application\/[a-z0-9.!#$&^_-]+\+json$/.test(mediaType);
+}
 function boundedRequest(target, options) {
   const subject = `${options.what} at ${printable(target)}`;
   let url2;
@@ -21356,6 +21376,21 @@ function refuseHeaders(response, subject, maxBytes) {
     return new BoundedRequestError(
       "too_large",
       `${subject} declares ${declared} bytes (Content-Length); the limit is ${maxBytes} bytes`
+    );
+  }
+  return void 0;
+}
+function refuseStatusOrType(response, subject) {
+  const status = response.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    return new BoundedRequestError("status", `${subject} answered HTTP ${status}`, void 0, status);
+  }
+  const contentType = response.headers["content-type"];
+  const mediaType = (contentType ?? "").replace(/;.*$/s, "").trim().toLowerCase();
+  if (!isJsonMediaType(mediaType)) {
+    return new BoundedRequestError(
+      "content_type",
+      `${subject} has content-type ${quoted(contentType)}; expected JSON (application/json or application/*+json)`
     );
   }
   return void 0;
@@ -41791,15 +41826,42 @@ function retryAfterMs(header, now) {
   return Number.isNaN(date5) ? void 0 : Math.max(0, date5 - now);
 }
 
+// src/client/broker-url.ts
+var LOOPBACK_HOSTS = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]"]);
+function brokerUrlProblem(text) {
+  let url2;
+  try {
+    url2 = new URL(text);
+  } catch {
+    return `"${text}" is not a URL`;
+  }
+  if (url2.protocol !== "https:" && !(url2.protocol === "http:" && LOOPBACK_HOSTS.has(url2.hostname))) {
+    return `must use https:// (http:// only for 127.0.0.1, localhost or [::1]), not "${text}"`;
+  }
+  if (url2.username !== "" || url2.password !== "" || url2.search !== "" || url2.hash !== "")
+    return `must be a plain address, without user name, password, "?" query or "#" fragment, not "${text}"`;
+  return void 0;
+}
+function normalBrokerUrl(text) {
+  const url2 = new URL(text);
+  let path4 = url2.pathname;
+  while (path4.endsWith("/")) path4 = path4.slice(0, -1);
+  return `${url2.origin}${path4}`;
+}
+
 // src/client/errors.ts
 var BrokerProblemError = class extends Error {
-  constructor(status, problem) {
+  constructor(status, problem, gaveUp, audienceMismatch) {
     super(problem.detail);
     this.status = status;
     this.problem = problem;
+    this.gaveUp = gaveUp;
+    this.audienceMismatch = audienceMismatch;
   }
   status;
   problem;
+  gaveUp;
+  audienceMismatch;
   name = "BrokerProblemError";
   get code() {
     return this.problem.code;
@@ -41813,6 +41875,9 @@ var ResponseIntegrityError = class extends Error {
 };
 var TokenRequestError = class extends Error {
   name = "TokenRequestError";
+};
+var TokensUsedUpError = class extends Error {
+  name = "TokensUsedUpError";
 };
 
 // node_modules/libsodium/dist/modules-esm/libsodium.mjs
@@ -45286,18 +45351,32 @@ async function fetchSecrets(options) {
   const sleep = options.sleep ?? sleepFor;
   const random = options.random ?? Math.random;
   const deadline = now() + options.timeoutMs;
-  const url2 = `${options.brokerUrl.replace(/\/+$/, "")}${EXCHANGE_PATH}`;
+  const brokerUrl = normalBrokerUrl(options.brokerUrl);
   const keyPair = await newRecipientKeyPair();
   try {
     const started = now();
     let last;
     let attempts = 0;
+    let stoppedBy;
     for (let attempt = 0; attempt <= options.retries; attempt += 1) {
       const remaining = deadline - now();
       if (remaining <= 0) break;
+      let token;
+      try {
+        token = await requestToken(options.getToken, remaining);
+      } catch (error63) {
+        if (last === void 0 || !(error63 instanceof Error)) throw error63;
+        stoppedBy = error63;
+        break;
+      }
       attempts += 1;
-      const token = await requestToken(options.getToken, remaining);
-      last = await attemptExchange(url2, token, keyPair, entries, remaining, now);
+      try {
+        last = await attemptExchange(brokerUrl, token, keyPair, entries, remaining, now);
+      } catch (error63) {
+        if (error63 instanceof BrokerProblemError && error63.code === "invalid_token")
+          throw await withAudienceCheck(error63, brokerUrl, token, deadline - now());
+        throw error63;
+      }
       if (last.kind === "done")
         return {
           requestId: last.response.request_id,
@@ -45309,14 +45388,48 @@ async function fetchSecrets(options) {
       options.onRetry?.({ attempt: attempt + 1, delayMs, reason: last.reason });
       await sleep(delayMs);
     }
-    if (last?.kind === "retry" && last.problem !== void 0) throw last.problem;
     const elapsed = ((now() - started) / 1e3).toFixed(1);
+    const gaveUp = `gave up after ${attempts} attempt(s) in ${elapsed} s` + (stoppedBy === void 0 ? ` (retries: ${options.retries}, timeout-seconds: ${Math.round(options.timeoutMs / 1e3)})` : `: ${stoppedBy.message}`);
+    if (last?.kind === "retry" && last.problem !== void 0)
+      throw new BrokerProblemError(last.problem.status, last.problem.problem, gaveUp);
     throw new BrokerUnreachableError(
-      `cannot get an answer from the broker at ${options.brokerUrl} (${last?.kind === "retry" ? last.reason : "no time left"}); gave up after ${attempts} attempt(s) in ${elapsed} s (retries: ${options.retries}, timeout-seconds: ${Math.round(options.timeoutMs / 1e3)})`
+      `cannot get an answer from the broker at ${brokerUrl} (${last?.kind === "retry" ? last.reason : "no time left"}); ${gaveUp}`
     );
   } finally {
     wipeKeyPair(keyPair);
   }
+}
+var INFO_PATH = "/v1/info";
+var INFO_TIMEOUT_MS = 5e3;
+async function withAudienceCheck(error63, brokerUrl, token, remainingMs) {
+  const sent = unverifiedAudiences(token);
+  if (sent === void 0 || remainingMs <= 0) return error63;
+  let expected;
+  try {
+    expected = (await boundedGetJson(`${brokerUrl}${INFO_PATH}`, {
+      what: "the broker's info",
+      timeoutMs: Math.min(remainingMs, INFO_TIMEOUT_MS),
+      maxBytes: 64 * 1024
+    })).audience;
+  } catch (infoError) {
+    if (infoError instanceof BoundedRequestError) return error63;
+    throw infoError;
+  }
+  if (typeof expected !== "string" || sent.includes(expected)) return error63;
+  return new BrokerProblemError(error63.status, error63.problem, error63.gaveUp, { sent, expected });
+}
+function unverifiedAudiences(token) {
+  const payload = token.split(".")[1];
+  if (payload === void 0) return void 0;
+  let aud;
+  try {
+    aud = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")).aud;
+  } catch {
+    return void 0;
+  }
+  if (typeof aud === "string") return [aud];
+  if (Array.isArray(aud) && aud.every((item) => typeof item === "string")) return aud;
+  return void 0;
 }
 async function requestToken(getToken, remainingMs) {
   let timer;
@@ -45333,7 +45446,7 @@ async function requestToken(getToken, remainingMs) {
   try {
     return await Promise.race([getToken(remainingMs), deadline]);
   } catch (error63) {
-    if (error63 instanceof TokenRequestError) throw error63;
+    if (error63 instanceof TokenRequestError || error63 instanceof TokensUsedUpError) throw error63;
     throw new TokenRequestError(
       `could not get an OIDC ID token: ${error63 instanceof Error ? error63.message : String(error63)}`
     );
@@ -45341,10 +45454,10 @@ async function requestToken(getToken, remainingMs) {
     clearTimeout(timer);
   }
 }
-async function attemptExchange(url2, token, keyPair, entries, remainingMs, now) {
+async function attemptExchange(brokerUrl, token, keyPair, entries, remainingMs, now) {
   let response;
   try {
-    response = await boundedRequest(url2, {
+    response = await boundedRequest(`${brokerUrl}${EXCHANGE_PATH}`, {
       what: "the exchange",
       method: "POST",
       headers: {
@@ -45832,7 +45945,7 @@ function looksLikeCredential(upper) {
   const last = upper.slice(upper.lastIndexOf("_") + 1);
   return upper !== "PWD" && CREDENTIAL_WORDS.includes(last);
 }
-function envNameProblem(name, derivedFrom, fromPattern) {
+function envNameProblem(name, derivedFrom, fromPattern, ownEntry = "on its own line") {
   if (!ENV_NAME.test(name))
     return `"${printable(name)}" is not a valid environment variable name (letters, digits and "_", not starting with a digit)`;
   const upper = name.toUpperCase();
@@ -45840,15 +45953,15 @@ function envNameProblem(name, derivedFrom, fromPattern) {
   if (refused === void 0) {
     if (fromPattern === void 0 || looksLikeCredential(upper)) return void 0;
     const secret = printable(derivedFrom ?? "");
-    return `"${name}" comes from the pattern ${printable(fromPattern)}, and through a pattern only names shaped like a credential are exported (ending in ${CREDENTIAL_WORDS.slice(0, 8).map((word) => `_${word}`).join(", ")}, ...): whoever may store a secret under the pattern chooses the name, and build tools run what some variables hold; write ${upper}=${secret} on its own line to export it under this name`;
+    return `"${name}" comes from the pattern ${printable(fromPattern)}, and through a pattern only names shaped like a credential are exported (ending in ${CREDENTIAL_WORDS.slice(0, 8).map((word) => `_${word}`).join(", ")}, ...): whoever may store a secret under the pattern chooses the name, and build tools run what some variables hold; write ${upper}=${secret} ${ownEntry} to export it under this name`;
   }
   const which2 = refused.prefix === void 0 ? "" : ` (as is every name starting with ${refused.prefix})`;
   const mine = `MY_${upper}`;
   if (refused.group.tier === "derived") {
     const secret = printable(derivedFrom ?? "");
-    return `"${name}" is exported only when the workflow names it${which2}: ${refused.group.reason}; write ${upper}=${secret} (or ${upper}=@${secret} for a file) on its own line to export it under this name, or give it another: ${mine}=${secret}`;
+    return `"${name}" is exported only when the workflow names it${which2}: ${refused.group.reason}; write ${upper}=${secret} (or ${upper}=@${secret} for a file) ${ownEntry} to export it under this name, or give it another: ${mine}=${secret}`;
   }
-  const rename2 = derivedFrom === void 0 ? `choose another name, for example ${mine}` : `give it another name on its own line: ${mine}=${printable(derivedFrom)}`;
+  const rename2 = derivedFrom === void 0 ? `choose another name, for example ${mine}` : `give it another name ${ownEntry}: ${mine}=${printable(derivedFrom)}`;
   const oneStep = `set ${upper} only in the env: of the one step that needs it (${upper}: \${{ env.${mine} }})`;
   return `"${name}" is refused${which2}: ${refused.group.reason}; ${rename2}, and ${oneStep}`;
 }
@@ -45863,16 +45976,21 @@ function planExports(lines, released) {
   const problems = [];
   const add = (secret, line) => {
     const envName = line.envName ?? deriveEnvName(secret.name);
-    const problem = line.envName === void 0 ? envNameProblem(envName, secret.name, line.entry.isPattern ? line.entry.raw : void 0) : void 0;
+    const problem = line.envName === void 0 ? envNameProblem(
+      envName,
+      secret.name,
+      line.entry.isPattern ? line.entry.raw : void 0,
+      line.ownEntry
+    ) : void 0;
     if (problem !== void 0) {
-      problems.push(`secret "${printable(secret.name)}" (line ${line.lineNumber}): ${problem}`);
+      problems.push(`secret "${printable(secret.name)}" (${line.where}): ${problem}`);
       return;
     }
     const existing = byEnvName.get(envName);
     if (existing !== void 0) {
       if (existing.secretName !== secret.name || existing.toFile !== line.toFile) {
         problems.push(
-          `"${printable(existing.secretName)}" and "${printable(secret.name)}" would both be ${envName}; give one another name with ENV=NAME on its own line`
+          `"${printable(existing.secretName)}" and "${printable(secret.name)}" would both be ${envName}; give one another name with ENV=NAME ${line.ownEntry}`
         );
       }
       return;
@@ -45905,12 +46023,47 @@ function planExports(lines, released) {
 }
 
 // src/client/formats.ts
-function shellQuote(value) {
-  return `'${value.replaceAll("'", "'\\''")}'`;
+var FormatError = class extends Error {
+  name = "FormatError";
+};
+function refuse(format, item, reason) {
+  const what = item.secretName === void 0 ? item.name : `secret "${item.secretName}" (${item.name})`;
+  return new FormatError(
+    `the ${format} format cannot carry the value of ${what}: ${reason}; the json format carries any value`
+  );
+}
+function refuseNul(format, item) {
+  if (item.value.includes("\0"))
+    throw refuse(format, item, "it holds a NUL character, which no environment variable can");
+}
+var SHELL_DOUBLE_QUOTE_SPECIAL = /["$`\\]/;
+function dotenvLine(item) {
+  const { name, value } = item;
+  refuseNul("dotenv", item);
+  if (value.includes("\r"))
+    throw refuse(
+      "dotenv",
+      item,
+      "it holds a carriage return, which dotenv readers turn into a line break or drop"
+    );
+  if (value.endsWith("\\"))
+    throw refuse(
+      "dotenv",
+      item,
+      "it ends in a backslash, which the dotenv package reads as escaping the closing quote"
+    );
+  if (!value.includes("'")) return `${name}='${value}'
+`;
+  if (!SHELL_DOUBLE_QUOTE_SPECIAL.test(value)) return `${name}="${value}"
+`;
+  throw refuse(
+    "dotenv",
+    item,
+    'it holds a single quote and one of " $ ` \\, which no dotenv quoting carries to every reader'
+  );
 }
 function formatDotenv(values) {
-  return values.map(({ name, value }) => `${name}=${shellQuote(value)}
-`).join("");
+  return values.map(dotenvLine).join("");
 }
 function formatJson(values) {
   return `${JSON.stringify(Object.fromEntries(values.map(({ name, value }) => [name, value])), null, 2)}
@@ -46250,7 +46403,7 @@ function parseSecretLines(text) {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
     try {
-      lines.push(parseSecretLine(line, index + 1));
+      lines.push(parseSecretLine(line, index + 1, `line ${index + 1}`, "on its own line"));
     } catch (error63) {
       if (!(error63 instanceof InputError)) throw error63;
       problems.push(`secrets line ${index + 1} ("${line}"): ${error63.message}`);
@@ -46263,7 +46416,7 @@ function parseSecretLines(text) {
     );
   return lines;
 }
-function parseSecretLine(line, lineNumber) {
+function parseSecretLine(line, lineNumber, where, ownEntry) {
   const equals = line.indexOf("=");
   const envName = equals === -1 ? void 0 : line.slice(0, equals).trim();
   let target = equals === -1 ? line : line.slice(equals + 1).trim();
@@ -46286,7 +46439,7 @@ function parseSecretLine(line, lineNumber) {
       "a pattern cannot be given one variable name; each match gets its own (its last segment, upper-cased)"
     );
   }
-  return { lineNumber, entry, envName, toFile };
+  return { lineNumber, where, ownEntry, entry, envName, toFile };
 }
 
 // src/client/token-sources.ts
@@ -46307,12 +46460,21 @@ var LEADS = {
   rate_limited: "The broker is rate-limiting this job",
   unavailable: "The broker is unavailable and released nothing"
 };
-function failureMessage(error63) {
+var PLAIN_WORDING = {
+  audienceHint: ({ expected }) => `request the ID token with audience ${JSON.stringify(expected)}`
+};
+function failureMessage(error63, wording = PLAIN_WORDING) {
   if (error63 instanceof BrokerProblemError) {
     const { problem } = error63;
     const lead = Object.hasOwn(LEADS, problem.code) ? LEADS[problem.code] : `The broker answered HTTP ${error63.status}`;
     const parts = [`${lead} (${printable(problem.code)}): ${printable(problem.detail)}`];
-    if (problem.hint !== void 0) parts.push(`Hint: ${printable(problem.hint)}`);
+    if (error63.audienceMismatch !== void 0) {
+      const { sent, expected } = error63.audienceMismatch;
+      parts.push(
+        `This job's token is for audience ${sent.map((item) => printable(JSON.stringify(item))).join(", ")}; the broker expects ${printable(JSON.stringify(expected))}: ${printable(wording.audienceHint(error63.audienceMismatch))}.`
+      );
+    } else if (problem.hint !== void 0) parts.push(`Hint: ${printable(problem.hint)}`);
+    if (error63.gaveUp !== void 0) parts.push(`The client ${printable(error63.gaveUp)}.`);
     if (problem.request_id !== void 0)
       parts.push(`Request id: ${printable(problem.request_id)} (the broker's audit log has the details).`);
     return parts.join("\n");
@@ -46325,16 +46487,20 @@ ${printableLines(error63.message)}`;
   if (error63 instanceof RequestedEntryError) return `Invalid input: ${message}`;
   if (error63 instanceof ResponseIntegrityError)
     return `The broker's answer failed its checks, so nothing was used: ${message}`;
-  if (error63 instanceof PrivateFileError) return `Nothing was written: ${message}`;
-  if (error63 instanceof BrokerUnreachableError || error63 instanceof TokenRequestError || error63 instanceof NoTokenError)
+  if (error63 instanceof PrivateFileError || error63 instanceof FormatError)
+    return `Nothing was written: ${message}`;
+  if (error63 instanceof BrokerUnreachableError || error63 instanceof TokenRequestError || error63 instanceof TokensUsedUpError || error63 instanceof NoTokenError)
     return message;
   return `secrets-action failed: ${message}`;
 }
 
 // src/action/error-messages.ts
+var ACTION_WORDING = {
+  audienceHint: ({ expected }) => `set the action's "audience" input to ${JSON.stringify(expected)} (it defaults to the broker-url)`
+};
 function failureMessage2(error63) {
   if (error63 instanceof MissingIdTokenPermissionError) return error63.message;
-  return failureMessage(error63);
+  return failureMessage(error63, ACTION_WORDING);
 }
 var MISSING_ID_TOKEN_PERMISSION = [
   "This job cannot request an OIDC ID token: ACTIONS_ID_TOKEN_REQUEST_URL is not set.",
@@ -46376,21 +46542,6 @@ async function restoreFileCommands(checkpoint) {
   return failed;
 }
 
-// src/client/broker-url.ts
-var LOOPBACK_HOSTS = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]"]);
-function brokerUrlProblem(text) {
-  let url2;
-  try {
-    url2 = new URL(text);
-  } catch {
-    return `"${text}" is not a URL`;
-  }
-  if (url2.protocol !== "https:" && !(url2.protocol === "http:" && LOOPBACK_HOSTS.has(url2.hostname))) {
-    return `must use https:// (http:// only for 127.0.0.1, localhost or [::1]), not "${text}"`;
-  }
-  return void 0;
-}
-
 // src/action/inputs.ts
 function booleanInput(getInput2, name, fallback) {
   const text = getInput2(name).trim().toLowerCase();
@@ -46413,7 +46564,7 @@ function brokerUrlInput(text) {
     throw new InputError("the broker-url input is required (the https:// address of your secrets broker)");
   const problem = brokerUrlProblem(text);
   if (problem !== void 0) throw new InputError(`the broker-url input ${problem}`);
-  return text;
+  return normalBrokerUrl(text);
 }
 function parseInputs(getInput2) {
   const brokerUrl = brokerUrlInput(getInput2("broker-url").trim());
@@ -46441,6 +46592,22 @@ function parseInputs(getInput2) {
   };
 }
 
+// src/client/derived-forms.ts
+function derivedForms(text) {
+  const bytes = Buffer.from(text, "utf8");
+  const base643 = bytes.toString("base64");
+  return [
+    .../* @__PURE__ */ new Set([
+      bytes.toString("hex"),
+      base643,
+      base643.replace(/=+$/, ""),
+      bytes.toString("base64url"),
+      encodeURIComponent(text),
+      new URLSearchParams({ v: text }).toString().slice(2)
+    ])
+  ].filter((form) => form !== text);
+}
+
 // src/action/masking.ts
 function maskForms(value, derived2) {
   const forms = /* @__PURE__ */ new Set();
@@ -46451,14 +46618,7 @@ function maskForms(value, derived2) {
   for (const line of value.split(/\r?\n/)) add(line);
   for (const leaf of jsonLeaves(value)) add(leaf);
   if (derived2) {
-    for (const base of [...forms]) {
-      const bytes = Buffer.from(base, "utf8");
-      add(bytes.toString("hex"));
-      add(bytes.toString("base64url"));
-      add(bytes.toString("base64"));
-      add(encodeURIComponent(base));
-      add(new URLSearchParams({ v: base }).toString().slice(2));
-    }
+    for (const base of [...forms]) for (const form of derivedForms(base)) add(form);
   }
   return [...forms];
 }
@@ -46556,7 +46716,7 @@ async function materialise(items, runnerTemp, created) {
   return values;
 }
 function renderFile(format, items) {
-  const values = items.filter((item) => !item.toFile).map((item) => ({ name: item.envName, value: item.value }));
+  const values = items.filter((item) => !item.toFile).map((item) => ({ name: item.envName, value: item.value, secretName: item.secretName }));
   return format === "json" ? formatJson(values) : formatDotenv(values);
 }
 async function exportAll(inputs, items, secrets, destinations) {

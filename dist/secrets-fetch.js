@@ -17,8 +17,8 @@ var __export = (target, all) => {
 // src/cli/secrets-fetch-main.ts
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { constants as constants2 } from "node:os";
-import { resolve as resolve3 } from "node:path";
+import { constants as constants3 } from "node:os";
+import { resolve as resolve4 } from "node:path";
 import { parseArgs } from "node:util";
 
 // src/client/broker-url.ts
@@ -33,7 +33,135 @@ function brokerUrlProblem(text) {
   if (url2.protocol !== "https:" && !(url2.protocol === "http:" && LOOPBACK_HOSTS.has(url2.hostname))) {
     return `must use https:// (http:// only for 127.0.0.1, localhost or [::1]), not "${text}"`;
   }
+  if (url2.username !== "" || url2.password !== "" || url2.search !== "" || url2.hash !== "")
+    return `must be a plain address, without user name, password, "?" query or "#" fragment, not "${text}"`;
   return void 0;
+}
+function normalBrokerUrl(text) {
+  const url2 = new URL(text);
+  let path = url2.pathname;
+  while (path.endsWith("/")) path = path.slice(0, -1);
+  return `${url2.origin}${path}`;
+}
+
+// package.json
+var package_default = {
+  name: "secrets-action",
+  version: "0.1.0",
+  private: true,
+  description: "Get secrets into CI jobs with OIDC: a GitHub Action, a GitLab CI/CD component and a small broker service.",
+  type: "module",
+  license: "Apache-2.0",
+  engines: {
+    node: "^20.19.0 || ^22.13.0 || >=24"
+  },
+  bin: {
+    "secrets-broker": "bin/secrets-broker.js",
+    "secrets-fetch": "dist/secrets-fetch.js"
+  },
+  scripts: {
+    start: "tsx src/cli/secrets-broker.ts serve",
+    "build:lib": "tsc -p tsconfig.build.json",
+    prepare: "tsc -p tsconfig.build.json",
+    test: "npm run build:lib && npm run typecheck && npm run lint && vitest run",
+    typecheck: "tsc --noEmit",
+    lint: "eslint . && prettier --check .",
+    format: "prettier --write .",
+    build: "node build.mjs",
+    bench: "npm run build:lib --silent && tsx bench/exchange-bench.ts",
+    soak: "npm run build:lib --silent && tsx bench/soak.ts --minutes",
+    "docs:env-names": "tsx scripts/refused-env-names-doc.ts && prettier --write docs/refused-env-names.md"
+  },
+  dependencies: {
+    "@actions/core": "^3.0.1",
+    "@actions/exec": "^3.0.0",
+    "@hono/node-server": "^2.1.8",
+    "better-sqlite3": "^12.11.1",
+    commander: "^14.0.3",
+    hono: "^4.13.19",
+    jose: "^6.2.17",
+    "libsodium-wrappers": "^0.8.4",
+    pg: "^8.23.1",
+    pino: "^10.4.0",
+    "pino-pretty": "^13.2.0",
+    "prom-client": "^15.1.3",
+    "sodium-native": "^4.3.3",
+    yaml: "^2.9.1",
+    zod: "^4.6.7"
+  },
+  devDependencies: {
+    "@eslint/js": "^9.39.5",
+    "@types/autocannon": "^7.12.7",
+    "@types/better-sqlite3": "^9.6.0",
+    "@types/node": "^20.19.43",
+    "@types/pg": "^8.23.1",
+    "@types/semver": "^7.8.0",
+    "@types/sodium-native": "^2.3.9",
+    autocannon: "^8.0.0",
+    dotenv: "^17.4.2",
+    esbuild: "^0.28.2",
+    eslint: "^9.39.5",
+    "fast-check": "^4.10.2",
+    "gitlab-ci-local": "^4.73.0",
+    "oauth2-mock-server": "^8.2.3",
+    prettier: "^3.10.1",
+    semver: "^7.8.6",
+    tsx: "^4.23.15",
+    typescript: "^5.9.3",
+    "typescript-eslint": "^8.73.0",
+    vitest: "^4.1.12"
+  },
+  allowScripts: {
+    "better-sqlite3": true,
+    esbuild: true
+  }
+};
+
+// src/client/client-version.ts
+var CLIENT_VERSION = package_default.version;
+
+// src/client/command-path.ts
+import { constants } from "node:fs";
+import { access, stat } from "node:fs/promises";
+import { delimiter, isAbsolute, resolve } from "node:path";
+var DEFAULT_PATH = "/usr/bin:/bin";
+async function executableFile(path) {
+  const info = await stat(path).catch(() => void 0);
+  if (info === void 0) return "missing";
+  if (info.isDirectory()) return "directory";
+  if (!info.isFile()) return "no";
+  return await access(path, constants.X_OK).then(
+    () => true,
+    () => false
+  ) ? "yes" : "no";
+}
+async function resolveCommand(command, pathVariable, cwd) {
+  if (command === "") return { kind: "not_found", exitCode: 127, reason: "the command is empty" };
+  if (command.includes("/")) {
+    const path = isAbsolute(command) ? command : resolve(cwd, command);
+    const state = await executableFile(path);
+    if (state === "yes") return { kind: "found", path };
+    if (state === "missing") return { kind: "not_found", exitCode: 127, reason: "no such file" };
+    return {
+      kind: "not_executable",
+      exitCode: 126,
+      reason: "not an executable file (a directory, or no execute permission)"
+    };
+  }
+  let nonExecutable;
+  for (const directory of (pathVariable ?? DEFAULT_PATH).split(delimiter)) {
+    const path = resolve(cwd, directory === "" ? "." : directory, command);
+    const state = await executableFile(path);
+    if (state === "yes") return { kind: "found", path };
+    if (state === "no") nonExecutable ??= path;
+  }
+  if (nonExecutable !== void 0)
+    return {
+      kind: "not_executable",
+      exitCode: 126,
+      reason: `${nonExecutable} is not an executable file (a directory, or no execute permission)`
+    };
+  return { kind: "not_found", exitCode: 127, reason: "not found in any directory of PATH" };
 }
 
 // src/client/exchange-client.ts
@@ -127,7 +255,7 @@ function boundedRequest(target, options) {
   if (send === void 0) {
     return Promise.reject(new BoundedRequestError("network", `${subject} is not an http(s) URL`));
   }
-  return new Promise((resolve4, reject) => {
+  return new Promise((resolve5, reject) => {
     const abort = new AbortController();
     let settled = false;
     let status = 0;
@@ -137,7 +265,7 @@ function boundedRequest(target, options) {
       settled = true;
       clearTimeout(deadline);
       if (error62 === void 0) {
-        resolve4({ status, headers, body });
+        resolve5({ status, headers, body });
         return;
       }
       abort.abort(error62);
@@ -783,9 +911,9 @@ var GlobParser = class {
     this.index += 1;
     for (; ; ) {
       options.push(this.sequence(true));
-      const delimiter = this.characters[this.index];
+      const delimiter2 = this.characters[this.index];
       this.index += 1;
-      if (delimiter === "}") {
+      if (delimiter2 === "}") {
         this.depth -= 1;
         return { type: "choice", options };
       }
@@ -2904,8 +3032,8 @@ function emoji() {
 }
 var ipv4 = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])$/;
 var ipv6 = /^(([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,7}:|([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}|([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}|([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|[0-9a-fA-F]{1,4}:((:[0-9a-fA-F]{1,4}){1,6})|:((:[0-9a-fA-F]{1,4}){1,7}|:))$/;
-var mac = (delimiter) => {
-  const escapedDelim = escapeRegex(delimiter ?? ":");
+var mac = (delimiter2) => {
+  const escapedDelim = escapeRegex(delimiter2 ?? ":");
   return new RegExp(`^(?:[0-9A-F]{2}${escapedDelim}){5}[0-9A-F]{2}$|^(?:[0-9a-f]{2}${escapedDelim}){5}[0-9a-f]{2}$`);
 };
 var cidrv4 = /^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\/([0-9]|[1-2][0-9]|3[0-2])$/;
@@ -5961,7 +6089,7 @@ var recursive = /* @__PURE__ */ new WeakMap();
 var NONE = 0;
 var ASSUMED = 1;
 var PROVEN = 2;
-function isRecursive(inst, stack, resolve4) {
+function isRecursive(inst, stack, resolve5) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -5971,7 +6099,7 @@ function isRecursive(inst, stack, resolve4) {
   let result = NONE;
   const check2 = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve4);
+      const answer = isRecursive(child, stack, resolve5);
       if (answer > result)
         result = answer;
     }
@@ -5982,7 +6110,7 @@ function isRecursive(inst, stack, resolve4) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve4) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve5) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -6046,7 +6174,7 @@ function isRecursive(inst, stack, resolve4) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve4 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve5 ? inst._zod.innerType : void 0);
       merge3(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -20658,13 +20786,17 @@ function retryAfterMs(header, now) {
 
 // src/client/errors.ts
 var BrokerProblemError = class extends Error {
-  constructor(status, problem) {
+  constructor(status, problem, gaveUp, audienceMismatch) {
     super(problem.detail);
     this.status = status;
     this.problem = problem;
+    this.gaveUp = gaveUp;
+    this.audienceMismatch = audienceMismatch;
   }
   status;
   problem;
+  gaveUp;
+  audienceMismatch;
   name = "BrokerProblemError";
   get code() {
     return this.problem.code;
@@ -20678,6 +20810,9 @@ var ResponseIntegrityError = class extends Error {
 };
 var TokenRequestError = class extends Error {
   name = "TokenRequestError";
+};
+var TokensUsedUpError = class extends Error {
+  name = "TokensUsedUpError";
 };
 
 // node_modules/libsodium/dist/modules-esm/libsodium.mjs
@@ -24151,18 +24286,32 @@ async function fetchSecrets(options) {
   const sleep = options.sleep ?? sleepFor;
   const random = options.random ?? Math.random;
   const deadline = now() + options.timeoutMs;
-  const url2 = `${options.brokerUrl.replace(/\/+$/, "")}${EXCHANGE_PATH}`;
+  const brokerUrl = normalBrokerUrl(options.brokerUrl);
   const keyPair = await newRecipientKeyPair();
   try {
     const started = now();
     let last;
     let attempts = 0;
+    let stoppedBy;
     for (let attempt = 0; attempt <= options.retries; attempt += 1) {
       const remaining = deadline - now();
       if (remaining <= 0) break;
+      let token;
+      try {
+        token = await requestToken(options.getToken, remaining);
+      } catch (error62) {
+        if (last === void 0 || !(error62 instanceof Error)) throw error62;
+        stoppedBy = error62;
+        break;
+      }
       attempts += 1;
-      const token = await requestToken(options.getToken, remaining);
-      last = await attemptExchange(url2, token, keyPair, entries, remaining, now);
+      try {
+        last = await attemptExchange(brokerUrl, token, keyPair, entries, remaining, now);
+      } catch (error62) {
+        if (error62 instanceof BrokerProblemError && error62.code === "invalid_token")
+          throw await withAudienceCheck(error62, brokerUrl, token, deadline - now());
+        throw error62;
+      }
       if (last.kind === "done")
         return {
           requestId: last.response.request_id,
@@ -24174,14 +24323,48 @@ async function fetchSecrets(options) {
       options.onRetry?.({ attempt: attempt + 1, delayMs, reason: last.reason });
       await sleep(delayMs);
     }
-    if (last?.kind === "retry" && last.problem !== void 0) throw last.problem;
     const elapsed = ((now() - started) / 1e3).toFixed(1);
+    const gaveUp = `gave up after ${attempts} attempt(s) in ${elapsed} s` + (stoppedBy === void 0 ? ` (retries: ${options.retries}, timeout-seconds: ${Math.round(options.timeoutMs / 1e3)})` : `: ${stoppedBy.message}`);
+    if (last?.kind === "retry" && last.problem !== void 0)
+      throw new BrokerProblemError(last.problem.status, last.problem.problem, gaveUp);
     throw new BrokerUnreachableError(
-      `cannot get an answer from the broker at ${options.brokerUrl} (${last?.kind === "retry" ? last.reason : "no time left"}); gave up after ${attempts} attempt(s) in ${elapsed} s (retries: ${options.retries}, timeout-seconds: ${Math.round(options.timeoutMs / 1e3)})`
+      `cannot get an answer from the broker at ${brokerUrl} (${last?.kind === "retry" ? last.reason : "no time left"}); ${gaveUp}`
     );
   } finally {
     wipeKeyPair(keyPair);
   }
+}
+var INFO_PATH = "/v1/info";
+var INFO_TIMEOUT_MS = 5e3;
+async function withAudienceCheck(error62, brokerUrl, token, remainingMs) {
+  const sent = unverifiedAudiences(token);
+  if (sent === void 0 || remainingMs <= 0) return error62;
+  let expected;
+  try {
+    expected = (await boundedGetJson(`${brokerUrl}${INFO_PATH}`, {
+      what: "the broker's info",
+      timeoutMs: Math.min(remainingMs, INFO_TIMEOUT_MS),
+      maxBytes: 64 * 1024
+    })).audience;
+  } catch (infoError) {
+    if (infoError instanceof BoundedRequestError) return error62;
+    throw infoError;
+  }
+  if (typeof expected !== "string" || sent.includes(expected)) return error62;
+  return new BrokerProblemError(error62.status, error62.problem, error62.gaveUp, { sent, expected });
+}
+function unverifiedAudiences(token) {
+  const payload = token.split(".")[1];
+  if (payload === void 0) return void 0;
+  let aud;
+  try {
+    aud = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")).aud;
+  } catch {
+    return void 0;
+  }
+  if (typeof aud === "string") return [aud];
+  if (Array.isArray(aud) && aud.every((item) => typeof item === "string")) return aud;
+  return void 0;
 }
 async function requestToken(getToken, remainingMs) {
   let timer;
@@ -24198,7 +24381,7 @@ async function requestToken(getToken, remainingMs) {
   try {
     return await Promise.race([getToken(remainingMs), deadline]);
   } catch (error62) {
-    if (error62 instanceof TokenRequestError) throw error62;
+    if (error62 instanceof TokenRequestError || error62 instanceof TokensUsedUpError) throw error62;
     throw new TokenRequestError(
       `could not get an OIDC ID token: ${error62 instanceof Error ? error62.message : String(error62)}`
     );
@@ -24206,10 +24389,10 @@ async function requestToken(getToken, remainingMs) {
     clearTimeout(timer);
   }
 }
-async function attemptExchange(url2, token, keyPair, entries, remainingMs, now) {
+async function attemptExchange(brokerUrl, token, keyPair, entries, remainingMs, now) {
   let response;
   try {
-    response = await boundedRequest(url2, {
+    response = await boundedRequest(`${brokerUrl}${EXCHANGE_PATH}`, {
       what: "the exchange",
       method: "POST",
       headers: {
@@ -24697,7 +24880,7 @@ function looksLikeCredential(upper) {
   const last = upper.slice(upper.lastIndexOf("_") + 1);
   return upper !== "PWD" && CREDENTIAL_WORDS.includes(last);
 }
-function envNameProblem(name, derivedFrom, fromPattern) {
+function envNameProblem(name, derivedFrom, fromPattern, ownEntry = "on its own line") {
   if (!ENV_NAME.test(name))
     return `"${printable(name)}" is not a valid environment variable name (letters, digits and "_", not starting with a digit)`;
   const upper = name.toUpperCase();
@@ -24705,15 +24888,15 @@ function envNameProblem(name, derivedFrom, fromPattern) {
   if (refused === void 0) {
     if (fromPattern === void 0 || looksLikeCredential(upper)) return void 0;
     const secret = printable(derivedFrom ?? "");
-    return `"${name}" comes from the pattern ${printable(fromPattern)}, and through a pattern only names shaped like a credential are exported (ending in ${CREDENTIAL_WORDS.slice(0, 8).map((word) => `_${word}`).join(", ")}, ...): whoever may store a secret under the pattern chooses the name, and build tools run what some variables hold; write ${upper}=${secret} on its own line to export it under this name`;
+    return `"${name}" comes from the pattern ${printable(fromPattern)}, and through a pattern only names shaped like a credential are exported (ending in ${CREDENTIAL_WORDS.slice(0, 8).map((word) => `_${word}`).join(", ")}, ...): whoever may store a secret under the pattern chooses the name, and build tools run what some variables hold; write ${upper}=${secret} ${ownEntry} to export it under this name`;
   }
   const which = refused.prefix === void 0 ? "" : ` (as is every name starting with ${refused.prefix})`;
   const mine = `MY_${upper}`;
   if (refused.group.tier === "derived") {
     const secret = printable(derivedFrom ?? "");
-    return `"${name}" is exported only when the workflow names it${which}: ${refused.group.reason}; write ${upper}=${secret} (or ${upper}=@${secret} for a file) on its own line to export it under this name, or give it another: ${mine}=${secret}`;
+    return `"${name}" is exported only when the workflow names it${which}: ${refused.group.reason}; write ${upper}=${secret} (or ${upper}=@${secret} for a file) ${ownEntry} to export it under this name, or give it another: ${mine}=${secret}`;
   }
-  const rename = derivedFrom === void 0 ? `choose another name, for example ${mine}` : `give it another name on its own line: ${mine}=${printable(derivedFrom)}`;
+  const rename = derivedFrom === void 0 ? `choose another name, for example ${mine}` : `give it another name ${ownEntry}: ${mine}=${printable(derivedFrom)}`;
   const oneStep = `set ${upper} only in the env: of the one step that needs it (${upper}: \${{ env.${mine} }})`;
   return `"${name}" is refused${which}: ${refused.group.reason}; ${rename}, and ${oneStep}`;
 }
@@ -24728,16 +24911,21 @@ function planExports(lines, released) {
   const problems = [];
   const add = (secret, line) => {
     const envName = line.envName ?? deriveEnvName(secret.name);
-    const problem = line.envName === void 0 ? envNameProblem(envName, secret.name, line.entry.isPattern ? line.entry.raw : void 0) : void 0;
+    const problem = line.envName === void 0 ? envNameProblem(
+      envName,
+      secret.name,
+      line.entry.isPattern ? line.entry.raw : void 0,
+      line.ownEntry
+    ) : void 0;
     if (problem !== void 0) {
-      problems.push(`secret "${printable(secret.name)}" (line ${line.lineNumber}): ${problem}`);
+      problems.push(`secret "${printable(secret.name)}" (${line.where}): ${problem}`);
       return;
     }
     const existing = byEnvName.get(envName);
     if (existing !== void 0) {
       if (existing.secretName !== secret.name || existing.toFile !== line.toFile) {
         problems.push(
-          `"${printable(existing.secretName)}" and "${printable(secret.name)}" would both be ${envName}; give one another name with ENV=NAME on its own line`
+          `"${printable(existing.secretName)}" and "${printable(secret.name)}" would both be ${envName}; give one another name with ENV=NAME ${line.ownEntry}`
         );
       }
       return;
@@ -24769,17 +24957,86 @@ function planExports(lines, released) {
   return items;
 }
 
+// src/client/formats.ts
+var FormatError = class extends Error {
+  name = "FormatError";
+};
+function refuse(format, item, reason) {
+  const what = item.secretName === void 0 ? item.name : `secret "${item.secretName}" (${item.name})`;
+  return new FormatError(
+    `the ${format} format cannot carry the value of ${what}: ${reason}; the json format carries any value`
+  );
+}
+function refuseNul(format, item) {
+  if (item.value.includes("\0"))
+    throw refuse(format, item, "it holds a NUL character, which no environment variable can");
+}
+function shellQuote(value) {
+  return `'${value.replaceAll("'", "'\\''")}'`;
+}
+var SHELL_DOUBLE_QUOTE_SPECIAL = /["$`\\]/;
+function dotenvLine(item) {
+  const { name, value } = item;
+  refuseNul("dotenv", item);
+  if (value.includes("\r"))
+    throw refuse(
+      "dotenv",
+      item,
+      "it holds a carriage return, which dotenv readers turn into a line break or drop"
+    );
+  if (value.endsWith("\\"))
+    throw refuse(
+      "dotenv",
+      item,
+      "it ends in a backslash, which the dotenv package reads as escaping the closing quote"
+    );
+  if (!value.includes("'")) return `${name}='${value}'
+`;
+  if (!SHELL_DOUBLE_QUOTE_SPECIAL.test(value)) return `${name}="${value}"
+`;
+  throw refuse(
+    "dotenv",
+    item,
+    'it holds a single quote and one of " $ ` \\, which no dotenv quoting carries to every reader'
+  );
+}
+function formatDotenv(values) {
+  return values.map(dotenvLine).join("");
+}
+function formatJson(values) {
+  return `${JSON.stringify(Object.fromEntries(values.map(({ name, value }) => [name, value])), null, 2)}
+`;
+}
+function formatShell(values) {
+  return values.map((item) => {
+    refuseNul("shell", item);
+    return `export ${item.name}=${shellQuote(item.value)}
+`;
+  }).join("");
+}
+function formatGithubEnv(values, randomDelimiter) {
+  return values.map(({ name, value }) => {
+    let delimiter2 = randomDelimiter();
+    while (value.includes(delimiter2)) delimiter2 = randomDelimiter();
+    return `${name}<<${delimiter2}
+${value}
+${delimiter2}
+`;
+  }).join("");
+}
+var OUTPUT_FORMATS = ["dotenv", "json", "shell", "github-env"];
+
 // src/client/private-files.ts
-import { constants } from "node:fs";
-import { lstat as lstat2, mkdir, open as open2, rmdir, stat, unlink } from "node:fs/promises";
-import { dirname as dirname2, join as join2, resolve as resolve2 } from "node:path";
+import { constants as constants2 } from "node:fs";
+import { lstat as lstat2, mkdir, open as open2, rmdir, stat as stat2, unlink } from "node:fs/promises";
+import { dirname as dirname2, join as join2, resolve as resolve3 } from "node:path";
 
 // src/client/real-directories.ts
 import { lstat } from "node:fs/promises";
-import { dirname, isAbsolute, join, parse as parse3, relative, resolve, sep } from "node:path";
+import { dirname, isAbsolute as isAbsolute2, join, parse as parse3, relative, resolve as resolve2, sep } from "node:path";
 function isWithin(directory, ancestor) {
   const rest = relative(ancestor, directory);
-  return rest === "" || !isAbsolute(rest) && rest !== ".." && !rest.startsWith(`..${sep}`);
+  return rest === "" || !isAbsolute2(rest) && rest !== ".." && !rest.startsWith(`..${sep}`);
 }
 function sharedAncestor(directory, base) {
   for (let candidate = base; ; candidate = dirname(candidate)) {
@@ -24788,8 +25045,8 @@ function sharedAncestor(directory, base) {
   }
 }
 async function linkedDirectoryOnTheWay(path, base) {
-  const directory = dirname(resolve(path));
-  let current = sharedAncestor(directory, resolve(base));
+  const directory = dirname(resolve2(path));
+  let current = sharedAncestor(directory, resolve2(base));
   const rest = relative(current, directory);
   for (const part of rest === "" ? [] : rest.split(sep)) {
     current = join(current, part);
@@ -24804,9 +25061,9 @@ async function linkedDirectoryOnTheWay(path, base) {
 var PrivateFileError = class extends Error {
   name = "PrivateFileError";
 };
-var NOFOLLOW = constants.O_NOFOLLOW ?? 0;
-var NONBLOCK = constants.O_NONBLOCK ?? 0;
-var CREATE_NEW = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | NOFOLLOW;
+var NOFOLLOW = constants2.O_NOFOLLOW ?? 0;
+var NONBLOCK = constants2.O_NONBLOCK ?? 0;
+var CREATE_NEW = constants2.O_CREAT | constants2.O_EXCL | constants2.O_WRONLY | NOFOLLOW;
 var ZEROS = Buffer.alloc(64 * 1024);
 var errorCode = (error62) => error62.code;
 function kindOf(stats) {
@@ -24861,7 +25118,7 @@ async function checkPathFree(path, base = process.cwd()) {
   });
   if (existing !== void 0) throw alreadyExists(path, kindOf(existing));
   const parent = dirname2(path);
-  const parentStats = await stat(parent).catch(() => void 0);
+  const parentStats = await stat2(parent).catch(() => void 0);
   if (parentStats === void 0 || !parentStats.isDirectory()) {
     throw new PrivateFileError(
       `the directory ${printable(parent)} of ${printable(path)} does not exist: create it first or choose another path`
@@ -24930,7 +25187,7 @@ async function removeCreatedFile(identity) {
   if (changed !== void 0) return { kind: "left alone", reason: changed };
   let handle;
   try {
-    handle = await open2(identity.path, constants.O_WRONLY | NOFOLLOW | NONBLOCK);
+    handle = await open2(identity.path, constants2.O_WRONLY | NOFOLLOW | NONBLOCK);
   } catch (error62) {
     const code = errorCode(error62);
     if (code === "ENOENT") return ALREADY_GONE;
@@ -24960,27 +25217,31 @@ async function removeCreatedFile(identity) {
 var InputError = class extends Error {
   name = "InputError";
 };
-function parseSecretLines(text) {
+function parseSecretFlags(flags) {
   const lines = [];
   const problems = [];
-  text.split(/\r?\n/).forEach((raw, index) => {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) return;
+  flags.forEach((raw, index) => {
+    const where = `--secret #${index + 1}`;
+    const flag = raw.trim();
     try {
-      lines.push(parseSecretLine(line, index + 1));
+      if (flag === "") throw new InputError("is empty: give NAME, ENV=NAME or PREFIX/*");
+      const line = parseSecretLine(flag, index + 1, where, "in a --secret of its own");
+      if (line.toFile)
+        throw new InputError("ENV=@NAME is for the GitHub Action; write a file with --out instead");
+      lines.push(line);
     } catch (error62) {
       if (!(error62 instanceof InputError)) throw error62;
-      problems.push(`secrets line ${index + 1} ("${line}"): ${error62.message}`);
+      problems.push(`${where} '${printable(raw)}': ${printable(error62.message)}`);
     }
   });
   if (problems.length > 0) throw new InputError(problems.join("\n"));
   if (lines.length === 0)
     throw new InputError(
-      "the secrets input names no secret: write one NAME, ENV=NAME, ENV=@NAME or PREFIX/* per line"
+      "no --secret given: pass --secret NAME (or ENV=NAME, or PREFIX/*) once for each secret or pattern"
     );
   return lines;
 }
-function parseSecretLine(line, lineNumber) {
+function parseSecretLine(line, lineNumber, where, ownEntry) {
   const equals = line.indexOf("=");
   const envName = equals === -1 ? void 0 : line.slice(0, equals).trim();
   let target = equals === -1 ? line : line.slice(equals + 1).trim();
@@ -25003,7 +25264,7 @@ function parseSecretLine(line, lineNumber) {
       "a pattern cannot be given one variable name; each match gets its own (its last segment, upper-cased)"
     );
   }
-  return { lineNumber, entry, envName, toFile };
+  return { lineNumber, where, ownEntry, entry, envName, toFile };
 }
 
 // src/protocol/bounded-read.ts
@@ -25043,11 +25304,12 @@ function fixedTokens(tokens, description) {
   let used = 0;
   return {
     description,
+    requestsAudience: false,
     next: async () => {
       const token = tokens[used];
       if (token === void 0) {
-        throw new NoTokenError(
-          `all ${tokens.length} token(s) from ${description} were used by earlier attempts (each OIDC token works once); rerun the job, or declare more id_tokens`
+        throw new TokensUsedUpError(
+          `no token left for another attempt: each OIDC token works once, and the ${tokens.length} from ${description} were used`
         );
       }
       used += 1;
@@ -25058,6 +25320,7 @@ function fixedTokens(tokens, description) {
 function githubRunner(requestUrl, requestToken2, audience) {
   return {
     description: "the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)",
+    requestsAudience: true,
     next: async (timeoutMs = MAX_TOKEN_REQUEST_MS) => {
       let body;
       try {
@@ -25125,12 +25388,21 @@ var LEADS = {
   rate_limited: "The broker is rate-limiting this job",
   unavailable: "The broker is unavailable and released nothing"
 };
-function failureMessage(error62) {
+var PLAIN_WORDING = {
+  audienceHint: ({ expected }) => `request the ID token with audience ${JSON.stringify(expected)}`
+};
+function failureMessage(error62, wording = PLAIN_WORDING) {
   if (error62 instanceof BrokerProblemError) {
     const { problem } = error62;
     const lead = Object.hasOwn(LEADS, problem.code) ? LEADS[problem.code] : `The broker answered HTTP ${error62.status}`;
     const parts = [`${lead} (${printable(problem.code)}): ${printable(problem.detail)}`];
-    if (problem.hint !== void 0) parts.push(`Hint: ${printable(problem.hint)}`);
+    if (error62.audienceMismatch !== void 0) {
+      const { sent, expected } = error62.audienceMismatch;
+      parts.push(
+        `This job's token is for audience ${sent.map((item) => printable(JSON.stringify(item))).join(", ")}; the broker expects ${printable(JSON.stringify(expected))}: ${printable(wording.audienceHint(error62.audienceMismatch))}.`
+      );
+    } else if (problem.hint !== void 0) parts.push(`Hint: ${printable(problem.hint)}`);
+    if (error62.gaveUp !== void 0) parts.push(`The client ${printable(error62.gaveUp)}.`);
     if (problem.request_id !== void 0)
       parts.push(`Request id: ${printable(problem.request_id)} (the broker's audit log has the details).`);
     return parts.join("\n");
@@ -25143,49 +25415,45 @@ ${printableLines(error62.message)}`;
   if (error62 instanceof RequestedEntryError) return `Invalid input: ${message}`;
   if (error62 instanceof ResponseIntegrityError)
     return `The broker's answer failed its checks, so nothing was used: ${message}`;
-  if (error62 instanceof PrivateFileError) return `Nothing was written: ${message}`;
-  if (error62 instanceof BrokerUnreachableError || error62 instanceof TokenRequestError || error62 instanceof NoTokenError)
+  if (error62 instanceof PrivateFileError || error62 instanceof FormatError)
+    return `Nothing was written: ${message}`;
+  if (error62 instanceof BrokerUnreachableError || error62 instanceof TokenRequestError || error62 instanceof TokensUsedUpError || error62 instanceof NoTokenError)
     return message;
   return `secrets-action failed: ${message}`;
 }
 
-// src/client/formats.ts
-function shellQuote(value) {
-  return `'${value.replaceAll("'", "'\\''")}'`;
-}
-function formatDotenv(values) {
-  return values.map(({ name, value }) => `${name}=${shellQuote(value)}
-`).join("");
-}
-function formatJson(values) {
-  return `${JSON.stringify(Object.fromEntries(values.map(({ name, value }) => [name, value])), null, 2)}
-`;
-}
-function formatShell(values) {
-  return values.map(({ name, value }) => `export ${name}=${shellQuote(value)}
-`).join("");
-}
-function formatGithubEnv(values, randomDelimiter) {
-  return values.map(({ name, value }) => {
-    let delimiter = randomDelimiter();
-    while (value.includes(delimiter)) delimiter = randomDelimiter();
-    return `${name}<<${delimiter}
-${value}
-${delimiter}
-`;
-  }).join("");
-}
-var OUTPUT_FORMATS = ["dotenv", "json", "shell", "github-env"];
-
 // src/client/redactor.ts
 import { Transform } from "node:stream";
+
+// src/client/derived-forms.ts
+function derivedForms(text) {
+  const bytes = Buffer.from(text, "utf8");
+  const base643 = bytes.toString("base64");
+  return [
+    .../* @__PURE__ */ new Set([
+      bytes.toString("hex"),
+      base643,
+      base643.replace(/=+$/, ""),
+      bytes.toString("base64url"),
+      encodeURIComponent(text),
+      new URLSearchParams({ v: text }).toString().slice(2)
+    ])
+  ].filter((form) => form !== text);
+}
+
+// src/client/redactor.ts
 var REDACTED = "***";
 var MIN_LINE_LENGTH = 3;
-function redactionPatterns(values) {
+function redactionPatterns(values, derived2 = false) {
   const patterns = /* @__PURE__ */ new Set();
   for (const value of values) {
-    if (value !== "") patterns.add(value);
-    for (const line of value.split(/\r?\n/)) if (line.trim().length >= MIN_LINE_LENGTH) patterns.add(line);
+    const forms = /* @__PURE__ */ new Set();
+    if (value !== "") forms.add(value);
+    for (const line of value.split(/\r?\n/)) if (line.trim().length >= MIN_LINE_LENGTH) forms.add(line);
+    for (const form of forms) {
+      patterns.add(form);
+      if (derived2) for (const encoded of derivedForms(form)) patterns.add(encoded);
+    }
   }
   return [...patterns];
 }
@@ -25253,12 +25521,43 @@ var Redactor = class {
 
 // src/cli/secrets-fetch-main.ts
 var USAGE = `usage:
-  secrets-fetch --broker URL --secret NAME... [--audience A] [--token-env VAR... | --token-file F]
-                [--format dotenv|json|shell|github-env] [--out FILE] [--retries N] [--timeout-seconds S]
-  secrets-fetch exec --broker URL --secret NAME... [same options] -- COMMAND [ARG...]
+  secrets-fetch --broker URL --secret ENTRY... [options]
+  secrets-fetch exec --broker URL --secret ENTRY... [options] -- COMMAND [ARG...]
+  secrets-fetch --help | --version`;
+var HELP = `${USAGE}
 
---secret takes NAME, ENV=NAME or PREFIX/* (a trailing ? makes it optional); repeat it for more.
-Without --token-env or --token-file, the token comes from the GitHub runner or the GitLab component's id_tokens.`;
+Gets secrets from a secrets broker with this CI job's OIDC ID token and prints them, or (exec) runs COMMAND with
+them in its environment only, every value (each line of a multi-line one, and its hex, base64, base64url and
+URL-encoded forms) replaced by *** in the command's output.
+
+options:
+  --broker URL           the broker's address: https://, or http:// on 127.0.0.1, localhost or [::1] (required)
+  --secret ENTRY         NAME, ENV=NAME or PREFIX/*; a trailing ? makes it optional; repeat it for each entry
+                         (required)
+  --audience A           the audience secrets-fetch requests ID tokens with from the GitHub runner
+                         (default: the --broker URL, without a trailing slash)
+  --token-env VAR        take a token from the variable VAR; repeat it for one token per attempt
+                         (default: the GitHub runner's token endpoint, else the GitLab component's
+                         SECRETS_ACTION_ID_TOKEN_1..3)
+  --token-file FILE      take one token from FILE (default: as for --token-env)
+  --format F             dotenv, json, shell or github-env (default: dotenv)
+  --out FILE             write to FILE, a new file of mode 0600, not to stdout (default: stdout; not with exec)
+  --retries N            retries after network errors, 429 and 5xx answers, 0 to 10, each with a fresh token
+                         (default: 3)
+  --timeout-seconds S    give up after S seconds, retries included, 1 to 600 (default: 30)
+  --version              print the version
+  --help                 print this help
+
+formats:
+  dotenv      NAME='value' lines that the dotenv package, node --env-file and \`set -a; . FILE\` read back
+              exactly; a value none of them can carry is refused, naming the secret
+  shell       export NAME='value' lines for eval or . in sh, bash or zsh
+  json        one JSON object, NAME: value
+  github-env  NAME<<DELIMITER blocks for GitHub's GITHUB_ENV file
+
+exit status: 0 done; 1 the fetch or the output failed; 2 a usage error (nothing was fetched); with exec, the
+command's own status, 128 + N when signal N ended it, 127 when COMMAND is not found and 126 when it is not an
+executable file (both found out before any token is spent).`;
 var OPTIONS = {
   broker: { type: "string" },
   secret: { type: "string", multiple: true },
@@ -25269,7 +25568,8 @@ var OPTIONS = {
   out: { type: "string" },
   retries: { type: "string" },
   "timeout-seconds": { type: "string" },
-  help: { type: "boolean" }
+  help: { type: "boolean" },
+  version: { type: "boolean" }
 };
 var UsageError = class extends Error {
 };
@@ -25277,16 +25577,22 @@ function tell(io, text) {
   io.stderr.write(`secrets-fetch: ${printableLines(text)}
 `);
 }
-function wholeNumber(text, name, fallback, max) {
+function wholeNumber(text, name, fallback, min, max) {
   if (text === void 0) return fallback;
-  if (!/^\d+$/.test(text) || Number(text) > max)
-    throw new UsageError(`--${name} must be a whole number from 0 to ${max}`);
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max)
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${printable(text)}"`);
   return Number(text);
+}
+function fetchWording(tokens) {
+  return {
+    audienceHint: ({ expected }) => tokens === void 0 || tokens.requestsAudience ? `pass --audience ${expected} (it defaults to the --broker URL)` : `the token from ${tokens.description} was minted before secrets-fetch ran, so --audience cannot change it: mint it with that audience (on GitLab, the aud of the id_tokens, which the secrets-action component sets from its audience input)`
+  };
 }
 async function fetchMain(argv, io) {
   const separator = argv.indexOf("--");
   const optionArgs = separator === -1 ? [...argv] : argv.slice(0, separator);
   const command = separator === -1 ? [] : argv.slice(separator + 1);
+  let tokens;
   try {
     const { values, positionals } = parseArgs({
       args: optionArgs,
@@ -25295,40 +25601,66 @@ async function fetchMain(argv, io) {
       strict: true
     });
     if (values.help === true) {
-      io.stdout.write(`${USAGE}
+      io.stdout.write(`${HELP}
+`);
+      return 0;
+    }
+    if (values.version === true) {
+      io.stdout.write(`secrets-fetch ${CLIENT_VERSION}
 `);
       return 0;
     }
     const exec = positionals[0] === "exec";
     if (positionals.length > (exec ? 1 : 0))
-      throw new UsageError(`unexpected argument "${positionals[exec ? 1 : 0]}"`);
+      throw new UsageError(`unexpected argument "${printable(positionals[exec ? 1 : 0])}"`);
     if (exec && command.length === 0) throw new UsageError('exec needs a command after "--"');
     if (!exec && command.length > 0)
       throw new UsageError('a command after "--" needs the exec verb: secrets-fetch exec ... -- COMMAND');
-    const broker = values.broker;
-    if (broker === void 0) throw new UsageError("--broker URL is required");
-    const brokerProblem = brokerUrlProblem(broker);
-    if (brokerProblem !== void 0) throw new UsageError(`--broker ${brokerProblem}`);
+    if (exec && values.out !== void 0)
+      throw new UsageError("--out does not go with exec: the command gets the secrets in its environment");
+    const given = values.broker;
+    if (given === void 0) throw new UsageError("--broker URL is required");
+    const brokerProblem = brokerUrlProblem(given);
+    if (brokerProblem !== void 0) throw new UsageError(`--broker ${printable(brokerProblem)}`);
+    const broker = normalBrokerUrl(given);
     const format = values.format ?? "dotenv";
     if (!OUTPUT_FORMATS.includes(format))
-      throw new UsageError(`--format must be one of ${OUTPUT_FORMATS.join(", ")}`);
-    const lines = parseSecretLines((values.secret ?? []).join("\n"));
-    if (lines.some((line) => line.toFile))
-      throw new InputError("ENV=@NAME is for the GitHub Action; write a file with --out instead");
+      throw new UsageError(
+        `--format must be one of ${OUTPUT_FORMATS.join(", ")}, not "${printable(format)}"`
+      );
+    const retries = wholeNumber(values.retries, "retries", 3, 0, 10);
+    const timeoutSeconds = wholeNumber(values["timeout-seconds"], "timeout-seconds", 30, 1, 600);
+    let lines;
+    try {
+      lines = parseSecretFlags(values.secret ?? []);
+    } catch (error62) {
+      if (error62 instanceof InputError) throw new UsageError(error62.message);
+      throw error62;
+    }
     const base = process.cwd();
-    const out = exec || values.out === void 0 ? void 0 : resolve3(values.out);
+    let commandPath;
+    if (exec) {
+      const found = await resolveCommand(command[0], io.environment.PATH, base);
+      if (found.kind !== "found") {
+        tell(io, `cannot run ${printable(command[0])}: ${found.reason}; nothing was fetched`);
+        return found.exitCode;
+      }
+      commandPath = found.path;
+    }
+    const out = values.out === void 0 ? void 0 : resolve4(values.out);
     if (out !== void 0) await checkPathFree(out, base);
     const audience = values.audience ?? broker;
-    const tokens = await resolveTokenSource(
+    tokens = await resolveTokenSource(
       { tokenEnv: values["token-env"] ?? [], tokenFile: values["token-file"], audience },
       io.environment
     );
+    const source = tokens;
     const released = await fetchSecrets({
       brokerUrl: broker,
       entries: lines.map((line) => line.entry.raw),
-      getToken: (remainingMs) => tokens.next(remainingMs),
-      timeoutMs: wholeNumber(values["timeout-seconds"], "timeout-seconds", 30, 600) * 1e3,
-      retries: wholeNumber(values.retries, "retries", 3, 10),
+      getToken: (remainingMs) => source.next(remainingMs),
+      timeoutMs: timeoutSeconds * 1e3,
+      retries,
       onRetry: ({ attempt, delayMs, reason }) => tell(io, `${printable(reason)}; retry ${attempt} in ${(delayMs / 1e3).toFixed(1)} s`)
     });
     const items = planExports(lines, released.secrets);
@@ -25336,24 +25668,30 @@ async function fetchMain(argv, io) {
       io,
       `released ${items.map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`).join(", ") || "nothing"}`
     );
-    if (exec) return await runRedacted(command, items, io);
+    if (commandPath !== void 0) return await runRedacted(commandPath, command, items, io);
     const text = render(format, items);
     if (out !== void 0) await writeNewPrivateFile(out, text, { base });
     else io.stdout.write(text);
     return 0;
   } catch (error62) {
     if (error62 instanceof UsageError || error62.code?.startsWith("ERR_PARSE_ARGS")) {
-      tell(io, printable(error62.message));
+      const message = error62.message;
+      tell(io, error62 instanceof UsageError ? message : printable(message));
       io.stderr.write(`${USAGE}
+(secrets-fetch --help lists every option)
 `);
       return 2;
     }
-    tell(io, failureMessage(error62));
+    tell(io, failureMessage(error62, fetchWording(tokens)));
     return 1;
   }
 }
 function render(format, items) {
-  const values = items.map((item) => ({ name: item.envName, value: item.value }));
+  const values = items.map((item) => ({
+    name: item.envName,
+    value: item.value,
+    secretName: item.secretName
+  }));
   switch (format) {
     case "json":
       return formatJson(values);
@@ -25366,13 +25704,19 @@ function render(format, items) {
   }
 }
 var FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
-async function runRedacted(command, items, io) {
+async function runRedacted(commandPath, command, items, io) {
   const environment = {};
   for (const [name, value] of Object.entries(io.environment))
     if (value !== void 0) environment[name] = value;
   for (const item of items) environment[item.envName] = item.value;
-  const redactor = new Redactor(redactionPatterns(items.map((item) => item.value)));
-  const child = spawn(command[0], command.slice(1), {
+  const redactor = new Redactor(
+    redactionPatterns(
+      items.map((item) => item.value),
+      true
+    )
+  );
+  const child = spawn(commandPath, command.slice(1), {
+    argv0: command[0],
     env: environment,
     stdio: ["inherit", "pipe", "pipe"]
   });
@@ -25396,13 +25740,13 @@ async function runRedacted(command, items, io) {
     await Promise.all(piped);
     if (signal !== null) {
       tell(io, `the command was killed by ${signal}`);
-      return 128 + (constants2.signals[signal] ?? 0);
+      return 128 + (constants3.signals[signal] ?? 0);
     }
     return code ?? 1;
   } catch (error62) {
-    throw new Error(
-      `cannot run ${command[0]}: ${error62.code ?? error62.message}`
-    );
+    const code = error62.code;
+    tell(io, `cannot run ${printable(command[0])}: ${printable(code ?? error62.message)}`);
+    return code === "ENOENT" ? 127 : 126;
   } finally {
     for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
   }

@@ -1,9 +1,14 @@
-import { failureMessage as clientFailureMessage } from '../client/failure-message.js';
+import { failureMessage as clientFailureMessage, type ClientWording } from '../client/failure-message.js';
+
+const ACTION_WORDING: ClientWording = {
+  audienceHint: ({ expected }) =>
+    `set the action's "audience" input to ${JSON.stringify(expected)} (it defaults to the broker-url)`,
+};
 
 /** The step's failure message: the missing permission in the runner's terms, anything else as the client says it. */
 export function failureMessage(error: unknown): string {
   if (error instanceof MissingIdTokenPermissionError) return error.message;
-  return clientFailureMessage(error);
+  return clientFailureMessage(error, ACTION_WORDING);
 }
 
 const MISSING_ID_TOKEN_PERMISSION = [

@@ -1,4 +1,4 @@
-import { brokerUrlProblem } from '../client/broker-url.js';
+import { brokerUrlProblem, normalBrokerUrl } from '../client/broker-url.js';
 import { InputError, parseSecretLines, type SecretLine } from '../client/secret-lines.js';
 
 export { InputError, parseSecretLines, type SecretLine };
@@ -6,6 +6,7 @@ export { InputError, parseSecretLines, type SecretLine };
 export type FileFormat = 'dotenv' | 'json';
 
 export interface ActionInputs {
+  /** As `normalBrokerUrl` writes it: the default audience too. */
   readonly brokerUrl: string;
   readonly audience: string;
   readonly lines: readonly SecretLine[];
@@ -47,7 +48,7 @@ function brokerUrlInput(text: string): string {
     throw new InputError('the broker-url input is required (the https:// address of your secrets broker)');
   const problem = brokerUrlProblem(text);
   if (problem !== undefined) throw new InputError(`the broker-url input ${problem}`);
-  return text;
+  return normalBrokerUrl(text);
 }
 
 export function parseInputs(getInput: (name: string) => string): ActionInputs {

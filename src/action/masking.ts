@@ -1,7 +1,9 @@
+import { derivedForms } from '../client/derived-forms.js';
+
 /**
  * Every string the runner must mask for one secret value: the value, each line of a multi-line value (logs are
- * matched line by line), each string or number leaf of a JSON value, and with `derived` the encodings the runner does not add on
- * its own: hex, base64url and URL-encoding.
+ * matched line by line), each string or number leaf of a JSON value, and with `derived` the encodings of each of
+ * these that tools print (`derivedForms`: hex, base64, base64url and URL-encoding).
  */
 export function maskForms(value: string, derived: boolean): string[] {
   const forms = new Set<string>();
@@ -12,14 +14,7 @@ export function maskForms(value: string, derived: boolean): string[] {
   for (const line of value.split(/\r?\n/)) add(line);
   for (const leaf of jsonLeaves(value)) add(leaf);
   if (derived) {
-    for (const base of [...forms]) {
-      const bytes = Buffer.from(base, 'utf8');
-      add(bytes.toString('hex'));
-      add(bytes.toString('base64url'));
-      add(bytes.toString('base64'));
-      add(encodeURIComponent(base));
-      add(new URLSearchParams({ v: base }).toString().slice(2));
-    }
+    for (const base of [...forms]) for (const form of derivedForms(base)) add(form);
   }
   return [...forms];
 }

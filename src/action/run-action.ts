@@ -121,7 +121,7 @@ async function materialise(
 function renderFile(format: FileFormat, items: readonly ExportItem[]): string {
   const values = items
     .filter((item) => !item.toFile)
-    .map((item) => ({ name: item.envName, value: item.value }));
+    .map((item) => ({ name: item.envName, value: item.value, secretName: item.secretName }));
   return format === 'json' ? formatJson(values) : formatDotenv(values);
 }
 

@@ -3,10 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { brokerUrlProblem } from '../client/broker-url.js';
+import { brokerUrlProblem, normalBrokerUrl } from '../client/broker-url.js';
+import { CLIENT_VERSION } from '../client/client-version.js';
+import { resolveCommand } from '../client/command-path.js';
 import { fetchSecrets } from '../client/exchange-client.js';
 import { planExports, type ExportItem } from '../client/export-plan.js';
-import { failureMessage } from '../client/failure-message.js';
+import { failureMessage, type ClientWording } from '../client/failure-message.js';
 import {
   formatDotenv,
   formatGithubEnv,
@@ -17,8 +19,8 @@ import {
 } from '../client/formats.js';
 import { checkPathFree, writeNewPrivateFile } from '../client/private-files.js';
 import { Redactor, redactionPatterns } from '../client/redactor.js';
-import { InputError, parseSecretLines } from '../client/secret-lines.js';
-import { resolveTokenSource } from '../client/token-sources.js';
+import { InputError, parseSecretFlags, type SecretLine } from '../client/secret-lines.js';
+import { resolveTokenSource, type TokenSource } from '../client/token-sources.js';
 import { printable, printableLines } from '../protocol/printable.js';
 
 export interface FetchIo {
@@ -28,12 +30,44 @@ export interface FetchIo {
 }
 
 const USAGE = `usage:
-  secrets-fetch --broker URL --secret NAME... [--audience A] [--token-env VAR... | --token-file F]
-                [--format dotenv|json|shell|github-env] [--out FILE] [--retries N] [--timeout-seconds S]
-  secrets-fetch exec --broker URL --secret NAME... [same options] -- COMMAND [ARG...]
+  secrets-fetch --broker URL --secret ENTRY... [options]
+  secrets-fetch exec --broker URL --secret ENTRY... [options] -- COMMAND [ARG...]
+  secrets-fetch --help | --version`;
 
---secret takes NAME, ENV=NAME or PREFIX/* (a trailing ? makes it optional); repeat it for more.
-Without --token-env or --token-file, the token comes from the GitHub runner or the GitLab component's id_tokens.`;
+const HELP = `${USAGE}
+
+Gets secrets from a secrets broker with this CI job's OIDC ID token and prints them, or (exec) runs COMMAND with
+them in its environment only, every value (each line of a multi-line one, and its hex, base64, base64url and
+URL-encoded forms) replaced by *** in the command's output.
+
+options:
+  --broker URL           the broker's address: https://, or http:// on 127.0.0.1, localhost or [::1] (required)
+  --secret ENTRY         NAME, ENV=NAME or PREFIX/*; a trailing ? makes it optional; repeat it for each entry
+                         (required)
+  --audience A           the audience secrets-fetch requests ID tokens with from the GitHub runner
+                         (default: the --broker URL, without a trailing slash)
+  --token-env VAR        take a token from the variable VAR; repeat it for one token per attempt
+                         (default: the GitHub runner's token endpoint, else the GitLab component's
+                         SECRETS_ACTION_ID_TOKEN_1..3)
+  --token-file FILE      take one token from FILE (default: as for --token-env)
+  --format F             dotenv, json, shell or github-env (default: dotenv)
+  --out FILE             write to FILE, a new file of mode 0600, not to stdout (default: stdout; not with exec)
+  --retries N            retries after network errors, 429 and 5xx answers, 0 to 10, each with a fresh token
+                         (default: 3)
+  --timeout-seconds S    give up after S seconds, retries included, 1 to 600 (default: 30)
+  --version              print the version
+  --help                 print this help
+
+formats:
+  dotenv      NAME='value' lines that the dotenv package, node --env-file and \`set -a; . FILE\` read back
+              exactly; a value none of them can carry is refused, naming the secret
+  shell       export NAME='value' lines for eval or . in sh, bash or zsh
+  json        one JSON object, NAME: value
+  github-env  NAME<<DELIMITER blocks for GitHub's GITHUB_ENV file
+
+exit status: 0 done; 1 the fetch or the output failed; 2 a usage error (nothing was fetched); with exec, the
+command's own status, 128 + N when signal N ended it, 127 when COMMAND is not found and 126 when it is not an
+executable file (both found out before any token is spent).`;
 
 const OPTIONS = {
   broker: { type: 'string' },
@@ -46,6 +80,7 @@ const OPTIONS = {
   retries: { type: 'string' },
   'timeout-seconds': { type: 'string' },
   help: { type: 'boolean' },
+  version: { type: 'boolean' },
 } as const;
 
 class UsageError extends Error {}
@@ -58,11 +93,28 @@ function tell(io: FetchIo, text: string): void {
   io.stderr.write(`secrets-fetch: ${printableLines(text)}\n`);
 }
 
-function wholeNumber(text: string | undefined, name: string, fallback: number, max: number): number {
+function wholeNumber(
+  text: string | undefined,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text) || Number(text) > max)
-    throw new UsageError(`--${name} must be a whole number from 0 to ${max}`);
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max)
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${printable(text)}"`);
   return Number(text);
+}
+
+/** What the failure messages call secrets-fetch's settings. */
+function fetchWording(tokens: TokenSource | undefined): ClientWording {
+  return {
+    audienceHint: ({ expected }) =>
+      tokens === undefined || tokens.requestsAudience
+        ? `pass --audience ${expected} (it defaults to the --broker URL)`
+        : `the token from ${tokens.description} was minted before secrets-fetch ran, so --audience cannot change it: ` +
+          `mint it with that audience (on GitLab, the aud of the id_tokens, which the secrets-action component sets from its audience input)`,
+  };
 }
 
 /** Runs secrets-fetch; returns the exit code. Values only ever go to stdout, --out or the command's environment. */
@@ -70,6 +122,7 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
   const separator = argv.indexOf('--');
   const optionArgs = separator === -1 ? [...argv] : argv.slice(0, separator);
   const command = separator === -1 ? [] : argv.slice(separator + 1);
+  let tokens: TokenSource | undefined;
   try {
     const { values, positionals } = parseArgs({
       args: optionArgs,
@@ -78,41 +131,67 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
       strict: true,
     });
     if (values.help === true) {
-      io.stdout.write(`${USAGE}\n`);
+      io.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    if (values.version === true) {
+      io.stdout.write(`secrets-fetch ${CLIENT_VERSION}\n`);
       return 0;
     }
     const exec = positionals[0] === 'exec';
     if (positionals.length > (exec ? 1 : 0))
-      throw new UsageError(`unexpected argument "${positionals[exec ? 1 : 0]}"`);
+      throw new UsageError(`unexpected argument "${printable(positionals[exec ? 1 : 0] as string)}"`);
     if (exec && command.length === 0) throw new UsageError('exec needs a command after "--"');
     if (!exec && command.length > 0)
       throw new UsageError('a command after "--" needs the exec verb: secrets-fetch exec ... -- COMMAND');
-    const broker = values.broker;
-    if (broker === undefined) throw new UsageError('--broker URL is required');
-    const brokerProblem = brokerUrlProblem(broker);
-    if (brokerProblem !== undefined) throw new UsageError(`--broker ${brokerProblem}`);
+    if (exec && values.out !== undefined)
+      throw new UsageError('--out does not go with exec: the command gets the secrets in its environment');
+    const given = values.broker;
+    if (given === undefined) throw new UsageError('--broker URL is required');
+    const brokerProblem = brokerUrlProblem(given);
+    if (brokerProblem !== undefined) throw new UsageError(`--broker ${printable(brokerProblem)}`);
+    const broker = normalBrokerUrl(given);
     const format = (values.format ?? 'dotenv') as OutputFormat;
     if (!OUTPUT_FORMATS.includes(format))
-      throw new UsageError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}`);
-    const lines = parseSecretLines((values.secret ?? []).join('\n'));
-    if (lines.some((line) => line.toFile))
-      throw new InputError('ENV=@NAME is for the GitHub Action; write a file with --out instead');
+      throw new UsageError(
+        `--format must be one of ${OUTPUT_FORMATS.join(', ')}, not "${printable(format)}"`,
+      );
+    const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
+    const timeoutSeconds = wholeNumber(values['timeout-seconds'], 'timeout-seconds', 30, 1, 600);
+    let lines: SecretLine[];
+    try {
+      lines = parseSecretFlags(values.secret ?? []);
+    } catch (error) {
+      if (error instanceof InputError) throw new UsageError(error.message);
+      throw error;
+    }
+    const base = process.cwd();
+    // Checked before a token is spent: the command must be one that can run.
+    let commandPath: string | undefined;
+    if (exec) {
+      const found = await resolveCommand(command[0] as string, io.environment.PATH, base);
+      if (found.kind !== 'found') {
+        tell(io, `cannot run ${printable(command[0] as string)}: ${found.reason}; nothing was fetched`);
+        return found.exitCode;
+      }
+      commandPath = found.path;
+    }
     // Checked before a token is spent: --out must name a path where nothing exists yet.
     // No directory on the way to it below the current directory may be a symbolic link.
-    const base = process.cwd();
-    const out = exec || values.out === undefined ? undefined : resolve(values.out);
+    const out = values.out === undefined ? undefined : resolve(values.out);
     if (out !== undefined) await checkPathFree(out, base);
     const audience = values.audience ?? broker;
-    const tokens = await resolveTokenSource(
+    tokens = await resolveTokenSource(
       { tokenEnv: values['token-env'] ?? [], tokenFile: values['token-file'], audience },
       io.environment,
     );
+    const source = tokens;
     const released = await fetchSecrets({
       brokerUrl: broker,
       entries: lines.map((line) => line.entry.raw),
-      getToken: (remainingMs) => tokens.next(remainingMs),
-      timeoutMs: wholeNumber(values['timeout-seconds'], 'timeout-seconds', 30, 600) * 1000,
-      retries: wholeNumber(values.retries, 'retries', 3, 10),
+      getToken: (remainingMs) => source.next(remainingMs),
+      timeoutMs: timeoutSeconds * 1000,
+      retries,
       onRetry: ({ attempt, delayMs, reason }) =>
         tell(io, `${printable(reason)}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`),
     });
@@ -121,25 +200,31 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
       io,
       `released ${items.map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`).join(', ') || 'nothing'}`,
     );
-    if (exec) return await runRedacted(command, items, io);
+    if (commandPath !== undefined) return await runRedacted(commandPath, command, items, io);
     const text = render(format, items);
     if (out !== undefined) await writeNewPrivateFile(out, text, { base });
     else io.stdout.write(text);
     return 0;
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      // Node's parseArgs quotes the unknown option as it was given.
-      tell(io, printable((error as Error).message));
-      io.stderr.write(`${USAGE}\n`);
+      // Node's parseArgs quotes the unknown option as it was given: one line, escaped whole. A UsageError's
+      // lines are joined on purpose, each argument in them escaped where it was put in.
+      const message = (error as Error).message;
+      tell(io, error instanceof UsageError ? message : printable(message));
+      io.stderr.write(`${USAGE}\n(secrets-fetch --help lists every option)\n`);
       return 2;
     }
-    tell(io, failureMessage(error));
+    tell(io, failureMessage(error, fetchWording(tokens)));
     return 1;
   }
 }
 
 function render(format: OutputFormat, items: readonly ExportItem[]): string {
-  const values = items.map((item) => ({ name: item.envName, value: item.value }));
+  const values = items.map((item) => ({
+    name: item.envName,
+    value: item.value,
+    secretName: item.secretName,
+  }));
   switch (format) {
     case 'json':
       return formatJson(values);
@@ -159,6 +244,7 @@ const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGH
  * redactor each, forwards signals, and ends with its exit code (128 + signal number when a signal killed it).
  */
 async function runRedacted(
+  commandPath: string,
   command: readonly string[],
   items: readonly ExportItem[],
   io: FetchIo,
@@ -167,8 +253,14 @@ async function runRedacted(
   for (const [name, value] of Object.entries(io.environment))
     if (value !== undefined) environment[name] = value;
   for (const item of items) environment[item.envName] = item.value;
-  const redactor = new Redactor(redactionPatterns(items.map((item) => item.value)));
-  const child = spawn(command[0] as string, command.slice(1), {
+  const redactor = new Redactor(
+    redactionPatterns(
+      items.map((item) => item.value),
+      true,
+    ),
+  );
+  const child = spawn(commandPath, command.slice(1), {
+    argv0: command[0] as string,
     env: environment,
     stdio: ['inherit', 'pipe', 'pipe'],
   });
@@ -196,9 +288,10 @@ async function runRedacted(
     }
     return code ?? 1;
   } catch (error) {
-    throw new Error(
-      `cannot run ${command[0] as string}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
+    // Found and executable a moment ago; gone or refused now (ENOENT, EACCES, ENOEXEC): the shell's statuses.
+    const code = (error as NodeJS.ErrnoException).code;
+    tell(io, `cannot run ${printable(command[0] as string)}: ${printable(code ?? (error as Error).message)}`);
+    return code === 'ENOENT' ? 127 : 126;
   } finally {
     for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
   }

@@ -69,7 +69,12 @@ function looksLikeCredential(upper: string): boolean {
  * the workflow's choosing. With `fromPattern` too (the name came through a pattern, so whoever stores secrets
  * under it chose the name), the name must also look like a credential.
  */
-export function envNameProblem(name: string, derivedFrom?: string, fromPattern?: string): string | undefined {
+export function envNameProblem(
+  name: string,
+  derivedFrom?: string,
+  fromPattern?: string,
+  ownEntry = 'on its own line',
+): string | undefined {
   if (!ENV_NAME.test(name))
     return `"${printable(name)}" is not a valid environment variable name (letters, digits and "_", not starting with a digit)`;
   const upper = name.toUpperCase();
@@ -83,7 +88,7 @@ export function envNameProblem(name: string, derivedFrom?: string, fromPattern?:
         .map((word) => `_${word}`)
         .join(', ')}, ...): ` +
       'whoever may store a secret under the pattern chooses the name, and build tools run what some variables hold; ' +
-      `write ${upper}=${secret} on its own line to export it under this name`
+      `write ${upper}=${secret} ${ownEntry} to export it under this name`
     );
   }
   const which = refused.prefix === undefined ? '' : ` (as is every name starting with ${refused.prefix})`;
@@ -92,14 +97,14 @@ export function envNameProblem(name: string, derivedFrom?: string, fromPattern?:
     const secret = printable(derivedFrom ?? '');
     return (
       `"${name}" is exported only when the workflow names it${which}: ${refused.group.reason}; ` +
-      `write ${upper}=${secret} (or ${upper}=@${secret} for a file) on its own line to export it under this ` +
+      `write ${upper}=${secret} (or ${upper}=@${secret} for a file) ${ownEntry} to export it under this ` +
       `name, or give it another: ${mine}=${secret}`
     );
   }
   const rename =
     derivedFrom === undefined
       ? `choose another name, for example ${mine}`
-      : `give it another name on its own line: ${mine}=${printable(derivedFrom)}`;
+      : `give it another name ${ownEntry}: ${mine}=${printable(derivedFrom)}`;
   const oneStep = `set ${upper} only in the env: of the one step that needs it (${upper}: \${{ env.${mine} }})`;
   return `"${name}" is refused${which}: ${refused.group.reason}; ${rename}, and ${oneStep}`;
 }

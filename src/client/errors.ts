@@ -1,11 +1,21 @@
 import type { Problem } from '../protocol/wire.js';
 
+/** The audience the job's token was issued for and the one the broker's policy expects, when they differ. */
+export interface AudienceMismatch {
+  readonly sent: readonly string[];
+  readonly expected: string;
+}
+
 /** The broker answered with a problem document (a 4xx, or a 5xx after every retry). */
 export class BrokerProblemError extends Error {
   override name = 'BrokerProblemError';
   constructor(
     readonly status: number,
     readonly problem: Problem,
+    /** After retries: how many attempts were made and why they stopped. */
+    readonly gaveUp?: string,
+    /** On `invalid_token`: set when the token's audience is not the broker's. */
+    readonly audienceMismatch?: AudienceMismatch,
   ) {
     super(problem.detail);
   }
@@ -28,4 +38,9 @@ export class ResponseIntegrityError extends Error {
 /** The OIDC token could not be obtained from the CI provider. */
 export class TokenRequestError extends Error {
   override name = 'TokenRequestError';
+}
+
+/** A source of fixed tokens (variables, a file) has none left: each OIDC token works once. */
+export class TokensUsedUpError extends Error {
+  override name = 'TokensUsedUpError';
 }

@@ -1,5 +1,10 @@
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import { boundedRequest, BoundedRequestError, type BoundedResponse } from '../protocol/bounded-request.js';
+import {
+  boundedGetJson,
+  boundedRequest,
+  BoundedRequestError,
+  type BoundedResponse,
+} from '../protocol/bounded-request.js';
 import { parseRequestedEntry, secretNameProblem, type RequestedEntry } from '../protocol/secret-names.js';
 import {
   EXCHANGE_PATH,
@@ -9,11 +14,13 @@ import {
   type Problem,
 } from '../protocol/wire.js';
 import { backoffDelayMs, retryAfterMs } from './backoff.js';
+import { normalBrokerUrl } from './broker-url.js';
 import {
   BrokerProblemError,
   BrokerUnreachableError,
   ResponseIntegrityError,
   TokenRequestError,
+  TokensUsedUpError,
 } from './errors.js';
 import {
   encodeRecipient,
@@ -83,18 +90,34 @@ export async function fetchSecrets(options: FetchSecretsOptions): Promise<FetchS
   const sleep = options.sleep ?? sleepFor;
   const random = options.random ?? Math.random;
   const deadline = now() + options.timeoutMs;
-  const url = `${options.brokerUrl.replace(/\/+$/, '')}${EXCHANGE_PATH}`;
+  const brokerUrl = normalBrokerUrl(options.brokerUrl);
   const keyPair = await newRecipientKeyPair();
   try {
     const started = now();
     let last: AttemptOutcome | undefined;
     let attempts = 0;
+    /** Why no further attempt was made, when it was not the retries or the time running out. */
+    let stoppedBy: Error | undefined;
     for (let attempt = 0; attempt <= options.retries; attempt += 1) {
       const remaining = deadline - now();
       if (remaining <= 0) break;
+      let token: string;
+      try {
+        token = await requestToken(options.getToken, remaining);
+      } catch (error) {
+        // Before the first attempt the token is the whole story; after a failed one, the broker's failure is.
+        if (last === undefined || !(error instanceof Error)) throw error;
+        stoppedBy = error;
+        break;
+      }
       attempts += 1;
-      const token = await requestToken(options.getToken, remaining);
-      last = await attemptExchange(url, token, keyPair, entries, remaining, now);
+      try {
+        last = await attemptExchange(brokerUrl, token, keyPair, entries, remaining, now);
+      } catch (error) {
+        if (error instanceof BrokerProblemError && error.code === 'invalid_token')
+          throw await withAudienceCheck(error, brokerUrl, token, deadline - now());
+        throw error;
+      }
       if (last.kind === 'done')
         return {
           requestId: last.response.request_id,
@@ -106,16 +129,70 @@ export async function fetchSecrets(options: FetchSecretsOptions): Promise<FetchS
       options.onRetry?.({ attempt: attempt + 1, delayMs, reason: last.reason });
       await sleep(delayMs);
     }
-    // A problem document from the last attempt says more than a count of attempts.
-    if (last?.kind === 'retry' && last.problem !== undefined) throw last.problem;
     const elapsed = ((now() - started) / 1000).toFixed(1);
+    const gaveUp =
+      `gave up after ${attempts} attempt(s) in ${elapsed} s` +
+      (stoppedBy === undefined
+        ? ` (retries: ${options.retries}, timeout-seconds: ${Math.round(options.timeoutMs / 1000)})`
+        : `: ${stoppedBy.message}`);
+    // A problem document from the last attempt says more than a count of attempts.
+    if (last?.kind === 'retry' && last.problem !== undefined)
+      throw new BrokerProblemError(last.problem.status, last.problem.problem, gaveUp);
     throw new BrokerUnreachableError(
-      `cannot get an answer from the broker at ${options.brokerUrl} (${last?.kind === 'retry' ? last.reason : 'no time left'}); ` +
-        `gave up after ${attempts} attempt(s) in ${elapsed} s (retries: ${options.retries}, timeout-seconds: ${Math.round(options.timeoutMs / 1000)})`,
+      `cannot get an answer from the broker at ${brokerUrl} (${last?.kind === 'retry' ? last.reason : 'no time left'}); ${gaveUp}`,
     );
   } finally {
     wipeKeyPair(keyPair);
   }
+}
+
+const INFO_PATH = '/v1/info';
+/** The longest wait for the broker's /v1/info when telling a refused token's audience from the broker's. */
+const INFO_TIMEOUT_MS = 5_000;
+
+/**
+ * An `invalid_token` answer, with the audience the token was issued for and the one the broker expects when
+ * they differ, so the message can name the setting to change. Best effort: the broker's own answer stands
+ * alone when /v1/info cannot be read or the token's audience cannot be seen.
+ */
+async function withAudienceCheck(
+  error: BrokerProblemError,
+  brokerUrl: string,
+  token: string,
+  remainingMs: number,
+): Promise<BrokerProblemError> {
+  const sent = unverifiedAudiences(token);
+  if (sent === undefined || remainingMs <= 0) return error;
+  let expected: unknown;
+  try {
+    expected = (
+      await boundedGetJson(`${brokerUrl}${INFO_PATH}`, {
+        what: "the broker's info",
+        timeoutMs: Math.min(remainingMs, INFO_TIMEOUT_MS),
+        maxBytes: 64 * 1024,
+      })
+    ).audience;
+  } catch (infoError) {
+    if (infoError instanceof BoundedRequestError) return error;
+    throw infoError;
+  }
+  if (typeof expected !== 'string' || sent.includes(expected)) return error;
+  return new BrokerProblemError(error.status, error.problem, error.gaveUp, { sent, expected });
+}
+
+/** The `aud` of a JWT, read without verifying it (only to explain a refusal), or undefined. */
+function unverifiedAudiences(token: string): string[] | undefined {
+  const payload = token.split('.')[1];
+  if (payload === undefined) return undefined;
+  let aud: unknown;
+  try {
+    aud = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { aud?: unknown }).aud;
+  } catch {
+    return undefined;
+  }
+  if (typeof aud === 'string') return [aud];
+  if (Array.isArray(aud) && aud.every((item) => typeof item === 'string')) return aud;
+  return undefined;
 }
 
 /**
@@ -141,7 +218,7 @@ async function requestToken(
   try {
     return await Promise.race([getToken(remainingMs), deadline]);
   } catch (error) {
-    if (error instanceof TokenRequestError) throw error;
+    if (error instanceof TokenRequestError || error instanceof TokensUsedUpError) throw error;
     throw new TokenRequestError(
       `could not get an OIDC ID token: ${error instanceof Error ? error.message : String(error)}`,
     );
@@ -151,7 +228,7 @@ async function requestToken(
 }
 
 async function attemptExchange(
-  url: string,
+  brokerUrl: string,
   token: string,
   keyPair: RecipientKeyPair,
   entries: readonly RequestedEntry[],
@@ -160,7 +237,7 @@ async function attemptExchange(
 ): Promise<AttemptOutcome> {
   let response: BoundedResponse;
   try {
-    response = await boundedRequest(url, {
+    response = await boundedRequest(`${brokerUrl}${EXCHANGE_PATH}`, {
       what: 'the exchange',
       method: 'POST',
       headers: {

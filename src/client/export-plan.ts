@@ -32,17 +32,22 @@ export function planExports(lines: readonly SecretLine[], released: readonly Rel
     // ENV= names were checked when the line was read.
     const problem =
       line.envName === undefined
-        ? envNameProblem(envName, secret.name, line.entry.isPattern ? line.entry.raw : undefined)
+        ? envNameProblem(
+            envName,
+            secret.name,
+            line.entry.isPattern ? line.entry.raw : undefined,
+            line.ownEntry,
+          )
         : undefined;
     if (problem !== undefined) {
-      problems.push(`secret "${printable(secret.name)}" (line ${line.lineNumber}): ${problem}`);
+      problems.push(`secret "${printable(secret.name)}" (${line.where}): ${problem}`);
       return;
     }
     const existing = byEnvName.get(envName);
     if (existing !== undefined) {
       if (existing.secretName !== secret.name || existing.toFile !== line.toFile) {
         problems.push(
-          `"${printable(existing.secretName)}" and "${printable(secret.name)}" would both be ${envName}; give one another name with ENV=NAME on its own line`,
+          `"${printable(existing.secretName)}" and "${printable(secret.name)}" would both be ${envName}; give one another name with ENV=NAME ${line.ownEntry}`,
         );
       }
       return;

@@ -1,7 +1,30 @@
-/** Writes name/value pairs in the file formats clients offer. Every format round-trips any value exactly. */
+/**
+ * Writes name/value pairs in the file formats clients offer. A format writes every value its readers read back
+ * exactly, or refuses it (FormatError, naming the secret, never the value): nothing is written that a reader
+ * would read as another value.
+ */
 export interface NamedValue {
   readonly name: string;
   readonly value: string;
+  /** The secret the value came from, for messages. */
+  readonly secretName?: string;
+}
+
+export class FormatError extends Error {
+  override name = 'FormatError';
+}
+
+function refuse(format: string, item: NamedValue, reason: string): FormatError {
+  const what = item.secretName === undefined ? item.name : `secret "${item.secretName}" (${item.name})`;
+  return new FormatError(
+    `the ${format} format cannot carry the value of ${what}: ${reason}; the json format carries any value`,
+  );
+}
+
+/** No environment variable, and no shell string, can hold a NUL character. */
+function refuseNul(format: string, item: NamedValue): void {
+  if (item.value.includes('\0'))
+    throw refuse(format, item, 'it holds a NUL character, which no environment variable can');
 }
 
 /** Single-quoted for POSIX shells: nothing inside is expanded; a quote is written as '\''. */
@@ -9,18 +32,61 @@ export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", "'\\''")}'`;
 }
 
-/** NAME='value' lines: `source`-able by bash and sh, multi-line values included. */
+/** The characters a POSIX shell still expands inside double quotes. */
+const SHELL_DOUBLE_QUOTE_SPECIAL = /["$`\\]/;
+
+/**
+ * One dotenv line. What is written is read back as exactly the value by the `dotenv` package (its parse, and so
+ * its config), by `node --env-file` and by a POSIX shell's `set -a; . FILE`:
+ * - `NAME='value'` when the value holds no single quote: none of the readers expands anything inside.
+ * - `NAME="value"` when it holds a single quote but none of `"`, `$`, backquote or backslash: then no reader
+ *   expands anything inside either (dotenv and node expand `\n` in double quotes; a shell, `$` and backquotes).
+ * Refused: a carriage return (dotenv reads it as a line break, node drops it), a NUL character, a value ending
+ * in a backslash (dotenv's parser reads `\'` before the closing quote as an escaped quote and may run on into
+ * later lines), and a single quote together with one of `"`, `$`, backquote or backslash (only backquotes would
+ * hold it for dotenv and node, and a shell runs what is inside backquotes).
+ */
+function dotenvLine(item: NamedValue): string {
+  const { name, value } = item;
+  refuseNul('dotenv', item);
+  if (value.includes('\r'))
+    throw refuse(
+      'dotenv',
+      item,
+      'it holds a carriage return, which dotenv readers turn into a line break or drop',
+    );
+  if (value.endsWith('\\'))
+    throw refuse(
+      'dotenv',
+      item,
+      'it ends in a backslash, which the dotenv package reads as escaping the closing quote',
+    );
+  if (!value.includes("'")) return `${name}='${value}'\n`;
+  if (!SHELL_DOUBLE_QUOTE_SPECIAL.test(value)) return `${name}="${value}"\n`;
+  throw refuse(
+    'dotenv',
+    item,
+    'it holds a single quote and one of " $ ` \\, which no dotenv quoting carries to every reader',
+  );
+}
+
+/** NAME='value' lines (see dotenvLine) for the `dotenv` package, `node --env-file` and `set -a; . FILE`. */
 export function formatDotenv(values: readonly NamedValue[]): string {
-  return values.map(({ name, value }) => `${name}=${shellQuote(value)}\n`).join('');
+  return values.map(dotenvLine).join('');
 }
 
 export function formatJson(values: readonly NamedValue[]): string {
   return `${JSON.stringify(Object.fromEntries(values.map(({ name, value }) => [name, value])), null, 2)}\n`;
 }
 
-/** `export NAME='value'` lines for `eval` in sh, bash or zsh. */
+/** `export NAME='value'` lines for `eval` or `.` in sh, bash or zsh: any value but one with a NUL character. */
 export function formatShell(values: readonly NamedValue[]): string {
-  return values.map(({ name, value }) => `export ${name}=${shellQuote(value)}\n`).join('');
+  return values
+    .map((item) => {
+      refuseNul('shell', item);
+      return `export ${item.name}=${shellQuote(item.value)}\n`;
+    })
+    .join('');
 }
 
 /** GitHub's GITHUB_ENV format: NAME<<DELIMITER blocks with a random delimiter that is not in the value. */

@@ -1,15 +1,24 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { derivedForms } from './derived-forms.js';
 
 export const REDACTED = '***';
 /** Lines of a multi-line value shorter than this are not redacted on their own (they would blank out "{" or "-"). */
 export const MIN_LINE_LENGTH = 3;
 
-/** The strings to redact for these values: each value, and each line of a multi-line value. */
-export function redactionPatterns(values: readonly string[]): string[] {
+/**
+ * The strings to redact for these values: each value, and each line of a multi-line value; with `derived`, also
+ * the encodings of each of these that tools print (`derivedForms`: hex, base64, base64url, URL-encoding).
+ */
+export function redactionPatterns(values: readonly string[], derived = false): string[] {
   const patterns = new Set<string>();
   for (const value of values) {
-    if (value !== '') patterns.add(value);
-    for (const line of value.split(/\r?\n/)) if (line.trim().length >= MIN_LINE_LENGTH) patterns.add(line);
+    const forms = new Set<string>();
+    if (value !== '') forms.add(value);
+    for (const line of value.split(/\r?\n/)) if (line.trim().length >= MIN_LINE_LENGTH) forms.add(line);
+    for (const form of forms) {
+      patterns.add(form);
+      if (derived) for (const encoded of derivedForms(form)) patterns.add(encoded);
+    }
   }
   return [...patterns];
 }

@@ -1,6 +1,7 @@
 import { boundedGetJson, BoundedRequestError } from '../protocol/bounded-request.js';
 import { readFileAtMost, TooLargeError } from '../protocol/bounded-read.js';
 import { printable } from '../protocol/printable.js';
+import { TokensUsedUpError } from './errors.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -20,6 +21,8 @@ export class NoTokenError extends Error {
 
 export interface TokenSource {
   readonly description: string;
+  /** True when each token is requested with the audience option; false for tokens minted before the run. */
+  readonly requestsAudience: boolean;
   /**
    * A token for the next attempt, within `timeoutMs` where it has to ask for one. Tokens are single-use, so a
    * source of fixed tokens runs out.
@@ -35,11 +38,12 @@ function fixedTokens(tokens: readonly string[], description: string): TokenSourc
   let used = 0;
   return {
     description,
+    requestsAudience: false,
     next: async () => {
       const token = tokens[used];
       if (token === undefined) {
-        throw new NoTokenError(
-          `all ${tokens.length} token(s) from ${description} were used by earlier attempts (each OIDC token works once); rerun the job, or declare more id_tokens`,
+        throw new TokensUsedUpError(
+          `no token left for another attempt: each OIDC token works once, and the ${tokens.length} from ${description} were used`,
         );
       }
       used += 1;
@@ -52,6 +56,7 @@ function fixedTokens(tokens: readonly string[], description: string): TokenSourc
 function githubRunner(requestUrl: string, requestToken: string, audience: string): TokenSource {
   return {
     description: 'the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)',
+    requestsAudience: true,
     next: async (timeoutMs = MAX_TOKEN_REQUEST_MS) => {
       let body: Record<string, unknown>;
       try {
