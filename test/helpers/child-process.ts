@@ -15,7 +15,14 @@ export class Child {
   constructor(
     command: string,
     args: readonly string[],
-    options: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string; detached?: boolean } = {},
+    options: {
+      env?: NodeJS.ProcessEnv;
+      cwd?: string;
+      /** All of the input, then end of file; with `interactive`, nothing is sent until `type` is called. */
+      stdin?: string;
+      interactive?: boolean;
+      detached?: boolean;
+    } = {},
   ) {
     this.detached = options.detached ?? false;
     this.process = spawn(command, args, {
@@ -28,8 +35,13 @@ export class Child {
     this.process.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     // A child that exits without reading its input must not fail the test with EPIPE.
     this.process.stdin!.on('error', () => undefined);
-    this.process.stdin!.end(options.stdin ?? '');
+    if (options.interactive !== true) this.process.stdin!.end(options.stdin ?? '');
     this.exited = new Promise((resolve) => this.process.once('exit', (code) => resolve(code)));
+  }
+
+  /** Sends `text` to an interactive child's input, as typed. */
+  type(text: string): void {
+    this.process.stdin!.write(text);
   }
 
   get pid(): number {

@@ -80,6 +80,64 @@ describe('quick start', () => {
     }
   });
 
+  it("the README's quick-start commands run as written, each one exiting 0", async () => {
+    const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Quick start (one machine)'));
+    const blocks = [...section.slice(0, section.indexOf('\n## ', 1)).matchAll(/```sh\n([\s\S]*?)```/g)].map(
+      (match) => match[1]!,
+    );
+    // The first block is `npm ci` and `npm start`; the others are typed in a second terminal.
+    expect(blocks[0]).toContain('npm start');
+    const commands = blocks
+      .slice(1)
+      .flatMap((block) => block.replace(/\\\n\s*/g, '').split('\n'))
+      .filter((line) => line.trim() !== '');
+    expect(commands.length).toBeGreaterThanOrEqual(5);
+
+    const quickStartDir = await mkdtemp(join(tmpdir(), 'quick-start-readme-'));
+    const broker = new Child('npm', ['start', '--silent'], {
+      env: { ...unconfiguredEnvironment(), SECRETS_BROKER_DATA_DIR: quickStartDir },
+      detached: true,
+    });
+    try {
+      const adminToken = (await broker.waitFor(/export SECRETS_BROKER_ADMIN_TOKEN=(\S+)/, 60_000))[1]!;
+      await broker.waitFor(/secrets-broker listening/, 60_000);
+      // "In another terminal, with that variable exported": nothing else is set.
+      const terminal = { ...unconfiguredEnvironment(), SECRETS_BROKER_ADMIN_TOKEN: adminToken };
+      for (const command of commands) {
+        const shell = ['bash', '--norc', '--noprofile', '-euo', 'pipefail', '-c', command];
+        if (command.includes('--prompt')) {
+          // --prompt reads a terminal: `script` gives it one, and the value is typed when it is asked for.
+          const typed = new Child(
+            'script',
+            ['-qec', shell.map((word) => `'${word.replace(/'/g, "'\\''")}'`).join(' '), '/dev/null'],
+            {
+              env: terminal,
+              interactive: true,
+            },
+          );
+          await typed.waitFor(/Value \(not shown\):/, 60_000);
+          typed.type('quick-start-value\n');
+          await typed.waitFor(/Again:/);
+          typed.type('quick-start-value\n');
+          expect(await typed.exited, `${command}\n${typed.stdout}`).toBe(0);
+          continue;
+        }
+        const result = await run(shell[0]!, shell.slice(1), { env: terminal, cwd: REPO_ROOT });
+        expect(result.code, `${command}\n${result.stderr}`).toBe(0);
+      }
+      const list = await run('npx', ['secrets-broker', 'secret', 'list', '--json'], {
+        env: terminal,
+        cwd: REPO_ROOT,
+      });
+      const names = (JSON.parse(list.stdout) as { name: string }[]).map((entry) => entry.name);
+      expect(names).toEqual(expect.arrayContaining(['prod/api/DB_PASSWORD', 'prod/api/token']));
+    } finally {
+      await broker.stop();
+      await rm(quickStartDir, { recursive: true, force: true });
+    }
+  });
+
   it('.ci/run installs from scratch and runs the README test command', async () => {
     const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
     const command = /Test command: `([^`]+)`/.exec(readme)?.[1];
