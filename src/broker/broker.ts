@@ -300,6 +300,12 @@ async function describeStoredData(stores: Stores, where: string): Promise<string
 
 /** Says where the server's owner token came from (never its value), and what is deprecated or ignored. */
 function logAdminTokenSource(config: BrokerConfig, logger: Logger): void {
+  if (config.issuedTokenIgnored === true) {
+    logger.warn(
+      { ignored: LEGACY_BOOTSTRAP_TOKEN_VARIABLE },
+      `${LEGACY_BOOTSTRAP_TOKEN_VARIABLE} holds a token the broker issued (the admin CLI's): the server does not take it as an owner token, and the token keeps the role it was created with`,
+    );
+  }
   const variable = config.adminTokenVariable;
   if (variable === undefined) return;
   logger.info(

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { printable } from '../protocol/printable.js';
+import { isIssuedAdminToken } from './admin/admin-credentials.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -27,6 +28,8 @@ export interface BrokerConfig {
   readonly adminTokenVariable?: BootstrapTokenVariable;
   /** True when SECRETS_BROKER_ADMIN_TOKEN was set too, to another value, and the server ignored it. */
   readonly adminTokenShadowed?: boolean;
+  /** True when SECRETS_BROKER_ADMIN_TOKEN held a token the broker issued (the CLI's), which the server ignored. */
+  readonly issuedTokenIgnored?: boolean;
   /** PEM files for native TLS; both or neither. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** Proxies (IPs, CIDRs) whose X-Forwarded-For gives the client address. */
@@ -68,7 +71,7 @@ export type BootstrapTokenVariable = typeof BOOTSTRAP_TOKEN_VARIABLE | typeof LE
  */
 export function bootstrapTokenFromEnvironment(
   environment: Environment,
-): Pick<BrokerConfig, 'adminToken' | 'adminTokenVariable' | 'adminTokenShadowed'> {
+): Pick<BrokerConfig, 'adminToken' | 'adminTokenVariable' | 'adminTokenShadowed' | 'issuedTokenIgnored'> {
   const bootstrap = nonEmpty(environment[BOOTSTRAP_TOKEN_VARIABLE]);
   const legacy = nonEmpty(environment[LEGACY_BOOTSTRAP_TOKEN_VARIABLE]);
   if (bootstrap !== undefined) {
@@ -78,6 +81,9 @@ export function bootstrapTokenFromEnvironment(
       adminTokenShadowed: legacy !== undefined && legacy !== bootstrap,
     };
   }
+  // A token the broker issued, exported for the CLI in the same shell, must not become an owner token.
+  if (legacy !== undefined && isIssuedAdminToken(legacy))
+    return { adminToken: undefined, issuedTokenIgnored: true };
   if (legacy !== undefined)
     return { adminToken: legacy, adminTokenVariable: LEGACY_BOOTSTRAP_TOKEN_VARIABLE };
   return { adminToken: undefined };

@@ -89,4 +89,34 @@ describe('the bootstrap owner token of the server', () => {
     ).rejects.toThrow('SECRETS_BROKER_ADMIN_TOKEN is 5 characters; use at least 32');
     await harness.startBroker();
   });
+
+  it('never turns a token the broker issued into an owner token, whatever its role', async () => {
+    await harness.startBroker();
+    const created = await harness.admin('POST', '/tokens', { label: 'reader', role: 'auditor' });
+    expect(created.status).toBe(201);
+    const auditorToken = (created.json as { token: string }).token;
+
+    // The CLI's token left exported in the shell that starts the server: ignored, with a warning.
+    const logs = await restartWith({
+      SECRETS_BROKER_BOOTSTRAP_TOKEN: '',
+      SECRETS_BROKER_ADMIN_TOKEN: auditorToken,
+    });
+    const whoami = await harness.admin('GET', '/whoami', undefined, auditorToken);
+    expect(whoami.status).toBe(200);
+    expect(whoami.json).toMatchObject({ role: 'auditor', label: 'reader' });
+    expect((await harness.admin('POST', '/tokens', { label: 'x', role: 'owner' }, auditorToken)).status).toBe(
+      403,
+    );
+    const warnings = logs.filter((record) => record.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.msg).toContain('SECRETS_BROKER_ADMIN_TOKEN holds a token the broker issued');
+    expect(harness.logs.join('\n')).not.toContain(auditorToken);
+
+    // Given explicitly as the bootstrap token: the server refuses to start.
+    await harness.stopBroker();
+    await expect(harness.startBroker({}, { SECRETS_BROKER_BOOTSTRAP_TOKEN: auditorToken })).rejects.toThrow(
+      'SECRETS_BROKER_BOOTSTRAP_TOKEN holds a token the broker issued',
+    );
+    await harness.startBroker();
+  });
 });

@@ -20,6 +20,11 @@ export interface NewAdminToken {
   readonly tokenHash: Buffer;
 }
 
+/** Whether `token` has the shape of a token the broker issued ("sbadm_<id>_<secret>"), whatever its role. */
+export function isIssuedAdminToken(token: string): boolean {
+  return TOKEN_FORMAT.test(token);
+}
+
 /** Whether `id` has the shape of a stored token's id (what "token list" shows). */
 export function isAdminTokenId(id: string): boolean {
   return TOKEN_ID_FORMAT.test(id);
@@ -69,19 +74,24 @@ export class AdminCredentials {
         `${variable} is ${token.length} characters; use at least ${MIN_ENVIRONMENT_TOKEN_LENGTH} random ones (openssl rand -hex 32)`,
       );
     }
+    // An issued token keeps the role it was created with; as the server's owner token it would become owner.
+    if (isIssuedAdminToken(token)) {
+      throw new Error(
+        `${variable} holds a token the broker issued (sbadm_…), which keeps the role it was created with and cannot be the server's owner token; set ${variable} to a fresh random value (openssl rand -hex 32), or unset it`,
+      );
+    }
   }
 
   /** The identity behind `presented`, or undefined when it is not a valid, unrevoked token. */
   async authenticate(presented: string): Promise<AdminIdentity | undefined> {
-    const presentedHash = sha256(presented);
-    if (
-      this.environmentTokenHash !== undefined &&
-      timingSafeEqual(presentedHash, this.environmentTokenHash)
-    ) {
-      return { tokenId: ENVIRONMENT_TOKEN_ID, label: this.environmentTokenVariable, role: 'owner' };
-    }
     const match = TOKEN_FORMAT.exec(presented);
-    if (match === null) return undefined;
+    if (match === null) {
+      if (this.environmentTokenHash === undefined) return undefined;
+      return timingSafeEqual(sha256(presented), this.environmentTokenHash)
+        ? { tokenId: ENVIRONMENT_TOKEN_ID, label: this.environmentTokenVariable, role: 'owner' }
+        : undefined;
+    }
+    // An issued token is only ever what its stored record says, never the environment's owner token.
     const record = await this.tokens.find(match[1] as string);
     const secretHash = sha256(match[2] as string);
     if (record === undefined || record.tokenHash.length !== secretHash.length) return undefined;
