@@ -11,6 +11,7 @@ import type { Stores } from '../store/interfaces.js';
 import type { AdminService } from '../admin/admin-service.js';
 import { adminRoutes } from '../admin/admin-routes.js';
 import { problemResponse } from './problem.js';
+import { rawPathProblem } from './raw-path.js';
 import { readBodyText } from './read-body.js';
 import type { TokenBuckets } from './token-bucket.js';
 import { newRequestId, sourceIpOf, type BrokerEnv } from './request-context.js';
@@ -45,6 +46,12 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
     outgoing.setHeader('x-request-id', c.get('requestId'));
     outgoing.setHeader('cache-control', 'no-store');
     outgoing.setHeader('x-content-type-options', 'nosniff');
+    const pathProblem = rawPathProblem(c.env.incoming.url ?? '');
+    if (pathProblem !== undefined) {
+      throw new BrokerError('invalid_request', `${pathProblem}; nothing was done`, {
+        hint: 'send the path as the API documents it: secret names have no "." or ".." segments',
+      });
+    }
     await next();
   });
 
