@@ -92,9 +92,16 @@ describe('policy explain --token', () => {
       'expiry passed',
       'token_age passed',
       'replay_key passed',
+      'unused not_checked',
     ]);
     expect(explanation.secrets).toMatchObject([{ entry: SECRET, granted: true }]);
     expect((await harness.exchange(token, [SECRET])).status).toBe(200);
+    // Spent now: explain cannot know it offline, and says so instead of a plain "granted".
+    const again = await explain(token);
+    expect(again.stdout).toContain(
+      '--   unused: not checked here: only the broker knows whether this token was already used',
+    );
+    expect((await harness.exchange(token, [SECRET])).status).toBe(401);
   });
 
   it('prints the refusal and its hint first, then every check', async () => {

@@ -35,7 +35,7 @@ export interface SecretExplanation {
 }
 
 export interface TokenCheckExplanation {
-  readonly check: TokenCheck;
+  readonly check: TokenCheck | 'unused';
   readonly result: 'passed' | 'failed' | 'not_checked';
   readonly detail: string;
 }
@@ -135,6 +135,9 @@ const ALL_CHECKS: readonly TokenCheck[] = [
   'replay_key',
 ];
 
+const UNUSED_NOT_CHECKED =
+  'not checked here: only the broker knows whether this token was already used (a second use is refused with token_replayed)';
+
 const SIGNATURE_NOT_CHECKED =
   "not checked here (it needs the issuer's keys); the broker checks it after the algorithm and before the claims";
 
@@ -188,6 +191,7 @@ export function explainTokenChecks(
   const results = checkTokenClaims(token, claims, issuer, policy.audience, nowSeconds);
   for (const result of results)
     checks.push({ check: result.check, result: result.passed ? 'passed' : 'failed', detail: result.detail });
+  checks.push({ check: 'unused', result: 'not_checked', detail: UNUSED_NOT_CHECKED });
   const failure = results.find((result) => !result.passed);
   return {
     checks,
