@@ -41826,6 +41826,22 @@ function retryAfterMs(header, now) {
   return Number.isNaN(date5) ? void 0 : Math.max(0, date5 - now);
 }
 
+// src/protocol/url-spelling.ts
+function normalHttpUrl(text) {
+  if (text.includes("?") || text.includes("#")) return void 0;
+  let url2;
+  try {
+    url2 = new URL(text);
+  } catch {
+    return void 0;
+  }
+  if (url2.protocol !== "https:" && url2.protocol !== "http:") return void 0;
+  if (url2.username !== "" || url2.password !== "") return void 0;
+  let path4 = url2.pathname;
+  while (path4.endsWith("/")) path4 = path4.slice(0, -1);
+  return `${url2.origin}${path4}`;
+}
+
 // src/client/broker-url.ts
 var LOOPBACK_HOSTS = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]"]);
 function brokerUrlProblem(text) {
@@ -41838,15 +41854,15 @@ function brokerUrlProblem(text) {
   if (url2.protocol !== "https:" && !(url2.protocol === "http:" && LOOPBACK_HOSTS.has(url2.hostname))) {
     return `must use https:// (http:// only for 127.0.0.1, localhost or [::1]), not "${text}"`;
   }
-  if (url2.username !== "" || url2.password !== "" || url2.search !== "" || url2.hash !== "")
+  if (url2.username !== "" || url2.password !== "" || text.includes("?") || text.includes("#"))
     return `must be a plain address, without user name, password, "?" query or "#" fragment, not "${text}"`;
   return void 0;
 }
 function normalBrokerUrl(text) {
-  const url2 = new URL(text);
-  let path4 = url2.pathname;
-  while (path4.endsWith("/")) path4 = path4.slice(0, -1);
-  return `${url2.origin}${path4}`;
+  const spelling = normalHttpUrl(text);
+  if (spelling === void 0)
+    throw new Error("normalBrokerUrl was given an address brokerUrlProblem refuses");
+  return spelling;
 }
 
 // src/client/errors.ts
@@ -46032,6 +46048,15 @@ function refuse(format, item, reason) {
     `the ${format} format cannot carry the value of ${what}: ${reason}; the json format carries any value`
   );
 }
+var LONE_SURROGATE = new RegExp("\\p{Cs}", "u");
+function refuseLoneSurrogate(format, item) {
+  if (LONE_SURROGATE.test(item.value))
+    throw refuse(
+      format,
+      item,
+      "it holds a lone UTF-16 surrogate, which a UTF-8 file writes as another character"
+    );
+}
 function refuseNul(format, item) {
   if (item.value.includes("\0"))
     throw refuse(format, item, "it holds a NUL character, which no environment variable can");
@@ -46040,6 +46065,7 @@ var SHELL_DOUBLE_QUOTE_SPECIAL = /["$`\\]/;
 function dotenvLine(item) {
   const { name, value } = item;
   refuseNul("dotenv", item);
+  refuseLoneSurrogate("dotenv", item);
   if (value.includes("\r"))
     throw refuse(
       "dotenv",

@@ -21,6 +21,22 @@ import { constants as constants3 } from "node:os";
 import { resolve as resolve4 } from "node:path";
 import { parseArgs } from "node:util";
 
+// src/protocol/url-spelling.ts
+function normalHttpUrl(text) {
+  if (text.includes("?") || text.includes("#")) return void 0;
+  let url2;
+  try {
+    url2 = new URL(text);
+  } catch {
+    return void 0;
+  }
+  if (url2.protocol !== "https:" && url2.protocol !== "http:") return void 0;
+  if (url2.username !== "" || url2.password !== "") return void 0;
+  let path = url2.pathname;
+  while (path.endsWith("/")) path = path.slice(0, -1);
+  return `${url2.origin}${path}`;
+}
+
 // src/client/broker-url.ts
 var LOOPBACK_HOSTS = /* @__PURE__ */ new Set(["127.0.0.1", "localhost", "[::1]"]);
 function brokerUrlProblem(text) {
@@ -33,15 +49,15 @@ function brokerUrlProblem(text) {
   if (url2.protocol !== "https:" && !(url2.protocol === "http:" && LOOPBACK_HOSTS.has(url2.hostname))) {
     return `must use https:// (http:// only for 127.0.0.1, localhost or [::1]), not "${text}"`;
   }
-  if (url2.username !== "" || url2.password !== "" || url2.search !== "" || url2.hash !== "")
+  if (url2.username !== "" || url2.password !== "" || text.includes("?") || text.includes("#"))
     return `must be a plain address, without user name, password, "?" query or "#" fragment, not "${text}"`;
   return void 0;
 }
 function normalBrokerUrl(text) {
-  const url2 = new URL(text);
-  let path = url2.pathname;
-  while (path.endsWith("/")) path = path.slice(0, -1);
-  return `${url2.origin}${path}`;
+  const spelling = normalHttpUrl(text);
+  if (spelling === void 0)
+    throw new Error("normalBrokerUrl was given an address brokerUrlProblem refuses");
+  return spelling;
 }
 
 // package.json
@@ -122,56 +138,8 @@ var CLIENT_VERSION = package_default.version;
 
 // src/client/command-path.ts
 import { constants } from "node:fs";
-import { access, stat } from "node:fs/promises";
-import { delimiter, isAbsolute, resolve } from "node:path";
-var DEFAULT_PATH = "/usr/bin:/bin";
-async function executableFile(path) {
-  const info = await stat(path).catch(() => void 0);
-  if (info === void 0) return "missing";
-  if (info.isDirectory()) return "directory";
-  if (!info.isFile()) return "no";
-  return await access(path, constants.X_OK).then(
-    () => true,
-    () => false
-  ) ? "yes" : "no";
-}
-async function resolveCommand(command, pathVariable, cwd) {
-  if (command === "") return { kind: "not_found", exitCode: 127, reason: "the command is empty" };
-  if (command.includes("/")) {
-    const path = isAbsolute(command) ? command : resolve(cwd, command);
-    const state = await executableFile(path);
-    if (state === "yes") return { kind: "found", path };
-    if (state === "missing") return { kind: "not_found", exitCode: 127, reason: "no such file" };
-    return {
-      kind: "not_executable",
-      exitCode: 126,
-      reason: "not an executable file (a directory, or no execute permission)"
-    };
-  }
-  let nonExecutable;
-  for (const directory of (pathVariable ?? DEFAULT_PATH).split(delimiter)) {
-    const path = resolve(cwd, directory === "" ? "." : directory, command);
-    const state = await executableFile(path);
-    if (state === "yes") return { kind: "found", path };
-    if (state === "no") nonExecutable ??= path;
-  }
-  if (nonExecutable !== void 0)
-    return {
-      kind: "not_executable",
-      exitCode: 126,
-      reason: `${nonExecutable} is not an executable file (a directory, or no execute permission)`
-    };
-  return { kind: "not_found", exitCode: 127, reason: "not found in any directory of PATH" };
-}
-
-// src/client/exchange-client.ts
-import { setTimeout as sleepFor } from "node:timers/promises";
-
-// src/protocol/bounded-request.ts
-import {
-  request as httpRequest
-} from "node:http";
-import { request as httpsRequest } from "node:https";
+import { access, open, stat } from "node:fs/promises";
+import { basename, delimiter, isAbsolute, resolve } from "node:path";
 
 // src/protocol/printable.ts
 var UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
@@ -197,6 +165,99 @@ function printable(text) {
 function printableLines(text) {
   return text.replace(UNPRINTABLE_BUT_NEWLINE, escapeCharacter);
 }
+
+// src/client/command-path.ts
+var DEFAULT_PATH = "/usr/bin:/bin";
+async function executableFile(path) {
+  const info = await stat(path).catch(() => void 0);
+  if (info === void 0) return "missing";
+  if (info.isDirectory()) return "directory";
+  if (!info.isFile()) return "no";
+  return await access(path, constants.X_OK).then(
+    () => true,
+    () => false
+  ) ? "yes" : "no";
+}
+var INTERPRETER_LINE_BYTES = 256;
+async function interpreterLine(path) {
+  const file2 = await open(path, "r").catch(() => void 0);
+  if (file2 === void 0) return void 0;
+  let text;
+  try {
+    const buffer = Buffer.alloc(INTERPRETER_LINE_BYTES);
+    const { bytesRead } = await file2.read(buffer, 0, INTERPRETER_LINE_BYTES, 0);
+    text = buffer.subarray(0, bytesRead).toString("utf8");
+  } catch {
+    return void 0;
+  } finally {
+    await file2.close();
+  }
+  if (!text.startsWith("#!")) return void 0;
+  const newline = text.indexOf("\n");
+  const line = (newline === -1 ? text : text.slice(0, newline)).slice(2).replace(/^[ \t]+/, "");
+  const end = line.search(/[ \t]/);
+  if (end === -1 && newline === -1) return void 0;
+  const interpreter = end === -1 ? line : line.slice(0, end);
+  const argument = end === -1 ? "" : line.slice(end).trim();
+  if (interpreter === "" || interpreter.includes("\uFFFD") || argument.includes("\uFFFD")) return void 0;
+  return { interpreter, argument };
+}
+function notRunnable(state, what = "") {
+  return state === "missing" ? { kind: "not_found", exitCode: 127, reason: `${what}no such file` } : {
+    kind: "not_executable",
+    exitCode: 126,
+    reason: `${what}not an executable file (a directory, or no execute permission)`
+  };
+}
+async function interpreterProblem(path, pathVariable, cwd) {
+  const line = await interpreterLine(path);
+  if (line === void 0) return void 0;
+  const interpreter = resolve(cwd, line.interpreter);
+  const state = await executableFile(interpreter);
+  if (state !== "yes") return notRunnable(state, `its interpreter ${printable(line.interpreter)}: `);
+  const name = line.argument;
+  if (basename(interpreter) !== "env" || name === "" || name.startsWith("-") || /[ \t=]/.test(name))
+    return void 0;
+  const found = await findCommand(name, pathVariable, cwd);
+  if (found.kind === "found") return void 0;
+  return { ...found, reason: `its interpreter ${printable(name)} (through env): ${found.reason}` };
+}
+async function resolveCommand(command, pathVariable, cwd) {
+  const found = await findCommand(command, pathVariable, cwd);
+  if (found.kind !== "found") return found;
+  return await interpreterProblem(found.path, pathVariable, cwd) ?? found;
+}
+async function findCommand(command, pathVariable, cwd) {
+  if (command === "") return { kind: "not_found", exitCode: 127, reason: "the command is empty" };
+  if (command.includes("/")) {
+    const path = isAbsolute(command) ? command : resolve(cwd, command);
+    const state = await executableFile(path);
+    return state === "yes" ? { kind: "found", path } : notRunnable(state);
+  }
+  let nonExecutable;
+  for (const directory of (pathVariable ?? DEFAULT_PATH).split(delimiter)) {
+    const path = resolve(cwd, directory === "" ? "." : directory, command);
+    const state = await executableFile(path);
+    if (state === "yes") return { kind: "found", path };
+    if (state === "no") nonExecutable ??= path;
+  }
+  if (nonExecutable !== void 0)
+    return {
+      kind: "not_executable",
+      exitCode: 126,
+      reason: `${nonExecutable} is not an executable file (a directory, or no execute permission)`
+    };
+  return { kind: "not_found", exitCode: 127, reason: "not found in any directory of PATH" };
+}
+
+// src/client/exchange-client.ts
+import { setTimeout as sleepFor } from "node:timers/promises";
+
+// src/protocol/bounded-request.ts
+import {
+  request as httpRequest
+} from "node:http";
+import { request as httpsRequest } from "node:https";
 
 // src/protocol/quoted.ts
 var MAX_QUOTED_CHARS = 100;
@@ -6238,7 +6299,7 @@ function bucketFor(state, inst) {
   return bucket;
 }
 var handoff;
-var open = [];
+var open2 = [];
 var memo = {
   alloc(_inst, payload, empty) {
     const bucket = handoff;
@@ -6247,7 +6308,7 @@ var memo = {
     handoff = void 0;
     const entry = { value: empty, issues: null };
     bucket.set(payload.value, entry);
-    open.push(entry);
+    open2.push(entry);
     return empty;
   },
   guard(inst) {
@@ -6318,10 +6379,10 @@ var memo = {
           return payload;
         }
         handoff = bucket;
-        const depth = open.length;
+        const depth = open2.length;
         const result = base(payload, ctx);
         handoff = void 0;
-        const entry = open.length > depth ? open.pop() : void 0;
+        const entry = open2.length > depth ? open2.pop() : void 0;
         if (result instanceof Promise) {
           return result.then((r2) => {
             if (entry)
@@ -24967,6 +25028,15 @@ function refuse(format, item, reason) {
     `the ${format} format cannot carry the value of ${what}: ${reason}; the json format carries any value`
   );
 }
+var LONE_SURROGATE = new RegExp("\\p{Cs}", "u");
+function refuseLoneSurrogate(format, item) {
+  if (LONE_SURROGATE.test(item.value))
+    throw refuse(
+      format,
+      item,
+      "it holds a lone UTF-16 surrogate, which a UTF-8 file writes as another character"
+    );
+}
 function refuseNul(format, item) {
   if (item.value.includes("\0"))
     throw refuse(format, item, "it holds a NUL character, which no environment variable can");
@@ -24978,6 +25048,7 @@ var SHELL_DOUBLE_QUOTE_SPECIAL = /["$`\\]/;
 function dotenvLine(item) {
   const { name, value } = item;
   refuseNul("dotenv", item);
+  refuseLoneSurrogate("dotenv", item);
   if (value.includes("\r"))
     throw refuse(
       "dotenv",
@@ -25010,12 +25081,15 @@ function formatJson(values) {
 function formatShell(values) {
   return values.map((item) => {
     refuseNul("shell", item);
+    refuseLoneSurrogate("shell", item);
     return `export ${item.name}=${shellQuote(item.value)}
 `;
   }).join("");
 }
 function formatGithubEnv(values, randomDelimiter) {
-  return values.map(({ name, value }) => {
+  return values.map((item) => {
+    refuseLoneSurrogate("github-env", item);
+    const { name, value } = item;
     let delimiter2 = randomDelimiter();
     while (value.includes(delimiter2)) delimiter2 = randomDelimiter();
     return `${name}<<${delimiter2}
@@ -25028,7 +25102,7 @@ var OUTPUT_FORMATS = ["dotenv", "json", "shell", "github-env"];
 
 // src/client/private-files.ts
 import { constants as constants2 } from "node:fs";
-import { lstat as lstat2, mkdir, open as open2, rmdir, stat as stat2, unlink } from "node:fs/promises";
+import { lstat as lstat2, mkdir, open as open3, rmdir, stat as stat2, unlink } from "node:fs/promises";
 import { dirname as dirname2, join as join2, resolve as resolve3 } from "node:path";
 
 // src/client/real-directories.ts
@@ -25127,7 +25201,7 @@ async function checkPathFree(path, base = process.cwd()) {
 }
 async function createNew(path) {
   try {
-    return await open2(path, CREATE_NEW, 384);
+    return await open3(path, CREATE_NEW, 384);
   } catch (error62) {
     const code = errorCode(error62);
     if (code === "EEXIST" || code === "ELOOP") {
@@ -25187,7 +25261,7 @@ async function removeCreatedFile(identity) {
   if (changed !== void 0) return { kind: "left alone", reason: changed };
   let handle;
   try {
-    handle = await open2(identity.path, constants2.O_WRONLY | NOFOLLOW | NONBLOCK);
+    handle = await open3(identity.path, constants2.O_WRONLY | NOFOLLOW | NONBLOCK);
   } catch (error62) {
     const code = errorCode(error62);
     if (code === "ENOENT") return ALREADY_GONE;
@@ -25268,12 +25342,12 @@ function parseSecretLine(line, lineNumber, where, ownEntry) {
 }
 
 // src/protocol/bounded-read.ts
-import { open as open3 } from "node:fs/promises";
+import { open as open4 } from "node:fs/promises";
 var TooLargeError = class extends Error {
   name = "TooLargeError";
 };
 async function readFileAtMost(path, maxBytes, what) {
-  const handle = await open3(path, "r");
+  const handle = await open4(path, "r");
   try {
     const buffer = Buffer.alloc(maxBytes + 1);
     let size = 0;

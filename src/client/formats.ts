@@ -21,6 +21,22 @@ function refuse(format: string, item: NamedValue, reason: string): FormatError {
   );
 }
 
+/** A UTF-16 surrogate not in a pair (in `u` mode a pair is one code point, so only a lone one matches). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Refuses what no text file written in UTF-8 holds: a lone UTF-16 surrogate is not text, and is written (and so
+ * read back) as U+FFFD, another value.
+ */
+function refuseLoneSurrogate(format: string, item: NamedValue): void {
+  if (LONE_SURROGATE.test(item.value))
+    throw refuse(
+      format,
+      item,
+      'it holds a lone UTF-16 surrogate, which a UTF-8 file writes as another character',
+    );
+}
+
 /** No environment variable, and no shell string, can hold a NUL character. */
 function refuseNul(format: string, item: NamedValue): void {
   if (item.value.includes('\0'))
@@ -41,7 +57,8 @@ const SHELL_DOUBLE_QUOTE_SPECIAL = /["$`\\]/;
  * - `NAME='value'` when the value holds no single quote: none of the readers expands anything inside.
  * - `NAME="value"` when it holds a single quote but none of `"`, `$`, backquote or backslash: then no reader
  *   expands anything inside either (dotenv and node expand `\n` in double quotes; a shell, `$` and backquotes).
- * Refused: a carriage return (dotenv reads it as a line break, node drops it), a NUL character, a value ending
+ * Refused: a carriage return (dotenv reads it as a line break, node drops it), a NUL character, a lone
+ * surrogate (see refuseLoneSurrogate), a value ending
  * in a backslash (dotenv's parser reads `\'` before the closing quote as an escaped quote and may run on into
  * later lines), and a single quote together with one of `"`, `$`, backquote or backslash (only backquotes would
  * hold it for dotenv and node, and a shell runs what is inside backquotes).
@@ -49,6 +66,7 @@ const SHELL_DOUBLE_QUOTE_SPECIAL = /["$`\\]/;
 function dotenvLine(item: NamedValue): string {
   const { name, value } = item;
   refuseNul('dotenv', item);
+  refuseLoneSurrogate('dotenv', item);
   if (value.includes('\r'))
     throw refuse(
       'dotenv',
@@ -79,20 +97,29 @@ export function formatJson(values: readonly NamedValue[]): string {
   return `${JSON.stringify(Object.fromEntries(values.map(({ name, value }) => [name, value])), null, 2)}\n`;
 }
 
-/** `export NAME='value'` lines for `eval` or `.` in sh, bash or zsh: any value but one with a NUL character. */
+/**
+ * `export NAME='value'` lines for `eval` or `.` in sh, bash or zsh: any value but one with a NUL character or a
+ * lone surrogate.
+ */
 export function formatShell(values: readonly NamedValue[]): string {
   return values
     .map((item) => {
       refuseNul('shell', item);
+      refuseLoneSurrogate('shell', item);
       return `export ${item.name}=${shellQuote(item.value)}\n`;
     })
     .join('');
 }
 
-/** GitHub's GITHUB_ENV format: NAME<<DELIMITER blocks with a random delimiter that is not in the value. */
+/**
+ * GitHub's GITHUB_ENV format: NAME<<DELIMITER blocks with a random delimiter that is not in the value. Refused:
+ * a lone surrogate, which the UTF-8 file cannot hold.
+ */
 export function formatGithubEnv(values: readonly NamedValue[], randomDelimiter: () => string): string {
   return values
-    .map(({ name, value }) => {
+    .map((item) => {
+      refuseLoneSurrogate('github-env', item);
+      const { name, value } = item;
       let delimiter = randomDelimiter();
       while (value.includes(delimiter)) delimiter = randomDelimiter();
       return `${name}<<${delimiter}\n${value}\n${delimiter}\n`;

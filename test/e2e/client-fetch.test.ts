@@ -135,12 +135,37 @@ describe('secrets-fetch exec checks its command before a token is spent', () => 
   it('exits 127 for a command that is not found and 126 for one that cannot run, and the token still works', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'client-exec-'));
     await writeFile(join(directory, 'not-executable'), '#!/bin/sh\necho ran\n', { mode: 0o644 });
+    // Scripts whose #! interpreter cannot run them: spawn would fail only after the token was spent.
+    const scripts: Record<string, string> = {
+      'bad-interpreter': '#!/nonexistent/interp -x\necho ran\n',
+      'crlf-interpreter': '#!/bin/sh\r\necho ran\r\n',
+      'env-missing': '#!/usr/bin/env no-such-interpreter-anywhere\necho ran\n',
+      'interpreter-not-executable': `#!${join(directory, 'not-executable')}\necho ran\n`,
+    };
+    for (const [name, text] of Object.entries(scripts))
+      await writeFile(join(directory, name), text, { mode: 0o755 });
     const token = await gitlabToken();
     const cases: [string[], number, string][] = [
       [['./missing'], 127, 'cannot run ./missing: no such file; nothing was fetched'],
       [['no-such-command-anywhere'], 127, 'not found in any directory of PATH'],
       [['./not-executable'], 126, 'cannot run ./not-executable: not an executable file'],
       [[directory], 126, 'not an executable file'],
+      [
+        ['./bad-interpreter'],
+        127,
+        'cannot run ./bad-interpreter: its interpreter /nonexistent/interp: no such file; nothing was fetched',
+      ],
+      [['./crlf-interpreter'], 127, 'its interpreter /bin/sh\\r: no such file; nothing was fetched'],
+      [
+        ['./env-missing'],
+        127,
+        'its interpreter no-such-interpreter-anywhere (through env): not found in any directory of PATH',
+      ],
+      [
+        ['./interpreter-not-executable'],
+        126,
+        `its interpreter ${directory}/not-executable: not an executable`,
+      ],
     ];
     for (const [command, code, message] of cases) {
       const result = await fetch(

@@ -8,7 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dotenv from 'dotenv';
 import { describe, expect, it } from 'vitest';
-import { FormatError, formatDotenv, formatShell, type NamedValue } from '../../src/client/formats.js';
+import {
+  FormatError,
+  formatDotenv,
+  formatGithubEnv,
+  formatJson,
+  formatShell,
+  type NamedValue,
+} from '../../src/client/formats.js';
 import { run } from '../helpers/child-process.js';
 
 /** Every value a dotenv file written by secrets-fetch or the action must carry exactly. */
@@ -185,5 +192,42 @@ describe('the shell format', () => {
     expect(() => formatShell([{ name: 'N', value: 'a\0b', secretName: 'prod/x/N' }])).toThrow(
       'the shell format cannot carry the value of secret "prod/x/N" (N): it holds a NUL character',
     );
+  });
+});
+
+describe('a lone UTF-16 surrogate', () => {
+  // Written to a UTF-8 file it becomes U+FFFD: every format but json, which escapes it as \ud800, refuses it.
+  const values = ['\ud800', 'x\udc00y', 'end\udbff', '\udfffstart'];
+
+  it('is refused by the dotenv, shell and github-env formats, naming the secret and never the value', () => {
+    const formats: [string, (items: NamedValue[]) => string][] = [
+      ['dotenv', formatDotenv],
+      ['shell', formatShell],
+      ['github-env', (items) => formatGithubEnv(items, () => 'EOF_DELIMITER')],
+    ];
+    for (const [format, write] of formats)
+      for (const value of values) {
+        const item = { name: 'S', value, secretName: 'prod/x/S' };
+        let caught: unknown;
+        try {
+          write([{ name: 'FIRST', value: 'fine' }, item]);
+        } catch (error) {
+          caught = error;
+        }
+        expect(caught, `${format} ${JSON.stringify(value)}`).toBeInstanceOf(FormatError);
+        const message = (caught as Error).message;
+        expect(message).toBe(
+          `the ${format} format cannot carry the value of secret "prod/x/S" (S): it holds a lone UTF-16 surrogate, which a UTF-8 file writes as another character; the json format carries any value`,
+        );
+        expect(message).not.toContain(value);
+      }
+  });
+
+  it('is carried by json, and a surrogate pair by every format', () => {
+    for (const value of values) expect(JSON.parse(formatJson([{ name: 'S', value }]))).toEqual({ S: value });
+    const pair = [{ name: 'E', value: 'emoji \u{1f600}' }];
+    expect(dotenv.parse(formatDotenv(pair))).toEqual({ E: 'emoji \u{1f600}' });
+    expect(formatShell(pair)).toBe("export E='emoji \u{1f600}'\n");
+    expect(formatGithubEnv(pair, () => 'D')).toBe('E<<D\nemoji \u{1f600}\nD\n');
   });
 });

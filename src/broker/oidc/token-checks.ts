@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { quoted } from '../../protocol/quoted.js';
+import { normalHttpUrl } from '../../protocol/url-spelling.js';
 import { BrokerError } from '../errors.js';
 import type { CompiledPolicy, IssuerConfig } from '../policy/compiled-policy.js';
 
@@ -138,8 +139,16 @@ function showAudience(value: unknown): string {
   return Array.isArray(value) ? `[${value.map((item) => quoted(item)).join(', ')}]` : quoted(value);
 }
 
+/**
+ * Whether the token's aud (a string or an array of strings) names `audience`. An http(s) audience is compared
+ * in the clients' one spelling (normalHttpUrl), so `https://x.example/` in the policy matches the
+ * `https://x.example` a client requests by default, and the reverse; anything else is compared exactly.
+ */
 function audienceContains(value: unknown, audience: string): boolean {
-  return typeof value === 'string' ? value === audience : Array.isArray(value) && value.includes(audience);
+  const spelling = (text: string): string => normalHttpUrl(text) ?? text;
+  const wanted = spelling(audience);
+  const names = (item: unknown): boolean => typeof item === 'string' && spelling(item) === wanted;
+  return Array.isArray(value) ? value.some(names) : names(value);
 }
 
 /** A claim's time as a date (the same text whenever it is shown, so explanations compare equal). */
