@@ -8,9 +8,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerHarness } from '../helpers/broker-harness.js';
 import { canary, findLeaks } from '../helpers/canary.js';
+import { REPO_ROOT } from '../helpers/child-process.js';
 import { EXAMPLE_SCRIPTS, examplePipeline, GitlabProject, type JobRun } from '../helpers/gitlab-project.js';
 
-const GUARD = 'test -n "${SECRETS_ACTION_READY:?$SECRETS_ACTION_NOT_READY}"';
+const GUARD = `test "\${SECRETS_ACTION_READY-}" = "\${CI_JOB_ID:?}" || { printf '%s\\n' "$SECRETS_ACTION_NOT_READY" >&2; exit 1; }`;
+
+const NOT_READY =
+  "secrets-action: the secrets were not fetched: the component's before_script did not run (a job's own before_script replaces it); make - !reference [.secrets-action, before_script] the first entry of this job's before_script";
+const EXEC_NOT_READY =
+  "secrets-action: secrets_action_exec is not defined: the component's before_script did not run (a job's own before_script replaces it); make - !reference [.secrets-action-exec, before_script] the first entry of this job's before_script";
 
 // Jobs written as users write them next to the example's; the flow form is the one from the issue.
 const JOBS = `
@@ -43,6 +49,31 @@ replaced-before-script:
     - ${GUARD}
     - ./deploy.sh
 
+reference-pipeline-ready:
+  stage: deploy
+  extends: .secrets-action
+  before_script:
+    - !reference [.secrets-action, before_script]
+  script:
+    - ${GUARD}
+    - ./deploy.sh
+
+replaced-before-script-pipeline-ready:
+  stage: deploy
+  extends: .secrets-action
+  before_script: [echo setup]
+  script:
+    - ${GUARD}
+    - ./deploy.sh
+
+replaced-before-script-cicd-ready:
+  stage: deploy
+  extends: .secrets-action
+  before_script: [echo setup]
+  script:
+    - ${GUARD}
+    - ./deploy.sh
+
 exec-reference:
   stage: deploy
   extends: .secrets-action-exec
@@ -54,6 +85,14 @@ exec-reference:
     - secrets_action_exec ./migrate.sh --apply
 
 exec-replaced-before-script:
+  stage: deploy
+  extends: .secrets-action-exec
+  before_script: [echo setup]
+  script:
+    - ${GUARD}
+    - secrets_action_exec ./migrate.sh --apply
+
+exec-replaced-before-script-pipeline-ready:
   stage: deploy
   extends: .secrets-action-exec
   before_script: [echo setup]
@@ -111,6 +150,12 @@ function expectNoLeaks(run: JobRun): void {
 }
 
 describe('GitLab component: a job with its own before_script', () => {
+  it('the README, the component header and the example show the guard these jobs run', async () => {
+    for (const file of ['README.md', 'templates/gitlab/template.yml', 'examples/gitlab/.gitlab-ci.yml']) {
+      expect(await readFile(join(REPO_ROOT, file), 'utf8'), file).toContain(`- ${GUARD}\n`);
+    }
+  });
+
   it("the example's deploy-with-setup job: the component's lines by !reference, then its own, which see the secrets", async () => {
     const run = await project.runJob('deploy-with-setup');
     expect(run.log).toContain('json schema validated');
@@ -144,12 +189,48 @@ describe('GitLab component: a job with its own before_script', () => {
     const run = await project.runJob('replaced-before-script');
     expect(run.code, run.log).not.toBe(0);
     expect(printed(run, 'replaced-before-script')).toContain('setup');
-    expect(run.log).toContain(
-      "SECRETS_ACTION_READY: secrets-action: the secrets were not fetched: the component's before_script did not run (a job's own before_script replaces it); make - !reference [.secrets-action, before_script] the first entry of this job's before_script",
-    );
+    expect(run.log).toContain(NOT_READY);
     // The rest of the script never ran.
     expect(run.log).not.toContain('deployed');
     expect(await proofExists('replaced-before-script', 'db')).toBe(false);
+  });
+
+  it('a SECRETS_ACTION_READY pipeline variable does not get a job whose fetch did not run past the guard', async () => {
+    const job = 'replaced-before-script-pipeline-ready';
+    const run = await project.runJob(job, { pipelineVariables: { SECRETS_ACTION_READY: 'true' } });
+    expect(run.code, run.log).not.toBe(0);
+    expect(printed(run, job)).toContain('setup');
+    // The script stopped at the guard: deploy.sh was never started.
+    expect(run.log).not.toContain('$ ./deploy.sh');
+    expect(run.log).toContain(NOT_READY);
+    expect(await proofExists(job, 'db')).toBe(false);
+  });
+
+  it('a SECRETS_ACTION_READY CI/CD variable does not get a job whose fetch did not run past the guard', async () => {
+    const job = 'replaced-before-script-cicd-ready';
+    const run = await project.runJob(job, { cicdVariables: { SECRETS_ACTION_READY: 'true' } });
+    expect(run.code, run.log).not.toBe(0);
+    // The script stopped at the guard: deploy.sh was never started.
+    expect(run.log).not.toContain('$ ./deploy.sh');
+    expect(run.log).toContain(NOT_READY);
+    expect(await proofExists(job, 'db')).toBe(false);
+  });
+
+  it('with a SECRETS_ACTION_READY pipeline variable, a job whose fetch ran still passes the guard', async () => {
+    const job = 'reference-pipeline-ready';
+    const run = await project.runJob(job, { pipelineVariables: { SECRETS_ACTION_READY: 'true' } });
+    expect(run.code, run.log).toBe(0);
+    expect(printed(run, job)).toContain('deployed');
+    expect(await proof(job, 'db')).toBe(values.db);
+    expectNoLeaks(run);
+  });
+
+  it('.secrets-action-exec: a SECRETS_ACTION_READY pipeline variable does not get past the guard either', async () => {
+    const job = 'exec-replaced-before-script-pipeline-ready';
+    const run = await project.runJob(job, { pipelineVariables: { SECRETS_ACTION_READY: 'true' } });
+    expect(run.code, run.log).not.toBe(0);
+    expect(run.log).not.toContain('$ secrets_action_exec');
+    expect(run.log).toContain(EXEC_NOT_READY);
   });
 
   it('.secrets-action-exec with !reference first gives the secrets to the command, redacted', async () => {
@@ -164,9 +245,7 @@ describe('GitLab component: a job with its own before_script', () => {
   it('.secrets-action-exec without the reference fails at the guard, naming .secrets-action-exec', async () => {
     const run = await project.runJob('exec-replaced-before-script');
     expect(run.code, run.log).not.toBe(0);
-    expect(run.log).toContain(
-      "SECRETS_ACTION_READY: secrets-action: secrets_action_exec is not defined: the component's before_script did not run (a job's own before_script replaces it); make - !reference [.secrets-action-exec, before_script] the first entry of this job's before_script",
-    );
+    expect(run.log).toContain(EXEC_NOT_READY);
     expect(run.log).not.toContain('migrating with');
   });
 

@@ -33,6 +33,11 @@ export const EXAMPLE_SCRIPTS: Readonly<Record<string, string>> = {
   'migrate.sh': '#!/bin/sh\necho "migrating with $DB_PASSWORD and $API_TOKEN" >&2\necho "args: $*"\n',
 };
 
+export interface RunJobOptions {
+  readonly pipelineVariables?: Readonly<Record<string, string>>;
+  readonly cicdVariables?: Readonly<Record<string, string>>;
+}
+
 export class GitlabProject {
   private constructor(
     readonly dir: string,
@@ -66,11 +71,25 @@ export class GitlabProject {
     return project;
   }
 
-  /** Runs one job on a protected ref, with the component's inputs pointing at the harness's broker. */
-  async runJob(job: string): Promise<JobRun> {
+  /**
+   * Runs one job on a protected ref, with the component's inputs pointing at the harness's broker.
+   * `pipelineVariables` are passed as pipeline variables (`--variable`), `cicdVariables` as the project's
+   * CI/CD variables (a `--variables-file`): both outrank the variables of the job's YAML, as in GitLab.
+   */
+  async runJob(job: string, options: RunJobOptions = {}): Promise<JobRun> {
     const tokens = await Promise.all(
       [1, 2, 3].map(() => this.harness.gitlab.token(gitlabClaims(this.harness.gitlab.url, TEST_AUDIENCE))),
     );
+    const variablesFile: string[] = [];
+    if (options.cicdVariables) {
+      // gitlab-ci-local reads --variables-file relative to the project, even when given an absolute path.
+      const file = `.cicd-variables-${job}.yml`;
+      const yaml = Object.entries(options.cicdVariables).map(
+        ([name, value]) => `${name}: ${JSON.stringify(value)}\n`,
+      );
+      await writeFile(join(this.dir, file), yaml.join(''));
+      variablesFile.push('--variables-file', file);
+    }
     const result = await run(
       join(REPO_ROOT, 'node_modules/.bin/gitlab-ci-local'),
       [
@@ -87,6 +106,11 @@ export class GitlabProject {
         '--input',
         'fetch_url=dist/secrets-fetch.js',
         ...tokens.flatMap((token, index) => ['--variable', `SECRETS_ACTION_ID_TOKEN_${index + 1}=${token}`]),
+        ...Object.entries(options.pipelineVariables ?? {}).flatMap(([name, value]) => [
+          '--variable',
+          `${name}=${value}`,
+        ]),
+        ...variablesFile,
         job,
       ],
       { cwd: this.dir },
