@@ -81,12 +81,13 @@ var package_default = {
     prepare: "tsc -p tsconfig.build.json",
     test: "npm run build:lib && npm run typecheck && npm run lint && vitest run",
     typecheck: "tsc --noEmit",
-    lint: "eslint . && prettier --check .",
+    lint: "eslint . && prettier --check . && npm run lint:deps --silent",
     format: "prettier --write .",
     build: "node build.mjs",
     bench: "npm run build:lib --silent && tsx bench/exchange-bench.ts",
     soak: "npm run build:lib --silent && tsx bench/soak.ts --minutes",
-    "docs:env-names": "tsx scripts/refused-env-names-doc.ts && prettier --write docs/refused-env-names.md"
+    "docs:env-names": "tsx scripts/refused-env-names-doc.ts && prettier --write docs/refused-env-names.md",
+    "lint:deps": "depcruise src --config .dependency-cruiser.mjs"
   },
   dependencies: {
     "@actions/core": "^3.0.1",
@@ -114,6 +115,7 @@ var package_default = {
     "@types/semver": "^7.8.0",
     "@types/sodium-native": "^2.3.9",
     autocannon: "^8.0.0",
+    "dependency-cruiser": "^17.4.3",
     dotenv: "^17.4.2",
     esbuild: "^0.28.2",
     eslint: "^9.39.5",

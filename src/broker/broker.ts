@@ -20,8 +20,8 @@ import { BOOTSTRAP_TOKEN_VARIABLE, LEGACY_BOOTSTRAP_TOKEN_VARIABLE, type BrokerC
 import { ExchangeService } from './exchange/exchange-service.js';
 import { SpentTokens } from './exchange/spent-tokens.js';
 import { createApp } from './http/create-app.js';
-import { parseTrustedProxies } from './http/source-ip.js';
-import { TokenBuckets } from './http/token-bucket.js';
+import { parseTrustedProxies } from './traffic/source-ip.js';
+import { TokenBuckets } from './traffic/token-bucket.js';
 import { createMetrics } from './metrics.js';
 import { DEFAULT_ISSUER_KEYS_OPTIONS, type IssuerKeysOptions } from './oidc/issuer-keys.js';
 import { TokenVerifier } from './oidc/token-verifier.js';
@@ -33,8 +33,8 @@ import { KeyRing } from './store/key-ring.js';
 import { KEY_VERSION_SETTING, KeyRotation } from './store/key-rotation.js';
 import { loadMasterKeys } from './store/master-key.js';
 import { SecretVault } from './store/secret-vault.js';
-import { openPostgresStores } from './store/postgres/open-postgres-stores.js';
-import { openSqliteStores } from './store/sqlite/open-sqlite-stores.js';
+import { openPostgresStores } from './postgres/open-postgres-stores.js';
+import { openSqliteStores } from './sqlite/open-sqlite-stores.js';
 import { BROKER_VERSION } from './version.js';
 import { limitConnectionsPerAddress } from './http/connection-limit.js';
 

@@ -1,4 +1,4 @@
-import type { Explanation } from '../broker/policy/explain.js';
+import type { Explanation } from '../broker/explain/explain.js';
 import { printable } from '../protocol/printable.js';
 
 /** Claim values come from a token nobody verified here: quoted, and escaped past what JSON escapes. */

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
-import { explainDecision, explainToken } from '../broker/policy/explain.js';
+import { explainDecision, explainToken } from '../broker/explain/explain.js';
 import { lintPolicy, unknownClaims, type LintFinding } from '../broker/policy/lint.js';
 import { loadPolicyFile, parsePolicy, PolicyError } from '../broker/policy/load-policy.js';
 import { pinPolicy, restLookup } from '../broker/policy/pin.js';

@@ -3,7 +3,7 @@ import { startBroker } from '../broker/broker.js';
 import { ConfigError, resolveBrokerConfig, type ServeOptions } from '../broker/config.js';
 import { UnkeyedAuditChainError } from '../broker/audit/audit-log.js';
 import { createCommandLogger, LogFormatError } from '../broker/logger.js';
-import { TrustProxyError } from '../broker/http/source-ip.js';
+import { TrustProxyError } from '../broker/traffic/source-ip.js';
 import { PolicyError } from '../broker/policy/load-policy.js';
 import { MasterKeyError } from '../broker/store/master-key.js';
 import { printable } from '../protocol/printable.js';

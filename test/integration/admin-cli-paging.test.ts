@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExchangeAuditRecord } from '../../src/broker/audit/audit-log.js';
+import type { ExchangeAuditRecord } from '../../src/broker/audit/audit-records.js';
 import { BrokerHarness } from '../helpers/broker-harness.js';
 import { adminEnvironment, runCli } from '../helpers/cli.js';
 import { PostgresCluster } from '../helpers/postgres.js';

@@ -4,7 +4,7 @@
  * reverse; another host or path is still refused, with the code and hint it had. Exchange and explain agree.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Explanation } from '../../src/broker/policy/explain.js';
+import type { Explanation } from '../../src/broker/explain/explain.js';
 import { BrokerHarness, TEST_AUDIENCE, testPolicy } from '../helpers/broker-harness.js';
 import { runCli } from '../helpers/cli.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';

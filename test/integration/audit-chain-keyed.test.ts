@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../src/broker/audit/audit-chain.js';
 import { DATABASE_FILE } from '../../src/broker/broker.js';
 import { parseMasterKey } from '../../src/broker/store/master-key.js';
-import { openSqliteStores } from '../../src/broker/store/sqlite/open-sqlite-stores.js';
+import { openSqliteStores } from '../../src/broker/sqlite/open-sqlite-stores.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';
 import { adminEnvironment, runCli } from '../helpers/cli.js';
 import { UnkeyedAuditChainError } from '../../src/broker/audit/audit-log.js';

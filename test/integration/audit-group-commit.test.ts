@@ -19,8 +19,8 @@ import {
   type Stores,
   type TokenUse,
 } from '../../src/broker/store/interfaces.js';
-import { openPostgresStores } from '../../src/broker/store/postgres/open-postgres-stores.js';
-import { openSqliteStores } from '../../src/broker/store/sqlite/open-sqlite-stores.js';
+import { openPostgresStores } from '../../src/broker/postgres/open-postgres-stores.js';
+import { openSqliteStores } from '../../src/broker/sqlite/open-sqlite-stores.js';
 import { PostgresCluster } from '../helpers/postgres.js';
 
 const ISSUER = 'https://token.actions.githubusercontent.com';

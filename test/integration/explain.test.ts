@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Explanation } from '../../src/broker/policy/explain.js';
+import type { Explanation } from '../../src/broker/explain/explain.js';
 import { main } from '../../src/cli/main.js';
 import { githubClaims, gitlabClaims, type Claims } from '../helpers/oidc-issuer.js';
 import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AuditChainKeys } from '../../src/broker/audit/audit-chain-keys.js';
 import { verifyAuditChain } from '../../src/broker/audit/audit-chain.js';
 import { DATABASE_FILE } from '../../src/broker/broker.js';
-import { openSqliteStores } from '../../src/broker/store/sqlite/open-sqlite-stores.js';
+import { openSqliteStores } from '../../src/broker/sqlite/open-sqlite-stores.js';
 import { SecretVault } from '../../src/broker/store/secret-vault.js';
 import { KeyRing } from '../../src/broker/store/key-ring.js';
 import { parseMasterKey } from '../../src/broker/store/master-key.js';

@@ -1,6 +1,6 @@
 /** policy explain --token makes every check the broker makes of a token (all but the signature) and says what it decides. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Explanation } from '../../src/broker/policy/explain.js';
+import type { Explanation } from '../../src/broker/explain/explain.js';
 import { githubClaims, tokenFromForeignKey, type Claims } from '../helpers/oidc-issuer.js';
 import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';
 import { runCli } from '../helpers/cli.js';

@@ -4,7 +4,7 @@ import type { RunningBroker } from '../../src/broker/broker.js';
 import { verifyAuditChain, type ChainHead } from '../../src/broker/audit/audit-chain.js';
 import { AuditChainKeys } from '../../src/broker/audit/audit-chain-keys.js';
 import { parseMasterKey } from '../../src/broker/store/master-key.js';
-import { openPostgresStores } from '../../src/broker/store/postgres/open-postgres-stores.js';
+import { openPostgresStores } from '../../src/broker/postgres/open-postgres-stores.js';
 import { BrokerHarness, newRecipient, openSealed, TEST_AUDIENCE } from '../helpers/broker-harness.js';
 import { eventually } from '../helpers/eventually.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';

@@ -6,7 +6,7 @@ import { verifyAuditChain } from '../../src/broker/audit/audit-chain.js';
 import { DATABASE_FILE } from '../../src/broker/broker.js';
 import { AuditChainKeys } from '../../src/broker/audit/audit-chain-keys.js';
 import { MasterKeyError, parseMasterKey } from '../../src/broker/store/master-key.js';
-import { openSqliteStores } from '../../src/broker/store/sqlite/open-sqlite-stores.js';
+import { openSqliteStores } from '../../src/broker/sqlite/open-sqlite-stores.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';
 import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';
 

@@ -6,7 +6,7 @@ import {
   writtenEntries,
   type AppendOutcome,
   type PendingAppend,
-} from '../../src/broker/store/audit-batcher.js';
+} from '../../src/broker/audit/audit-batcher.js';
 import { TokenAlreadyUsedError } from '../../src/broker/store/interfaces.js';
 
 const hashFor = (prev: string, record: string) => `${prev}>${record}`;

@@ -12,9 +12,10 @@ import {
   parseLink,
   unkeyedLink,
 } from '../../src/broker/audit/audit-chain-keys.js';
-import { AuditLog, UnkeyedAuditChainError, type AdminAuditRecord } from '../../src/broker/audit/audit-log.js';
+import { AuditLog, UnkeyedAuditChainError } from '../../src/broker/audit/audit-log.js';
+import type { AdminAuditRecord } from '../../src/broker/audit/audit-records.js';
 import { ChainHeadPublisher } from '../../src/broker/audit/chain-head-publisher.js';
-import { GENESIS_HASH } from '../../src/broker/store/audit-batcher.js';
+import { GENESIS_HASH } from '../../src/broker/audit/audit-batcher.js';
 import type { AuditEntry, AuditRecords } from '../../src/broker/store/interfaces.js';
 import { masterKeyFromBytes, type MasterKey } from '../../src/broker/store/master-key.js';
 

@@ -308,7 +308,7 @@ describe('claim globs', () => {
 describe('policy explain', () => {
   it('spends at most its budget, however many entries and rules', async () => {
     const { parsePolicy } = await import('../../src/broker/policy/load-policy.js');
-    const { explainDecision } = await import('../../src/broker/policy/explain.js');
+    const { explainDecision } = await import('../../src/broker/explain/explain.js');
     const rules = Array.from(
       { length: 40 },
       (_, index) => `  - name: r${index}

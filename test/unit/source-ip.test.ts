@@ -1,6 +1,6 @@
 /** The client address behind trusted proxies, and the block per-address limits count it in. */
 import { describe, expect, it } from 'vitest';
-import { addressBlock, parseTrustedProxies, resolveSourceIp } from '../../src/broker/http/source-ip.js';
+import { addressBlock, parseTrustedProxies, resolveSourceIp } from '../../src/broker/traffic/source-ip.js';
 
 describe('addressBlock', () => {
   it('is the address for IPv4 and the /64 for IPv6, however it is written', () => {

@@ -1,5 +1,5 @@
-import { addressBlock } from '../http/source-ip.js';
-import { TokenBuckets } from '../http/token-bucket.js';
+import { addressBlock } from '../traffic/source-ip.js';
+import { TokenBuckets } from '../traffic/token-bucket.js';
 
 export interface AdminAuthLimits {
   /** Failed authentications an address may make at once... */

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { WorkBudgetExceededError } from '../../protocol/automaton.js';
 import { RequestedEntryError } from '../../protocol/secret-names.js';
-import { explainDecision, explainToken } from '../policy/explain.js';
+import { explainDecision, explainToken } from '../explain/explain.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';

@@ -1,4 +1,4 @@
-import type { AuditRecord } from '../audit/audit-log.js';
+import type { AuditRecord } from '../audit/audit-records.js';
 
 /** The values of the audit query's enumerated filters: the CLI offers exactly these, the API refuses others. */
 export const AUDIT_KINDS = ['exchange', 'admin'] as const satisfies readonly AuditRecord['kind'][];

@@ -1,6 +1,6 @@
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { MasterKey } from '../store/master-key.js';
-import { GENESIS_HASH } from '../store/audit-batcher.js';
+import { GENESIS_HASH } from './audit-batcher.js';
 
 /** HKDF info of the chain key: distinct from the key-encryption keys' ("secrets-broker kek v<N>"). */
 const CHAIN_KEY_INFO = 'secrets-broker audit chain v1';

@@ -1,5 +1,5 @@
 import type { AuditEntry, AuditRecords } from '../store/interfaces.js';
-import { GENESIS_HASH } from '../store/audit-batcher.js';
+import { GENESIS_HASH } from './audit-batcher.js';
 import { contentDigest, LINK_PATTERN, parseLink, type AuditChainKeys } from './audit-chain-keys.js';
 import { isChainKeyedRecord } from './chain-keying.js';
 

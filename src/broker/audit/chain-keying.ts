@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AdminAuditRecord } from './audit-log.js';
+import type { AdminAuditRecord } from './audit-records.js';
 
 /**
  * The record a broker writes when it starts on a chain whose newest link is not keyed (a database from before the

@@ -7,7 +7,8 @@ import {
   type RequestedEntry,
 } from '../../protocol/secret-names.js';
 import { exchangeRequestSchema, type ExchangeResponse } from '../../protocol/wire.js';
-import type { AuditLog, ExchangeAuditRecord, ReleasedVersion } from '../audit/audit-log.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { ExchangeAuditRecord, ReleasedVersion } from '../audit/audit-records.js';
 import { BrokerError } from '../errors.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { WorkBudget, WorkBudgetExceededError } from '../../protocol/automaton.js';
@@ -24,8 +25,8 @@ import { RecipientKeyError, sealPayload } from '../sealing.js';
 import { StoreUnavailableError, TokenAlreadyUsedError, type TokenUse } from '../store/interfaces.js';
 import { SecretIntegrityError, type SecretVault } from '../store/secret-vault.js';
 import { planRelease } from './release-plan.js';
-import type { TokenBuckets } from '../http/token-bucket.js';
-import { claimedIdentity, NO_IDENTITY, workloadIdentity } from './workload.js';
+import type { TokenBuckets } from '../traffic/token-bucket.js';
+import { claimedIdentity, NO_IDENTITY, workloadIdentity } from '../audit/workload.js';
 import type { SpentTokens } from './spent-tokens.js';
 import { printable } from '../../protocol/printable.js';
 

@@ -1,6 +1,6 @@
 import type { Server } from 'node:net';
 import type { BlockList } from 'node:net';
-import { addressBlock, isTrustedProxy, normaliseAddress } from './source-ip.js';
+import { addressBlock, isTrustedProxy, normaliseAddress } from '../traffic/source-ip.js';
 
 /**
  * Open connections one address (IPv6: one /64) may hold at once; more are closed as they are accepted. Without

@@ -9,13 +9,13 @@ import type { TokenVerifier } from '../oidc/token-verifier.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import type { Stores } from '../store/interfaces.js';
 import type { AdminService } from '../admin/admin-service.js';
-import { adminRoutes } from '../admin/admin-routes.js';
+import { adminRoutes } from './admin-routes.js';
 import { problemResponse } from './problem.js';
 import { rawPathProblem } from './raw-path.js';
 import { readBodyText } from './read-body.js';
-import type { TokenBuckets } from './token-bucket.js';
+import type { TokenBuckets } from '../traffic/token-bucket.js';
 import { newRequestId, sourceIpOf, type BrokerEnv } from './request-context.js';
-import { addressBlock } from './source-ip.js';
+import { addressBlock } from '../traffic/source-ip.js';
 import { quoted } from '../../protocol/quoted.js';
 
 export const MAX_EXCHANGE_BODY_BYTES = 64 * 1024;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import type { BlockList } from 'node:net';
-import { resolveSourceIp } from './source-ip.js';
+import { resolveSourceIp } from '../traffic/source-ip.js';
 
 export interface RequestVariables {
   requestId: string;

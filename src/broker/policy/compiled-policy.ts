@@ -1,6 +1,6 @@
 import type { Glob } from '../../protocol/glob.js';
 import type { ClaimMatcher } from './matchers.js';
-import type { BucketLimit } from '../http/token-bucket.js';
+import type { BucketLimit } from '../traffic/token-bucket.js';
 
 export interface IssuerConfig {
   readonly name: string;

@@ -1,6 +1,6 @@
-import type { AdminTokenRecord, AdminTokens } from '../interfaces.js';
+import type { AdminTokenRecord, AdminTokens } from '../store/interfaces.js';
 import { guarded, type SqliteDatabase } from './database.js';
-import { toTokenRecord, type TokenRow } from '../rows.js';
+import { toTokenRecord, type TokenRow } from '../store/rows.js';
 
 export class SqliteAdminTokens implements AdminTokens {
   private readonly statements;

@@ -1,4 +1,4 @@
-import type { MetaSettings } from '../interfaces.js';
+import type { MetaSettings } from '../store/interfaces.js';
 import { guarded, type SqliteDatabase } from './database.js';
 
 export class SqliteMetaSettings implements MetaSettings {

@@ -1,13 +1,13 @@
-import { type AuditEntry, type AuditFilter, type AuditRecords, type TokenUse } from '../interfaces.js';
+import { type AuditEntry, type AuditFilter, type AuditRecords, type TokenUse } from '../store/interfaces.js';
 import {
   AuditBatcher,
   linkBatch,
   writtenEntries,
   type AppendOutcome,
   type PendingAppend,
-} from '../audit-batcher.js';
+} from '../audit/audit-batcher.js';
 import { guarded, type SqliteDatabase } from './database.js';
-import { toAuditEntry, type AuditRow } from '../rows.js';
+import { toAuditEntry, type AuditRow } from '../store/rows.js';
 
 interface QueryParameters {
   after: number;

@@ -7,8 +7,8 @@ import {
   type TokenCheck,
 } from '../oidc/token-checks.js';
 import { unverifiedClaims } from '../oidc/token-verifier.js';
-import type { CompiledPolicy } from './compiled-policy.js';
-import { denialReason, evaluateRules, Grants, type ClaimCheck } from './evaluate.js';
+import type { CompiledPolicy } from '../policy/compiled-policy.js';
+import { denialReason, evaluateRules, Grants, type ClaimCheck } from '../policy/evaluate.js';
 
 /**
  * Matching steps one explanation may spend: every claim of every rule and each entry against every grant are

@@ -1,4 +1,4 @@
-import { TokenAlreadyUsedError, type AuditEntry, type TokenUse } from './interfaces.js';
+import { TokenAlreadyUsedError, type AuditEntry, type TokenUse } from '../store/interfaces.js';
 
 /** One AuditRecords.append call waiting for its batch. */
 export interface PendingAppend {

@@ -1,4 +1,4 @@
-import type { Stores } from '../interfaces.js';
+import type { Stores } from '../store/interfaces.js';
 import { createPool, migrate, query } from './database.js';
 import { PostgresAuditRecords } from './pg-audit-records.js';
 import { PostgresSecretRecords } from './pg-secret-records.js';

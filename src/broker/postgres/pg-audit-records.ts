@@ -1,4 +1,4 @@
-import { type AuditEntry, type AuditFilter, type AuditRecords, type TokenUse } from '../interfaces.js';
+import { type AuditEntry, type AuditFilter, type AuditRecords, type TokenUse } from '../store/interfaces.js';
 import { AUDIT_CHAIN_LOCK, query, transaction, type PostgresPool, type Queryable } from './database.js';
 import {
   AuditBatcher,
@@ -6,8 +6,8 @@ import {
   writtenEntries,
   type AppendOutcome,
   type PendingAppend,
-} from '../audit-batcher.js';
-import { toAuditEntry, type AuditRow } from '../rows.js';
+} from '../audit/audit-batcher.js';
+import { toAuditEntry, type AuditRow } from '../store/rows.js';
 
 async function readHead(client: Queryable, what: string): Promise<{ seq: number; hash: string } | undefined> {
   const { rows } = await query<{ seq: string; hash: string }>(

@@ -1,4 +1,4 @@
-import type { ReplayCache } from '../interfaces.js';
+import type { ReplayCache } from '../store/interfaces.js';
 import { guarded, type SqliteDatabase } from './database.js';
 
 export class SqliteReplayCache implements ReplayCache {

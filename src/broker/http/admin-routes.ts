@@ -1,12 +1,12 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { BrokerError } from '../errors.js';
-import type { BrokerEnv } from '../http/request-context.js';
-import { readBodyText } from '../http/read-body.js';
-import type { AdminAction, AdminContext, AdminService } from './admin-service.js';
+import type { BrokerEnv } from './request-context.js';
+import { readBodyText } from './read-body.js';
+import type { AdminAction, AdminContext, AdminService } from '../admin/admin-service.js';
 import { MAX_SECRET_VALUE_BYTES } from '../store/secret-vault.js';
 import { CHAIN_HEAD_EXAMPLE, parseChainHead, type ChainHead } from '../audit/audit-chain.js';
-import { AUDIT_KINDS, AUDIT_OUTCOMES, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE } from './audit-query.js';
+import { AUDIT_KINDS, AUDIT_OUTCOMES, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE } from '../admin/audit-query.js';
 
 const setSecretBodySchema = z.strictObject({
   value: z.string(),

@@ -1,6 +1,6 @@
-import type { AdminTokenRecord, AdminTokens, MetaSettings, ReplayCache } from '../interfaces.js';
+import type { AdminTokenRecord, AdminTokens, MetaSettings, ReplayCache } from '../store/interfaces.js';
 import { query, type PostgresPool } from './database.js';
-import { toTokenRecord, type TokenRow } from '../rows.js';
+import { toTokenRecord, type TokenRow } from '../store/rows.js';
 
 export class PostgresReplayCache implements ReplayCache {
   constructor(private readonly pool: PostgresPool) {}

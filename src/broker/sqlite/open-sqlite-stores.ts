@@ -1,4 +1,4 @@
-import type { Stores } from '../interfaces.js';
+import type { Stores } from '../store/interfaces.js';
 import { guarded, openSqliteDatabase } from './database.js';
 import { SqliteAdminTokens } from './sqlite-admin-tokens.js';
 import { SqliteMetaSettings } from './sqlite-meta-settings.js';

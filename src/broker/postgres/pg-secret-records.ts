@@ -1,7 +1,7 @@
-import type { EncryptedValue } from '../envelope.js';
-import type { EncryptedSecretRecord, SecretRecords, SecretSummary } from '../interfaces.js';
+import type { EncryptedValue } from '../store/envelope.js';
+import type { EncryptedSecretRecord, SecretRecords, SecretSummary } from '../store/interfaces.js';
 import { query, transaction, type PostgresPool } from './database.js';
-import { currentInOrder, toSecretRecord, type VersionRow } from '../rows.js';
+import { currentInOrder, toSecretRecord, type VersionRow } from '../store/rows.js';
 
 export class PostgresSecretRecords implements SecretRecords {
   constructor(private readonly pool: PostgresPool) {}

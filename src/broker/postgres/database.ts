@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { StoreUnavailableError } from '../interfaces.js';
+import { StoreUnavailableError } from '../store/interfaces.js';
 
 export type PostgresPool = pg.Pool;
 export type Queryable = pg.Pool | pg.PoolClient;

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { closeSync, openSync } from 'node:fs';
-import { StoreUnavailableError } from '../interfaces.js';
+import { StoreUnavailableError } from '../store/interfaces.js';
 
 export type SqliteDatabase = Database.Database;
 
