@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as NetServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, BlockList } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
@@ -11,7 +11,7 @@ import {
   type AdminAuthLimits,
 } from './admin/admin-auth-failures.js';
 import { AdminCredentials, createAdminToken } from './admin/admin-credentials.js';
-import { AdminService } from './admin/admin-service.js';
+import { AdminService, type AdminDependencies } from './admin/admin-service.js';
 import type { ChainHead } from './audit/audit-chain.js';
 import { AuditChainKeys } from './audit/audit-chain-keys.js';
 import { AuditLog } from './audit/audit-log.js';
@@ -22,7 +22,7 @@ import { SpentTokens } from './exchange/spent-tokens.js';
 import { createApp } from './http/create-app.js';
 import { parseTrustedProxies } from './traffic/source-ip.js';
 import { TokenBuckets } from './traffic/token-bucket.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type BrokerMetrics } from './metrics.js';
 import { DEFAULT_ISSUER_KEYS_OPTIONS, type IssuerKeysOptions } from './oidc/issuer-keys.js';
 import { TokenVerifier } from './oidc/token-verifier.js';
 import { loadPolicyFile } from './policy/load-policy.js';
@@ -31,7 +31,7 @@ import { PolicyReloader, type ReloadResult } from './policy/policy-reloader.js';
 import type { Stores } from './store/interfaces.js';
 import { KeyRing } from './store/key-ring.js';
 import { KEY_VERSION_SETTING, KeyRotation } from './store/key-rotation.js';
-import { loadMasterKeys } from './store/master-key.js';
+import { loadMasterKeys, type MasterKey } from './store/master-key.js';
 import { SecretVault } from './store/secret-vault.js';
 import { openPostgresStores } from './postgres/open-postgres-stores.js';
 import { openSqliteStores } from './sqlite/open-sqlite-stores.js';
@@ -96,152 +96,22 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
     );
   }
   const policy = new PolicyHolder(await loadPolicyFile(config.policyFile));
-
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const databaseFile = config.databaseFile ?? join(config.dataDir, DATABASE_FILE);
-  const stores =
-    config.databaseUrl !== undefined
-      ? await openPostgresStores(config.databaseUrl)
-      : openSqliteStores(databaseFile);
+  const { stores, location } = await openStores(config);
   let stopVerifier: (() => void) | undefined;
   let closeServer: (() => void) | undefined;
   try {
-    const keys = await loadMasterKeys(options.environment, config.dataDir, () =>
-      describeStoredData(stores, config.databaseUrl !== undefined ? 'the PostgreSQL database' : databaseFile),
-    );
-    if (keys.generatedFile !== undefined) {
-      logger.warn(
-        { key_file: keys.generatedFile },
-        `no SECRETS_BROKER_MASTER_KEY set: using the ${keys.generatedNow ? 'newly generated' : 'generated'} key in ${keys.generatedFile}; fine for one machine, set SECRETS_BROKER_MASTER_KEY(_FILE) in production`,
-      );
-    }
+    const keys = await openKeys(config, options, stores, location);
     logAdminTokenSource(config, logger);
-    const keyRing = new KeyRing(
-      keys.current,
-      keys.old === undefined ? [] : [keys.old],
-      await KeyRotation.storedVersion(stores.meta),
-    );
-    const vault = new SecretVault(stores.secrets, keyRing);
-    await vault.assertKeysAvailable();
     const bootstrapToken = await bootstrapOwnerToken(stores, config.adminToken !== undefined);
-
-    const metrics = createMetrics();
-    metrics.policyRules.set(policy.current.rules.length);
-    metrics.policyReloadOk.set(1);
-    const verifier = new TokenVerifier(
-      logger,
-      (issuer) => metrics.issuerKeyRefreshFailures.inc({ issuer }),
-      options.issuerKeys ?? DEFAULT_ISSUER_KEYS_OPTIONS,
-    );
-    stopVerifier = () => verifier.stop();
-    verifier.track(policy.current);
-    const chainKeys = new AuditChainKeys(keys.current, keys.old === undefined ? [] : [keys.old]);
-    const audit = new AuditLog(stores.audit, logger, chainKeys);
-    // A log from before the keyed chain is keyed only when the operator says so; otherwise the broker stops here.
-    await audit.checkKeyed(config.keyLegacyAudit === true);
-    const authLimits = { ...DEFAULT_ADMIN_AUTH_LIMITS, ...options.adminAuthLimits };
-    const sourceLimits = new TokenBuckets();
-    const exchange = new ExchangeService({
-      workloadLimits: new TokenBuckets(),
-      spentTokens: new SpentTokens(),
-      policy,
-      verifier,
-      vault,
-      audit,
-      metrics,
-      logger,
-    });
-    const admin = new AdminService({
-      policy,
-      credentials: new AdminCredentials(
-        stores.adminTokens,
-        config.adminToken,
-        config.adminTokenVariable ?? BOOTSTRAP_TOKEN_VARIABLE,
-      ),
-      tokens: stores.adminTokens,
-      vault,
-      audit,
-      auditRecords: stores.audit,
-      chainKeys,
-      authFailures: new AdminAuthFailures(authLimits),
-      rotation: new KeyRotation(stores.secrets, keyRing, stores.meta),
-      metrics,
-      logger,
-    });
-    const trustedProxies =
-      config.trustProxy === undefined ? undefined : parseTrustedProxies(config.trustProxy);
-    const app = createApp({
-      sourceLimits,
-      trustedProxies,
-      exchange,
-      admin,
-      policy,
-      verifier,
-      stores,
-      metrics,
-      logger,
-      version: BROKER_VERSION,
-    });
-
-    const tls =
-      config.tls === undefined
-        ? undefined
-        : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
-    const server = await new Promise<ReturnType<typeof serve>>((resolvePromise, reject) => {
-      const started = serve(
-        {
-          fetch: app.fetch,
-          hostname: config.host,
-          port: config.port,
-          ...(tls === undefined
-            ? { serverOptions: SERVER_LIMITS }
-            : { createServer: createHttpsServer, serverOptions: { ...SERVER_LIMITS, ...tls } }),
-        },
-        () => resolvePromise(started),
-      );
-      started.once('error', reject);
-    });
-    closeServer = () => {
-      server.close();
-      if ('closeAllConnections' in server) server.closeAllConnections();
-    };
-    server.maxConnections = MAX_CONNECTIONS;
-    limitConnectionsPerAddress(server as unknown as NetServer, MAX_CONNECTIONS_PER_ADDRESS, trustedProxies);
-    const address = server.address() as AddressInfo;
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const url = `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;
-
-    const reloader = new PolicyReloader(
-      config.policyFile,
-      (reloaded) => {
-        policy.replace(reloaded);
-        verifier.track(reloaded);
-        metrics.policyRules.set(reloaded.rules.length);
-      },
-      (result) => {
-        if (result.ok && !result.changed) return;
-        metrics.policyReloads.inc({ result: result.ok ? 'applied' : 'refused' });
-        metrics.policyReloadOk.set(result.ok ? 1 : 0);
-      },
-      logger,
-    );
-    await reloader.start();
-
-    const purgeTimer = setInterval(() => {
-      stores.replay.purgeExpired(Math.floor(Date.now() / 1000)).catch((error: unknown) => {
-        logger.warn({ error: (error as Error).message }, 'purging used tokens failed');
-      });
-    }, REPLAY_PURGE_INTERVAL_MS);
-    purgeTimer.unref();
-    const authFailureTimer = setInterval(() => void admin.flushAuthFailures(), authLimits.summaryIntervalMs);
-    authFailureTimer.unref();
-    const headPublisher = new ChainHeadPublisher(stores.audit, logger);
-    await headPublisher.publishLogged();
-    headPublisher.start(options.auditHeadIntervalMs ?? DEFAULT_HEAD_INTERVAL_MS);
+    const services = await createServices(config, options, policy, stores, keys);
+    stopVerifier = () => services.verifier.stop();
+    const listening = await listen(config, services.app, services.trustedProxies);
+    closeServer = () => listening.closeNow();
+    const background = await startBackgroundWork(config, options, policy, stores, services);
 
     logger.info(
       {
-        url,
+        url: listening.url,
         policy: config.policyFile,
         rules: policy.current.rules.length,
         data_dir: config.dataDir,
@@ -250,31 +120,25 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       'secrets-broker listening',
     );
     return {
-      url,
-      port: address.port,
+      url: listening.url,
+      port: listening.port,
       bootstrapToken,
       generatedKeyFile: keys.generatedFile,
       stores,
-      vault,
+      vault: services.vault,
       policy,
-      auditLog: audit,
-      auditChainKeys: chainKeys,
-      reloadPolicy: () => reloader.reload(true),
-      publishAuditHead: () => headPublisher.publish(),
-      flushAdminAuthFailures: () => admin.flushAuthFailures(),
+      auditLog: services.audit,
+      auditChainKeys: services.chainKeys,
+      reloadPolicy: () => background.reloader.reload(true),
+      publishAuditHead: () => background.headPublisher.publish(),
+      flushAdminAuthFailures: () => services.admin.flushAuthFailures(),
       close: async () => {
-        reloader.stop();
-        clearInterval(purgeTimer);
-        clearInterval(authFailureTimer);
-        headPublisher.stop();
-        verifier.stop();
-        await new Promise<void>((resolveClose) => {
-          server.close(() => resolveClose());
-          if ('closeAllConnections' in server) server.closeAllConnections();
-        });
+        background.stop();
+        services.verifier.stop();
+        await listening.close();
         // What is still counted is written, and the last head is published, before the store closes.
-        await admin.flushAuthFailures();
-        await headPublisher.publishLogged();
+        await services.admin.flushAuthFailures();
+        await background.headPublisher.publishLogged();
         await stores.close();
       },
     };
@@ -285,6 +149,269 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
     await stores.close();
     throw error;
   }
+}
+
+/** The configured database: PostgreSQL when a URL is given, else SQLite in the data directory. */
+async function openStores(config: BrokerConfig): Promise<{ stores: Stores; location: string }> {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  if (config.databaseUrl !== undefined) {
+    return { stores: await openPostgresStores(config.databaseUrl), location: 'the PostgreSQL database' };
+  }
+  const databaseFile = config.databaseFile ?? join(config.dataDir, DATABASE_FILE);
+  return { stores: openSqliteStores(databaseFile), location: databaseFile };
+}
+
+interface OpenKeys {
+  readonly current: MasterKey;
+  readonly old: MasterKey | undefined;
+  readonly generatedFile: string | undefined;
+  readonly keyRing: KeyRing;
+  readonly vault: SecretVault;
+}
+
+/** The master keys (never generated next to a used database), and the vault that reads with them. */
+async function openKeys(
+  config: BrokerConfig,
+  options: StartOptions,
+  stores: Stores,
+  location: string,
+): Promise<OpenKeys> {
+  const keys = await loadMasterKeys(options.environment, config.dataDir, () =>
+    describeStoredData(stores, location),
+  );
+  if (keys.generatedFile !== undefined) {
+    options.logger.warn(
+      { key_file: keys.generatedFile },
+      `no SECRETS_BROKER_MASTER_KEY set: using the ${keys.generatedNow ? 'newly generated' : 'generated'} key in ${keys.generatedFile}; fine for one machine, set SECRETS_BROKER_MASTER_KEY(_FILE) in production`,
+    );
+  }
+  const keyRing = new KeyRing(
+    keys.current,
+    keys.old === undefined ? [] : [keys.old],
+    await KeyRotation.storedVersion(stores.meta),
+  );
+  const vault = new SecretVault(stores.secrets, keyRing);
+  await vault.assertKeysAvailable();
+  return { current: keys.current, old: keys.old, generatedFile: keys.generatedFile, keyRing, vault };
+}
+
+interface Services {
+  readonly app: ReturnType<typeof createApp>;
+  readonly metrics: BrokerMetrics;
+  readonly verifier: TokenVerifier;
+  readonly vault: SecretVault;
+  readonly audit: AuditLog;
+  readonly chainKeys: AuditChainKeys;
+  readonly admin: AdminService;
+  readonly authLimits: AdminAuthLimits;
+  readonly trustedProxies: BlockList | undefined;
+}
+
+/** The exchange and admin services over the stores, and the HTTP app in front of them. */
+async function createServices(
+  config: BrokerConfig,
+  options: StartOptions,
+  policy: PolicyHolder,
+  stores: Stores,
+  keys: OpenKeys,
+): Promise<Services> {
+  const { logger } = options;
+  const metrics = createMetrics();
+  metrics.policyRules.set(policy.current.rules.length);
+  metrics.policyReloadOk.set(1);
+  const verifier = new TokenVerifier(
+    logger,
+    (issuer) => metrics.issuerKeyRefreshFailures.inc({ issuer }),
+    options.issuerKeys ?? DEFAULT_ISSUER_KEYS_OPTIONS,
+  );
+  verifier.track(policy.current);
+  try {
+    const chainKeys = new AuditChainKeys(keys.current, keys.old === undefined ? [] : [keys.old]);
+    const audit = new AuditLog(stores.audit, logger, chainKeys);
+    // A log from before the keyed chain is keyed only when the operator says so; otherwise the broker stops here.
+    await audit.checkKeyed(config.keyLegacyAudit === true);
+    const authLimits = { ...DEFAULT_ADMIN_AUTH_LIMITS, ...options.adminAuthLimits };
+    const { vault } = keys;
+    const exchange = new ExchangeService({
+      workloadLimits: new TokenBuckets(),
+      spentTokens: new SpentTokens(),
+      policy,
+      verifier,
+      vault,
+      audit,
+      metrics,
+      logger,
+    });
+    const admin = createAdminService(config, stores, keys, authLimits, {
+      policy,
+      audit,
+      chainKeys,
+      metrics,
+      logger,
+    });
+    const trustedProxies =
+      config.trustProxy === undefined ? undefined : parseTrustedProxies(config.trustProxy);
+    const app = createApp({
+      sourceLimits: new TokenBuckets(),
+      trustedProxies,
+      exchange,
+      admin,
+      policy,
+      verifier,
+      stores,
+      metrics,
+      logger,
+      version: BROKER_VERSION,
+    });
+    return { app, metrics, verifier, vault, audit, chainKeys, admin, authLimits, trustedProxies };
+  } catch (error) {
+    verifier.stop();
+    throw error;
+  }
+}
+
+/** The admin operations, with the server's owner token from the environment when one is configured. */
+function createAdminService(
+  config: BrokerConfig,
+  stores: Stores,
+  keys: OpenKeys,
+  authLimits: AdminAuthLimits,
+  shared: Pick<AdminDependencies, 'policy' | 'audit' | 'chainKeys' | 'metrics' | 'logger'>,
+): AdminService {
+  return new AdminService({
+    ...shared,
+    credentials: new AdminCredentials(
+      stores.adminTokens,
+      config.adminToken,
+      config.adminTokenVariable ?? BOOTSTRAP_TOKEN_VARIABLE,
+    ),
+    tokens: stores.adminTokens,
+    vault: keys.vault,
+    auditRecords: stores.audit,
+    authFailures: new AdminAuthFailures(authLimits),
+    rotation: new KeyRotation(stores.secrets, keys.keyRing, stores.meta),
+  });
+}
+
+interface Listening {
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting and waits until the server has closed. */
+  close(): Promise<void>;
+  /** Stops accepting and drops every connection, without waiting (a start that failed). */
+  closeNow(): void;
+}
+
+/** Serves `app` on the configured address (TLS when configured), with the connection limits. */
+async function listen(
+  config: BrokerConfig,
+  app: ReturnType<typeof createApp>,
+  trustedProxies: BlockList | undefined,
+): Promise<Listening> {
+  const tls =
+    config.tls === undefined
+      ? undefined
+      : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
+  const server = await new Promise<ReturnType<typeof serve>>((resolvePromise, reject) => {
+    const started = serve(
+      {
+        fetch: app.fetch,
+        hostname: config.host,
+        port: config.port,
+        ...(tls === undefined
+          ? { serverOptions: SERVER_LIMITS }
+          : { createServer: createHttpsServer, serverOptions: { ...SERVER_LIMITS, ...tls } }),
+      },
+      () => resolvePromise(started),
+    );
+    started.once('error', reject);
+  });
+  const dropConnections = () => {
+    if ('closeAllConnections' in server) server.closeAllConnections();
+  };
+  server.maxConnections = MAX_CONNECTIONS;
+  limitConnectionsPerAddress(server as unknown as NetServer, MAX_CONNECTIONS_PER_ADDRESS, trustedProxies);
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`,
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolveClose) => {
+        server.close(() => resolveClose());
+        dropConnections();
+      }),
+    closeNow: () => {
+      server.close();
+      dropConnections();
+    },
+  };
+}
+
+interface BackgroundWork {
+  readonly reloader: PolicyReloader;
+  readonly headPublisher: ChainHeadPublisher;
+  /** Stops the reloader and the timers (the publisher's last head is written by close). */
+  stop(): void;
+}
+
+/** Policy reloads, the purge of used tokens, admin failure summaries and published chain heads. */
+async function startBackgroundWork(
+  config: BrokerConfig,
+  options: StartOptions,
+  policy: PolicyHolder,
+  stores: Stores,
+  services: Services,
+): Promise<BackgroundWork> {
+  const { logger } = options;
+  const { metrics, verifier, admin } = services;
+  const reloader = new PolicyReloader(
+    config.policyFile,
+    (reloaded) => {
+      policy.replace(reloaded);
+      verifier.track(reloaded);
+      metrics.policyRules.set(reloaded.rules.length);
+    },
+    (result) => {
+      if (result.ok && !result.changed) return;
+      metrics.policyReloads.inc({ result: result.ok ? 'applied' : 'refused' });
+      metrics.policyReloadOk.set(result.ok ? 1 : 0);
+    },
+    logger,
+  );
+  await reloader.start();
+
+  const purgeTimer = setInterval(() => {
+    stores.replay.purgeExpired(Math.floor(Date.now() / 1000)).catch((error: unknown) => {
+      logger.warn({ error: (error as Error).message }, 'purging used tokens failed');
+    });
+  }, REPLAY_PURGE_INTERVAL_MS);
+  purgeTimer.unref();
+  const authFailureTimer = setInterval(
+    () => void admin.flushAuthFailures(),
+    services.authLimits.summaryIntervalMs,
+  );
+  authFailureTimer.unref();
+  const headPublisher = new ChainHeadPublisher(stores.audit, logger);
+  try {
+    await headPublisher.publishLogged();
+    headPublisher.start(options.auditHeadIntervalMs ?? DEFAULT_HEAD_INTERVAL_MS);
+  } catch (error) {
+    reloader.stop();
+    clearInterval(purgeTimer);
+    clearInterval(authFailureTimer);
+    throw error;
+  }
+  return {
+    reloader,
+    headPublisher,
+    stop: () => {
+      reloader.stop();
+      clearInterval(purgeTimer);
+      clearInterval(authFailureTimer);
+      headPublisher.stop();
+    },
+  };
 }
 
 /** What the database holds that was written with a master key, or undefined when it holds nothing. */

@@ -1,6 +1,12 @@
 import type { AuditEntry, AuditRecords } from '../store/interfaces.js';
 import { GENESIS_HASH } from './audit-batcher.js';
-import { contentDigest, LINK_PATTERN, parseLink, type AuditChainKeys } from './audit-chain-keys.js';
+import {
+  contentDigest,
+  LINK_PATTERN,
+  parseLink,
+  type AuditChainKeys,
+  type ParsedLink,
+} from './audit-chain-keys.js';
 import { isChainKeyedRecord } from './chain-keying.js';
 
 /** A point of the chain: a record's sequence number and hash, as the broker publishes it in its log. */
@@ -93,161 +99,205 @@ export async function verifyAuditChain(
   records: AuditRecords,
   options: VerifyOptions,
 ): Promise<ChainVerification> {
-  const { keys, pageSize = 1000 } = options;
-  const headsBySeq = new Map<number, string[]>();
-  for (const head of options.heads ?? [])
-    headsBySeq.set(head.seq, [...(headsBySeq.get(head.seq) ?? []), head.hash]);
-  const unconfigured = new Map<string, { key: string; first: number; last: number; count: number }>();
-  const headsMatched: number[] = [];
-  let expectedPrev = GENESIS_HASH;
-  let digest = GENESIS_HASH;
-  let expectedSeq = 1;
-  let checked = 0;
-  let keyed = 0;
-  let hashOnly = 0;
-  let keyedFrom: ChainVerification['keyedFrom'] = null;
-  /** The run of newest records under keys not configured here, waiting for a record under a configured key. */
-  let awaiting: { first: number; last: number; keys: string[] } | undefined;
-  let head: ChainHead | null = null;
-
-  /** Without `brokenAt`, the walk got to the end: the last record is the last one walked. */
-  const result = (problem?: { seq: number; reason: string }, brokenAt?: number): ChainVerification => ({
-    ok: problem === undefined,
-    checked,
-    lastSeq: brokenAt ?? expectedSeq - 1,
-    keyed,
-    hashOnly,
-    underUnconfiguredKey: [...unconfigured.values()],
-    keyedFrom,
-    head,
-    headsMatched,
-    ...(problem === undefined ? {} : { problem }),
-  });
-
+  const walk = new ChainWalk(options);
   for (;;) {
-    const page: AuditEntry[] = await records.page(expectedSeq - 1, pageSize);
+    const page: AuditEntry[] = await records.page(walk.nextSeq - 1, options.pageSize ?? 1000);
     if (page.length === 0) break;
     for (const entry of page) {
-      const fail = (reason: string, seq = entry.seq) => result({ seq, reason }, seq);
-      if (entry.seq !== expectedSeq) {
-        return fail(
-          `record ${expectedSeq}${entry.seq > expectedSeq + 1 ? `-${entry.seq - 1}` : ''} is missing (deleted)`,
-          expectedSeq,
-        );
-      }
-      if (entry.prevHash !== expectedPrev) {
-        return fail(
-          `record ${entry.seq} does not follow record ${entry.seq - 1} (its previous hash differs: reordered, or the one before was replaced)`,
-        );
-      }
-      const link = parseLink(entry.hash);
-      if (link.kind === 'unknown')
-        return fail(`record ${entry.seq} has a hash in no form this broker writes`);
-      const expectedDigest = contentDigest(digest, entry.record);
-      if (link.kind === 'unkeyed') {
-        if (checked > hashOnly) {
-          return fail(
-            `record ${entry.seq} is only hash-chained (plain SHA-256) after keyed records: written by someone without the chain key (or by a broker from before the keyed chain, still running on this database)`,
-          );
-        }
-        if (link.digest !== expectedDigest)
-          return fail(`record ${entry.seq} was edited (its content no longer matches its hash)`);
-        hashOnly += 1;
-      } else {
-        if (link.digest !== expectedDigest) {
-          // Records before it that no key proves can have been changed with their digests recomputed.
-          const unproven =
-            awaiting !== undefined
-              ? `${range(awaiting.first, awaiting.last)} before it (under a key not configured here)`
-              : checked === hashOnly && hashOnly > 0
-                ? `${range(1, hashOnly)} before it (only hash-chained)`
-                : undefined;
-          return fail(
-            unproven === undefined
-              ? `record ${entry.seq} was edited (its content no longer matches its hash)`
-              : `record ${entry.seq}, or one of ${unproven}, was edited: the content no longer matches record ${entry.seq}'s hash`,
-          );
-        }
-        if (checked === hashOnly && hashOnly > 0) {
-          if (!isChainKeyedRecord(entry.record, hashOnly)) {
-            return fail(
-              `${range(1, hashOnly)} ${hashOnly === 1 ? 'is' : 'are'} only hash-chained (plain SHA-256), and record ${entry.seq}, the first keyed one, is not the record a broker writes when it keys a chain from before this version: the chain was rewritten without the chain key, then written on`,
-            );
-          }
-          keyedFrom = { seq: entry.seq, time: recordTime(entry.record) };
-        }
-        if (awaiting !== undefined && !link.checkedPrevious) {
-          const [these, were] = awaiting.first === awaiting.last ? ['it', 'was'] : ['them', 'were'];
-          return fail(
-            `${range(awaiting.first, awaiting.last)} ${awaiting.first === awaiting.last ? 'is' : 'are'} under ${chainKeys(awaiting.keys)}, not configured here, and record ${entry.seq} was linked to ${these} by a broker that could not check ${these}: nothing proves ${these} ${were} written by a broker (inserted?); ${SET_OLD_KEY} ${these}`,
-            awaiting.first,
-          );
-        }
-        const verified = keys.verify(entry.hash);
-        if (verified === false) {
-          return fail(
-            `record ${entry.seq}'s link is not the HMAC of chain key ${link.fingerprint}: forged (relinked by someone without the key)`,
-          );
-        }
-        if (verified === true) {
-          keyed += 1;
-          awaiting = undefined;
-        } else {
-          const counted = unconfigured.get(link.fingerprint);
-          if (counted === undefined)
-            unconfigured.set(link.fingerprint, {
-              key: link.fingerprint,
-              first: entry.seq,
-              last: entry.seq,
-              count: 1,
-            });
-          else {
-            counted.last = entry.seq;
-            counted.count += 1;
-          }
-          const runKeys = awaiting?.keys ?? [];
-          awaiting = {
-            first: awaiting?.first ?? entry.seq,
-            last: entry.seq,
-            keys: runKeys.includes(link.fingerprint) ? runKeys : [...runKeys, link.fingerprint],
-          };
-        }
-      }
-      for (const published of headsBySeq.get(entry.seq) ?? []) {
-        if (published !== entry.hash) {
-          return fail(
-            `record ${entry.seq} does not have the hash of the published head: records up to ${entry.seq} were rewritten`,
-          );
-        }
-        headsMatched.push(entry.seq);
-      }
-      expectedPrev = entry.hash;
-      digest = expectedDigest;
-      expectedSeq += 1;
-      checked += 1;
-      head = { seq: entry.seq, hash: entry.hash };
+      const broken = walk.step(entry);
+      if (broken !== undefined) return walk.result(broken, broken.seq);
     }
   }
+  return walk.finish();
+}
 
-  const lastSeq = expectedSeq - 1;
-  const beyond = Math.max(0, ...[...headsBySeq.keys()].filter((seq) => seq > lastSeq));
-  if (beyond > 0) {
-    return result({
-      seq: lastSeq + 1,
-      reason: `the store ends at record ${lastSeq}, but a head was published for record ${beyond}: the newest records, from ${lastSeq + 1} to ${beyond} at least, were deleted`,
-    });
+type Break = { readonly seq: number; readonly reason: string };
+
+/** The state of one walk along the chain, record by record: each step returns the break it found, if any. */
+class ChainWalk {
+  private readonly keys: AuditChainKeys;
+  private readonly headsBySeq = new Map<number, string[]>();
+  private readonly unconfigured = new Map<
+    string,
+    { key: string; first: number; last: number; count: number }
+  >();
+  private readonly headsMatched: number[] = [];
+  private expectedPrev = GENESIS_HASH;
+  private digest = GENESIS_HASH;
+  nextSeq = 1;
+  private checked = 0;
+  private keyed = 0;
+  private hashOnly = 0;
+  private keyedFrom: ChainVerification['keyedFrom'] = null;
+  /** The run of newest records under keys not configured here, waiting for a record under a configured key. */
+  private awaiting: { first: number; last: number; keys: string[] } | undefined;
+  private head: ChainHead | null = null;
+
+  constructor(options: VerifyOptions) {
+    this.keys = options.keys;
+    for (const head of options.heads ?? [])
+      this.headsBySeq.set(head.seq, [...(this.headsBySeq.get(head.seq) ?? []), head.hash]);
   }
-  if (awaiting !== undefined) {
-    return result({
-      seq: awaiting.first,
-      reason: `the newest ${range(awaiting.first, awaiting.last)} ${awaiting.first === awaiting.last ? 'is' : 'are'} under ${chainKeys(awaiting.keys)}, not configured here, and no record under a configured key follows: nothing proves ${awaiting.first === awaiting.last ? 'it was' : 'they were'} written by a broker (added to the database, or newer records deleted?); ${SET_OLD_KEY} ${awaiting.first === awaiting.last ? 'it' : 'them'}`,
-    });
+
+  /** Without `brokenAt`, the walk got to the end: the last record is the last one walked. */
+  result(problem?: Break, brokenAt?: number): ChainVerification {
+    return {
+      ok: problem === undefined,
+      checked: this.checked,
+      lastSeq: brokenAt ?? this.nextSeq - 1,
+      keyed: this.keyed,
+      hashOnly: this.hashOnly,
+      underUnconfiguredKey: [...this.unconfigured.values()],
+      keyedFrom: this.keyedFrom,
+      head: this.head,
+      headsMatched: this.headsMatched,
+      ...(problem === undefined ? {} : { problem }),
+    };
   }
-  if (lastSeq > 0 && hashOnly === lastSeq) {
-    return result({
-      seq: lastSeq,
-      reason: `no record is keyed: ${range(1, lastSeq)} ${lastSeq === 1 ? 'is' : 'are'} only hash-chained (plain SHA-256), which anyone can recompute: written before the chain was keyed (check it, then start the broker once with --key-legacy-audit), or rewritten without the chain key`,
-    });
+
+  step(entry: AuditEntry): Break | undefined {
+    const broken = (reason: string, seq = entry.seq): Break => ({ seq, reason });
+    if (entry.seq !== this.nextSeq) {
+      const gap = entry.seq > this.nextSeq + 1 ? `-${entry.seq - 1}` : '';
+      return broken(`record ${this.nextSeq}${gap} is missing (deleted)`, this.nextSeq);
+    }
+    if (entry.prevHash !== this.expectedPrev) {
+      return broken(
+        `record ${entry.seq} does not follow record ${entry.seq - 1} (its previous hash differs: reordered, or the one before was replaced)`,
+      );
+    }
+    const link = parseLink(entry.hash);
+    if (link.kind === 'unknown')
+      return broken(`record ${entry.seq} has a hash in no form this broker writes`);
+    const expectedDigest = contentDigest(this.digest, entry.record);
+    const problem =
+      link.kind === 'unkeyed'
+        ? this.unkeyedLink(entry, link.digest === expectedDigest)
+        : this.keyedLink(entry, link, link.digest === expectedDigest);
+    if (problem !== undefined)
+      return problem.seq === undefined ? broken(problem.reason) : broken(problem.reason, problem.seq);
+    for (const published of this.headsBySeq.get(entry.seq) ?? []) {
+      if (published !== entry.hash) {
+        return broken(
+          `record ${entry.seq} does not have the hash of the published head: records up to ${entry.seq} were rewritten`,
+        );
+      }
+      this.headsMatched.push(entry.seq);
+    }
+    this.expectedPrev = entry.hash;
+    this.digest = expectedDigest;
+    this.nextSeq += 1;
+    this.checked += 1;
+    this.head = { seq: entry.seq, hash: entry.hash };
+    return undefined;
   }
-  return result();
+
+  /** A plain SHA-256 link: only ever a prefix from record 1. */
+  private unkeyedLink(
+    entry: AuditEntry,
+    digestMatches: boolean,
+  ): { reason: string; seq?: number } | undefined {
+    if (this.checked > this.hashOnly) {
+      return {
+        reason: `record ${entry.seq} is only hash-chained (plain SHA-256) after keyed records: written by someone without the chain key (or by a broker from before the keyed chain, still running on this database)`,
+      };
+    }
+    if (!digestMatches)
+      return { reason: `record ${entry.seq} was edited (its content no longer matches its hash)` };
+    this.hashOnly += 1;
+    return undefined;
+  }
+
+  private keyedLink(
+    entry: AuditEntry,
+    link: Extract<ParsedLink, { fingerprint: string }>,
+    digestMatches: boolean,
+  ): { reason: string; seq?: number } | undefined {
+    if (!digestMatches) return { reason: this.editedBefore(entry.seq) };
+    if (this.checked === this.hashOnly && this.hashOnly > 0) {
+      if (!isChainKeyedRecord(entry.record, this.hashOnly)) {
+        return {
+          reason: `${range(1, this.hashOnly)} ${this.hashOnly === 1 ? 'is' : 'are'} only hash-chained (plain SHA-256), and record ${entry.seq}, the first keyed one, is not the record a broker writes when it keys a chain from before this version: the chain was rewritten without the chain key, then written on`,
+        };
+      }
+      this.keyedFrom = { seq: entry.seq, time: recordTime(entry.record) };
+    }
+    const awaiting = this.awaiting;
+    if (awaiting !== undefined && !link.checkedPrevious) {
+      const [these, were] = awaiting.first === awaiting.last ? ['it', 'was'] : ['them', 'were'];
+      return {
+        reason: `${range(awaiting.first, awaiting.last)} ${awaiting.first === awaiting.last ? 'is' : 'are'} under ${chainKeys(awaiting.keys)}, not configured here, and record ${entry.seq} was linked to ${these} by a broker that could not check ${these}: nothing proves ${these} ${were} written by a broker (inserted?); ${SET_OLD_KEY} ${these}`,
+        seq: awaiting.first,
+      };
+    }
+    const verified = this.keys.verify(entry.hash);
+    if (verified === false) {
+      return {
+        reason: `record ${entry.seq}'s link is not the HMAC of chain key ${link.fingerprint}: forged (relinked by someone without the key)`,
+      };
+    }
+    if (verified === true) {
+      this.keyed += 1;
+      this.awaiting = undefined;
+    } else {
+      this.countUnconfigured(entry.seq, link.fingerprint);
+    }
+    return undefined;
+  }
+
+  /** The content digest in a keyed link differs: records before it that no key proves may be the edited ones. */
+  private editedBefore(seq: number): string {
+    const unproven =
+      this.awaiting !== undefined
+        ? `${range(this.awaiting.first, this.awaiting.last)} before it (under a key not configured here)`
+        : this.checked === this.hashOnly && this.hashOnly > 0
+          ? `${range(1, this.hashOnly)} before it (only hash-chained)`
+          : undefined;
+    return unproven === undefined
+      ? `record ${seq} was edited (its content no longer matches its hash)`
+      : `record ${seq}, or one of ${unproven}, was edited: the content no longer matches record ${seq}'s hash`;
+  }
+
+  private countUnconfigured(seq: number, fingerprint: string): void {
+    const counted = this.unconfigured.get(fingerprint);
+    if (counted === undefined)
+      this.unconfigured.set(fingerprint, { key: fingerprint, first: seq, last: seq, count: 1 });
+    else {
+      counted.last = seq;
+      counted.count += 1;
+    }
+    const runKeys = this.awaiting?.keys ?? [];
+    this.awaiting = {
+      first: this.awaiting?.first ?? seq,
+      last: seq,
+      keys: runKeys.includes(fingerprint) ? runKeys : [...runKeys, fingerprint],
+    };
+  }
+
+  /** After the last record: published heads beyond it, an unproven newest run, or no keyed record at all. */
+  finish(): ChainVerification {
+    const lastSeq = this.nextSeq - 1;
+    const beyond = Math.max(0, ...[...this.headsBySeq.keys()].filter((seq) => seq > lastSeq));
+    if (beyond > 0) {
+      return this.result({
+        seq: lastSeq + 1,
+        reason: `the store ends at record ${lastSeq}, but a head was published for record ${beyond}: the newest records, from ${lastSeq + 1} to ${beyond} at least, were deleted`,
+      });
+    }
+    const awaiting = this.awaiting;
+    if (awaiting !== undefined) {
+      const one = awaiting.first === awaiting.last;
+      return this.result({
+        seq: awaiting.first,
+        reason: `the newest ${range(awaiting.first, awaiting.last)} ${one ? 'is' : 'are'} under ${chainKeys(awaiting.keys)}, not configured here, and no record under a configured key follows: nothing proves ${one ? 'it was' : 'they were'} written by a broker (added to the database, or newer records deleted?); ${SET_OLD_KEY} ${one ? 'it' : 'them'}`,
+      });
+    }
+    if (lastSeq > 0 && this.hashOnly === lastSeq) {
+      return this.result({
+        seq: lastSeq,
+        reason: `no record is keyed: ${range(1, lastSeq)} ${lastSeq === 1 ? 'is' : 'are'} only hash-chained (plain SHA-256), which anyone can recompute: written before the chain was keyed (check it, then start the broker once with --key-legacy-audit), or rewritten without the chain key`,
+      });
+    }
+    return this.result();
+  }
 }
