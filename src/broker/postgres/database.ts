@@ -1,4 +1,14 @@
 import pg from 'pg';
+import { migrations } from '../sql/schema.js';
+import {
+  raw,
+  render,
+  runAsync,
+  sql,
+  type Dialect,
+  type SqlDatabase,
+  type Statement,
+} from '../sql/statement.js';
 import { StoreUnavailableError } from '../store/interfaces.js';
 
 export type PostgresPool = pg.Pool;
@@ -6,49 +16,9 @@ export type Queryable = pg.Pool | pg.PoolClient;
 
 /** One lock id for schema migrations and one for the audit chain (pg_advisory_xact_lock keys). */
 const MIGRATION_LOCK = 7_334_001;
-export const AUDIT_CHAIN_LOCK = 7_334_002;
+const AUDIT_CHAIN_LOCK = 7_334_002;
 
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-   CREATE TABLE secret_heads (
-     name TEXT PRIMARY KEY,
-     last_version INTEGER NOT NULL,
-     current_version INTEGER,
-     updated_at TEXT NOT NULL
-   );
-   CREATE TABLE secret_versions (
-     name TEXT NOT NULL,
-     version INTEGER NOT NULL,
-     key_id TEXT NOT NULL,
-     wrapped_key BYTEA NOT NULL,
-     nonce BYTEA NOT NULL,
-     ciphertext BYTEA NOT NULL,
-     created_at TEXT NOT NULL,
-     PRIMARY KEY (name, version)
-   );
-   CREATE INDEX secret_versions_key_id ON secret_versions (key_id);
-   CREATE TABLE used_tokens (
-     issuer TEXT NOT NULL,
-     jti_sha256 TEXT NOT NULL,
-     expires_at BIGINT NOT NULL,
-     PRIMARY KEY (issuer, jti_sha256)
-   );
-   CREATE INDEX used_tokens_expires_at ON used_tokens (expires_at);
-   CREATE TABLE audit_log (
-     seq BIGINT PRIMARY KEY,
-     record TEXT NOT NULL,
-     prev_hash TEXT NOT NULL,
-     hash TEXT NOT NULL
-   );
-   CREATE TABLE admin_tokens (
-     id TEXT PRIMARY KEY,
-     label TEXT NOT NULL,
-     role TEXT NOT NULL,
-     token_hash BYTEA NOT NULL,
-     created_at TEXT NOT NULL,
-     revoked_at TEXT
-   );`,
-];
+const MIGRATIONS = migrations('postgres');
 
 export function createPool(url: string): PostgresPool {
   const pool = new pg.Pool({
@@ -141,4 +111,38 @@ export async function transaction<T>(
   } finally {
     client.release();
   }
+}
+
+const POSTGRES: Dialect = {
+  name: 'postgres',
+  oneOf: (column, names) => sql`${raw(column)} = ANY(${names})`,
+  // Writers from every replica take turns here, so the chain stays one chain.
+  auditChainLock: sql`SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK})`,
+  auditJson: {
+    // The record is parsed once per row.
+    from: 'audit_log, LATERAL (SELECT record::jsonb AS r) j',
+    member: (key) => `r->>'${key}'`,
+    elements: (key, kind) =>
+      `${kind === 'text' ? 'jsonb_array_elements_text' : 'jsonb_array_elements'}(coalesce(r->'${key}', '[]'::jsonb)) AS e(value)`,
+    elementMember: (key) => `e.value->>'${key}'`,
+  },
+};
+
+/** The shared stores' statements on a pool: each awaited, a transaction on one connection. */
+export function postgresSql(pool: PostgresPool): SqlDatabase {
+  const answerOn = (db: Queryable, what: string) => async (statement: Statement) => {
+    const result = await query(
+      db,
+      what,
+      render(statement, (position) => `$${position}`),
+      statement.values,
+    );
+    return { rows: result.rows, changes: result.rowCount ?? 0 };
+  };
+  return {
+    dialect: POSTGRES,
+    run: (what, work) => runAsync(work(), answerOn(pool, what)),
+    transaction: (what, work) =>
+      transaction(pool, what, (client) => runAsync(work(), answerOn(client, what))),
+  };
 }

@@ -1,8 +1,8 @@
+import { SqlAuditRecords } from '../sql/sql-audit-records.js';
+import { SqlSecretRecords } from '../sql/sql-secret-records.js';
+import { SqlAdminTokens, SqlMetaSettings, SqlReplayCache } from '../sql/sql-small-stores.js';
 import type { Stores } from '../store/interfaces.js';
-import { createPool, migrate, query } from './database.js';
-import { PostgresAuditRecords } from './pg-audit-records.js';
-import { PostgresSecretRecords } from './pg-secret-records.js';
-import { PostgresAdminTokens, PostgresMetaSettings, PostgresReplayCache } from './pg-small-stores.js';
+import { createPool, migrate, postgresSql, query } from './database.js';
 
 /** The shared store for several broker replicas (SECRETS_BROKER_DATABASE_URL=postgres://…). */
 export async function openPostgresStores(url: string): Promise<Stores> {
@@ -13,13 +13,14 @@ export async function openPostgresStores(url: string): Promise<Stores> {
     await pool.end();
     throw error;
   }
+  const statements = postgresSql(pool);
   return {
     kind: 'postgres',
-    secrets: new PostgresSecretRecords(pool),
-    replay: new PostgresReplayCache(pool),
-    audit: new PostgresAuditRecords(pool),
-    adminTokens: new PostgresAdminTokens(pool),
-    meta: new PostgresMetaSettings(pool),
+    secrets: new SqlSecretRecords(statements),
+    replay: new SqlReplayCache(statements),
+    audit: new SqlAuditRecords(statements),
+    adminTokens: new SqlAdminTokens(statements),
+    meta: new SqlMetaSettings(statements),
     ping: async () => {
       await query(pool, 'checking the database', 'SELECT 1');
     },

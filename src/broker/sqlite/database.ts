@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { closeSync, openSync } from 'node:fs';
+import { migrations } from '../sql/schema.js';
 import { StoreUnavailableError } from '../store/interfaces.js';
 
 export type SqliteDatabase = Database.Database;
@@ -7,47 +8,7 @@ export type SqliteDatabase = Database.Database;
 /** How long a call waits for another process's write lock before the store counts as unavailable. */
 const BUSY_DEADLINE_MS = 5000;
 
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-   CREATE TABLE secret_heads (
-     name TEXT PRIMARY KEY,
-     last_version INTEGER NOT NULL,
-     current_version INTEGER,
-     updated_at TEXT NOT NULL
-   );
-   CREATE TABLE secret_versions (
-     name TEXT NOT NULL,
-     version INTEGER NOT NULL,
-     key_id TEXT NOT NULL,
-     wrapped_key BLOB NOT NULL,
-     nonce BLOB NOT NULL,
-     ciphertext BLOB NOT NULL,
-     created_at TEXT NOT NULL,
-     PRIMARY KEY (name, version)
-   );
-   CREATE INDEX secret_versions_key_id ON secret_versions (key_id);
-   CREATE TABLE used_tokens (
-     issuer TEXT NOT NULL,
-     jti_sha256 TEXT NOT NULL,
-     expires_at INTEGER NOT NULL,
-     PRIMARY KEY (issuer, jti_sha256)
-   ) WITHOUT ROWID;
-   CREATE INDEX used_tokens_expires_at ON used_tokens (expires_at);
-   CREATE TABLE audit_log (
-     seq INTEGER PRIMARY KEY,
-     record TEXT NOT NULL,
-     prev_hash TEXT NOT NULL,
-     hash TEXT NOT NULL
-   );
-   CREATE TABLE admin_tokens (
-     id TEXT PRIMARY KEY,
-     label TEXT NOT NULL,
-     role TEXT NOT NULL,
-     token_hash BLOB NOT NULL,
-     created_at TEXT NOT NULL,
-     revoked_at TEXT
-   );`,
-];
+const MIGRATIONS = migrations('sqlite');
 
 /** Opens (creating with mode 0600) and migrates the embedded database. */
 export function openSqliteDatabase(file: string): SqliteDatabase {

@@ -1,5 +1,5 @@
 /** Table rows as both databases return them, and their mapping to the store's records. */
-import type { AdminRole, AdminTokenRecord, AuditEntry, EncryptedSecretRecord } from './interfaces.js';
+import type { AdminRole, AdminTokenRecord, AuditEntry, EncryptedSecretRecord } from '../store/interfaces.js';
 
 export interface VersionRow {
   name: string;

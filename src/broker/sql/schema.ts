@@ -1,0 +1,94 @@
+/** The tables of the store, described once; each adapter renders them in its dialect's types. */
+
+type ColumnType = 'text' | 'integer' | 'bigint' | 'bytes';
+
+/** A column's type; a trailing `?` lets it hold NULL. */
+type ColumnSpec = ColumnType | `${ColumnType}?`;
+
+interface Table {
+  readonly name: string;
+  readonly columns: Readonly<Record<string, ColumnSpec>>;
+  readonly primaryKey: readonly string[];
+  readonly indexes?: readonly { readonly name: string; readonly column: string }[];
+  /** SQLite keeps the rows in the primary key's b-tree (a table of small rows looked up only by key). */
+  readonly withoutRowid?: true;
+}
+
+const TABLES_V1: readonly Table[] = [
+  {
+    name: 'meta',
+    columns: { key: 'text', value: 'text' },
+    primaryKey: ['key'],
+  },
+  {
+    name: 'secret_heads',
+    columns: { name: 'text', last_version: 'integer', current_version: 'integer?', updated_at: 'text' },
+    primaryKey: ['name'],
+  },
+  {
+    name: 'secret_versions',
+    columns: {
+      name: 'text',
+      version: 'integer',
+      key_id: 'text',
+      wrapped_key: 'bytes',
+      nonce: 'bytes',
+      ciphertext: 'bytes',
+      created_at: 'text',
+    },
+    primaryKey: ['name', 'version'],
+    indexes: [{ name: 'secret_versions_key_id', column: 'key_id' }],
+  },
+  {
+    name: 'used_tokens',
+    columns: { issuer: 'text', jti_sha256: 'text', expires_at: 'bigint' },
+    primaryKey: ['issuer', 'jti_sha256'],
+    indexes: [{ name: 'used_tokens_expires_at', column: 'expires_at' }],
+    withoutRowid: true,
+  },
+  {
+    // In SQLite a single INTEGER primary key is the rowid itself.
+    name: 'audit_log',
+    columns: { seq: 'bigint', record: 'text', prev_hash: 'text', hash: 'text' },
+    primaryKey: ['seq'],
+  },
+  {
+    name: 'admin_tokens',
+    columns: {
+      id: 'text',
+      label: 'text',
+      role: 'text',
+      token_hash: 'bytes',
+      created_at: 'text',
+      revoked_at: 'text?',
+    },
+    primaryKey: ['id'],
+  },
+];
+
+const TYPES: Record<'sqlite' | 'postgres', Record<ColumnType, string>> = {
+  // SQLite's INTEGER holds 64 bits; BIGINT would not make audit_log.seq the rowid.
+  sqlite: { text: 'TEXT', integer: 'INTEGER', bigint: 'INTEGER', bytes: 'BLOB' },
+  postgres: { text: 'TEXT', integer: 'INTEGER', bigint: 'BIGINT', bytes: 'BYTEA' },
+};
+
+function createTable(table: Table, dialect: 'sqlite' | 'postgres'): string {
+  const columns = Object.entries(table.columns).map(([name, spec]) => {
+    const nullable = spec.endsWith('?');
+    const type = (nullable ? spec.slice(0, -1) : spec) as ColumnType;
+    return `${name} ${TYPES[dialect][type]}${nullable ? '' : ' NOT NULL'}`;
+  });
+  const options = table.withoutRowid === true && dialect === 'sqlite' ? ' WITHOUT ROWID' : '';
+  const indexes = (table.indexes ?? []).map(
+    (index) => `CREATE INDEX ${index.name} ON ${table.name} (${index.column});`,
+  );
+  return [
+    `CREATE TABLE ${table.name} (${[...columns, `PRIMARY KEY (${table.primaryKey.join(', ')})`].join(', ')})${options};`,
+    ...indexes,
+  ].join('\n');
+}
+
+/** The schema migrations in order, as SQL scripts of `dialect`; the database records how many it applied. */
+export function migrations(dialect: 'sqlite' | 'postgres'): readonly string[] {
+  return [TABLES_V1.map((table) => createTable(table, dialect)).join('\n')];
+}

@@ -1,0 +1,105 @@
+import {
+  AuditBatcher,
+  linkBatch,
+  writtenEntries,
+  type AppendOutcome,
+  type PendingAppend,
+} from '../audit/audit-batcher.js';
+import type { AuditEntry, AuditFilter, AuditRecords, TokenUse } from '../store/interfaces.js';
+import { auditFilterConditions } from './audit-filter.js';
+import { toAuditEntry, type AuditRow } from './rows.js';
+import {
+  execute,
+  raw,
+  select,
+  sql,
+  valueRows,
+  type Dialect,
+  type SqlDatabase,
+  type Work,
+} from './statement.js';
+
+function* readHead(): Work<{ seq: number; hash: string } | undefined> {
+  const [head] = yield* select<{ seq: number | string; hash: string }>(
+    sql`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`,
+  );
+  return head === undefined ? undefined : { seq: Number(head.seq), hash: head.hash };
+}
+
+/**
+ * One unique insert is the whole single-use check: of two redemptions of one token (in one batch, or from
+ * two replicas), one commits. Says per append whether it may write its record (no token, or a token this
+ * insert recorded first).
+ */
+function* recordTokenUses(appends: readonly PendingAppend[]): Work<boolean[]> {
+  const uses = appends.flatMap(({ tokenUse }) => (tokenUse === undefined ? [] : [tokenUse]));
+  if (uses.length === 0) return appends.map(() => true);
+  const rows = yield* select<{ issuer: string; jti_sha256: string }>(
+    sql`INSERT INTO used_tokens (issuer, jti_sha256, expires_at)
+        VALUES ${valueRows(uses.map((use) => [use.issuer, use.jtiHash, use.expiresAtSeconds]))}
+        ON CONFLICT DO NOTHING RETURNING issuer, jti_sha256`,
+  );
+  // Keyed by issuer and hash; one token twice in a batch is inserted once and only its first append counts.
+  const inserted = new Set(rows.map((row) => `${row.issuer}\n${row.jti_sha256}`));
+  return appends.map(({ tokenUse }) => {
+    if (tokenUse === undefined) return true;
+    return inserted.delete(`${tokenUse.issuer}\n${tokenUse.jtiHash}`);
+  });
+}
+
+/** A batch in one transaction: its token uses, then its records at the chain's head, in order. */
+function* writeBatch(dialect: Dialect, appends: readonly PendingAppend[]): Work<AppendOutcome[]> {
+  const fresh = yield* recordTokenUses(appends);
+  if (dialect.auditChainLock !== undefined) yield* execute(dialect.auditChainLock);
+  const outcomes = linkBatch(yield* readHead(), appends, (_, index) => fresh[index] === true);
+  const entries = writtenEntries(outcomes);
+  if (entries.length > 0) {
+    yield* execute(
+      sql`INSERT INTO audit_log (seq, record, prev_hash, hash)
+          VALUES ${valueRows(entries.map((entry) => [entry.seq, entry.record, entry.prevHash, entry.hash]))}`,
+    );
+  }
+  return outcomes;
+}
+
+export class SqlAuditRecords implements AuditRecords {
+  private readonly batcher = new AuditBatcher((appends) =>
+    // One transaction (one commit, with SQLite one fsync) for the whole batch.
+    this.database.transaction('writing the audit record', () => writeBatch(this.database.dialect, appends)),
+  );
+
+  constructor(private readonly database: SqlDatabase) {}
+
+  append(
+    record: string,
+    hashFor: (prevHash: string, record: string) => string,
+    tokenUse?: TokenUse,
+  ): Promise<AuditEntry> {
+    return this.batcher.append({ record, hashFor, tokenUse });
+  }
+
+  head(): Promise<{ seq: number; hash: string } | undefined> {
+    return this.database.run('reading the audit log', readHead);
+  }
+
+  page(afterSeq: number, limit: number): Promise<AuditEntry[]> {
+    return this.database.run('reading the audit log', function* () {
+      const rows = yield* select<AuditRow>(
+        sql`SELECT seq, record, prev_hash, hash FROM audit_log WHERE seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`,
+      );
+      return rows.map(toAuditEntry);
+    });
+  }
+
+  query(filter: AuditFilter, afterSeq: number, limit: number): Promise<AuditEntry[]> {
+    const json = this.database.dialect.auditJson;
+    return this.database.run('querying the audit log', function* () {
+      const rows = yield* select<AuditRow>(
+        sql`SELECT seq, record, prev_hash, hash FROM ${raw(json.from)}
+            WHERE ${auditFilterConditions(json, filter, afterSeq)}
+            ORDER BY seq LIMIT ${limit}`,
+      );
+      return rows.map(toAuditEntry);
+    });
+  }
+}
