@@ -21209,6 +21209,18 @@ function getIDToken(aud) {
 // src/client/exchange-client.ts
 import { setTimeout as sleepFor } from "node:timers/promises";
 
+// src/protocol/coded-error.ts
+var CodedError = class extends Error {
+  hint;
+  constructor(message, options = {}) {
+    super(message, "cause" in options ? { cause: options.cause } : void 0);
+    this.hint = options.hint;
+  }
+};
+function hasCode(error63, code) {
+  return error63 instanceof CodedError && error63.code === code;
+}
+
 // src/protocol/bounded-request.ts
 import {
   request as httpRequest
@@ -21253,16 +21265,17 @@ function quoted(value, maxChars = MAX_QUOTED_CHARS) {
 }
 
 // src/protocol/bounded-request.ts
-var BoundedRequestError = class extends Error {
-  constructor(reason, message, code, status) {
+var BoundedRequestError = class extends CodedError {
+  constructor(reason, message, systemCode, status) {
     super(message);
     this.reason = reason;
-    this.code = code;
+    this.systemCode = systemCode;
     this.status = status;
   }
   reason;
-  code;
+  systemCode;
   status;
+  code = "request_failed";
   name = "BoundedRequestError";
 };
 async function boundedGetJson(target, options) {
@@ -21501,7 +21514,8 @@ var CharSet = class _CharSet {
     return this.bounds.length === 2 && this.bounds[0] === this.bounds[1] ? this.bounds[0] : void 0;
   }
 };
-var PatternTooLargeError = class extends Error {
+var PatternTooLargeError = class extends CodedError {
+  code = "pattern_too_large";
   name = "PatternTooLargeError";
 };
 var MATCH_STATE = 0;
@@ -21752,7 +21766,8 @@ var GLOB_CHARACTERS = {
   "secret-name": /[*?[\]{}]/,
   claim: /[*?{}]/
 };
-var GlobSyntaxError = class extends Error {
+var GlobSyntaxError = class extends CodedError {
+  code = "glob_syntax";
   name = "GlobSyntaxError";
 };
 function hasGlobCharacters(text, flavour = "secret-name") {
@@ -22053,7 +22068,8 @@ function compileSecretPattern(pattern) {
     throw error63;
   }
 }
-var RequestedEntryError = class extends Error {
+var RequestedEntryError = class extends CodedError {
+  code = "requested_entry_invalid";
 };
 function parseRequestedEntry(raw) {
   const optional2 = raw.endsWith("?");
@@ -41866,9 +41882,9 @@ function normalBrokerUrl(text) {
 }
 
 // src/client/errors.ts
-var BrokerProblemError = class extends Error {
+var BrokerProblemError = class extends CodedError {
   constructor(status, problem, gaveUp, audienceMismatch) {
-    super(problem.detail);
+    super(problem.detail, { hint: problem.hint });
     this.status = status;
     this.problem = problem;
     this.gaveUp = gaveUp;
@@ -41879,20 +41895,25 @@ var BrokerProblemError = class extends Error {
   gaveUp;
   audienceMismatch;
   name = "BrokerProblemError";
+  /** The broker's problem code (invalid_token, policy_denied, …). */
   get code() {
     return this.problem.code;
   }
 };
-var BrokerUnreachableError = class extends Error {
+var BrokerUnreachableError = class extends CodedError {
+  code = "broker_unreachable";
   name = "BrokerUnreachableError";
 };
-var ResponseIntegrityError = class extends Error {
+var ResponseIntegrityError = class extends CodedError {
+  code = "response_integrity";
   name = "ResponseIntegrityError";
 };
-var TokenRequestError = class extends Error {
+var TokenRequestError = class extends CodedError {
+  code = "token_request_failed";
   name = "TokenRequestError";
 };
-var TokensUsedUpError = class extends Error {
+var TokensUsedUpError = class extends CodedError {
+  code = "tokens_used_up";
   name = "TokensUsedUpError";
 };
 
@@ -45323,7 +45344,8 @@ B.prototype.to_Uint8Array = function() {
 var libsodium_wrappers_default = t;
 
 // src/client/sealed-box.ts
-var SealedBoxError = class extends Error {
+var SealedBoxError = class extends CodedError {
+  code = "sealed_box_invalid";
   name = "SealedBoxError";
 };
 async function newRecipientKeyPair() {
@@ -45490,7 +45512,7 @@ async function attemptExchange(brokerUrl, token, keyPair, entries, remainingMs, 
     });
   } catch (error64) {
     if (!(error64 instanceof BoundedRequestError)) throw error64;
-    if (error64.reason === "network") return { kind: "retry", reason: error64.code ?? error64.message };
+    if (error64.reason === "network") return { kind: "retry", reason: error64.systemCode ?? error64.message };
     if (error64.reason === "deadline") return { kind: "retry", reason: "no answer in the time left" };
     throw new ResponseIntegrityError(error64.message);
   }
@@ -45983,7 +46005,8 @@ function envNameProblem(name, derivedFrom, fromPattern, ownEntry = "on its own l
 }
 
 // src/client/export-plan.ts
-var ExportPlanError = class extends Error {
+var ExportPlanError = class extends CodedError {
+  code = "export_refused";
   name = "ExportPlanError";
 };
 function planExports(lines, released) {
@@ -46039,7 +46062,8 @@ function planExports(lines, released) {
 }
 
 // src/client/formats.ts
-var FormatError = class extends Error {
+var FormatError = class extends CodedError {
+  code = "format_refused";
   name = "FormatError";
 };
 function refuse(format, item, reason) {
@@ -46129,7 +46153,8 @@ async function linkedDirectoryOnTheWay(path4, base) {
 }
 
 // src/client/private-files.ts
-var PrivateFileError = class extends Error {
+var PrivateFileError = class extends CodedError {
+  code = "private_file_refused";
   name = "PrivateFileError";
 };
 var NOFOLLOW = constants3.O_NOFOLLOW ?? 0;
@@ -46418,8 +46443,111 @@ var CreatedFiles = class {
   }
 };
 
+// src/client/failure-message.ts
+var LEADS = {
+  invalid_token: "The broker refused this job's OIDC token",
+  unknown_issuer: "The broker does not trust the issuer of this job's OIDC token",
+  token_replayed: "The broker saw this OIDC token before (tokens are single-use)",
+  policy_denied: "The broker's policy does not grant this job what it asked for",
+  secret_not_found: "The broker does not store some of the secrets this job asked for",
+  invalid_request: "The broker refused the request",
+  payload_too_large: "The request was too large for the broker",
+  rate_limited: "The broker is rate-limiting this job",
+  unavailable: "The broker is unavailable and released nothing"
+};
+var MESSAGES = {
+  input_invalid: (message) => `Invalid input:
+${printableLines(message)}`,
+  export_refused: (message) => `Nothing was exported:
+${printableLines(message)}`,
+  requested_entry_invalid: (message) => `Invalid input: ${printable(message)}`,
+  response_integrity: (message) => `The broker's answer failed its checks, so nothing was used: ${printable(message)}`,
+  private_file_refused: (message) => `Nothing was written: ${printable(message)}`,
+  format_refused: (message) => `Nothing was written: ${printable(message)}`,
+  // These say all there is to say.
+  broker_unreachable: printable,
+  token_request_failed: printable,
+  tokens_used_up: printable,
+  no_token: printable
+};
+var PLAIN_WORDING = {
+  audienceHint: ({ expected }) => `request the ID token with audience ${JSON.stringify(expected)}`
+};
+function failureMessage(error63, wording = PLAIN_WORDING) {
+  if (error63 instanceof BrokerProblemError) {
+    const { problem } = error63;
+    const lead = Object.hasOwn(LEADS, problem.code) ? LEADS[problem.code] : `The broker answered HTTP ${error63.status}`;
+    const parts = [`${lead} (${printable(problem.code)}): ${printable(problem.detail)}`];
+    if (error63.audienceMismatch !== void 0) {
+      const { sent, expected } = error63.audienceMismatch;
+      parts.push(
+        `This job's token is for audience ${sent.map((item) => printable(JSON.stringify(item))).join(", ")}; the broker expects ${printable(JSON.stringify(expected))}: ${printable(wording.audienceHint(error63.audienceMismatch))}.`
+      );
+    } else if (problem.hint !== void 0) parts.push(`Hint: ${printable(problem.hint)}`);
+    if (error63.gaveUp !== void 0) parts.push(`The client ${printable(error63.gaveUp)}.`);
+    if (problem.request_id !== void 0)
+      parts.push(`Request id: ${printable(problem.request_id)} (the broker's audit log has the details).`);
+    return parts.join("\n");
+  }
+  const message = error63 instanceof Error ? error63.message : String(error63);
+  const wordingOf = error63 instanceof CodedError && Object.hasOwn(MESSAGES, error63.code) ? MESSAGES[error63.code] : void 0;
+  if (wordingOf !== void 0) return wordingOf(message);
+  return `secrets-action failed: ${printable(message)}`;
+}
+
+// src/action/error-messages.ts
+var ACTION_WORDING = {
+  audienceHint: ({ expected }) => `set the action's "audience" input to ${JSON.stringify(expected)} (it defaults to the broker-url)`
+};
+function failureMessage2(error63) {
+  if (hasCode(error63, MISSING_ID_TOKEN_PERMISSION_CODE)) return error63.message;
+  return failureMessage(error63, ACTION_WORDING);
+}
+var MISSING_ID_TOKEN_PERMISSION_CODE = "missing_id_token_permission";
+var MISSING_ID_TOKEN_PERMISSION = [
+  "This job cannot request an OIDC ID token: ACTIONS_ID_TOKEN_REQUEST_URL is not set.",
+  "Give the job the permission, in the workflow or the job:",
+  "  permissions:",
+  "    id-token: write",
+  "    contents: read",
+  "Pull requests from forks never get an ID token (GitHub withholds it), so this step cannot run for them."
+].join("\n");
+var MissingIdTokenPermissionError = class extends CodedError {
+  code = MISSING_ID_TOKEN_PERMISSION_CODE;
+  name = "MissingIdTokenPermissionError";
+  constructor() {
+    super(MISSING_ID_TOKEN_PERMISSION);
+  }
+};
+
+// src/action/file-commands.ts
+import { stat as stat3, truncate } from "node:fs/promises";
+var FILE_COMMANDS = ["GITHUB_ENV", "GITHUB_OUTPUT"];
+async function fileCommandCheckpoint() {
+  const lengths = /* @__PURE__ */ new Map();
+  for (const name of FILE_COMMANDS) {
+    const path4 = process.env[name];
+    if (!path4) continue;
+    const stats = await stat3(path4).catch(() => void 0);
+    if (stats?.isFile() === true) lengths.set(path4, stats.size);
+  }
+  return { lengths };
+}
+async function restoreFileCommands(checkpoint) {
+  const failed = [];
+  for (const [path4, length] of checkpoint.lengths) {
+    try {
+      await truncate(path4, length);
+    } catch {
+      failed.push(path4);
+    }
+  }
+  return failed;
+}
+
 // src/client/secret-lines.ts
-var InputError = class extends Error {
+var InputError = class extends CodedError {
+  code = "input_invalid";
   name = "InputError";
 };
 function parseSecretLines(text) {
@@ -46466,106 +46594,6 @@ function parseSecretLine(line, lineNumber, where, ownEntry) {
     );
   }
   return { lineNumber, where, ownEntry, entry, envName, toFile };
-}
-
-// src/client/token-sources.ts
-var MAX_TOKEN_FILE_BYTES = 64 * 1024;
-var NoTokenError = class extends Error {
-  name = "NoTokenError";
-};
-
-// src/client/failure-message.ts
-var LEADS = {
-  invalid_token: "The broker refused this job's OIDC token",
-  unknown_issuer: "The broker does not trust the issuer of this job's OIDC token",
-  token_replayed: "The broker saw this OIDC token before (tokens are single-use)",
-  policy_denied: "The broker's policy does not grant this job what it asked for",
-  secret_not_found: "The broker does not store some of the secrets this job asked for",
-  invalid_request: "The broker refused the request",
-  payload_too_large: "The request was too large for the broker",
-  rate_limited: "The broker is rate-limiting this job",
-  unavailable: "The broker is unavailable and released nothing"
-};
-var PLAIN_WORDING = {
-  audienceHint: ({ expected }) => `request the ID token with audience ${JSON.stringify(expected)}`
-};
-function failureMessage(error63, wording = PLAIN_WORDING) {
-  if (error63 instanceof BrokerProblemError) {
-    const { problem } = error63;
-    const lead = Object.hasOwn(LEADS, problem.code) ? LEADS[problem.code] : `The broker answered HTTP ${error63.status}`;
-    const parts = [`${lead} (${printable(problem.code)}): ${printable(problem.detail)}`];
-    if (error63.audienceMismatch !== void 0) {
-      const { sent, expected } = error63.audienceMismatch;
-      parts.push(
-        `This job's token is for audience ${sent.map((item) => printable(JSON.stringify(item))).join(", ")}; the broker expects ${printable(JSON.stringify(expected))}: ${printable(wording.audienceHint(error63.audienceMismatch))}.`
-      );
-    } else if (problem.hint !== void 0) parts.push(`Hint: ${printable(problem.hint)}`);
-    if (error63.gaveUp !== void 0) parts.push(`The client ${printable(error63.gaveUp)}.`);
-    if (problem.request_id !== void 0)
-      parts.push(`Request id: ${printable(problem.request_id)} (the broker's audit log has the details).`);
-    return parts.join("\n");
-  }
-  if (error63 instanceof InputError) return `Invalid input:
-${printableLines(error63.message)}`;
-  if (error63 instanceof ExportPlanError) return `Nothing was exported:
-${printableLines(error63.message)}`;
-  const message = printable(error63 instanceof Error ? error63.message : String(error63));
-  if (error63 instanceof RequestedEntryError) return `Invalid input: ${message}`;
-  if (error63 instanceof ResponseIntegrityError)
-    return `The broker's answer failed its checks, so nothing was used: ${message}`;
-  if (error63 instanceof PrivateFileError || error63 instanceof FormatError)
-    return `Nothing was written: ${message}`;
-  if (error63 instanceof BrokerUnreachableError || error63 instanceof TokenRequestError || error63 instanceof TokensUsedUpError || error63 instanceof NoTokenError)
-    return message;
-  return `secrets-action failed: ${message}`;
-}
-
-// src/action/error-messages.ts
-var ACTION_WORDING = {
-  audienceHint: ({ expected }) => `set the action's "audience" input to ${JSON.stringify(expected)} (it defaults to the broker-url)`
-};
-function failureMessage2(error63) {
-  if (error63 instanceof MissingIdTokenPermissionError) return error63.message;
-  return failureMessage(error63, ACTION_WORDING);
-}
-var MISSING_ID_TOKEN_PERMISSION = [
-  "This job cannot request an OIDC ID token: ACTIONS_ID_TOKEN_REQUEST_URL is not set.",
-  "Give the job the permission, in the workflow or the job:",
-  "  permissions:",
-  "    id-token: write",
-  "    contents: read",
-  "Pull requests from forks never get an ID token (GitHub withholds it), so this step cannot run for them."
-].join("\n");
-var MissingIdTokenPermissionError = class extends Error {
-  name = "MissingIdTokenPermissionError";
-  constructor() {
-    super(MISSING_ID_TOKEN_PERMISSION);
-  }
-};
-
-// src/action/file-commands.ts
-import { stat as stat3, truncate } from "node:fs/promises";
-var FILE_COMMANDS = ["GITHUB_ENV", "GITHUB_OUTPUT"];
-async function fileCommandCheckpoint() {
-  const lengths = /* @__PURE__ */ new Map();
-  for (const name of FILE_COMMANDS) {
-    const path4 = process.env[name];
-    if (!path4) continue;
-    const stats = await stat3(path4).catch(() => void 0);
-    if (stats?.isFile() === true) lengths.set(path4, stats.size);
-  }
-  return { lengths };
-}
-async function restoreFileCommands(checkpoint) {
-  const failed = [];
-  for (const [path4, length] of checkpoint.lengths) {
-    try {
-      await truncate(path4, length);
-    } catch {
-      failed.push(path4);
-    }
-  }
-  return failed;
 }
 
 // src/action/inputs.ts

@@ -14,6 +14,15 @@ var __export = (target, all) => {
     __defProp(target, name, { get: all[name], enumerable: true });
 };
 
+// src/protocol/coded-error.ts
+var CodedError = class extends Error {
+  hint;
+  constructor(message, options = {}) {
+    super(message, "cause" in options ? { cause: options.cause } : void 0);
+    this.hint = options.hint;
+  }
+};
+
 // src/cli/secrets-fetch-main.ts
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -274,16 +283,17 @@ function quoted(value, maxChars = MAX_QUOTED_CHARS) {
 }
 
 // src/protocol/bounded-request.ts
-var BoundedRequestError = class extends Error {
-  constructor(reason, message, code, status) {
+var BoundedRequestError = class extends CodedError {
+  constructor(reason, message, systemCode, status) {
     super(message);
     this.reason = reason;
-    this.code = code;
+    this.systemCode = systemCode;
     this.status = status;
   }
   reason;
-  code;
+  systemCode;
   status;
+  code = "request_failed";
   name = "BoundedRequestError";
 };
 async function boundedGetJson(target, options) {
@@ -522,7 +532,8 @@ var CharSet = class _CharSet {
     return this.bounds.length === 2 && this.bounds[0] === this.bounds[1] ? this.bounds[0] : void 0;
   }
 };
-var PatternTooLargeError = class extends Error {
+var PatternTooLargeError = class extends CodedError {
+  code = "pattern_too_large";
   name = "PatternTooLargeError";
 };
 var MATCH_STATE = 0;
@@ -773,7 +784,8 @@ var GLOB_CHARACTERS = {
   "secret-name": /[*?[\]{}]/,
   claim: /[*?{}]/
 };
-var GlobSyntaxError = class extends Error {
+var GlobSyntaxError = class extends CodedError {
+  code = "glob_syntax";
   name = "GlobSyntaxError";
 };
 function hasGlobCharacters(text, flavour = "secret-name") {
@@ -1074,7 +1086,8 @@ function compileSecretPattern(pattern) {
     throw error62;
   }
 }
-var RequestedEntryError = class extends Error {
+var RequestedEntryError = class extends CodedError {
+  code = "requested_entry_invalid";
 };
 function parseRequestedEntry(raw) {
   const optional2 = raw.endsWith("?");
@@ -20848,9 +20861,9 @@ function retryAfterMs(header, now) {
 }
 
 // src/client/errors.ts
-var BrokerProblemError = class extends Error {
+var BrokerProblemError = class extends CodedError {
   constructor(status, problem, gaveUp, audienceMismatch) {
-    super(problem.detail);
+    super(problem.detail, { hint: problem.hint });
     this.status = status;
     this.problem = problem;
     this.gaveUp = gaveUp;
@@ -20861,20 +20874,25 @@ var BrokerProblemError = class extends Error {
   gaveUp;
   audienceMismatch;
   name = "BrokerProblemError";
+  /** The broker's problem code (invalid_token, policy_denied, …). */
   get code() {
     return this.problem.code;
   }
 };
-var BrokerUnreachableError = class extends Error {
+var BrokerUnreachableError = class extends CodedError {
+  code = "broker_unreachable";
   name = "BrokerUnreachableError";
 };
-var ResponseIntegrityError = class extends Error {
+var ResponseIntegrityError = class extends CodedError {
+  code = "response_integrity";
   name = "ResponseIntegrityError";
 };
-var TokenRequestError = class extends Error {
+var TokenRequestError = class extends CodedError {
+  code = "token_request_failed";
   name = "TokenRequestError";
 };
-var TokensUsedUpError = class extends Error {
+var TokensUsedUpError = class extends CodedError {
+  code = "tokens_used_up";
   name = "TokensUsedUpError";
 };
 
@@ -24305,7 +24323,8 @@ B.prototype.to_Uint8Array = function() {
 var libsodium_wrappers_default = t;
 
 // src/client/sealed-box.ts
-var SealedBoxError = class extends Error {
+var SealedBoxError = class extends CodedError {
+  code = "sealed_box_invalid";
   name = "SealedBoxError";
 };
 async function newRecipientKeyPair() {
@@ -24472,7 +24491,7 @@ async function attemptExchange(brokerUrl, token, keyPair, entries, remainingMs, 
     });
   } catch (error63) {
     if (!(error63 instanceof BoundedRequestError)) throw error63;
-    if (error63.reason === "network") return { kind: "retry", reason: error63.code ?? error63.message };
+    if (error63.reason === "network") return { kind: "retry", reason: error63.systemCode ?? error63.message };
     if (error63.reason === "deadline") return { kind: "retry", reason: "no answer in the time left" };
     throw new ResponseIntegrityError(error63.message);
   }
@@ -24965,7 +24984,8 @@ function envNameProblem(name, derivedFrom, fromPattern, ownEntry = "on its own l
 }
 
 // src/client/export-plan.ts
-var ExportPlanError = class extends Error {
+var ExportPlanError = class extends CodedError {
+  code = "export_refused";
   name = "ExportPlanError";
 };
 function planExports(lines, released) {
@@ -25020,8 +25040,61 @@ function planExports(lines, released) {
   return items;
 }
 
+// src/client/failure-message.ts
+var LEADS = {
+  invalid_token: "The broker refused this job's OIDC token",
+  unknown_issuer: "The broker does not trust the issuer of this job's OIDC token",
+  token_replayed: "The broker saw this OIDC token before (tokens are single-use)",
+  policy_denied: "The broker's policy does not grant this job what it asked for",
+  secret_not_found: "The broker does not store some of the secrets this job asked for",
+  invalid_request: "The broker refused the request",
+  payload_too_large: "The request was too large for the broker",
+  rate_limited: "The broker is rate-limiting this job",
+  unavailable: "The broker is unavailable and released nothing"
+};
+var MESSAGES = {
+  input_invalid: (message) => `Invalid input:
+${printableLines(message)}`,
+  export_refused: (message) => `Nothing was exported:
+${printableLines(message)}`,
+  requested_entry_invalid: (message) => `Invalid input: ${printable(message)}`,
+  response_integrity: (message) => `The broker's answer failed its checks, so nothing was used: ${printable(message)}`,
+  private_file_refused: (message) => `Nothing was written: ${printable(message)}`,
+  format_refused: (message) => `Nothing was written: ${printable(message)}`,
+  // These say all there is to say.
+  broker_unreachable: printable,
+  token_request_failed: printable,
+  tokens_used_up: printable,
+  no_token: printable
+};
+var PLAIN_WORDING = {
+  audienceHint: ({ expected }) => `request the ID token with audience ${JSON.stringify(expected)}`
+};
+function failureMessage(error62, wording = PLAIN_WORDING) {
+  if (error62 instanceof BrokerProblemError) {
+    const { problem } = error62;
+    const lead = Object.hasOwn(LEADS, problem.code) ? LEADS[problem.code] : `The broker answered HTTP ${error62.status}`;
+    const parts = [`${lead} (${printable(problem.code)}): ${printable(problem.detail)}`];
+    if (error62.audienceMismatch !== void 0) {
+      const { sent, expected } = error62.audienceMismatch;
+      parts.push(
+        `This job's token is for audience ${sent.map((item) => printable(JSON.stringify(item))).join(", ")}; the broker expects ${printable(JSON.stringify(expected))}: ${printable(wording.audienceHint(error62.audienceMismatch))}.`
+      );
+    } else if (problem.hint !== void 0) parts.push(`Hint: ${printable(problem.hint)}`);
+    if (error62.gaveUp !== void 0) parts.push(`The client ${printable(error62.gaveUp)}.`);
+    if (problem.request_id !== void 0)
+      parts.push(`Request id: ${printable(problem.request_id)} (the broker's audit log has the details).`);
+    return parts.join("\n");
+  }
+  const message = error62 instanceof Error ? error62.message : String(error62);
+  const wordingOf = error62 instanceof CodedError && Object.hasOwn(MESSAGES, error62.code) ? MESSAGES[error62.code] : void 0;
+  if (wordingOf !== void 0) return wordingOf(message);
+  return `secrets-action failed: ${printable(message)}`;
+}
+
 // src/client/formats.ts
-var FormatError = class extends Error {
+var FormatError = class extends CodedError {
+  code = "format_refused";
   name = "FormatError";
 };
 function refuse(format, item, reason) {
@@ -25134,7 +25207,8 @@ async function linkedDirectoryOnTheWay(path, base) {
 }
 
 // src/client/private-files.ts
-var PrivateFileError = class extends Error {
+var PrivateFileError = class extends CodedError {
+  code = "private_file_refused";
   name = "PrivateFileError";
 };
 var NOFOLLOW = constants2.O_NOFOLLOW ?? 0;
@@ -25289,215 +25363,6 @@ async function removeCreatedFile(identity) {
   return REMOVED;
 }
 
-// src/client/secret-lines.ts
-var InputError = class extends Error {
-  name = "InputError";
-};
-function parseSecretFlags(flags) {
-  const lines = [];
-  const problems = [];
-  flags.forEach((raw, index) => {
-    const where = `--secret #${index + 1}`;
-    const flag = raw.trim();
-    try {
-      if (flag === "") throw new InputError("is empty: give NAME, ENV=NAME or PREFIX/*");
-      const line = parseSecretLine(flag, index + 1, where, "in a --secret of its own");
-      if (line.toFile)
-        throw new InputError("ENV=@NAME is for the GitHub Action; write a file with --out instead");
-      lines.push(line);
-    } catch (error62) {
-      if (!(error62 instanceof InputError)) throw error62;
-      problems.push(`${where} '${printable(raw)}': ${printable(error62.message)}`);
-    }
-  });
-  if (problems.length > 0) throw new InputError(problems.join("\n"));
-  if (lines.length === 0)
-    throw new InputError(
-      "no --secret given: pass --secret NAME (or ENV=NAME, or PREFIX/*) once for each secret or pattern"
-    );
-  return lines;
-}
-function parseSecretLine(line, lineNumber, where, ownEntry) {
-  const equals = line.indexOf("=");
-  const envName = equals === -1 ? void 0 : line.slice(0, equals).trim();
-  let target = equals === -1 ? line : line.slice(equals + 1).trim();
-  const toFile = target.startsWith("@");
-  if (toFile) target = target.slice(1);
-  if (envName !== void 0) {
-    const problem = envNameProblem(envName);
-    if (problem !== void 0) throw new InputError(problem);
-  }
-  if (toFile && envName === void 0) throw new InputError('"@" needs a variable name: write ENV=@NAME');
-  let entry;
-  try {
-    entry = parseRequestedEntry(target);
-  } catch (error62) {
-    if (error62 instanceof RequestedEntryError) throw new InputError(error62.message);
-    throw error62;
-  }
-  if (entry.isPattern && envName !== void 0) {
-    throw new InputError(
-      "a pattern cannot be given one variable name; each match gets its own (its last segment, upper-cased)"
-    );
-  }
-  return { lineNumber, where, ownEntry, entry, envName, toFile };
-}
-
-// src/protocol/bounded-read.ts
-import { open as open4 } from "node:fs/promises";
-var TooLargeError = class extends Error {
-  name = "TooLargeError";
-};
-async function readFileAtMost(path, maxBytes, what) {
-  const handle = await open4(path, "r");
-  try {
-    const buffer = Buffer.alloc(maxBytes + 1);
-    let size = 0;
-    while (size < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, size, buffer.length - size, null);
-      if (bytesRead === 0) break;
-      size += bytesRead;
-    }
-    if (size > maxBytes) throw new TooLargeError(`${what} is larger than ${maxBytes} bytes, the limit`);
-    return buffer.subarray(0, size);
-  } finally {
-    await handle.close();
-  }
-}
-
-// src/client/token-sources.ts
-var GITLAB_COMPONENT_TOKEN_VARIABLES = [
-  "SECRETS_ACTION_ID_TOKEN_1",
-  "SECRETS_ACTION_ID_TOKEN_2",
-  "SECRETS_ACTION_ID_TOKEN_3"
-];
-var MAX_TOKEN_FILE_BYTES = 64 * 1024;
-var NoTokenError = class extends Error {
-  name = "NoTokenError";
-};
-var MAX_TOKEN_REQUEST_MS = 15e3;
-function fixedTokens(tokens, description) {
-  let used = 0;
-  return {
-    description,
-    requestsAudience: false,
-    next: async () => {
-      const token = tokens[used];
-      if (token === void 0) {
-        throw new TokensUsedUpError(
-          `no token left for another attempt: each OIDC token works once, and the ${tokens.length} from ${description} were used`
-        );
-      }
-      used += 1;
-      return token;
-    }
-  };
-}
-function githubRunner(requestUrl, requestToken2, audience) {
-  return {
-    description: "the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)",
-    requestsAudience: true,
-    next: async (timeoutMs = MAX_TOKEN_REQUEST_MS) => {
-      let body;
-      try {
-        body = await boundedGetJson(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
-          what: "the ID token request",
-          headers: { authorization: `Bearer ${requestToken2}` },
-          timeoutMs: Math.max(1, Math.min(timeoutMs, MAX_TOKEN_REQUEST_MS)),
-          maxBytes: 64 * 1024
-        });
-      } catch (error62) {
-        if (!(error62 instanceof BoundedRequestError)) throw error62;
-        throw new NoTokenError(`the GitHub runner gave no ID token: ${error62.message}`);
-      }
-      if (typeof body.value !== "string")
-        throw new NoTokenError("the GitHub runner answered without a token");
-      return body.value;
-    }
-  };
-}
-async function resolveTokenSource(options, environment) {
-  if (options.tokenEnv.length > 0) {
-    const tokens = options.tokenEnv.map((name) => {
-      const value = environment[name];
-      if (value === void 0 || value === "")
-        throw new NoTokenError(`--token-env ${name}: the variable is not set or empty`);
-      return value.trim();
-    });
-    return fixedTokens(tokens, options.tokenEnv.join(", "));
-  }
-  if (options.tokenFile !== void 0) {
-    let text;
-    try {
-      text = (await readFileAtMost(options.tokenFile, MAX_TOKEN_FILE_BYTES, "the token file")).toString(
-        "utf8"
-      );
-    } catch (error62) {
-      const reason = error62 instanceof TooLargeError ? `${error62.message}: it should hold one OIDC token` : error62.code ?? error62.message;
-      throw new NoTokenError(`--token-file ${printable(options.tokenFile)}: ${printable(reason)}`);
-    }
-    return fixedTokens([text.trim()], options.tokenFile);
-  }
-  const requestUrl = environment.ACTIONS_ID_TOKEN_REQUEST_URL;
-  const requestToken2 = environment.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
-  if (requestUrl && requestToken2) return githubRunner(requestUrl, requestToken2, options.audience);
-  const gitlab = GITLAB_COMPONENT_TOKEN_VARIABLES.filter((name) => environment[name]);
-  if (gitlab.length > 0)
-    return fixedTokens(
-      gitlab.map((name) => environment[name].trim()),
-      gitlab.join(", ")
-    );
-  throw new NoTokenError(
-    'no OIDC ID token found: pass --token-env VAR or --token-file FILE; on GitHub give the job "permissions: id-token: write"; on GitLab declare id_tokens (the secrets-action component does)'
-  );
-}
-
-// src/client/failure-message.ts
-var LEADS = {
-  invalid_token: "The broker refused this job's OIDC token",
-  unknown_issuer: "The broker does not trust the issuer of this job's OIDC token",
-  token_replayed: "The broker saw this OIDC token before (tokens are single-use)",
-  policy_denied: "The broker's policy does not grant this job what it asked for",
-  secret_not_found: "The broker does not store some of the secrets this job asked for",
-  invalid_request: "The broker refused the request",
-  payload_too_large: "The request was too large for the broker",
-  rate_limited: "The broker is rate-limiting this job",
-  unavailable: "The broker is unavailable and released nothing"
-};
-var PLAIN_WORDING = {
-  audienceHint: ({ expected }) => `request the ID token with audience ${JSON.stringify(expected)}`
-};
-function failureMessage(error62, wording = PLAIN_WORDING) {
-  if (error62 instanceof BrokerProblemError) {
-    const { problem } = error62;
-    const lead = Object.hasOwn(LEADS, problem.code) ? LEADS[problem.code] : `The broker answered HTTP ${error62.status}`;
-    const parts = [`${lead} (${printable(problem.code)}): ${printable(problem.detail)}`];
-    if (error62.audienceMismatch !== void 0) {
-      const { sent, expected } = error62.audienceMismatch;
-      parts.push(
-        `This job's token is for audience ${sent.map((item) => printable(JSON.stringify(item))).join(", ")}; the broker expects ${printable(JSON.stringify(expected))}: ${printable(wording.audienceHint(error62.audienceMismatch))}.`
-      );
-    } else if (problem.hint !== void 0) parts.push(`Hint: ${printable(problem.hint)}`);
-    if (error62.gaveUp !== void 0) parts.push(`The client ${printable(error62.gaveUp)}.`);
-    if (problem.request_id !== void 0)
-      parts.push(`Request id: ${printable(problem.request_id)} (the broker's audit log has the details).`);
-    return parts.join("\n");
-  }
-  if (error62 instanceof InputError) return `Invalid input:
-${printableLines(error62.message)}`;
-  if (error62 instanceof ExportPlanError) return `Nothing was exported:
-${printableLines(error62.message)}`;
-  const message = printable(error62 instanceof Error ? error62.message : String(error62));
-  if (error62 instanceof RequestedEntryError) return `Invalid input: ${message}`;
-  if (error62 instanceof ResponseIntegrityError)
-    return `The broker's answer failed its checks, so nothing was used: ${message}`;
-  if (error62 instanceof PrivateFileError || error62 instanceof FormatError)
-    return `Nothing was written: ${message}`;
-  if (error62 instanceof BrokerUnreachableError || error62 instanceof TokenRequestError || error62 instanceof TokensUsedUpError || error62 instanceof NoTokenError)
-    return message;
-  return `secrets-action failed: ${message}`;
-}
-
 // src/client/redactor.ts
 import { Transform } from "node:stream";
 
@@ -25595,6 +25460,172 @@ var Redactor = class {
   }
 };
 
+// src/client/secret-lines.ts
+var InputError = class extends CodedError {
+  code = "input_invalid";
+  name = "InputError";
+};
+function parseSecretFlags(flags) {
+  const lines = [];
+  const problems = [];
+  flags.forEach((raw, index) => {
+    const where = `--secret #${index + 1}`;
+    const flag = raw.trim();
+    try {
+      if (flag === "") throw new InputError("is empty: give NAME, ENV=NAME or PREFIX/*");
+      const line = parseSecretLine(flag, index + 1, where, "in a --secret of its own");
+      if (line.toFile)
+        throw new InputError("ENV=@NAME is for the GitHub Action; write a file with --out instead");
+      lines.push(line);
+    } catch (error62) {
+      if (!(error62 instanceof InputError)) throw error62;
+      problems.push(`${where} '${printable(raw)}': ${printable(error62.message)}`);
+    }
+  });
+  if (problems.length > 0) throw new InputError(problems.join("\n"));
+  if (lines.length === 0)
+    throw new InputError(
+      "no --secret given: pass --secret NAME (or ENV=NAME, or PREFIX/*) once for each secret or pattern"
+    );
+  return lines;
+}
+function parseSecretLine(line, lineNumber, where, ownEntry) {
+  const equals = line.indexOf("=");
+  const envName = equals === -1 ? void 0 : line.slice(0, equals).trim();
+  let target = equals === -1 ? line : line.slice(equals + 1).trim();
+  const toFile = target.startsWith("@");
+  if (toFile) target = target.slice(1);
+  if (envName !== void 0) {
+    const problem = envNameProblem(envName);
+    if (problem !== void 0) throw new InputError(problem);
+  }
+  if (toFile && envName === void 0) throw new InputError('"@" needs a variable name: write ENV=@NAME');
+  let entry;
+  try {
+    entry = parseRequestedEntry(target);
+  } catch (error62) {
+    if (error62 instanceof RequestedEntryError) throw new InputError(error62.message);
+    throw error62;
+  }
+  if (entry.isPattern && envName !== void 0) {
+    throw new InputError(
+      "a pattern cannot be given one variable name; each match gets its own (its last segment, upper-cased)"
+    );
+  }
+  return { lineNumber, where, ownEntry, entry, envName, toFile };
+}
+
+// src/protocol/bounded-read.ts
+import { open as open4 } from "node:fs/promises";
+var TooLargeError = class extends CodedError {
+  code = "file_too_large";
+  name = "TooLargeError";
+};
+async function readFileAtMost(path, maxBytes, what) {
+  const handle = await open4(path, "r");
+  try {
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let size = 0;
+    while (size < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, size, buffer.length - size, null);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+    }
+    if (size > maxBytes) throw new TooLargeError(`${what} is larger than ${maxBytes} bytes, the limit`);
+    return buffer.subarray(0, size);
+  } finally {
+    await handle.close();
+  }
+}
+
+// src/client/token-sources.ts
+var GITLAB_COMPONENT_TOKEN_VARIABLES = [
+  "SECRETS_ACTION_ID_TOKEN_1",
+  "SECRETS_ACTION_ID_TOKEN_2",
+  "SECRETS_ACTION_ID_TOKEN_3"
+];
+var MAX_TOKEN_FILE_BYTES = 64 * 1024;
+var NoTokenError = class extends CodedError {
+  code = "no_token";
+  name = "NoTokenError";
+};
+var MAX_TOKEN_REQUEST_MS = 15e3;
+function fixedTokens(tokens, description) {
+  let used = 0;
+  return {
+    description,
+    requestsAudience: false,
+    next: async () => {
+      const token = tokens[used];
+      if (token === void 0) {
+        throw new TokensUsedUpError(
+          `no token left for another attempt: each OIDC token works once, and the ${tokens.length} from ${description} were used`
+        );
+      }
+      used += 1;
+      return token;
+    }
+  };
+}
+function githubRunner(requestUrl, requestToken2, audience) {
+  return {
+    description: "the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)",
+    requestsAudience: true,
+    next: async (timeoutMs = MAX_TOKEN_REQUEST_MS) => {
+      let body;
+      try {
+        body = await boundedGetJson(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
+          what: "the ID token request",
+          headers: { authorization: `Bearer ${requestToken2}` },
+          timeoutMs: Math.max(1, Math.min(timeoutMs, MAX_TOKEN_REQUEST_MS)),
+          maxBytes: 64 * 1024
+        });
+      } catch (error62) {
+        if (!(error62 instanceof BoundedRequestError)) throw error62;
+        throw new NoTokenError(`the GitHub runner gave no ID token: ${error62.message}`);
+      }
+      if (typeof body.value !== "string")
+        throw new NoTokenError("the GitHub runner answered without a token");
+      return body.value;
+    }
+  };
+}
+async function resolveTokenSource(options, environment) {
+  if (options.tokenEnv.length > 0) {
+    const tokens = options.tokenEnv.map((name) => {
+      const value = environment[name];
+      if (value === void 0 || value === "")
+        throw new NoTokenError(`--token-env ${name}: the variable is not set or empty`);
+      return value.trim();
+    });
+    return fixedTokens(tokens, options.tokenEnv.join(", "));
+  }
+  if (options.tokenFile !== void 0) {
+    let text;
+    try {
+      text = (await readFileAtMost(options.tokenFile, MAX_TOKEN_FILE_BYTES, "the token file")).toString(
+        "utf8"
+      );
+    } catch (error62) {
+      const reason = error62 instanceof TooLargeError ? `${error62.message}: it should hold one OIDC token` : error62.code ?? error62.message;
+      throw new NoTokenError(`--token-file ${printable(options.tokenFile)}: ${printable(reason)}`);
+    }
+    return fixedTokens([text.trim()], options.tokenFile);
+  }
+  const requestUrl = environment.ACTIONS_ID_TOKEN_REQUEST_URL;
+  const requestToken2 = environment.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
+  if (requestUrl && requestToken2) return githubRunner(requestUrl, requestToken2, options.audience);
+  const gitlab = GITLAB_COMPONENT_TOKEN_VARIABLES.filter((name) => environment[name]);
+  if (gitlab.length > 0)
+    return fixedTokens(
+      gitlab.map((name) => environment[name].trim()),
+      gitlab.join(", ")
+    );
+  throw new NoTokenError(
+    'no OIDC ID token found: pass --token-env VAR or --token-file FILE; on GitHub give the job "permissions: id-token: write"; on GitLab declare id_tokens (the secrets-action component does)'
+  );
+}
+
 // src/cli/secrets-fetch-main.ts
 var USAGE = `usage:
   secrets-fetch --broker URL --secret ENTRY... [options]
@@ -25647,7 +25678,8 @@ var OPTIONS = {
   help: { type: "boolean" },
   version: { type: "boolean" }
 };
-var UsageError = class extends Error {
+var UsageError = class extends CodedError {
+  code = "usage";
 };
 function tell(io, text) {
   io.stderr.write(`secrets-fetch: ${printableLines(text)}

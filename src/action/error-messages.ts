@@ -1,3 +1,4 @@
+import { CodedError, hasCode } from '../protocol/coded-error.js';
 import { failureMessage as clientFailureMessage, type ClientWording } from '../client/failure-message.js';
 
 const ACTION_WORDING: ClientWording = {
@@ -7,10 +8,11 @@ const ACTION_WORDING: ClientWording = {
 
 /** The step's failure message: the missing permission in the runner's terms, anything else as the client says it. */
 export function failureMessage(error: unknown): string {
-  if (error instanceof MissingIdTokenPermissionError) return error.message;
+  if (hasCode(error, MISSING_ID_TOKEN_PERMISSION_CODE)) return error.message;
   return clientFailureMessage(error, ACTION_WORDING);
 }
 
+const MISSING_ID_TOKEN_PERMISSION_CODE = 'missing_id_token_permission';
 const MISSING_ID_TOKEN_PERMISSION = [
   'This job cannot request an OIDC ID token: ACTIONS_ID_TOKEN_REQUEST_URL is not set.',
   'Give the job the permission, in the workflow or the job:',
@@ -20,7 +22,8 @@ const MISSING_ID_TOKEN_PERMISSION = [
   'Pull requests from forks never get an ID token (GitHub withholds it), so this step cannot run for them.',
 ].join('\n');
 
-export class MissingIdTokenPermissionError extends Error {
+export class MissingIdTokenPermissionError extends CodedError {
+  readonly code: string = MISSING_ID_TOKEN_PERMISSION_CODE;
   override name = 'MissingIdTokenPermissionError';
   constructor() {
     super(MISSING_ID_TOKEN_PERMISSION);

@@ -1,3 +1,4 @@
+import { CodedError } from '../protocol/coded-error.js';
 import { resolve } from 'node:path';
 import { printable } from '../protocol/printable.js';
 import { isIssuedAdminToken } from './admin/admin-credentials.js';
@@ -48,14 +49,17 @@ export const DEFAULT_DATA_DIR = '.secrets-broker';
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 8080;
 
-export class ConfigError extends Error {
+export class ConfigError extends CodedError {
   override name = 'ConfigError';
+  /** config_usage for a malformed command-line option (the CLI exits 2, as for other usage errors). */
+  readonly code: 'config_invalid' | 'config_usage';
   constructor(
     message: string,
-    /** True when a command-line option was malformed (the CLI exits 2, as for other usage errors). */
+    /** True when a command-line option was malformed. */
     readonly usage = false,
   ) {
     super(message);
+    this.code = usage ? 'config_usage' : 'config_invalid';
   }
 }
 

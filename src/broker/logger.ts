@@ -1,3 +1,4 @@
+import { CodedError } from '../protocol/coded-error.js';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { prettyFactory } from 'pino-pretty';
 import { printable, printableJson } from '../protocol/printable.js';
@@ -9,7 +10,8 @@ export type LogFormat = 'json' | 'pretty';
 
 export const LOG_FORMAT_VARIABLE = 'SECRETS_BROKER_LOG_FORMAT';
 
-export class LogFormatError extends Error {
+export class LogFormatError extends CodedError {
+  readonly code: string = 'log_format_invalid';
   override name = 'LogFormatError';
 }
 

@@ -1,7 +1,9 @@
+import { CodedError } from '../protocol/coded-error.js';
 import sodium from 'sodium-native';
 import { encodeSealedPayload, type SealedPayload } from '../protocol/wire.js';
 
-export class RecipientKeyError extends Error {
+export class RecipientKeyError extends CodedError {
+  readonly code: string = 'recipient_key_invalid';
   override name = 'RecipientKeyError';
 }
 

@@ -1,4 +1,6 @@
+import type { z } from 'zod';
 import { brokerUrlProblem, normalBrokerUrl } from '../client/broker-url.js';
+import { ADMIN_API_PATH } from '../protocol/admin-api.js';
 import { boundedRequest, BoundedRequestError, type BoundedResponse } from '../protocol/bounded-request.js';
 import { printable } from '../protocol/printable.js';
 import { problemSchema } from '../protocol/wire.js';
@@ -48,10 +50,19 @@ export class AdminClient {
     this.token = token;
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * Calls the admin API and parses its answer with `answer`, the route's schema in protocol/admin-api.ts: an
+   * answer of another shape is an error, never a value the CLI guesses at.
+   */
+  async request<S extends z.ZodType>(
+    method: string,
+    path: string,
+    answer: S,
+    body?: unknown,
+  ): Promise<z.infer<S>> {
     let response: BoundedResponse;
     try {
-      response = await boundedRequest(`${this.baseUrl}/v1/admin${path}`, {
+      response = await boundedRequest(`${this.baseUrl}${ADMIN_API_PATH}${path}`, {
         what: 'the admin API',
         method,
         headers: {
@@ -67,7 +78,7 @@ export class AdminClient {
       if (!(error instanceof BoundedRequestError)) throw error;
       if (error.reason !== 'network') throw new CliError(error.message);
       throw new CliError(
-        `cannot reach the broker at ${printable(this.baseUrl)} (${printable(error.code ?? error.message)})`,
+        `cannot reach the broker at ${printable(this.baseUrl)} (${printable(error.systemCode ?? error.message)})`,
         'is "secrets-broker serve" running there? Set SECRETS_BROKER_URL to its address',
       );
     }
@@ -91,6 +102,16 @@ export class AdminClient {
         );
       throw new CliError(`the broker answered HTTP ${response.status}`);
     }
-    return json as T;
+    const parsed = answer.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where =
+        issue === undefined || issue.path.length === 0 ? '' : ` at ${issue.path.map(String).join('.')}`;
+      throw new CliError(
+        `the broker at ${printable(this.baseUrl)} answered ${method} ${printable(path)} with JSON that is not the admin API's answer${where}: ${printable(issue?.message ?? 'unexpected shape')}`,
+        "the broker and this CLI may be of different versions; use the CLI of the broker's version",
+      );
+    }
+    return parsed.data;
   }
 }

@@ -1,13 +1,16 @@
 import { Option, type Command } from 'commander';
+import { CHAIN_HEAD_EXAMPLE, parseChainHead } from '../broker/audit/audit-chain.js';
+import { parseDurationSeconds } from '../broker/policy/duration.js';
 import {
   AUDIT_KINDS,
   AUDIT_OUTCOMES,
+  auditPageResponseSchema,
+  auditVerifyResponseSchema,
   DEFAULT_AUDIT_PAGE,
   MAX_AUDIT_PAGE,
-} from '../broker/admin/audit-query.js';
-import type { VerificationAnswer } from '../broker/admin/admin-service.js';
-import { CHAIN_HEAD_EXAMPLE, parseChainHead } from '../broker/audit/audit-chain.js';
-import { parseDurationSeconds } from '../broker/policy/duration.js';
+  type AuditEntry,
+  type AuditVerifyResponse,
+} from '../protocol/admin-api.js';
 import { printable } from '../protocol/printable.js';
 import { AdminClient } from './admin-client.js';
 import { CliError, writeLine } from './cli-error.js';
@@ -30,8 +33,6 @@ interface AuditOptions {
   json?: boolean;
 }
 
-type AuditRow = Record<string, unknown> & { seq: number };
-
 /** "24h", "7d", "90m" ago, or an ISO time as it is. */
 export function resolveTime(text: string | undefined, now = Date.now()): string | undefined {
   if (text === undefined) return undefined;
@@ -53,41 +54,43 @@ function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
+/** `value[key]` when `value` is an object that has it: records of any age are read without assuming a shape. */
+function fieldOf(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null && Object.hasOwn(value, key)
+    ? Reflect.get(value, key)
+    : undefined;
+}
+
 /**
  * Who made an exchange. A token that did not verify proved nothing: what it claimed is shown marked. The broker
  * keeps such claims under `claimed` (older records kept them in the identity fields themselves).
  */
-function exchangeWho(record: AuditRow): string {
+function exchangeWho(record: AuditEntry): string {
   if (record.token_verified !== false) return shown(record.repository ?? record.sub);
-  const claimed =
-    typeof record.claimed === 'object' && record.claimed !== null
-      ? (record.claimed as Record<string, unknown>)
-      : record;
-  const name = claimed.repository ?? claimed.sub;
+  const claimed = typeof record.claimed === 'object' && record.claimed !== null ? record.claimed : record;
+  const name = fieldOf(claimed, 'repository') ?? fieldOf(claimed, 'sub');
   return name === null || name === undefined ? '(unverified)' : `(unverified) ${String(name)}`;
 }
 
 /** The WHO and WHAT cells; formatTable escapes them. */
-function describe(record: AuditRow): [string, string] {
+function describe(record: AuditEntry): [string, string] {
   if (record.kind === 'admin') {
     const target = record.target === null || record.target === undefined ? '' : ` ${String(record.target)}`;
     // Refused admin authentications are audited in aggregate: say how many each record stands for.
-    const detail = record.detail as { count?: unknown; unkeyed_records?: unknown } | null | undefined;
+    const count = fieldOf(record.detail, 'count');
     const refused =
-      record.action === 'auth.failures' && detail?.count !== undefined
-        ? ` (${shown(detail.count)} refused)`
-        : '';
+      record.action === 'auth.failures' && count !== undefined ? ` (${shown(count)} refused)` : '';
     // The record a broker writes when it keys a chain from before the keyed chain.
+    const unkeyed = fieldOf(record.detail, 'unkeyed_records');
     const keying =
-      record.action === 'audit.chain_keyed' && detail?.unkeyed_records !== undefined
-        ? ` (${shown(detail.unkeyed_records)} records before were not keyed)`
+      record.action === 'audit.chain_keyed' && unkeyed !== undefined
+        ? ` (${shown(unkeyed)} records before were not keyed)`
         : '';
     return [shown(record.admin_label), `${shown(record.action)}${target}${refused}${keying}`];
   }
-  const released = list(record.released).map((entry) => {
-    const { name, version } = (entry ?? {}) as { name?: unknown; version?: unknown };
-    return `${shown(name)}@v${shown(version)}`;
-  });
+  const released = list(record.released).map(
+    (entry) => `${shown(fieldOf(entry, 'name'))}@v${shown(fieldOf(entry, 'version'))}`,
+  );
   const what =
     released.length > 0
       ? released.join(' ')
@@ -136,10 +139,11 @@ export function registerAuditCommands(program: Command, io: CommandIo): void {
       set('request_id', options.requestId);
       set('after', String(options.after));
       set('limit', String(options.limit));
-      const page = await new AdminClient(io.environment).request<{
-        records: AuditRow[];
-        next_after: number | null;
-      }>('GET', `/audit?${query.toString()}`);
+      const page = await new AdminClient(io.environment).request(
+        'GET',
+        `/audit?${query.toString()}`,
+        auditPageResponseSchema,
+      );
       if (options.json === true) {
         for (const record of page.records) writeLine(io.stdout, terminalJson(record));
       } else {
@@ -187,9 +191,10 @@ export function registerAuditCommands(program: Command, io: CommandIo): void {
           );
         query.append('head', head);
       }
-      const result = await new AdminClient(io.environment).request<VerificationAnswer>(
+      const result = await new AdminClient(io.environment).request(
         'GET',
         `/audit/verify${options.head.length === 0 ? '' : `?${query.toString()}`}`,
+        auditVerifyResponseSchema,
       );
       // A script reads the answer on stdout either way; a broken chain still exits 1 with the error.
       if (json) writeLine(io.stdout, terminalJson(result, 2));
@@ -207,16 +212,12 @@ export function registerAuditCommands(program: Command, io: CommandIo): void {
     });
 }
 
-/** Brokers from before the keyed chain answer only ok, checked and problem. */
-type Verification = Pick<VerificationAnswer, 'ok' | 'checked' | 'problem'> &
-  Partial<Omit<VerificationAnswer, 'ok' | 'checked' | 'problem'>>;
-
 function records(first: number, last: number): string {
   return first === last ? `record ${first} is` : `records ${first}-${last} are`;
 }
 
 /** What a passing verification proved, and what it could not. */
-function verificationLines(result: Verification): string[] {
+function verificationLines(result: AuditVerifyResponse): string[] {
   const hashOnly = result.hash_only ?? 0;
   const unconfigured = result.under_unconfigured_key ?? [];
   const keyed = result.keyed ?? result.checked;

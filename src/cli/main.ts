@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { BROKER_VERSION } from '../broker/version.js';
 import { printableLines } from '../protocol/printable.js';
 import { registerAuditCommands } from './audit-commands.js';
-import { CliError, writeLine } from './cli-error.js';
+import { reportFailure } from './cli-error.js';
 import { registerDevCommand } from './dev-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerSecretCommands, type CommandIo } from './secret-commands.js';
@@ -38,12 +38,6 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof CliError) {
-      if (error.message !== '') writeLine(io.stderr, `error: ${error.message}`);
-      if (error.hint !== undefined) writeLine(io.stderr, `hint: ${error.hint}`);
-      return error.exitCode;
-    }
-    writeLine(io.stderr, `error: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+    return reportFailure(io.stderr, error);
   }
 }

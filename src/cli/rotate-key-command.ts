@@ -1,23 +1,11 @@
 import type { Command } from 'commander';
+import { rotationBatchResponseSchema, rotationStatusResponseSchema } from '../protocol/admin-api.js';
 import { printable } from '../protocol/printable.js';
 import { AdminClient } from './admin-client.js';
 import { CliError, writeLine } from './cli-error.js';
 import { terminalJson } from './terminal-json.js';
 import type { CommandIo, JsonOption } from './secret-commands.js';
 import { exitTwoOnUsageErrors, wholeNumberFrom } from './usage-errors.js';
-
-interface Status {
-  target_key_id: string;
-  new_key_version: boolean;
-  total: number;
-  remaining: number;
-}
-
-interface Batch {
-  rewrapped: number;
-  total: number;
-  remaining: number;
-}
 
 /** What a completed rotation prints with --json. */
 interface RotationSummary {
@@ -46,7 +34,7 @@ export function registerRotateKeyCommand(program: Command, io: CommandIo): void 
     .action(async (options: { batchSize: number } & JsonOption) => {
       const size = options.batchSize;
       const client = new AdminClient(io.environment);
-      const status = await client.request<Status>('POST', '/keys/rotate');
+      const status = await client.request('POST', '/keys/rotate', rotationStatusResponseSchema);
       writeLine(
         io.stderr,
         status.new_key_version
@@ -56,7 +44,7 @@ export function registerRotateKeyCommand(program: Command, io: CommandIo): void 
       let rewrapped = 0;
       let remaining = status.remaining;
       while (remaining > 0) {
-        const batch = await client.request<Batch>('POST', '/keys/rotate/batch', {
+        const batch = await client.request('POST', '/keys/rotate/batch', rotationBatchResponseSchema, {
           target_key_id: status.target_key_id,
           size,
         });

@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
+import {
+  secretDeleteResponseSchema,
+  secretListResponseSchema,
+  secretWriteResponseSchema,
+} from '../protocol/admin-api.js';
 import { printable } from '../protocol/printable.js';
 import { secretNameProblem } from '../protocol/secret-names.js';
 import { AdminClient, adminPath } from './admin-client.js';
@@ -16,21 +21,6 @@ export interface JsonOption {
 interface SetOptions extends ValueSourceOptions, JsonOption {
   readonly confirmFingerprint?: string;
   readonly dryRun?: boolean;
-}
-
-interface WriteResult {
-  name: string;
-  version: number;
-  bytes: number;
-  sha256: string;
-  dry_run: boolean;
-}
-
-interface SecretSummary {
-  name: string;
-  version: number;
-  versions: number;
-  updated_at: string;
 }
 
 export interface CommandIo extends ValueIo {
@@ -82,13 +72,13 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
         );
       }
       const client = new AdminClient(io.environment);
-      const result = await client.request<WriteResult>('PUT', path, {
+      const result = await client.request('PUT', path, secretWriteResponseSchema, {
         value,
         dry_run: options.dryRun === true,
       });
       if (result.sha256 !== fingerprint) {
         throw new CliError(
-          `the broker computed SHA-256 ${printable(String(result.sha256))} for what it received, not ${fingerprint}`,
+          `the broker computed SHA-256 ${printable(result.sha256)} for what it received, not ${fingerprint}`,
         );
       }
       if (options.json === true) {
@@ -108,9 +98,10 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
     .option('--json', 'print JSON: [{name, version, versions, updated_at}]')
     .description('list secret names and versions (never values)')
     .action(async (prefix: string, options: JsonOption) => {
-      const { secrets } = await new AdminClient(io.environment).request<{ secrets: SecretSummary[] }>(
+      const { secrets } = await new AdminClient(io.environment).request(
         'GET',
         `/secrets?prefix=${encodeURIComponent(prefix)}`,
+        secretListResponseSchema,
       );
       if (options.json === true) {
         writeLine(io.stdout, terminalJson(secrets, 2));
@@ -135,9 +126,10 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
     .option('--json', 'print the result as JSON: {name, deleted}')
     .action(async (name: string, options: JsonOption) => {
       const path = secretPath(name);
-      const result = await new AdminClient(io.environment).request<{ name: string; deleted: boolean }>(
+      const result = await new AdminClient(io.environment).request(
         'DELETE',
         path,
+        secretDeleteResponseSchema,
       );
       if (options.json === true) {
         writeLine(io.stdout, terminalJson(result, 2));

@@ -1,3 +1,4 @@
+import { CodedError } from '../protocol/coded-error.js';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
@@ -83,7 +84,9 @@ const OPTIONS = {
   version: { type: 'boolean' },
 } as const;
 
-class UsageError extends Error {}
+class UsageError extends CodedError {
+  readonly code = 'usage';
+}
 
 /**
  * Every line secrets-fetch itself writes to stderr: escaped, so an argument, a path or a broker's answer cannot

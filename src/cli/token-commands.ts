@@ -1,6 +1,11 @@
 import { Option, type Command } from 'commander';
 import { ENVIRONMENT_TOKEN_ID, isAdminTokenId } from '../broker/admin/admin-credentials.js';
-import { ADMIN_ROLES } from '../broker/admin/admin-permissions.js';
+import {
+  ADMIN_ROLES,
+  tokenCreateResponseSchema,
+  tokenListResponseSchema,
+  tokenRevokeResponseSchema,
+} from '../protocol/admin-api.js';
 import { printable } from '../protocol/printable.js';
 import { AdminClient, adminPath } from './admin-client.js';
 import { writeLine } from './cli-error.js';
@@ -8,22 +13,6 @@ import { formatTable } from './format-table.js';
 import { terminalJson } from './terminal-json.js';
 import type { CommandIo, JsonOption } from './secret-commands.js';
 import { exitTwoOnUsageErrors, usageError } from './usage-errors.js';
-
-interface CreatedToken {
-  id: string;
-  token: string;
-  label: string;
-  role: string;
-  created_at: string;
-}
-
-interface TokenSummary {
-  id: string;
-  label: string;
-  role: string;
-  created_at: string;
-  revoked_at: string | null;
-}
 
 export function registerTokenCommands(program: Command, io: CommandIo): void {
   const token = exitTwoOnUsageErrors(
@@ -39,10 +28,12 @@ export function registerTokenCommands(program: Command, io: CommandIo): void {
     .option('--json', 'print the result as JSON: {id, token, label, role, created_at}')
     .description('create a token; it is shown once and stored only as a hash')
     .action(async (label: string, options: { role: string } & JsonOption) => {
-      const created = await new AdminClient(io.environment).request<CreatedToken>('POST', '/tokens', {
-        label,
-        role: options.role,
-      });
+      const created = await new AdminClient(io.environment).request(
+        'POST',
+        '/tokens',
+        tokenCreateResponseSchema,
+        { label, role: options.role },
+      );
       if (options.json === true) {
         writeLine(io.stdout, terminalJson(created, 2));
         return;
@@ -59,9 +50,10 @@ export function registerTokenCommands(program: Command, io: CommandIo): void {
     .option('--json', 'print JSON: [{id, label, role, created_at, revoked_at}]')
     .description('list tokens: id, label, role, created, revoked (never the token)')
     .action(async (options: JsonOption) => {
-      const { tokens } = await new AdminClient(io.environment).request<{ tokens: TokenSummary[] }>(
+      const { tokens } = await new AdminClient(io.environment).request(
         'GET',
         '/tokens',
+        tokenListResponseSchema,
       );
       if (options.json === true) {
         writeLine(io.stdout, terminalJson(tokens, 2));
@@ -92,9 +84,10 @@ export function registerTokenCommands(program: Command, io: CommandIo): void {
           'an id is 16 hexadecimal digits, as "secrets-broker token list" shows it',
         );
       }
-      const result = await new AdminClient(io.environment).request<{ id: string; revoked: boolean }>(
+      const result = await new AdminClient(io.environment).request(
         'DELETE',
         adminPath('tokens', id),
+        tokenRevokeResponseSchema,
       );
       if (options.json === true) {
         writeLine(io.stdout, terminalJson(result, 2));

@@ -254,7 +254,7 @@ async function attemptExchange(
     });
   } catch (error) {
     if (!(error instanceof BoundedRequestError)) throw error;
-    if (error.reason === 'network') return { kind: 'retry', reason: error.code ?? error.message };
+    if (error.reason === 'network') return { kind: 'retry', reason: error.systemCode ?? error.message };
     if (error.reason === 'deadline') return { kind: 'retry', reason: 'no answer in the time left' };
     throw new ResponseIntegrityError(error.message);
   }

@@ -1,3 +1,4 @@
+import { CodedError } from '../protocol/coded-error.js';
 import { compileGlob } from '../protocol/glob.js';
 import { printable } from '../protocol/printable.js';
 import type { ReleasedSecret } from './exchange-client.js';
@@ -13,7 +14,8 @@ export interface ExportItem {
   readonly value: string;
 }
 
-export class ExportPlanError extends Error {
+export class ExportPlanError extends CodedError {
+  readonly code: string = 'export_refused';
   override name = 'ExportPlanError';
 }
 

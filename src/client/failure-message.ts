@@ -1,18 +1,6 @@
-import {
-  BrokerProblemError,
-  BrokerUnreachableError,
-  ResponseIntegrityError,
-  TokenRequestError,
-  TokensUsedUpError,
-  type AudienceMismatch,
-} from './errors.js';
+import { BrokerProblemError, type AudienceMismatch } from './errors.js';
+import { CodedError } from '../protocol/coded-error.js';
 import { printable, printableLines } from '../protocol/printable.js';
-import { RequestedEntryError } from '../protocol/secret-names.js';
-import { ExportPlanError } from './export-plan.js';
-import { FormatError } from './formats.js';
-import { PrivateFileError } from './private-files.js';
-import { InputError } from './secret-lines.js';
-import { NoTokenError } from './token-sources.js';
 
 const LEADS: Readonly<Record<string, string>> = {
   invalid_token: "The broker refused this job's OIDC token",
@@ -24,6 +12,25 @@ const LEADS: Readonly<Record<string, string>> = {
   payload_too_large: 'The request was too large for the broker',
   rate_limited: 'The broker is rate-limiting this job',
   unavailable: 'The broker is unavailable and released nothing',
+};
+
+/**
+ * How the client's own errors read, by code. Errors not here read "secrets-action failed: ...". The messages of
+ * input_invalid and export_refused are lines joined on purpose: each line's own text is escaped.
+ */
+const MESSAGES: Readonly<Record<string, (message: string) => string>> = {
+  input_invalid: (message) => `Invalid input:\n${printableLines(message)}`,
+  export_refused: (message) => `Nothing was exported:\n${printableLines(message)}`,
+  requested_entry_invalid: (message) => `Invalid input: ${printable(message)}`,
+  response_integrity: (message) =>
+    `The broker's answer failed its checks, so nothing was used: ${printable(message)}`,
+  private_file_refused: (message) => `Nothing was written: ${printable(message)}`,
+  format_refused: (message) => `Nothing was written: ${printable(message)}`,
+  // These say all there is to say.
+  broker_unreachable: printable,
+  token_request_failed: printable,
+  tokens_used_up: printable,
+  no_token: printable,
 };
 
 /** What the messages call the settings of the client that shows them (the action's inputs, secrets-fetch's options). */
@@ -61,21 +68,9 @@ export function failureMessage(error: unknown, wording: ClientWording = PLAIN_WO
       parts.push(`Request id: ${printable(problem.request_id)} (the broker's audit log has the details).`);
     return parts.join('\n');
   }
-  // These messages are lines joined on purpose; each line's own text is escaped.
-  if (error instanceof InputError) return `Invalid input:\n${printableLines(error.message)}`;
-  if (error instanceof ExportPlanError) return `Nothing was exported:\n${printableLines(error.message)}`;
-  const message = printable(error instanceof Error ? error.message : String(error));
-  if (error instanceof RequestedEntryError) return `Invalid input: ${message}`;
-  if (error instanceof ResponseIntegrityError)
-    return `The broker's answer failed its checks, so nothing was used: ${message}`;
-  if (error instanceof PrivateFileError || error instanceof FormatError)
-    return `Nothing was written: ${message}`;
-  if (
-    error instanceof BrokerUnreachableError ||
-    error instanceof TokenRequestError ||
-    error instanceof TokensUsedUpError ||
-    error instanceof NoTokenError
-  )
-    return message;
-  return `secrets-action failed: ${message}`;
+  const message = error instanceof Error ? error.message : String(error);
+  const wordingOf =
+    error instanceof CodedError && Object.hasOwn(MESSAGES, error.code) ? MESSAGES[error.code] : undefined;
+  if (wordingOf !== undefined) return wordingOf(message);
+  return `secrets-action failed: ${printable(message)}`;
 }

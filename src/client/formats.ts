@@ -3,6 +3,8 @@
  * exactly, or refuses it (FormatError, naming the secret, never the value): nothing is written that a reader
  * would read as another value.
  */
+import { CodedError } from '../protocol/coded-error.js';
+
 export interface NamedValue {
   readonly name: string;
   readonly value: string;
@@ -10,7 +12,8 @@ export interface NamedValue {
   readonly secretName?: string;
 }
 
-export class FormatError extends Error {
+export class FormatError extends CodedError {
+  readonly code: string = 'format_refused';
   override name = 'FormatError';
 }
 

@@ -6,6 +6,7 @@
  * time, the change time after the last write stands in for it, and a file whose metadata changed since is left
  * alone (with a warning) rather than removed.
  */
+import { CodedError } from '../protocol/coded-error.js';
 import { randomBytes } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
 import { lstat, mkdir, open, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
@@ -25,7 +26,8 @@ export interface FileIdentity {
 }
 
 /** A path that cannot take a new file, or a file that could not be created: the message says what to do. */
-export class PrivateFileError extends Error {
+export class PrivateFileError extends CodedError {
+  readonly code: string = 'private_file_refused';
   override name = 'PrivateFileError';
 }
 

@@ -1,3 +1,4 @@
+import { CodedError } from '../protocol/coded-error.js';
 import sodium from 'libsodium-wrappers';
 import { sealedPayloadSchema, type SealedPayload } from '../protocol/wire.js';
 
@@ -7,7 +8,8 @@ export interface RecipientKeyPair {
   readonly privateKey: Uint8Array;
 }
 
-export class SealedBoxError extends Error {
+export class SealedBoxError extends CodedError {
+  readonly code: string = 'sealed_box_invalid';
   override name = 'SealedBoxError';
 }
 

@@ -1,3 +1,4 @@
+import { CodedError } from '../protocol/coded-error.js';
 import { printable } from '../protocol/printable.js';
 import { parseRequestedEntry, RequestedEntryError, type RequestedEntry } from '../protocol/secret-names.js';
 import { envNameProblem } from './env-names.js';
@@ -17,7 +18,8 @@ export interface SecretLine {
   readonly toFile: boolean;
 }
 
-export class InputError extends Error {
+export class InputError extends CodedError {
+  readonly code: string = 'input_invalid';
   override name = 'InputError';
 }
 

@@ -1,3 +1,4 @@
+import { CodedError } from '../protocol/coded-error.js';
 import { boundedGetJson, BoundedRequestError } from '../protocol/bounded-request.js';
 import { readFileAtMost, TooLargeError } from '../protocol/bounded-read.js';
 import { printable } from '../protocol/printable.js';
@@ -15,7 +16,8 @@ export const GITLAB_COMPONENT_TOKEN_VARIABLES = [
 /** An OIDC ID token is a few KiB; the broker refuses any over 16 KiB. */
 const MAX_TOKEN_FILE_BYTES = 64 * 1024;
 
-export class NoTokenError extends Error {
+export class NoTokenError extends CodedError {
+  readonly code: string = 'no_token';
   override name = 'NoTokenError';
 }
 

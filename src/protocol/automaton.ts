@@ -5,6 +5,7 @@
  *
  * Code points, not UTF-16 units, are the characters (like a `u`-flag RegExp).
  */
+import { CodedError } from './coded-error.js';
 
 /** A set of code points: sorted, disjoint, non-adjacent inclusive ranges, flattened as [lo, hi, lo, hi, ...]. */
 export class CharSet {
@@ -104,23 +105,30 @@ type State =
   | { kind: 'assert'; assertion: Assertion; next: number }
   | { kind: 'match' };
 
-export class PatternTooLargeError extends Error {
+export class PatternTooLargeError extends CodedError {
+  readonly code: string = 'pattern_too_large';
   override name = 'PatternTooLargeError';
 }
 
 /** Refuses work past a budget: one per request bounds what all its pattern matching may cost together. */
 export class WorkBudget {
-  constructor(private remaining: number) {}
+  private remaining: number;
+
+  constructor(private readonly limit: number) {
+    this.remaining = limit;
+  }
 
   spend(steps: number): void {
     this.remaining -= steps;
-    if (this.remaining < 0) throw new WorkBudgetExceededError();
+    if (this.remaining < 0) throw new WorkBudgetExceededError(this.limit);
   }
 }
 
-export class WorkBudgetExceededError extends Error {
+export class WorkBudgetExceededError extends CodedError {
+  readonly code: string = 'work_budget_exceeded';
   override name = 'WorkBudgetExceededError';
-  constructor() {
+  /** The steps the budget allowed. */
+  constructor(readonly limit: number) {
     super('the patterns need more matching work than one request may use');
   }
 }

@@ -1,7 +1,9 @@
 /** Local reads that stop at a size: a path or a pipe may be endless (/dev/zero, a stuck producer). */
+import { CodedError } from './coded-error.js';
 import { open } from 'node:fs/promises';
 
-export class TooLargeError extends Error {
+export class TooLargeError extends CodedError {
+  readonly code: string = 'file_too_large';
   override name = 'TooLargeError';
 }
 

@@ -3,6 +3,7 @@
  * issuers, what the action and secrets-fetch read from the broker and the runner, what the admin CLI reads.
  * Built on node:http(s), which cost a CI job's cold start nothing to load.
  */
+import { CodedError } from './coded-error.js';
 import {
   request as httpRequest,
   type ClientRequest,
@@ -42,13 +43,14 @@ export type BoundedRequestFailure =
   'deadline' | 'too_large' | 'status' | 'content_type' | 'not_json' | 'encoding' | 'network';
 
 /** Why a bounded request failed; `message` says what, at which URL, and never quotes the body. */
-export class BoundedRequestError extends Error {
+export class BoundedRequestError extends CodedError {
+  readonly code: string = 'request_failed';
   override name = 'BoundedRequestError';
   constructor(
     readonly reason: BoundedRequestFailure,
     message: string,
     /** The system error code of a network failure (ECONNREFUSED, ...). */
-    readonly code?: string,
+    readonly systemCode?: string,
     /** The HTTP status of a refused answer. */
     readonly status?: number,
   ) {

@@ -10,6 +10,7 @@
  * Hand-written because no maintained glob library lets `*` stop at `:` as well as `/`, which is what keeps
  * `repo:acme/*` from matching `repo:acme/api:ref:refs/heads/main`.
  */
+import { CodedError } from './coded-error.js';
 import { CharSet, Program, type Meter, type PatternNode } from './automaton.js';
 
 /** Secret-name globs have character classes; claim globs do not (their values contain brackets). */
@@ -20,7 +21,8 @@ const GLOB_CHARACTERS: Readonly<Record<GlobFlavour, RegExp>> = {
   claim: /[*?{}]/,
 };
 
-export class GlobSyntaxError extends Error {
+export class GlobSyntaxError extends CodedError {
+  readonly code: string = 'glob_syntax';
   override name = 'GlobSyntaxError';
 }
 

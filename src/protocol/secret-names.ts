@@ -1,3 +1,4 @@
+import { CodedError } from './coded-error.js';
 import { PatternTooLargeError } from './automaton.js';
 import { compileGlob, GlobSyntaxError, hasGlobCharacters, type Glob } from './glob.js';
 
@@ -67,7 +68,9 @@ export interface RequestedEntry {
   readonly glob: Glob;
 }
 
-export class RequestedEntryError extends Error {}
+export class RequestedEntryError extends CodedError {
+  readonly code = 'requested_entry_invalid';
+}
 
 /**
  * Parses a requested entry. A trailing "?" marks it optional; in a pattern a trailing "?" is always the

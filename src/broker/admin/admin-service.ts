@@ -6,7 +6,7 @@ import { explainDecision, explainToken } from '../explain/explain.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError, toBrokerError } from '../errors.js';
 import type { BrokerMetrics } from '../metrics.js';
 import {
   StoreUnavailableError,
@@ -31,49 +31,65 @@ import {
   type AdminCredentials,
   type AdminIdentity,
 } from './admin-credentials.js';
-import { ADMIN_ROLES, isAllowed, PERMISSIONS, type AdminAction } from './admin-permissions.js';
+import { ADMIN_OPERATIONS, isAllowed, type AdminAction } from './admin-operations.js';
 import type { AdminAuthFailures } from './admin-auth-failures.js';
+import {
+  ADMIN_ROLES,
+  type AuditPageResponse,
+  type AuditVerifyResponse,
+  type ExplainRequest,
+  type ExplainResponse,
+  type RotationBatchResponse,
+  type RotationStatusResponse,
+  type SecretDeleteResponse,
+  type SecretListing,
+  type SecretWriteResponse,
+  type TokenCreateResponse,
+  type TokenListing,
+  type TokenRevokeResponse,
+  type WhoamiResponse,
+} from '../../protocol/admin-api.js';
 
-export type { AdminAction } from './admin-permissions.js';
+export type { AdminAction } from './admin-operations.js';
 
 export interface AdminContext {
   readonly requestId: string;
   readonly sourceIp: string;
 }
 
-export interface SecretWriteResult {
+/**
+ * Who calls an operation: the identity its admin token authenticated as, or undefined when the token did not
+ * authenticate (the operation then refuses with `unauthorized`, audited under its own action).
+ */
+export type AdminCaller = AdminIdentity | undefined;
+
+/**
+ * What an operation works on: the values, or a function that reads them, called only once the caller has been
+ * found allowed (so a route reads and parses its body only for a caller who may do the operation). What it
+ * throws is answered as is and not audited, like any malformed request.
+ */
+export type OperationInput<T> = T | (() => T | Promise<T>);
+
+export interface SecretWrite {
   readonly name: string;
-  readonly version: number;
-  readonly bytes: number;
-  readonly sha256: string;
-  readonly dry_run: boolean;
+  readonly value: string;
+  readonly dryRun: boolean;
+}
+
+export interface AuditQuery {
+  readonly filter: AuditFilter;
+  readonly after: number;
+  readonly pageSize: number;
 }
 
 type AuditDetail = Readonly<Record<string, string | number | boolean>>;
 
-/** What the API answers about a secret: names and versions, never a value. */
-export interface SecretListing {
-  readonly name: string;
-  readonly version: number;
-  readonly versions: number;
-  readonly updated_at: string;
+interface Outcome<T> {
+  readonly result: T;
+  readonly detail: AuditDetail | null;
 }
 
-/** An audit chain verification as the API answers it (snake_case, like every admin answer). */
-export interface VerificationAnswer {
-  readonly ok: boolean;
-  readonly checked: number;
-  readonly last_seq: number;
-  readonly keyed: number;
-  readonly hash_only: number;
-  readonly under_unconfigured_key: ChainVerification['underUnconfiguredKey'];
-  readonly keyed_from: ChainVerification['keyedFrom'];
-  readonly head: ChainVerification['head'];
-  readonly heads_matched: ChainVerification['headsMatched'];
-  readonly problem?: ChainVerification['problem'];
-}
-
-function verificationAnswer(result: ChainVerification): VerificationAnswer {
+function verificationAnswer(result: ChainVerification): AuditVerifyResponse {
   return {
     ok: result.ok,
     checked: result.checked,
@@ -114,6 +130,10 @@ export interface AdminDependencies {
   readonly logger: Logger;
 }
 
+/**
+ * The admin operations. Each one checks its caller against ADMIN_OPERATIONS itself (401 or 403, audited), then
+ * runs and audits the work: no caller, route or not, reaches an operation its role may not do.
+ */
 export class AdminService {
   private readonly policy: PolicyHolder;
   private readonly credentials: AdminCredentials;
@@ -144,62 +164,37 @@ export class AdminService {
   }
 
   /**
-   * Authenticates and checks the role; a refusal is audited too. Failed authentication beyond the source
-   * address's budget is refused with `rate_limited` before anything is written, and only counted (see
-   * flushAuthFailures); a valid token is served whatever its address's budget.
+   * The caller behind a presented admin token (the credential of "Authorization: Bearer <token>"), or undefined
+   * when it is missing or not a valid, unrevoked token. Failed authentication beyond the source address's budget
+   * is refused with `rate_limited` before anything is written, and only counted (see flushAuthFailures); a valid
+   * token is served whatever its address's budget. A store that cannot be read answers `unavailable`: the token
+   * may well be valid.
    */
-  async authorize(
-    authorization: string | undefined,
-    action: AdminAction,
-    context: AdminContext,
-  ): Promise<AdminIdentity> {
-    const presented = /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization ?? '')?.[1];
-    const identity = presented === undefined ? undefined : await this.authenticate(presented, context);
-    if (identity === undefined) {
-      const wait = this.authFailures.fail(context.sourceIp);
-      if (wait > 0) {
-        this.metrics.adminAuthRefused.inc();
-        throw new BrokerError(
-          'rate_limited',
-          `too many failed admin authentications from ${context.sourceIp}; retry in ${wait} s`,
-          {
-            hint: 'check the admin token (SECRETS_BROKER_ADMIN_TOKEN); a valid token is served meanwhile',
-            extensions: { retry_after: wait },
-          },
-        );
-      }
-      await this.record(context, undefined, action, null, 'denied', 'unauthorized', null);
+  async authenticate(presented: string | undefined, context: AdminContext): Promise<AdminCaller> {
+    const identity = presented === undefined ? undefined : await this.identityOf(presented, context);
+    if (identity !== undefined) return identity;
+    const wait = this.authFailures.fail(context.sourceIp);
+    if (wait > 0) {
+      this.metrics.adminAuthRefused.inc();
       throw new BrokerError(
-        'unauthorized',
-        'the admin API needs "Authorization: Bearer <admin token>" with a valid, unrevoked token',
+        'rate_limited',
+        `too many failed admin authentications from ${context.sourceIp}; retry in ${wait} s`,
         {
-          hint: 'set SECRETS_BROKER_ADMIN_TOKEN to the owner token printed on the broker\'s first start, or to one made with "secrets-broker token create"',
+          hint: 'check the admin token (SECRETS_BROKER_ADMIN_TOKEN); a valid token is served meanwhile',
+          extensions: { retry_after: wait },
         },
       );
     }
-    if (!isAllowed(identity.role, action)) {
-      await this.record(context, identity, action, null, 'denied', 'forbidden', null);
-      throw new BrokerError(
-        'forbidden',
-        `role "${identity.role}" may not ${action}; allowed: ${PERMISSIONS[action].join(', ')}`,
-      );
-    }
-    return identity;
+    return undefined;
   }
 
-  /** A store that cannot be read answers `unavailable`: the token may well be valid. */
-  private async authenticate(presented: string, context: AdminContext): Promise<AdminIdentity | undefined> {
+  private async identityOf(presented: string, context: AdminContext): Promise<AdminIdentity | undefined> {
     try {
       return await this.credentials.authenticate(presented);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      this.logger.error({ request_id: context.requestId, error: error.message }, 'store unavailable');
-      throw new BrokerError(
-        'unavailable',
-        'the admin token store is unavailable, so the token cannot be checked',
-        {
-          hint: "retry later; an operator must check the broker's database",
-        },
+      throw toBrokerError(error, 'admin', (event, detail) =>
+        this.logger.error({ request_id: context.requestId, error: detail }, event),
       );
     }
   }
@@ -243,117 +238,140 @@ export class AdminService {
     }
   }
 
-  async whoami(identity: AdminIdentity, context: AdminContext) {
-    return this.run(context, identity, 'whoami', null, async () => ({
-      result: { token_id: identity.tokenId, label: identity.label, role: identity.role },
-      detail: null,
-    }));
+  async whoami(caller: AdminCaller, context: AdminContext): Promise<WhoamiResponse> {
+    return this.perform('whoami', caller, context, undefined, {
+      target: () => null,
+      run: async (_, identity) => ({
+        result: { token_id: identity.tokenId, label: identity.label, role: identity.role },
+        detail: null,
+      }),
+    });
   }
 
   async listSecrets(
-    identity: AdminIdentity,
-    prefix: string,
+    caller: AdminCaller,
+    prefix: OperationInput<string>,
     context: AdminContext,
   ): Promise<SecretListing[]> {
-    return this.run(context, identity, 'secrets.list', prefix === '' ? null : prefix, async () => {
-      const secrets = (await this.vault.list(prefix)).map(({ name, version, versions, updatedAt }) => ({
-        name,
-        version,
-        versions,
-        updated_at: updatedAt,
-      }));
-      return { result: secrets, detail: { count: secrets.length } };
+    return this.perform('secrets.list', caller, context, prefix, {
+      target: (given) => (given === '' ? null : given),
+      run: async (given) => {
+        const secrets = (await this.vault.list(given)).map(({ name, version, versions, updatedAt }) => ({
+          name,
+          version,
+          versions,
+          updated_at: updatedAt,
+        }));
+        return { result: secrets, detail: { count: secrets.length } };
+      },
     });
   }
 
   async setSecret(
-    identity: AdminIdentity,
-    name: string,
-    value: string,
-    dryRun: boolean,
+    caller: AdminCaller,
+    write: OperationInput<SecretWrite>,
     context: AdminContext,
-  ): Promise<SecretWriteResult> {
-    return this.run(context, identity, 'secrets.set', name, async () => {
-      const bytes = Buffer.byteLength(value, 'utf8');
-      const sha256 = createHash('sha256').update(value, 'utf8').digest('hex');
-      checkSecretName(name);
-      let version: number;
-      try {
-        if (dryRun) {
-          SecretVault.validateValue(value);
-          version = await this.vault.nextVersion(name);
-        } else {
-          version = await this.vault.put(name, value);
+  ): Promise<SecretWriteResponse> {
+    return this.perform('secrets.set', caller, context, write, {
+      target: ({ name }) => name,
+      run: async ({ name, value, dryRun }) => {
+        const bytes = Buffer.byteLength(value, 'utf8');
+        const sha256 = createHash('sha256').update(value, 'utf8').digest('hex');
+        checkSecretName(name);
+        let version: number;
+        try {
+          if (dryRun) {
+            SecretVault.validateValue(value);
+            version = await this.vault.nextVersion(name);
+          } else {
+            version = await this.vault.put(name, value);
+          }
+        } catch (error) {
+          if (error instanceof SecretValueError) throw new BrokerError('invalid_request', error.message);
+          throw error;
         }
-      } catch (error) {
-        if (error instanceof SecretValueError) throw new BrokerError('invalid_request', error.message);
-        throw error;
-      }
-      return {
-        result: { name, version, bytes, sha256, dry_run: dryRun },
-        detail: { version, bytes, dry_run: dryRun },
-      };
+        return {
+          result: { name, version, bytes, sha256, dry_run: dryRun },
+          detail: { version, bytes, dry_run: dryRun },
+        };
+      },
     });
   }
 
   async deleteSecret(
-    identity: AdminIdentity,
+    caller: AdminCaller,
     name: string,
     context: AdminContext,
-  ): Promise<{ name: string; deleted: true }> {
-    return this.run(context, identity, 'secrets.delete', name, async () => {
-      checkSecretName(name);
-      if (!(await this.vault.delete(name)))
-        throw new BrokerError('not_found', `no secret is named "${name}"`);
-      return { result: { name, deleted: true as const }, detail: null };
+  ): Promise<SecretDeleteResponse> {
+    return this.perform('secrets.delete', caller, context, name, {
+      target: (given) => given,
+      run: async (given) => {
+        checkSecretName(given);
+        if (!(await this.vault.delete(given)))
+          throw new BrokerError('not_found', `no secret is named "${given}"`);
+        return { result: { name: given, deleted: true as const }, detail: null };
+      },
     });
   }
 
-  async createToken(identity: AdminIdentity, label: string, role: string, context: AdminContext) {
-    return this.run(context, identity, 'tokens.create', label, async () => {
-      if (!(ADMIN_ROLES as readonly string[]).includes(role)) {
-        throw new BrokerError(
-          'invalid_request',
-          `role must be one of ${ADMIN_ROLES.join(', ')}, not "${role}"`,
-        );
-      }
-      if (label.trim() === '' || label.length > 100)
-        throw new BrokerError('invalid_request', 'the label must be 1 to 100 characters');
-      const { createdAt, ...created } = await createAdminToken(this.tokens, label, role as AdminRole);
-      return { result: { ...created, created_at: createdAt }, detail: { token_id: created.id, role } };
+  async createToken(
+    caller: AdminCaller,
+    request: OperationInput<{ readonly label: string; readonly role: string }>,
+    context: AdminContext,
+  ): Promise<TokenCreateResponse> {
+    return this.perform('tokens.create', caller, context, request, {
+      target: ({ label }) => label,
+      run: async ({ label, role }) => {
+        if (!(ADMIN_ROLES as readonly string[]).includes(role)) {
+          throw new BrokerError(
+            'invalid_request',
+            `role must be one of ${ADMIN_ROLES.join(', ')}, not "${role}"`,
+          );
+        }
+        if (label.trim() === '' || label.length > 100)
+          throw new BrokerError('invalid_request', 'the label must be 1 to 100 characters');
+        const { createdAt, ...created } = await createAdminToken(this.tokens, label, role as AdminRole);
+        return { result: { ...created, created_at: createdAt }, detail: { token_id: created.id, role } };
+      },
     });
   }
 
-  async listTokens(identity: AdminIdentity, context: AdminContext) {
-    return this.run(context, identity, 'tokens.list', null, async () => {
-      const tokens = (await this.tokens.list()).map(({ id, label, role, createdAt, revokedAt }) => ({
-        id,
-        label,
-        role,
-        created_at: createdAt,
-        revoked_at: revokedAt ?? null,
-      }));
-      return { result: tokens, detail: { count: tokens.length } };
+  async listTokens(caller: AdminCaller, context: AdminContext): Promise<TokenListing[]> {
+    return this.perform('tokens.list', caller, context, undefined, {
+      target: () => null,
+      run: async () => {
+        const tokens = (await this.tokens.list()).map(({ id, label, role, createdAt, revokedAt }) => ({
+          id,
+          label,
+          role,
+          created_at: createdAt,
+          revoked_at: revokedAt ?? null,
+        }));
+        return { result: tokens, detail: { count: tokens.length } };
+      },
     });
   }
 
-  async revokeToken(identity: AdminIdentity, id: string, context: AdminContext) {
-    return this.run(context, identity, 'tokens.revoke', id, async () => {
-      if (id === ENVIRONMENT_TOKEN_ID) {
-        throw new BrokerError(
-          'invalid_request',
-          "the server's environment owner token is revoked by unsetting its variable (SECRETS_BROKER_BOOTSTRAP_TOKEN, or the deprecated SECRETS_BROKER_ADMIN_TOKEN) and restarting the broker",
-        );
-      }
-      if (!isAdminTokenId(id)) {
-        throw new BrokerError('invalid_request', `${JSON.stringify(id)} is not an admin token id`, {
-          hint: 'an id is 16 hexadecimal digits, as "secrets-broker token list" shows it',
-        });
-      }
-      if (!(await this.tokens.revoke(id, new Date().toISOString()))) {
-        throw new BrokerError('not_found', `no unrevoked admin token has id "${id}"`);
-      }
-      return { result: { id, revoked: true as const }, detail: null };
+  async revokeToken(caller: AdminCaller, id: string, context: AdminContext): Promise<TokenRevokeResponse> {
+    return this.perform('tokens.revoke', caller, context, id, {
+      target: (given) => given,
+      run: async (given) => {
+        if (given === ENVIRONMENT_TOKEN_ID) {
+          throw new BrokerError(
+            'invalid_request',
+            "the server's environment owner token is revoked by unsetting its variable (SECRETS_BROKER_BOOTSTRAP_TOKEN, or the deprecated SECRETS_BROKER_ADMIN_TOKEN) and restarting the broker",
+          );
+        }
+        if (!isAdminTokenId(given)) {
+          throw new BrokerError('invalid_request', `${JSON.stringify(given)} is not an admin token id`, {
+            hint: 'an id is 16 hexadecimal digits, as "secrets-broker token list" shows it',
+          });
+        }
+        if (!(await this.tokens.revoke(given, new Date().toISOString()))) {
+          throw new BrokerError('not_found', `no unrevoked admin token has id "${given}"`);
+        }
+        return { result: { id: given, revoked: true as const }, detail: null };
+      },
     });
   }
 
@@ -362,151 +380,200 @@ export class AdminService {
    * cursor for the next one (which may be empty); a page that is not full is the last.
    */
   async queryAudit(
-    identity: AdminIdentity,
-    filter: AuditFilter,
-    after: number,
-    pageSize: number,
+    caller: AdminCaller,
+    query: OperationInput<AuditQuery>,
     context: AdminContext,
-  ) {
-    return this.run(context, identity, 'audit.read', null, async () => {
-      const entries = await this.auditRecords.query(filter, after, pageSize);
-      const records = entries.map((entry) => ({
-        seq: entry.seq,
-        hash: entry.hash,
-        ...(JSON.parse(entry.record) as object),
-      }));
-      const last = entries[entries.length - 1];
-      return {
-        result: { records, next_after: entries.length === pageSize && last !== undefined ? last.seq : null },
-        detail: { count: records.length },
-      };
+  ): Promise<AuditPageResponse> {
+    return this.perform('audit.read', caller, context, query, {
+      target: () => null,
+      run: async ({ filter, after, pageSize }) => {
+        const entries = await this.auditRecords.query(filter, after, pageSize);
+        const records = entries.map((entry) => ({
+          seq: entry.seq,
+          hash: entry.hash,
+          ...(JSON.parse(entry.record) as { kind: string; time: string }),
+        }));
+        const last = entries[entries.length - 1];
+        return {
+          result: {
+            records,
+            next_after: entries.length === pageSize && last !== undefined ? last.seq : null,
+          },
+          detail: { count: records.length },
+        };
+      },
     });
   }
 
   /** Walks the chain with the configured chain keys, checking it still holds each published head. */
   async verifyAudit(
-    identity: AdminIdentity,
-    heads: readonly ChainHead[],
+    caller: AdminCaller,
+    heads: OperationInput<readonly ChainHead[]>,
     context: AdminContext,
-  ): Promise<VerificationAnswer> {
-    return this.run(context, identity, 'audit.verify', null, async () => {
-      const result = await verifyAuditChain(this.auditRecords, { keys: this.chainKeys, heads });
-      return {
-        result: verificationAnswer(result),
-        detail: { ok: result.ok, checked: result.checked, heads: heads.length },
-      };
+  ): Promise<AuditVerifyResponse> {
+    return this.perform('audit.verify', caller, context, heads, {
+      target: () => null,
+      run: async (published) => {
+        const result = await verifyAuditChain(this.auditRecords, { keys: this.chainKeys, heads: published });
+        return {
+          result: verificationAnswer(result),
+          detail: { ok: result.ok, checked: result.checked, heads: published.length },
+        };
+      },
     });
   }
 
-  async beginRotation(identity: AdminIdentity, context: AdminContext): Promise<RotationStatus> {
-    return this.run(context, identity, 'keys.rotate', 'begin', async () => {
-      const status = await this.rotation.begin();
-      return {
-        result: status,
-        detail: {
-          target_key_id: status.target_key_id,
-          new_key_version: status.new_key_version,
-          total: status.total,
-          remaining: status.remaining,
-        },
-      };
+  async beginRotation(caller: AdminCaller, context: AdminContext): Promise<RotationStatusResponse> {
+    return this.perform('keys.rotate', caller, context, undefined, {
+      target: () => 'begin',
+      run: async () => {
+        const status: RotationStatus = await this.rotation.begin();
+        return {
+          result: status,
+          detail: {
+            target_key_id: status.target_key_id,
+            new_key_version: status.new_key_version,
+            total: status.total,
+            remaining: status.remaining,
+          },
+        };
+      },
     });
   }
 
   async rotationBatch(
-    identity: AdminIdentity,
-    targetKeyId: string,
-    size: number,
+    caller: AdminCaller,
+    batch: OperationInput<{ readonly targetKeyId: string; readonly size: number }>,
     context: AdminContext,
-  ): Promise<BatchResult> {
-    return this.run(context, identity, 'keys.rotate', 'batch', async () => {
-      try {
-        const result = await this.rotation.batch(targetKeyId, size);
-        return {
-          result,
-          detail: {
-            target_key_id: targetKeyId,
-            rewrapped: result.rewrapped,
-            total: result.total,
-            remaining: result.remaining,
-          },
-        };
-      } catch (error) {
-        if (error instanceof RotationConflictError) throw new BrokerError('invalid_request', error.message);
-        if (error instanceof SecretIntegrityError) throw new BrokerError('unavailable', error.message);
-        throw error;
-      }
+  ): Promise<RotationBatchResponse> {
+    return this.perform('keys.rotate', caller, context, batch, {
+      target: () => 'batch',
+      run: async ({ targetKeyId, size }) => {
+        try {
+          const result: BatchResult = await this.rotation.batch(targetKeyId, size);
+          return {
+            result,
+            detail: {
+              target_key_id: targetKeyId,
+              rewrapped: result.rewrapped,
+              total: result.total,
+              remaining: result.remaining,
+            },
+          };
+        } catch (error) {
+          if (error instanceof RotationConflictError) throw new BrokerError('invalid_request', error.message);
+          if (error instanceof SecretIntegrityError) throw new BrokerError('unavailable', error.message);
+          throw error;
+        }
+      },
     });
   }
 
   /** The policy being served, explained for a token (every check but its signature) or for bare claims. */
   async explain(
-    identity: AdminIdentity,
-    request: { claims?: Record<string, unknown>; token?: string; secrets?: string[] },
+    caller: AdminCaller,
+    request: OperationInput<ExplainRequest>,
     context: AdminContext,
-  ) {
-    return this.run(context, identity, 'policy.explain', null, async () => {
-      if (request.token !== undefined) {
+  ): Promise<ExplainResponse> {
+    return this.perform('policy.explain', caller, context, request, {
+      target: () => null,
+      run: async (asked) => {
+        if (asked.token !== undefined) {
+          try {
+            decodeJwt(asked.token);
+          } catch {
+            throw new BrokerError('invalid_request', '"token" is not a JWT');
+          }
+        }
+        const policy = this.policy.current;
         try {
-          decodeJwt(request.token);
-        } catch {
-          throw new BrokerError('invalid_request', '"token" is not a JWT');
+          return {
+            // A token gets every check the broker makes of it (all but the signature) before the policy.
+            result:
+              asked.token !== undefined
+                ? explainToken(policy, asked.token, asked.secrets ?? [])
+                : explainDecision(policy, asked.claims ?? {}, asked.secrets ?? []),
+            detail: null,
+          };
+        } catch (error) {
+          if (error instanceof RequestedEntryError) throw new BrokerError('invalid_request', error.message);
+          if (error instanceof WorkBudgetExceededError) {
+            throw new BrokerError('invalid_request', `${error.message}, so it was not explained`, {
+              hint: 'ask about fewer secrets at once, or with simpler patterns',
+            });
+          }
+          throw error;
         }
-      }
-      const policy = this.policy.current;
-      try {
-        return {
-          // A token gets every check the broker makes of it (all but the signature) before the policy.
-          result:
-            request.token !== undefined
-              ? explainToken(policy, request.token, request.secrets ?? [])
-              : explainDecision(policy, request.claims ?? {}, request.secrets ?? []),
-          detail: null,
-        };
-      } catch (error) {
-        if (error instanceof RequestedEntryError) throw new BrokerError('invalid_request', error.message);
-        if (error instanceof WorkBudgetExceededError) {
-          throw new BrokerError('invalid_request', `${error.message}, so it was not explained`, {
-            hint: 'ask about fewer secrets at once, or with simpler patterns',
-          });
-        }
-        throw error;
-      }
+      },
     });
   }
 
-  /** Runs an admin operation and audits it. If the record cannot be written, the caller gets `unavailable`. */
-  async run<T>(
-    context: AdminContext,
-    identity: AdminIdentity,
+  /**
+   * Admits the caller to `action` by ADMIN_OPERATIONS (a refusal is audited), reads its input, then runs the
+   * operation and audits it. If the record cannot be written, the caller gets `unavailable`.
+   */
+  private async perform<I, T>(
     action: AdminAction,
-    target: string | null,
-    operation: () => Promise<{ result: T; detail: AuditDetail | null }>,
+    caller: AdminCaller,
+    context: AdminContext,
+    input: OperationInput<I>,
+    operation: {
+      readonly target: (input: I) => string | null;
+      readonly run: (input: I, identity: AdminIdentity) => Promise<Outcome<T>>;
+    },
   ): Promise<T> {
-    let outcome: { result: T; detail: AuditDetail | null } | undefined;
+    const identity = await this.admit(action, caller, context);
+    const given = typeof input === 'function' ? await (input as () => I | Promise<I>)() : input;
+    let outcome: Outcome<T> | undefined;
     let failure: BrokerError | undefined;
     try {
-      outcome = await operation();
+      outcome = await operation.run(given, identity);
     } catch (error) {
       if (error instanceof BrokerError) failure = error;
       else if (error instanceof StoreUnavailableError) {
-        this.logger.error({ request_id: context.requestId, error: error.message }, 'store unavailable');
-        failure = new BrokerError('unavailable', 'the secret store is unavailable; nothing was changed');
+        failure = toBrokerError(error, 'admin', (event, detail) =>
+          this.logger.error({ request_id: context.requestId, error: detail }, event),
+        );
       } else throw error;
     }
-    const wrote = failure === undefined && !(PERMISSIONS[action] as readonly AdminRole[]).includes('auditor');
     await this.record(
       context,
       identity,
       action,
-      target,
+      operation.target(given),
       failure === undefined ? 'allowed' : 'denied',
       failure?.code ?? null,
       outcome?.detail ?? null,
-      wrote,
+      failure === undefined && ADMIN_OPERATIONS[action].mutates,
     );
     if (failure !== undefined) throw failure;
-    return (outcome as { result: T }).result;
+    return (outcome as Outcome<T>).result;
+  }
+
+  /** The caller's identity when its role may do `action`; otherwise the refusal, audited. */
+  private async admit(
+    action: AdminAction,
+    caller: AdminCaller,
+    context: AdminContext,
+  ): Promise<AdminIdentity> {
+    if (caller === undefined) {
+      await this.record(context, undefined, action, null, 'denied', 'unauthorized', null);
+      throw new BrokerError(
+        'unauthorized',
+        'the admin API needs "Authorization: Bearer <admin token>" with a valid, unrevoked token',
+        {
+          hint: 'set SECRETS_BROKER_ADMIN_TOKEN to the owner token printed on the broker\'s first start, or to one made with "secrets-broker token create"',
+        },
+      );
+    }
+    if (!isAllowed(caller.role, action)) {
+      await this.record(context, caller, action, null, 'denied', 'forbidden', null);
+      throw new BrokerError(
+        'forbidden',
+        `role "${caller.role}" may not ${action}; allowed: ${ADMIN_OPERATIONS[action].roles.join(', ')}`,
+      );
+    }
+    return caller;
   }
 
   private async record(

@@ -1,3 +1,4 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import type { Logger } from 'pino';
 import type { AuditEntry, AuditRecords, TokenUse } from '../store/interfaces.js';
 import { parseLink, type AuditChainKeys, type PreviousLink } from './audit-chain-keys.js';
@@ -9,13 +10,15 @@ import type { AuditRecord } from './audit-records.js';
  * JSON log line. A failed append throws: callers fail closed.
  */
 /** The audit log's newest record is not keyed: see AuditLog.checkKeyed. */
-export class UnkeyedAuditChainError extends Error {
+export class UnkeyedAuditChainError extends CodedError {
+  readonly code: string = 'audit_chain_unkeyed';
   override name = 'UnkeyedAuditChainError';
-  readonly hint =
-    'check the log first ("secrets-broker audit verify" on a broker that has the key, or compare it with your log store); then start once with --key-legacy-audit (SECRETS_BROKER_KEY_LEGACY_AUDIT=true) to key it, and never leave that set';
   constructor(readonly unkeyedRecords: number) {
     super(
       `the audit log's newest record (${unkeyedRecords}) is not keyed: it was written by a broker from before the keyed audit chain, or rewritten by someone without the master key; the broker does not start on it`,
+      {
+        hint: 'check the log first ("secrets-broker audit verify" on a broker that has the key, or compare it with your log store); then start once with --key-legacy-audit (SECRETS_BROKER_KEY_LEGACY_AUDIT=true) to key it, and never leave that set',
+      },
     );
   }
 }

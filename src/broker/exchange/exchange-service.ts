@@ -9,7 +9,7 @@ import {
 import { exchangeRequestSchema, type ExchangeResponse } from '../../protocol/wire.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ExchangeAuditRecord, ReleasedVersion } from '../audit/audit-records.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError, toBrokerError } from '../errors.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { WorkBudget, WorkBudgetExceededError } from '../../protocol/automaton.js';
 import { denialReason, Grants, matchingRules } from '../policy/evaluate.js';
@@ -21,9 +21,9 @@ import {
   type TokenVerifier,
   type VerifiedToken,
 } from '../oidc/token-verifier.js';
-import { RecipientKeyError, sealPayload } from '../sealing.js';
-import { StoreUnavailableError, TokenAlreadyUsedError, type TokenUse } from '../store/interfaces.js';
-import { SecretIntegrityError, type SecretVault } from '../store/secret-vault.js';
+import { sealPayload } from '../sealing.js';
+import { TokenAlreadyUsedError, type TokenUse } from '../store/interfaces.js';
+import type { SecretVault } from '../store/secret-vault.js';
 import { planRelease } from './release-plan.js';
 import type { TokenBuckets } from '../traffic/token-bucket.js';
 import { claimedIdentity, NO_IDENTITY, workloadIdentity } from '../audit/workload.js';
@@ -96,7 +96,9 @@ export class ExchangeService {
     try {
       response = await this.run(authorization, body, context, trail);
     } catch (error) {
-      failure = this.toBrokerError(error, context);
+      failure = toBrokerError(error, 'exchange', (event, detail) =>
+        this.deps.logger.error({ request_id: context.requestId, error: detail }, event),
+      );
     }
 
     const outcomeOf = (error: BrokerError | undefined) =>
@@ -249,63 +251,14 @@ export class ExchangeService {
       );
     }
 
-    const released = secrets.map((secret) => {
-      let sealed: Buffer;
-      try {
-        sealed = sealPayload(secret, recipient);
-      } catch (error) {
-        if (error instanceof RecipientKeyError) {
-          throw new BrokerError('invalid_request', `"recipient" ${error.message}`, {
-            hint: 'send the public half of a fresh crypto_box key pair',
-          });
-        }
-        throw error;
-      }
-      return { name: secret.name, version: secret.version, sealed: sealed.toString('base64') };
-    });
+    const released = secrets.map((secret) => ({
+      name: secret.name,
+      version: secret.version,
+      sealed: sealPayload(secret, recipient).toString('base64'),
+    }));
     trail.released = released.map(({ name, version }) => ({ name, version }));
     this.deps.logger.debug({ request_id: context.requestId, released: trail.released }, 'exchange sealed');
     return { request_id: context.requestId, secrets: released };
-  }
-
-  private toBrokerError(error: unknown, context: ExchangeContext): BrokerError {
-    if (error instanceof BrokerError) return error;
-    if (error instanceof WorkBudgetExceededError) {
-      return new BrokerError(
-        'invalid_request',
-        `matching this request against the policy needs more than the ${MATCH_STEPS_PER_EXCHANGE} steps one exchange may use, so nothing was released`,
-        {
-          hint: 'the token was spent; request secrets by name, or with simpler patterns (fewer wildcards and {a,b} choices), with a fresh token; claims of real CI tokens never come near this limit',
-        },
-      );
-    }
-    if (error instanceof StoreUnavailableError) {
-      this.deps.logger.error({ request_id: context.requestId, error: error.message }, 'store unavailable');
-      return new BrokerError('unavailable', 'the secret store is unavailable, so nothing was released', {
-        hint: "retry later; an operator must check the broker's database",
-      });
-    }
-    if (error instanceof SecretIntegrityError) {
-      this.deps.logger.error(
-        { request_id: context.requestId, error: error.message },
-        'stored secret failed its integrity check',
-      );
-      return new BrokerError(
-        'unavailable',
-        'a requested secret failed its integrity check in the store, so nothing was released',
-        {
-          hint: "an operator must look at the broker's log for this request id",
-        },
-      );
-    }
-    this.deps.logger.error(
-      {
-        request_id: context.requestId,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      },
-      'exchange failed unexpectedly',
-    );
-    return new BrokerError('internal', 'the broker failed unexpectedly; nothing was released');
   }
 }
 

@@ -1,33 +1,24 @@
 import { Hono, type Context } from 'hono';
-import { z } from 'zod';
+import type { z } from 'zod';
+import {
+  AUDIT_KINDS,
+  AUDIT_OUTCOMES,
+  AUDIT_QUERY_PARAMETERS,
+  createTokenRequestSchema,
+  DEFAULT_AUDIT_PAGE,
+  explainRequestSchema,
+  type ExplainRequest,
+  MAX_AUDIT_PAGE,
+  MAX_ROTATION_BATCH,
+  rotationBatchRequestSchema,
+  setSecretRequestSchema,
+} from '../../protocol/admin-api.js';
 import { BrokerError } from '../errors.js';
 import type { BrokerEnv } from './request-context.js';
-import { readBodyText } from './read-body.js';
-import type { AdminAction, AdminContext, AdminService } from '../admin/admin-service.js';
+import { readRequestBody } from './read-body.js';
+import type { AdminContext, AdminService, AuditQuery, SecretWrite } from '../admin/admin-service.js';
 import { MAX_SECRET_VALUE_BYTES } from '../store/secret-vault.js';
 import { CHAIN_HEAD_EXAMPLE, parseChainHead, type ChainHead } from '../audit/audit-chain.js';
-import { AUDIT_KINDS, AUDIT_OUTCOMES, DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE } from '../admin/audit-query.js';
-
-const setSecretBodySchema = z.strictObject({
-  value: z.string(),
-  dry_run: z.boolean().optional(),
-});
-
-const explainBodySchema = z.strictObject({
-  claims: z.record(z.string(), z.unknown()).optional(),
-  token: z
-    .string()
-    .max(16 * 1024)
-    .optional(),
-  secrets: z.array(z.string()).max(100).optional(),
-});
-
-const rotationBatchSchema = z.strictObject({
-  target_key_id: z.string(),
-  size: z.number().int().min(1).max(1000),
-});
-
-const tokenBodySchema = z.strictObject({ label: z.string(), role: z.string() });
 
 function isoTime(text: string | undefined, name: string): string | undefined {
   if (text === undefined) return undefined;
@@ -73,19 +64,6 @@ function onlyParameters(c: Context<BrokerEnv>, known: readonly string[]): void {
   }
 }
 
-const AUDIT_PARAMETERS = [
-  'since',
-  'until',
-  'kind',
-  'outcome',
-  'repository',
-  'secret',
-  'rule',
-  'request_id',
-  'after',
-  'limit',
-] as const;
-
 const MAX_HEADS = 64;
 
 /** `head=SEQ:HASH` query parameters: chain heads the broker published in its log. */
@@ -119,8 +97,8 @@ const SECRET_BODY: BodyLimit = {
 };
 
 async function jsonBody(c: Context<BrokerEnv>, limit: BodyLimit = ADMIN_BODY): Promise<unknown> {
-  const text = await readBodyText(
-    c.env.incoming,
+  const text = await readRequestBody(
+    c,
     limit.bytes,
     () =>
       new BrokerError('payload_too_large', `the request body is larger than ${limit.bytes} bytes`, {
@@ -134,117 +112,124 @@ async function jsonBody(c: Context<BrokerEnv>, limit: BodyLimit = ADMIN_BODY): P
   }
 }
 
-/** The admin API under /v1/admin. Values go in through it and never come out. */
+/** The body parsed with its admin API schema; `shape` says what was expected when it does not fit. */
+async function bodyOf<S extends z.ZodType>(
+  c: Context<BrokerEnv>,
+  schema: S,
+  shape: string,
+  limit?: BodyLimit,
+): Promise<z.infer<S>> {
+  const parsed = schema.safeParse(await jsonBody(c, limit));
+  if (!parsed.success) throw new BrokerError('invalid_request', `the body must be ${shape}`);
+  return parsed.data;
+}
+
+/** The credential of "Authorization: Bearer <token>"; undefined when the header is missing or not that. */
+function bearerCredential(authorization: string | undefined): string | undefined {
+  return /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization ?? '')?.[1];
+}
+
+// What each route reads from its request, called by the admin service once the caller may do the operation.
+
+function secretPrefix(c: Context<BrokerEnv>): string {
+  onlyParameters(c, ['prefix']);
+  return c.req.query('prefix') ?? '';
+}
+
+async function secretWrite(c: Context<BrokerEnv>): Promise<SecretWrite> {
+  const body = await bodyOf(c, setSecretRequestSchema, '{"value": string, "dry_run"?: boolean}', SECRET_BODY);
+  return { name: c.req.param('name') ?? '', value: body.value, dryRun: body.dry_run ?? false };
+}
+
+function auditQuery(c: Context<BrokerEnv>): AuditQuery {
+  onlyParameters(c, AUDIT_QUERY_PARAMETERS);
+  const query = (name: (typeof AUDIT_QUERY_PARAMETERS)[number]): string | undefined =>
+    c.req.query(name) || undefined;
+  const filter = {
+    since: isoTime(query('since'), 'since'),
+    until: isoTime(query('until'), 'until'),
+    kind: oneOf(query('kind'), 'kind', AUDIT_KINDS),
+    outcome: oneOf(query('outcome'), 'outcome', AUDIT_OUTCOMES),
+    repository: query('repository'),
+    secret: query('secret'),
+    rule: query('rule'),
+    requestId: query('request_id'),
+  };
+  const after = wholeNumber(query('after') ?? '0', 'after');
+  const pageSize = wholeNumber(query('limit') ?? String(DEFAULT_AUDIT_PAGE), 'limit', 1, MAX_AUDIT_PAGE);
+  return { filter, after, pageSize };
+}
+
+function verifiedHeads(c: Context<BrokerEnv>): ChainHead[] {
+  onlyParameters(c, ['head']);
+  return publishedHeads(c.req.queries('head') ?? []);
+}
+
+const EXPLAIN_SHAPE = '{"claims": {...}} or {"token": "JWT"}, with "secrets": [names] optional';
+
+async function explainRequest(c: Context<BrokerEnv>): Promise<ExplainRequest> {
+  const body = await bodyOf(c, explainRequestSchema, EXPLAIN_SHAPE);
+  if ((body.claims === undefined) === (body.token === undefined))
+    throw new BrokerError('invalid_request', `the body must be ${EXPLAIN_SHAPE}`);
+  return body;
+}
+
+async function rotationBatch(c: Context<BrokerEnv>): Promise<{ targetKeyId: string; size: number }> {
+  const shape = `{"target_key_id": string, "size": 1..${MAX_ROTATION_BATCH}}`;
+  const body = await bodyOf(c, rotationBatchRequestSchema, shape);
+  return { targetKeyId: body.target_key_id, size: body.size };
+}
+
+/**
+ * The admin API under /v1/admin. Values go in through it and never come out. Each route authenticates the
+ * caller and hands it to one AdminService operation, which decides whether the caller's role may do it before
+ * the route's request (query or body) is read.
+ */
 export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
   const routes = new Hono<BrokerEnv>();
   const contextOf = (c: Context<BrokerEnv>): AdminContext => ({
     requestId: c.get('requestId'),
     sourceIp: c.get('sourceIp'),
   });
-  const authorize = (c: Context<BrokerEnv>, action: AdminAction) =>
-    admin.authorize(c.req.header('authorization'), action, contextOf(c));
+  const callerOf = (c: Context<BrokerEnv>) =>
+    admin.authenticate(bearerCredential(c.req.header('authorization')), contextOf(c));
 
-  routes.get('/whoami', async (c) => c.json(await admin.whoami(await authorize(c, 'whoami'), contextOf(c))));
-
-  routes.get('/secrets', async (c) => {
-    const identity = await authorize(c, 'secrets.list');
-    onlyParameters(c, ['prefix']);
-    return c.json({ secrets: await admin.listSecrets(identity, c.req.query('prefix') ?? '', contextOf(c)) });
-  });
-
-  routes.put('/secrets/:name{.+}', async (c) => {
-    const identity = await authorize(c, 'secrets.set');
-    const parsed = setSecretBodySchema.safeParse(await jsonBody(c, SECRET_BODY));
-    if (!parsed.success) {
-      throw new BrokerError('invalid_request', 'the body must be {"value": string, "dry_run"?: boolean}');
-    }
-    const result = await admin.setSecret(
-      identity,
-      c.req.param('name'),
-      parsed.data.value,
-      parsed.data.dry_run ?? false,
-      contextOf(c),
-    );
-    return c.json(result, parsed.data.dry_run === true ? 200 : 201);
-  });
-
-  routes.post('/tokens', async (c) => {
-    const identity = await authorize(c, 'tokens.create');
-    const body = tokenBodySchema.safeParse(await jsonBody(c));
-    if (!body.success)
-      throw new BrokerError(
-        'invalid_request',
-        'the body must be {"label": string, "role": "owner" | "admin" | "auditor"}',
-      );
-    return c.json(await admin.createToken(identity, body.data.label, body.data.role, contextOf(c)), 201);
-  });
-
-  routes.get('/tokens', async (c) => {
-    const identity = await authorize(c, 'tokens.list');
-    return c.json({ tokens: await admin.listTokens(identity, contextOf(c)) });
-  });
-
-  routes.delete('/tokens/:id', async (c) => {
-    const identity = await authorize(c, 'tokens.revoke');
-    return c.json(await admin.revokeToken(identity, c.req.param('id'), contextOf(c)));
-  });
-
-  routes.get('/audit', async (c) => {
-    const identity = await authorize(c, 'audit.read');
-    onlyParameters(c, AUDIT_PARAMETERS);
-    const query = (name: (typeof AUDIT_PARAMETERS)[number]): string | undefined =>
-      c.req.query(name) || undefined;
-    const filter = {
-      since: isoTime(query('since'), 'since'),
-      until: isoTime(query('until'), 'until'),
-      kind: oneOf(query('kind'), 'kind', AUDIT_KINDS),
-      outcome: oneOf(query('outcome'), 'outcome', AUDIT_OUTCOMES),
-      repository: query('repository'),
-      secret: query('secret'),
-      rule: query('rule'),
-      requestId: query('request_id'),
-    };
-    const after = wholeNumber(query('after') ?? '0', 'after');
-    const pageSize = wholeNumber(query('limit') ?? String(DEFAULT_AUDIT_PAGE), 'limit', 1, MAX_AUDIT_PAGE);
-    return c.json(await admin.queryAudit(identity, filter, after, pageSize, contextOf(c)));
-  });
-
-  routes.get('/audit/verify', async (c) => {
-    const identity = await authorize(c, 'audit.verify');
-    onlyParameters(c, ['head']);
-    return c.json(
-      await admin.verifyAudit(identity, publishedHeads(c.req.queries('head') ?? []), contextOf(c)),
-    );
-  });
-
-  routes.post('/policy/explain', async (c) => {
-    const identity = await authorize(c, 'policy.explain');
-    const body = explainBodySchema.safeParse(await jsonBody(c));
-    if (!body.success || (body.data.claims === undefined) === (body.data.token === undefined)) {
-      throw new BrokerError(
-        'invalid_request',
-        'the body must be {"claims": {...}} or {"token": "JWT"}, with "secrets": [names] optional',
-      );
-    }
-    return c.json(await admin.explain(identity, body.data, contextOf(c)));
-  });
-
-  routes.post('/keys/rotate', async (c) =>
-    c.json(await admin.beginRotation(await authorize(c, 'keys.rotate'), contextOf(c))),
+  routes.get('/whoami', async (c) => c.json(await admin.whoami(await callerOf(c), contextOf(c))));
+  routes.get('/secrets', async (c) =>
+    c.json({ secrets: await admin.listSecrets(await callerOf(c), () => secretPrefix(c), contextOf(c)) }),
   );
-
-  routes.post('/keys/rotate/batch', async (c) => {
-    const identity = await authorize(c, 'keys.rotate');
-    const body = rotationBatchSchema.safeParse(await jsonBody(c));
-    if (!body.success)
-      throw new BrokerError('invalid_request', 'the body must be {"target_key_id": string, "size": 1..1000}');
-    return c.json(await admin.rotationBatch(identity, body.data.target_key_id, body.data.size, contextOf(c)));
+  routes.put('/secrets/:name{.+}', async (c) => {
+    const result = await admin.setSecret(await callerOf(c), () => secretWrite(c), contextOf(c));
+    return c.json(result, result.dry_run ? 200 : 201);
   });
-
-  routes.delete('/secrets/:name{.+}', async (c) => {
-    const identity = await authorize(c, 'secrets.delete');
-    return c.json(await admin.deleteSecret(identity, c.req.param('name'), contextOf(c)));
+  routes.delete('/secrets/:name{.+}', async (c) =>
+    c.json(await admin.deleteSecret(await callerOf(c), c.req.param('name'), contextOf(c))),
+  );
+  routes.post('/tokens', async (c) => {
+    const request = () =>
+      bodyOf(c, createTokenRequestSchema, '{"label": string, "role": "owner" | "admin" | "auditor"}');
+    return c.json(await admin.createToken(await callerOf(c), request, contextOf(c)), 201);
   });
-
+  routes.get('/tokens', async (c) =>
+    c.json({ tokens: await admin.listTokens(await callerOf(c), contextOf(c)) }),
+  );
+  routes.delete('/tokens/:id', async (c) =>
+    c.json(await admin.revokeToken(await callerOf(c), c.req.param('id'), contextOf(c))),
+  );
+  routes.get('/audit', async (c) =>
+    c.json(await admin.queryAudit(await callerOf(c), () => auditQuery(c), contextOf(c))),
+  );
+  routes.get('/audit/verify', async (c) =>
+    c.json(await admin.verifyAudit(await callerOf(c), () => verifiedHeads(c), contextOf(c))),
+  );
+  routes.post('/policy/explain', async (c) =>
+    c.json(await admin.explain(await callerOf(c), () => explainRequest(c), contextOf(c))),
+  );
+  routes.post('/keys/rotate', async (c) =>
+    c.json(await admin.beginRotation(await callerOf(c), contextOf(c))),
+  );
+  routes.post('/keys/rotate/batch', async (c) =>
+    c.json(await admin.rotationBatch(await callerOf(c), () => rotationBatch(c), contextOf(c))),
+  );
   return routes;
 }

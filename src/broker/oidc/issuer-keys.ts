@@ -1,3 +1,4 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { boundedGetJson } from '../../protocol/bounded-request.js';
@@ -28,7 +29,8 @@ export const DEFAULT_ISSUER_KEYS_OPTIONS: IssuerKeysOptions = {
   now: () => Date.now(),
 };
 
-export class IssuerKeysUnavailableError extends Error {
+export class IssuerKeysUnavailableError extends CodedError {
+  readonly code: string = 'issuer_keys_unavailable';
   override name = 'IssuerKeysUnavailableError';
 }
 

@@ -1,7 +1,8 @@
 import { compactVerify, decodeJwt, errors, type JWTPayload } from 'jose';
 import type { Logger } from 'pino';
 import { quoted } from '../../protocol/quoted.js';
-import { BrokerError } from '../errors.js';
+import { hasCode } from '../../protocol/coded-error.js';
+import { BrokerError, toBrokerError } from '../errors.js';
 import type { CompiledPolicy, IssuerConfig } from '../policy/compiled-policy.js';
 import {
   DEFAULT_ISSUER_KEYS_OPTIONS,
@@ -126,14 +127,12 @@ export class TokenVerifier {
 
   private translate(error: unknown, issuer: IssuerConfig, kid: string | undefined): unknown {
     if (error instanceof BrokerError) return error;
-    if (error instanceof IssuerKeysUnavailableError) {
-      return new BrokerError(
-        'unavailable',
+    if (hasCode(error, 'issuer_keys_unavailable')) {
+      // The keys are kept per issuer URL; the problem names the issuer as the policy does.
+      const named = new IssuerKeysUnavailableError(
         `no usable signing key for issuer "${issuer.name}": ${error.message}`,
-        {
-          hint: 'the broker releases nothing while it cannot verify tokens; retry later',
-        },
       );
+      return toBrokerError(named, 'exchange');
     }
     if (error instanceof errors.JWKSNoMatchingKey) {
       return new BrokerError(

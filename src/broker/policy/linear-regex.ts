@@ -7,14 +7,17 @@
  * implement. Everything else (classes, groups, alternation, `* + ? {n,m}` and their lazy forms, `^ $ \b \B`)
  * matches exactly as JavaScript would, in time linear in the value whatever the pattern.
  */
+import { CodedError } from '../../protocol/coded-error.js';
 import { CharSet, Program, WORD_CHARACTERS, type Meter, type PatternNode } from '../../protocol/automaton.js';
 
-export class RegexSyntaxError extends Error {
+export class RegexSyntaxError extends CodedError {
+  readonly code: string = 'regex_syntax';
   override name = 'RegexSyntaxError';
 }
 
 /** A construct that only a backtracking engine can run, or that this engine does not implement. */
 export class RegexUnsupportedError extends RegexSyntaxError {
+  override readonly code: string = 'regex_unsupported';
   override name = 'RegexUnsupportedError';
 }
 

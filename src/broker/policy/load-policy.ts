@@ -1,3 +1,4 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { compileClaimMatcher, MatcherSyntaxError } from './matchers.js';
@@ -19,7 +20,8 @@ export interface PolicyProblem {
   readonly message: string;
 }
 
-export class PolicyError extends Error {
+export class PolicyError extends CodedError {
+  readonly code: string = 'policy_invalid';
   constructor(readonly problems: readonly PolicyProblem[]) {
     super(problems.map(formatProblem).join('\n'));
     this.name = 'PolicyError';

@@ -1,3 +1,4 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import { PatternTooLargeError, type Meter } from '../../protocol/automaton.js';
 import { compileGlob, GlobSyntaxError, hasGlobCharacters } from '../../protocol/glob.js';
 import { LinearRegex, RegexSyntaxError, RegexUnsupportedError } from './linear-regex.js';
@@ -21,7 +22,8 @@ export enum MatcherCost {
   Regex = 2,
 }
 
-export class MatcherSyntaxError extends Error {
+export class MatcherSyntaxError extends CodedError {
+  readonly code: string = 'matcher_syntax';
   constructor(
     message: string,
     /** Path below the claim (list index, "regex", "not") where the problem is. */

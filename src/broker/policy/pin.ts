@@ -1,3 +1,4 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import { boundedGetJson, BoundedRequestError } from '../../protocol/bounded-request.js';
 import { isMap, isScalar, isSeq, parseDocument, Scalar, type Document, type YAMLMap } from 'yaml';
 import { hasGlobCharacters } from '../../protocol/glob.js';
@@ -13,7 +14,8 @@ export interface IdLookup {
   gitlabNamespace(baseUrl: string, path: string): Promise<{ id: number }>;
 }
 
-export class LookupError extends Error {
+export class LookupError extends CodedError {
+  readonly code: string = 'lookup_failed';
   override name = 'LookupError';
 }
 

@@ -49,9 +49,11 @@ function migrate(database: SqliteDatabase): void {
  * While another process holds the write lock (SQLITE_BUSY) the call is retried, yielding to the event loop
  * between attempts, for up to BUSY_DEADLINE_MS. A busy call never started its transaction, so retrying is safe.
  */
-export async function guarded<T>(what: string, run: () => T): Promise<T> {
+export async function guarded<T>(database: SqliteDatabase, what: string, run: () => T): Promise<T> {
   const deadline = performance.now() + BUSY_DEADLINE_MS;
   for (let attempt = 0; ; attempt += 1) {
+    // A closed connection (a request still running while the broker shuts down) is an outage, not a bug.
+    if (!database.open) throw new StoreUnavailableError(`the database failed while ${what}: it is closed`);
     try {
       return run();
     } catch (error) {

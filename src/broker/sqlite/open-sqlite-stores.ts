@@ -16,7 +16,7 @@ export function openSqliteStores(file: string): Stores {
     audit: new SqlAuditRecords(statements),
     adminTokens: new SqlAdminTokens(statements),
     meta: new SqlMetaSettings(statements),
-    ping: () => guarded('checking the database', () => void ping.get()),
+    ping: () => guarded(database, 'checking the database', () => void ping.get()),
     close: async () => {
       database.close();
     },

@@ -41,9 +41,9 @@ export function sqliteSql(database: SqliteDatabase): SqlDatabase {
   };
   return {
     dialect: SQLITE,
-    run: (what, work) => guarded(what, () => runSync(work(), answer)),
+    run: (what, work) => guarded(database, what, () => runSync(work(), answer)),
     // IMMEDIATE: the write lock is taken at BEGIN, where a busy database is retried by guarded().
     transaction: (what, work) =>
-      guarded(what, () => database.transaction(() => runSync(work(), answer)).immediate()),
+      guarded(database, what, () => database.transaction(() => runSync(work(), answer)).immediate()),
   };
 }

@@ -1,3 +1,4 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 /** One secret version as stored: the value sealed under a fresh data key, the data key wrapped by a KEK. */
@@ -10,7 +11,8 @@ export interface EncryptedValue {
   readonly ciphertext: Buffer;
 }
 
-export class DecryptionError extends Error {
+export class DecryptionError extends CodedError {
+  readonly code: string = 'decryption_failed';
   override name = 'DecryptionError';
 }
 

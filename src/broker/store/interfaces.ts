@@ -2,9 +2,11 @@
  * Storage behind small interfaces, so the embedded SQLite default and a shared database can both serve them.
  * Every method may fail with StoreUnavailableError; callers then release nothing.
  */
+import { CodedError } from '../../protocol/coded-error.js';
 import type { EncryptedValue } from './envelope.js';
 
-export class StoreUnavailableError extends Error {
+export class StoreUnavailableError extends CodedError {
+  readonly code: string = 'store_unavailable';
   override name = 'StoreUnavailableError';
 }
 
@@ -56,7 +58,8 @@ export interface TokenUse {
 }
 
 /** The token was used before: nothing was written. */
-export class TokenAlreadyUsedError extends Error {
+export class TokenAlreadyUsedError extends CodedError {
+  readonly code: string = 'token_already_used';
   override name = 'TokenAlreadyUsedError';
 }
 

@@ -1,3 +1,4 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import { decryptValue, DecryptionError, encryptValue } from './envelope.js';
 import type { MetaSettings, SecretRecords } from './interfaces.js';
 import type { KeyRing } from './key-ring.js';
@@ -20,7 +21,8 @@ export interface BatchResult {
   readonly remaining: number;
 }
 
-export class RotationConflictError extends Error {
+export class RotationConflictError extends CodedError {
+  readonly code: string = 'rotation_conflict';
   override name = 'RotationConflictError';
 }
 

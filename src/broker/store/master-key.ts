@@ -1,3 +1,4 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -7,13 +8,11 @@ import { printable } from '../../protocol/printable.js';
 export const MASTER_KEY_BYTES = 32;
 export const GENERATED_KEY_FILE = 'master.key';
 
-export class MasterKeyError extends Error {
+export class MasterKeyError extends CodedError {
+  readonly code: string = 'master_key_invalid';
   override name = 'MasterKeyError';
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
+  constructor(message: string, hint?: string) {
+    super(message, { hint });
   }
 }
 

@@ -1,3 +1,4 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import { decryptValue, DecryptionError, encryptValue } from './envelope.js';
 import type { SecretRecords, SecretSummary } from './interfaces.js';
 import type { KeyRing } from './key-ring.js';
@@ -12,12 +13,14 @@ export interface DecryptedSecret {
   readonly value: string;
 }
 
-export class SecretValueError extends Error {
+export class SecretValueError extends CodedError {
+  readonly code: string = 'secret_value_invalid';
   override name = 'SecretValueError';
 }
 
 /** A stored ciphertext that does not open: tampered with, moved between rows, or under a key we lack. */
-export class SecretIntegrityError extends Error {
+export class SecretIntegrityError extends CodedError {
+  readonly code: string = 'secret_integrity';
   override name = 'SecretIntegrityError';
 }
 

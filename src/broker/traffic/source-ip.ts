@@ -1,6 +1,8 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import { BlockList, isIP } from 'node:net';
 
-export class TrustProxyError extends Error {
+export class TrustProxyError extends CodedError {
+  readonly code: string = 'trust_proxy_invalid';
   override name = 'TrustProxyError';
 }
 

@@ -1,0 +1,54 @@
+import { Hono } from 'hono';
+import type { BrokerMetrics } from '../metrics.js';
+import type { TokenVerifier } from '../oidc/token-verifier.js';
+import type { PolicyHolder } from '../policy/policy-holder.js';
+import type { Stores } from '../store/interfaces.js';
+import type { BrokerEnv } from './request-context.js';
+
+export interface StatusRouteDependencies {
+  readonly policy: PolicyHolder;
+  readonly verifier: TokenVerifier;
+  readonly stores: Stores;
+  readonly metrics: BrokerMetrics;
+  readonly version: string;
+}
+
+/** What the broker is and whether it can serve: /v1/info, /healthz, /readyz, /metrics. */
+export function statusRoutes(deps: StatusRouteDependencies): Hono<BrokerEnv> {
+  const routes = new Hono<BrokerEnv>();
+
+  routes.get('/v1/info', (c) => {
+    const policy = deps.policy.current;
+    return c.json({
+      service: 'secrets-broker',
+      version: deps.version,
+      protocol: 1,
+      audience: policy.audience,
+      issuers: [...policy.issuers.values()].map((issuer) => ({ name: issuer.name, url: issuer.url })),
+    });
+  });
+
+  routes.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  routes.get('/readyz', async (c) => {
+    const issuers = deps.verifier.keyStatus().map((status) => ({
+      issuer: status.issuer,
+      loaded: status.loaded,
+      key_count: status.keyCount,
+      fetched_at: status.fetchedAt ?? null,
+      last_error: status.lastError ?? null,
+    }));
+    try {
+      await deps.stores.ping();
+    } catch (error) {
+      return c.json({ status: 'unavailable', store: (error as Error).message, issuers }, 503);
+    }
+    return c.json({ status: 'ready', store: 'ok', policy: deps.policy.current.source, issuers });
+  });
+
+  routes.get('/metrics', async (c) =>
+    c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }),
+  );
+
+  return routes;
+}
