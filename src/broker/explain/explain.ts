@@ -4,8 +4,11 @@ import {
   checkTokenBeforeSignature,
   checkTokenClaims,
   MAX_TOKEN_BYTES,
+  type FormCheck,
+  type TokenBeforeSignature,
   type TokenCheck,
 } from '../oidc/token-checks.js';
+import type { BrokerError } from '../errors.js';
 import { unverifiedClaims } from '../oidc/token-verifier.js';
 import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import { denialReason, evaluateRules, Grants, type ClaimCheck } from '../policy/evaluate.js';
@@ -141,39 +144,28 @@ const UNUSED_NOT_CHECKED =
 const SIGNATURE_NOT_CHECKED =
   "not checked here (it needs the issuer's keys); the broker checks it after the algorithm and before the claims";
 
-/** Every check the broker makes of a token, run without its keys: all but the signature. */
-export function explainTokenChecks(
-  policy: CompiledPolicy,
-  token: string,
-  nowSeconds: number,
-): TokenExplanation {
-  const checks: TokenCheckExplanation[] = [];
-  const form = checkTokenBeforeSignature(token, policy);
-  if (!form.passed) {
-    const failedAt = ALL_CHECKS.indexOf(form.check);
-    for (const [index, check] of ALL_CHECKS.entries()) {
-      if (index < failedAt) checks.push({ check, result: 'passed', detail: 'passed' });
-      else if (index === failedAt) checks.push({ check, result: 'failed', detail: form.error.message });
-      else
-        checks.push({
-          check,
-          result: 'not_checked',
-          detail: 'not reached: the broker stops at the first failure',
-        });
-    }
+function refusal(check: TokenCheck, error: BrokerError): NonNullable<TokenExplanation['refused']> {
+  return { check, code: error.code, detail: error.message, hint: error.hint ?? null };
+}
+
+/** A token refused before its signature: the checks before the failed one passed, the ones after were not reached. */
+function explainFormFailure(check: FormCheck, error: BrokerError): TokenExplanation {
+  const failedAt = ALL_CHECKS.indexOf(check);
+  const checks = ALL_CHECKS.map((each, index): TokenCheckExplanation => {
+    if (index < failedAt) return { check: each, result: 'passed', detail: 'passed' };
+    if (index === failedAt) return { check: each, result: 'failed', detail: error.message };
     return {
-      checks,
-      refused: {
-        check: form.check,
-        code: form.error.code,
-        detail: form.error.message,
-        hint: form.error.hint ?? null,
-      },
-      signature_checked: false,
+      check: each,
+      result: 'not_checked',
+      detail: 'not reached: the broker stops at the first failure',
     };
-  }
-  const { header, claims, issuer } = form.token;
-  checks.push(
+  });
+  return { checks, refused: refusal(check, error), signature_checked: false };
+}
+
+/** The checks before the claims, for a token that passed them (the signature is not checked here). */
+function formChecksPassed(token: string, { header, issuer }: TokenBeforeSignature): TokenCheckExplanation[] {
+  return [
     { check: 'size', result: 'passed', detail: `${token.length} bytes; the limit is ${MAX_TOKEN_BYTES}` },
     { check: 'encoding', result: 'passed', detail: 'a compact JWT in canonical base64url' },
     {
@@ -187,23 +179,32 @@ export function explainTokenChecks(
       detail: `${String(header.alg)}; issuer "${issuer.name}" allows ${issuer.algorithms.join(', ')}`,
     },
     { check: 'signature', result: 'not_checked', detail: SIGNATURE_NOT_CHECKED },
-  );
+  ];
+}
+
+/** Every check the broker makes of a token, run without its keys: all but the signature. */
+export function explainTokenChecks(
+  policy: CompiledPolicy,
+  token: string,
+  nowSeconds: number,
+): TokenExplanation {
+  const form = checkTokenBeforeSignature(token, policy);
+  if (!form.passed) return explainFormFailure(form.check, form.error);
+  const { claims, issuer } = form.token;
   const results = checkTokenClaims(token, claims, issuer, policy.audience, nowSeconds);
-  for (const result of results)
-    checks.push({ check: result.check, result: result.passed ? 'passed' : 'failed', detail: result.detail });
-  checks.push({ check: 'unused', result: 'not_checked', detail: UNUSED_NOT_CHECKED });
+  const checks: TokenCheckExplanation[] = [
+    ...formChecksPassed(token, form.token),
+    ...results.map((result): TokenCheckExplanation => ({
+      check: result.check,
+      result: result.passed ? 'passed' : 'failed',
+      detail: result.detail,
+    })),
+    { check: 'unused', result: 'not_checked', detail: UNUSED_NOT_CHECKED },
+  ];
   const failure = results.find((result) => !result.passed);
   return {
     checks,
-    refused:
-      failure?.error === undefined
-        ? null
-        : {
-            check: failure.check,
-            code: failure.error.code,
-            detail: failure.error.message,
-            hint: failure.error.hint ?? null,
-          },
+    refused: failure?.error === undefined ? null : refusal(failure.check, failure.error),
     signature_checked: false,
   };
 }

@@ -180,6 +180,147 @@ export function replayKeyOf(token: string, claims: JWTPayload, issuer: IssuerCon
   return replayKey;
 }
 
+/** What each check of the claims looks at. */
+interface ClaimsCheckInput {
+  readonly token: string;
+  readonly claims: JWTPayload;
+  readonly issuer: IssuerConfig;
+  readonly audience: string;
+  readonly nowSeconds: number;
+}
+
+type ClaimsCheckStep = (input: ClaimsCheckInput) => ClaimsCheckResult;
+
+function passed(check: ClaimsCheck, detail: string): ClaimsCheckResult {
+  return { check, passed: true, detail };
+}
+
+function failed(check: ClaimsCheck, error: BrokerError): ClaimsCheckResult {
+  return { check, passed: false, detail: error.message, error };
+}
+
+function missingClaim(claim: string): BrokerError {
+  return new BrokerError('invalid_token', `the token has no "${claim}" claim, which the broker requires`);
+}
+
+function notNumber(claim: string): BrokerError {
+  return new BrokerError('invalid_token', `the token's "${claim}" claim is not a number of seconds`);
+}
+
+const checkRequiredClaims: ClaimsCheckStep = ({ claims, issuer }) => {
+  const required = requiredClaims(issuer);
+  const missing = required.find((claim) => !Object.hasOwn(claims, claim));
+  return missing === undefined
+    ? passed('required_claims', `the token has ${required.join(', ')}`)
+    : failed('required_claims', missingClaim(missing));
+};
+
+const checkAudience: ClaimsCheckStep = ({ claims, audience }) => {
+  if (audienceContains(claims.aud, audience))
+    return passed('audience', `the token's audience contains ${JSON.stringify(audience)}`);
+  const githubDefault = (Array.isArray(claims.aud) ? claims.aud : [claims.aud]).some(
+    (value) => typeof value === 'string' && value.startsWith('https://github.com/'),
+  );
+  return failed(
+    'audience',
+    new BrokerError(
+      'invalid_token',
+      `the token's audience ${showAudience(claims.aud)} does not contain this broker's audience ${JSON.stringify(audience)}`,
+      {
+        hint: githubDefault
+          ? `that is GitHub's default audience; request the token with audience "${audience}" (the action's "audience" input, or core.getIDToken("${audience}"))`
+          : `request the ID token with audience "${audience}"`,
+      },
+    ),
+  );
+};
+
+const checkIssuedAt: ClaimsCheckStep = ({ claims: { iat } }) => {
+  if (typeof iat === 'number') return passed('issued_at', `issued at ${at(iat)}`);
+  return failed('issued_at', iat === undefined ? missingClaim('iat') : notNumber('iat'));
+};
+
+const checkNotBefore: ClaimsCheckStep = ({ claims: { nbf }, nowSeconds }) => {
+  if (nbf === undefined) return passed('not_before', 'the token has no "nbf"');
+  if (typeof nbf !== 'number') return failed('not_before', notNumber('nbf'));
+  if (nbf > nowSeconds + CLOCK_LEEWAY_SECONDS)
+    return failed(
+      'not_before',
+      new BrokerError('invalid_token', 'the token is not valid yet ("nbf" is in the future)', {
+        hint: 'check the clock of the issuer and of the broker',
+      }),
+    );
+  return passed('not_before', `valid from ${at(nbf)} (${CLOCK_LEEWAY_SECONDS} s of clock skew allowed)`);
+};
+
+const checkExpiry: ClaimsCheckStep = ({ claims: { exp }, nowSeconds }) => {
+  if (exp === undefined) return failed('expiry', missingClaim('exp'));
+  if (typeof exp !== 'number') return failed('expiry', notNumber('exp'));
+  if (exp <= nowSeconds - CLOCK_LEEWAY_SECONDS)
+    return failed(
+      'expiry',
+      new BrokerError('invalid_token', 'the token has expired ("exp" is in the past)', {
+        hint: 'request a fresh ID token right before the exchange',
+      }),
+    );
+  return passed('expiry', `expires at ${at(exp)} (${CLOCK_LEEWAY_SECONDS} s of clock skew allowed)`);
+};
+
+const checkTokenAge: ClaimsCheckStep = ({ claims: { iat }, issuer, nowSeconds }) => {
+  if (typeof iat !== 'number')
+    return failed('token_age', iat === undefined ? missingClaim('iat') : notNumber('iat'));
+  const age = nowSeconds - iat;
+  if (age - CLOCK_LEEWAY_SECONDS > issuer.maxTokenAgeSeconds)
+    return failed(
+      'token_age',
+      new BrokerError(
+        'invalid_token',
+        `the token was issued more than ${issuer.maxTokenAgeSeconds} s ago (max_token_age of issuer "${issuer.name}")`,
+        {
+          hint: 'request the ID token right before the exchange; do not reuse a token from earlier in the job',
+        },
+      ),
+    );
+  if (age < -CLOCK_LEEWAY_SECONDS)
+    return failed(
+      'token_age',
+      new BrokerError('invalid_token', 'the token\'s "iat" is in the future', {
+        hint: 'check the clock of the issuer and of the broker',
+      }),
+    );
+  return passed(
+    'token_age',
+    `issued within max_token_age of issuer "${issuer.name}" (${issuer.maxTokenAgeSeconds} s, ${CLOCK_LEEWAY_SECONDS} s of clock skew allowed)`,
+  );
+};
+
+const checkReplayKey: ClaimsCheckStep = ({ token, claims, issuer }) => {
+  if (replayKeyOf(token, claims, issuer) !== undefined)
+    return passed(
+      'replay_key',
+      issuer.replayKey === 'token' && claims.jti === undefined
+        ? 'single use by the signed token (replay_key: token)'
+        : 'single use by its "jti"',
+    );
+  return failed(
+    'replay_key',
+    new BrokerError('invalid_token', 'the token\'s "jti" claim is not a non-empty string', {
+      hint: 'the broker needs a unique jti to make each token single-use; for an issuer that sets none, set replay_key: token on it in the policy',
+    }),
+  );
+};
+
+/** The checks of the claims in the broker's order: the first that fails is its decision. */
+const CLAIMS_CHECKS: readonly ClaimsCheckStep[] = [
+  checkRequiredClaims,
+  checkAudience,
+  checkIssuedAt,
+  checkNotBefore,
+  checkExpiry,
+  checkTokenAge,
+  checkReplayKey,
+];
+
 /**
  * Every check of a token's claims, in the order the broker makes them (the first failure is its decision):
  * required claims, audience, the types and values of iat, nbf and exp with CLOCK_LEEWAY_SECONDS of clock
@@ -193,119 +334,8 @@ export function checkTokenClaims(
   audience: string,
   nowSeconds: number,
 ): ClaimsCheckResult[] {
-  const results: ClaimsCheckResult[] = [];
-  const pass = (check: ClaimsCheck, detail: string): void => {
-    results.push({ check, passed: true, detail });
-  };
-  const fail = (check: ClaimsCheck, error: BrokerError): void => {
-    results.push({ check, passed: false, detail: error.message, error });
-  };
-  const leeway = CLOCK_LEEWAY_SECONDS;
-
-  const required = requiredClaims(issuer);
-  const missing = required.find((claim) => !Object.hasOwn(claims, claim));
-  if (missing === undefined) pass('required_claims', `the token has ${required.join(', ')}`);
-  else
-    fail(
-      'required_claims',
-      new BrokerError('invalid_token', `the token has no "${missing}" claim, which the broker requires`),
-    );
-
-  if (audienceContains(claims.aud, audience))
-    pass('audience', `the token's audience contains ${JSON.stringify(audience)}`);
-  else {
-    const githubDefault = (Array.isArray(claims.aud) ? claims.aud : [claims.aud]).some(
-      (value) => typeof value === 'string' && value.startsWith('https://github.com/'),
-    );
-    fail(
-      'audience',
-      new BrokerError(
-        'invalid_token',
-        `the token's audience ${showAudience(claims.aud)} does not contain this broker's audience ${JSON.stringify(audience)}`,
-        {
-          hint: githubDefault
-            ? `that is GitHub's default audience; request the token with audience "${audience}" (the action's "audience" input, or core.getIDToken("${audience}"))`
-            : `request the ID token with audience "${audience}"`,
-        },
-      ),
-    );
-  }
-
-  const notNumber = (claim: string): BrokerError =>
-    new BrokerError('invalid_token', `the token's "${claim}" claim is not a number of seconds`);
-  const { iat, nbf, exp } = claims;
-  if (typeof iat === 'number') pass('issued_at', `issued at ${at(iat)}`);
-  else fail('issued_at', iat === undefined ? missingClaim('iat') : notNumber('iat'));
-
-  if (nbf === undefined) pass('not_before', 'the token has no "nbf"');
-  else if (typeof nbf !== 'number') fail('not_before', notNumber('nbf'));
-  else if (nbf > nowSeconds + leeway)
-    fail(
-      'not_before',
-      new BrokerError('invalid_token', 'the token is not valid yet ("nbf" is in the future)', {
-        hint: 'check the clock of the issuer and of the broker',
-      }),
-    );
-  else pass('not_before', `valid from ${at(nbf)} (${leeway} s of clock skew allowed)`);
-
-  if (exp === undefined) fail('expiry', missingClaim('exp'));
-  else if (typeof exp !== 'number') fail('expiry', notNumber('exp'));
-  else if (exp <= nowSeconds - leeway)
-    fail(
-      'expiry',
-      new BrokerError('invalid_token', 'the token has expired ("exp" is in the past)', {
-        hint: 'request a fresh ID token right before the exchange',
-      }),
-    );
-  else pass('expiry', `expires at ${at(exp)} (${leeway} s of clock skew allowed)`);
-
-  if (typeof iat !== 'number') fail('token_age', iat === undefined ? missingClaim('iat') : notNumber('iat'));
-  else {
-    const age = nowSeconds - iat;
-    if (age - leeway > issuer.maxTokenAgeSeconds)
-      fail(
-        'token_age',
-        new BrokerError(
-          'invalid_token',
-          `the token was issued more than ${issuer.maxTokenAgeSeconds} s ago (max_token_age of issuer "${issuer.name}")`,
-          {
-            hint: 'request the ID token right before the exchange; do not reuse a token from earlier in the job',
-          },
-        ),
-      );
-    else if (age < -leeway)
-      fail(
-        'token_age',
-        new BrokerError('invalid_token', 'the token\'s "iat" is in the future', {
-          hint: 'check the clock of the issuer and of the broker',
-        }),
-      );
-    else
-      pass(
-        'token_age',
-        `issued within max_token_age of issuer "${issuer.name}" (${issuer.maxTokenAgeSeconds} s, ${leeway} s of clock skew allowed)`,
-      );
-  }
-
-  if (replayKeyOf(token, claims, issuer) !== undefined)
-    pass(
-      'replay_key',
-      issuer.replayKey === 'token' && claims.jti === undefined
-        ? 'single use by the signed token (replay_key: token)'
-        : 'single use by its "jti"',
-    );
-  else
-    fail(
-      'replay_key',
-      new BrokerError('invalid_token', 'the token\'s "jti" claim is not a non-empty string', {
-        hint: 'the broker needs a unique jti to make each token single-use; for an issuer that sets none, set replay_key: token on it in the policy',
-      }),
-    );
-  return results;
-}
-
-function missingClaim(claim: string): BrokerError {
-  return new BrokerError('invalid_token', `the token has no "${claim}" claim, which the broker requires`);
+  const input: ClaimsCheckInput = { token, claims, issuer, audience, nowSeconds };
+  return CLAIMS_CHECKS.map((check) => check(input));
 }
 
 /** The broker's refusal of a token's claims (the first failed check), or undefined when they pass. */

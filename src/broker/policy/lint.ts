@@ -200,141 +200,184 @@ function claimsUnderstood(policy: CompiledPolicy, rule: CompiledRule): boolean {
   );
 }
 
-/**
- * Known OIDC trust-policy mistakes, each reported with the rule and line. These are judgements on a valid
- * policy: `policy check` already refused anything invalid.
- */
-export function lintPolicy(policy: CompiledPolicy): LintFinding[] {
-  const findings: LintFinding[] = [];
-  const report = (
-    check: string,
-    severity: LintSeverity,
-    rule: CompiledRule,
-    line: number,
-    message: string,
-  ): void => {
-    findings.push({ check, severity, rule: rule.name, line, message });
-  };
+function finding(
+  check: string,
+  severity: LintSeverity,
+  rule: CompiledRule,
+  line: number,
+  message: string,
+): LintFinding {
+  return { check, severity, rule: rule.name, line, message };
+}
 
-  findings.push(...unknownClaims(policy));
-  for (const rule of policy.rules) {
-    const identity = rule.claims.filter((claim) => IDENTITY_CLAIMS.has(claim.claim));
-    if (identity.length === 0 && claimsUnderstood(policy, rule)) {
-      report(
-        'binds-nothing',
-        'error',
+/** One check of one rule: its findings, none when the rule passes. */
+type RuleCheck = (policy: CompiledPolicy, rule: CompiledRule) => LintFinding[];
+
+function identityClaims(rule: CompiledRule): CompiledClaimBinding[] {
+  return rule.claims.filter((claim) => IDENTITY_CLAIMS.has(claim.claim));
+}
+
+const bindsNothing: RuleCheck = (policy, rule) => {
+  if (identityClaims(rule).length > 0 || !claimsUnderstood(policy, rule)) return [];
+  return [
+    finding(
+      'binds-nothing',
+      'error',
+      rule,
+      rule.line,
+      `binds no repository, owner, project or workflow (only ${rule.claims.map((claim) => claim.claim).join(', ')}): every workload of issuer "${rule.issuer}" that matches gets its secrets; bind repository_id (GitHub) or project_id (GitLab)`,
+    ),
+  ];
+};
+
+const nameWithoutId: RuleCheck = (_policy, rule) =>
+  Object.entries(NAME_TO_ID).flatMap(([name, id]) => {
+    const byName = binding(rule, name);
+    if (byName === undefined || bound(rule, id)) return [];
+    return [
+      finding(
+        'name-without-id',
+        'warning',
         rule,
-        rule.line,
-        `binds no repository, owner, project or workflow (only ${rule.claims.map((claim) => claim.claim).join(', ')}): every workload of issuer "${rule.issuer}" that matches gets its secrets; bind repository_id (GitHub) or project_id (GitLab)`,
-      );
-    }
+        byName.line,
+        `binds ${name} by name only: a renamed, transferred or deleted-and-recreated ${name.startsWith('repo') ? 'repository or owner' : 'project or group'} with that name would match; also bind ${id} (secrets-broker policy pin fills it in)`,
+      ),
+    ];
+  });
 
-    for (const [name, id] of Object.entries(NAME_TO_ID)) {
-      const byName = binding(rule, name);
-      if (byName !== undefined && !bound(rule, id)) {
-        report(
-          'name-without-id',
-          'warning',
-          rule,
-          byName.line,
-          `binds ${name} by name only: a renamed, transferred or deleted-and-recreated ${name.startsWith('repo') ? 'repository or owner' : 'project or group'} with that name would match; also bind ${id} (secrets-broker policy pin fills it in)`,
-        );
-      }
-    }
+const ownerWithoutRepository: RuleCheck = (_policy, rule) => {
+  const ownerBound = OWNER_CLAIMS.some((claim) => bound(rule, claim));
+  const repositoryBound =
+    REPOSITORY_CLAIMS.some((claim) => bound(rule, claim)) ||
+    bound(rule, 'sub') ||
+    WORKFLOW_CLAIMS.some((claim) => bound(rule, claim));
+  if (identityClaims(rule).length === 0 || !ownerBound || repositoryBound) return [];
+  return [
+    finding(
+      'owner-wide',
+      'warning',
+      rule,
+      rule.line,
+      'binds an owner or group but no repository, project or workflow: every repository of the owner gets these secrets',
+    ),
+  ];
+};
 
-    const ownerBound = OWNER_CLAIMS.some((claim) => bound(rule, claim));
-    const repositoryBound =
-      REPOSITORY_CLAIMS.some((claim) => bound(rule, claim)) ||
-      bound(rule, 'sub') ||
-      WORKFLOW_CLAIMS.some((claim) => bound(rule, claim));
-    if (identity.length > 0 && ownerBound && !repositoryBound) {
-      report(
+const wildcardRepository: RuleCheck = (_policy, rule) =>
+  rule.claims
+    .filter((claim) =>
+      leaves(claim.spec).some((leaf) => !leaf.negated && wildcardReachesRepository(claim.claim, leaf)),
+    )
+    .map((claim) =>
+      finding(
         'owner-wide',
         'warning',
         rule,
-        rule.line,
-        'binds an owner or group but no repository, project or workflow: every repository of the owner gets these secrets',
-      );
-    }
-    for (const claim of rule.claims) {
-      if (leaves(claim.spec).some((leaf) => !leaf.negated && wildcardReachesRepository(claim.claim, leaf))) {
-        report(
-          'owner-wide',
-          'warning',
-          rule,
-          claim.line,
-          `${claim.claim} has a wildcard where the repository or project name goes: it can match every repository or project of the owner; list the exact names`,
-        );
-      }
-    }
-
-    const production = rule.secrets.find((grant) =>
-      grant.pattern.split('/').some((segment) => PRODUCTION_SEGMENT.test(segment)),
+        claim.line,
+        `${claim.claim} has a wildcard where the repository or project name goes: it can match every repository or project of the owner; list the exact names`,
+      ),
     );
-    if (production !== undefined && !bound(rule, 'environment') && !hasProtectedRef(rule)) {
-      report(
-        'production-unprotected',
-        'warning',
-        rule,
-        production.line,
-        `grants production-looking secrets (${production.pattern}) without binding environment or a protected ref: anyone who can push a branch of the repository can get them`,
-      );
-    }
 
-    if (isGitHubRule(policy, rule) && !bound(rule, 'environment')) {
-      const event = binding(rule, 'event_name');
-      const ref = binding(rule, 'ref');
-      const untrusted = UNTRUSTED_EVENTS.filter(
-        (name) => event === undefined || event.matcher.matches([name]),
-      );
-      if (
-        ref !== undefined &&
-        untrusted.length > 0 &&
-        DEFAULT_BRANCHES.some((branch) => ref.matcher.matches([branch]))
-      ) {
-        report(
-          'untrusted-event',
-          'warning',
-          rule,
-          event?.line ?? ref.line,
-          `${event === undefined ? 'event_name is not bound, so it allows' : 'event_name allows'} ${untrusted.join(' and ')}: these run on the default branch with input from anyone who can open a pull request or comment; bind event_name to push or workflow_dispatch, or bind an environment`,
-        );
-      }
-    }
+const productionUnprotected: RuleCheck = (_policy, rule) => {
+  const production = rule.secrets.find((grant) =>
+    grant.pattern.split('/').some((segment) => PRODUCTION_SEGMENT.test(segment)),
+  );
+  if (production === undefined || bound(rule, 'environment') || hasProtectedRef(rule)) return [];
+  return [
+    finding(
+      'production-unprotected',
+      'warning',
+      rule,
+      production.line,
+      `grants production-looking secrets (${production.pattern}) without binding environment or a protected ref: anyone who can push a branch of the repository can get them`,
+    ),
+  ];
+};
 
-    for (const claim of rule.claims) {
-      for (const leaf of leaves(claim.spec).filter((candidate) => candidate.kind === 'regex')) {
+const untrustedEvent: RuleCheck = (policy, rule) => {
+  if (!isGitHubRule(policy, rule) || bound(rule, 'environment')) return [];
+  const event = binding(rule, 'event_name');
+  const ref = binding(rule, 'ref');
+  const untrusted = UNTRUSTED_EVENTS.filter((name) => event === undefined || event.matcher.matches([name]));
+  if (
+    ref === undefined ||
+    untrusted.length === 0 ||
+    !DEFAULT_BRANCHES.some((branch) => ref.matcher.matches([branch]))
+  )
+    return [];
+  return [
+    finding(
+      'untrusted-event',
+      'warning',
+      rule,
+      event?.line ?? ref.line,
+      `${event === undefined ? 'event_name is not bound, so it allows' : 'event_name allows'} ${untrusted.join(' and ')}: these run on the default branch with input from anyone who can open a pull request or comment; bind event_name to push or workflow_dispatch, or bind an environment`,
+    ),
+  ];
+};
+
+const looseRegex: RuleCheck = (_policy, rule) =>
+  rule.claims.flatMap((claim) =>
+    leaves(claim.spec)
+      .filter((candidate) => candidate.kind === 'regex')
+      .flatMap((leaf) => {
         const source = leaf.text;
         const unanchored = /^\^?\.[*+]/.test(source) || /\.[*+]\$?$/.test(source);
         const crossesSlash = PATH_CLAIMS.has(claim.claim) && /(^|[^\\])\.[*+]/.test(source);
-        if (unanchored || crossesSlash) {
-          report(
+        if (!unanchored && !crossesSlash) return [];
+        return [
+          finding(
             'loose-regex',
             'warning',
             rule,
             claim.line,
             `the regex for ${claim.claim} ${unanchored ? 'starts or ends with ".*" or ".+", so it is unanchored in effect' : 'has ".*" or ".+", which can match across "/"'}; use [^/]* (or a glob, where "*" never crosses "/")`,
-          );
-        }
-      }
-    }
-  }
+          ),
+        ];
+      }),
+  );
 
-  for (const [index, a] of policy.rules.entries()) {
-    for (const b of policy.rules.slice(index + 1)) {
+/** The checks of each rule on its own, in the order their findings are reported for a rule. */
+const RULE_CHECKS: readonly RuleCheck[] = [
+  bindsNothing,
+  nameWithoutId,
+  ownerWithoutRepository,
+  wildcardRepository,
+  productionUnprotected,
+  untrustedEvent,
+  looseRegex,
+];
+
+/** Two rules granting the same secrets where the weaker binds much less: the weaker is the real protection. */
+function mixedStrength(policy: CompiledPolicy): LintFinding[] {
+  return policy.rules.flatMap((a, index) =>
+    policy.rules.slice(index + 1).flatMap((b) => {
       const secret = grantsOverlap(a, b);
-      if (secret === undefined) continue;
+      if (secret === undefined) return [];
       const [weak, strong] = strength(a) <= strength(b) ? [a, b] : [b, a];
-      if (strength(strong) - strength(weak) >= 2) {
-        report(
+      if (strength(strong) - strength(weak) < 2) return [];
+      return [
+        finding(
           'mixed-strength',
           'warning',
           weak,
           weak.line,
           `grants ${secret} like rule "${strong.name}" but binds much less (strength ${strength(weak)} against ${strength(strong)}): the weaker rule is the real protection of those secrets`,
-        );
-      }
-    }
-  }
+        ),
+      ];
+    }),
+  );
+}
+
+/**
+ * Known OIDC trust-policy mistakes, each reported with the rule and line. These are judgements on a valid
+ * policy: `policy check` already refused anything invalid.
+ */
+export function lintPolicy(policy: CompiledPolicy): LintFinding[] {
+  const findings = [
+    ...unknownClaims(policy),
+    ...policy.rules.flatMap((rule) => RULE_CHECKS.flatMap((check) => check(policy, rule))),
+    ...mixedStrength(policy),
+  ];
   return findings.sort((x, y) => x.line - y.line);
 }

@@ -8,7 +8,13 @@ import {
   policyFileSchema,
   type PolicyFile,
 } from './policy-schema.js';
-import type { CompiledPolicy, CompiledRule, IssuerConfig } from './compiled-policy.js';
+import type {
+  CompiledClaimBinding,
+  CompiledPolicy,
+  CompiledRule,
+  CompiledSecretGrant,
+  IssuerConfig,
+} from './compiled-policy.js';
 import { compileSecretTarget } from '../../protocol/secret-names.js';
 import { describeSchemaIssues, type Path } from './schema-problems.js';
 
@@ -94,12 +100,14 @@ export function parsePolicy(text: string, file: string): CompiledPolicy {
   return compiled;
 }
 
-function compile(
+type Report = (path: Path, message: string, atKey?: string) => void;
+type LineOf = (path: Path) => number;
+type PolicyRule = PolicyFile['rules'][number];
+
+function compileIssuers(
   policy: PolicyFile,
-  file: string,
-  report: (path: Path, message: string, atKey?: string) => void,
-  lineOf: (path: Path) => number,
-): CompiledPolicy {
+  report: Report,
+): Pick<CompiledPolicy, 'issuers' | 'issuersByUrl'> {
   const issuers = new Map<string, IssuerConfig>();
   const issuersByUrl = new Map<string, IssuerConfig>();
   for (const [name, issuer] of Object.entries(policy.issuers)) {
@@ -120,57 +128,84 @@ function compile(
     issuers.set(name, config);
     issuersByUrl.set(issuer.url, config);
   }
+  return { issuers, issuersByUrl };
+}
 
-  const ruleNames = new Set<string>();
-  const rules: CompiledRule[] = [];
-  policy.rules.forEach((rule, ruleIndex) => {
-    const rulePath = ['rules', ruleIndex];
-    if (ruleNames.has(rule.name))
-      report([...rulePath, 'name'], `another rule is already named "${rule.name}"`);
-    ruleNames.add(rule.name);
-    if (!issuers.has(rule.issuer)) {
-      const known = [...issuers.keys()].map((name) => `"${name}"`).join(', ');
-      report(
-        [...rulePath, 'issuer'],
-        `no issuer is named "${rule.issuer}"; the issuers section names ${known}`,
-      );
+/** A rule's name is unique, its issuer exists and it binds at least one claim. */
+function checkRuleHeader(
+  rule: PolicyRule,
+  rulePath: Path,
+  ruleNames: Set<string>,
+  issuers: ReadonlyMap<string, IssuerConfig>,
+  report: Report,
+): void {
+  if (ruleNames.has(rule.name)) report([...rulePath, 'name'], `another rule is already named "${rule.name}"`);
+  ruleNames.add(rule.name);
+  if (!issuers.has(rule.issuer)) {
+    const known = [...issuers.keys()].map((name) => `"${name}"`).join(', ');
+    report(
+      [...rulePath, 'issuer'],
+      `no issuer is named "${rule.issuer}"; the issuers section names ${known}`,
+    );
+  }
+  if (Object.keys(rule.claims).length === 0) {
+    report(
+      [...rulePath, 'claims'],
+      'a rule must bind at least one claim; without one it grants to every workload of the issuer (bind repository_id or project_id)',
+    );
+  }
+}
+
+function compileClaims(
+  rule: PolicyRule,
+  rulePath: Path,
+  report: Report,
+  lineOf: LineOf,
+): CompiledClaimBinding[] {
+  return Object.entries(rule.claims).flatMap(([claim, spec]) => {
+    try {
+      return [
+        { claim, matcher: compileClaimMatcher(spec), spec, line: lineOf([...rulePath, 'claims', claim]) },
+      ];
+    } catch (error) {
+      if (!(error instanceof MatcherSyntaxError)) throw error;
+      report([...rulePath, 'claims', claim, ...error.subPath], error.message);
+      return [];
     }
-    if (Object.keys(rule.claims).length === 0) {
-      report(
-        [...rulePath, 'claims'],
-        'a rule must bind at least one claim; without one it grants to every workload of the issuer (bind repository_id or project_id)',
-      );
-    }
-    const claims = Object.entries(rule.claims).flatMap(([claim, spec]) => {
-      try {
-        return [
-          { claim, matcher: compileClaimMatcher(spec), spec, line: lineOf([...rulePath, 'claims', claim]) },
-        ];
-      } catch (error) {
-        if (!(error instanceof MatcherSyntaxError)) throw error;
-        report([...rulePath, 'claims', claim, ...error.subPath], error.message);
-        return [];
-      }
-    });
-    const secrets = rule.secrets.flatMap((pattern, index) => {
-      const glob = compileSecretTarget(pattern);
-      if (typeof glob === 'string') {
-        report([...rulePath, 'secrets', index], `not a secret name or pattern: ${glob}`);
-        return [];
-      }
-      return [{ pattern, glob, line: lineOf([...rulePath, 'secrets', index]) }];
-    });
-    const claimsByCost = [...claims].sort((a, b) => a.matcher.cost - b.matcher.cost);
-    rules.push({
-      name: rule.name,
-      issuer: rule.issuer,
-      line: lineOf(rulePath),
-      claims,
-      claimsByCost,
-      secrets,
-    });
   });
+}
 
+function compileSecrets(
+  rule: PolicyRule,
+  rulePath: Path,
+  report: Report,
+  lineOf: LineOf,
+): CompiledSecretGrant[] {
+  return rule.secrets.flatMap((pattern, index) => {
+    const glob = compileSecretTarget(pattern);
+    if (typeof glob === 'string') {
+      report([...rulePath, 'secrets', index], `not a secret name or pattern: ${glob}`);
+      return [];
+    }
+    return [{ pattern, glob, line: lineOf([...rulePath, 'secrets', index]) }];
+  });
+}
+
+function compileRule(rule: PolicyRule, rulePath: Path, report: Report, lineOf: LineOf): CompiledRule {
+  const claims = compileClaims(rule, rulePath, report, lineOf);
+  const secrets = compileSecrets(rule, rulePath, report, lineOf);
+  const claimsByCost = [...claims].sort((a, b) => a.matcher.cost - b.matcher.cost);
+  return { name: rule.name, issuer: rule.issuer, line: lineOf(rulePath), claims, claimsByCost, secrets };
+}
+
+function compile(policy: PolicyFile, file: string, report: Report, lineOf: LineOf): CompiledPolicy {
+  const { issuers, issuersByUrl } = compileIssuers(policy, report);
+  const ruleNames = new Set<string>();
+  const rules = policy.rules.map((rule, ruleIndex) => {
+    const rulePath = ['rules', ruleIndex];
+    checkRuleHeader(rule, rulePath, ruleNames, issuers, report);
+    return compileRule(rule, rulePath, report, lineOf);
+  });
   const limits = {
     perSourceIp: policy.limits?.per_source_ip ?? DEFAULT_LIMITS.per_source_ip,
     perWorkload: policy.limits?.per_workload ?? DEFAULT_LIMITS.per_workload,

@@ -135,68 +135,76 @@ function sizeMessage(issue: Issue & { code: 'too_big' | 'too_small' }): string {
   return big ? `must be at most ${limit}` : `must be at least ${limit}`;
 }
 
+type IssueOf<Code extends Issue['code']> = Extract<Issue, { code: Code }>;
+
+/** Each unknown key, with "did you mean" or the keys allowed there. */
+function unknownKeys(issue: IssueOf<'unrecognized_keys'>, path: Path, schema: z.ZodType): SchemaProblem[] {
+  const known = keysAt(schema, path);
+  return issue.keys.map((key) => {
+    const suggestion = didYouMean(key, known);
+    return {
+      path,
+      atKey: key,
+      message: `unknown key ${quoted(key)};${suggestion || ` the keys allowed here are ${known.join(', ')}`}`,
+    };
+  });
+}
+
+/** A missing key (with what to add), a file that is not a map, or a value of the wrong kind. */
+function wrongType(issue: IssueOf<'invalid_type'>, path: Path, value: unknown): SchemaProblem {
+  const key = lastKey(path);
+  if (value === undefined && typeof path[path.length - 1] === 'string')
+    return {
+      path,
+      message: `is missing: add ${KEY_HELP[key] ?? `${key}: (${expectedKind(issue.expected)})`}`,
+    };
+  if (path.length === 0)
+    return {
+      path,
+      message: `the policy file must be a map with version, audience, issuers and rules, not ${kindOf(value)}`,
+    };
+  return { path, message: `must be ${expectedKind(issue.expected)}, not ${kindOf(value)}` };
+}
+
+function notAllowedValue(issue: IssueOf<'invalid_value'>, path: Path, value: unknown): SchemaProblem {
+  const allowed = issue.values.map(String);
+  const hint = typeof value === 'string' ? didYouMean(value, allowed) : '';
+  return {
+    path,
+    message: `${issue.message}; got ${kindOf(value).replace(/^the value /, '')}${hint ? `;${hint}` : ''}`,
+  };
+}
+
+/** A map key that breaks the rules for names, reported at the key. */
+function notAllowedKey(issue: IssueOf<'invalid_key'>, path: Path): SchemaProblem {
+  const reasons = issue.issues.map((inner) =>
+    inner.code === 'too_small' || inner.code === 'too_big' ? sizeMessage(inner) : inner.message,
+  );
+  const key = lastKey(path);
+  return {
+    path: path.slice(0, -1),
+    atKey: key,
+    message: `the name ${quoted(key)} is not allowed: ${reasons.join('; ')}`,
+  };
+}
+
 function describeOne(issue: Issue, input: unknown, schema: z.ZodType): SchemaProblem[] {
   const path = issue.path as Path;
   const value = valueAt(input, path);
   switch (issue.code) {
-    case 'unrecognized_keys': {
-      const known = keysAt(schema, path);
-      return issue.keys.map((key) => {
-        const suggestion = didYouMean(key, known);
-        return {
-          path,
-          atKey: key,
-          message: `unknown key ${quoted(key)};${suggestion || ` the keys allowed here are ${known.join(', ')}`}`,
-        };
-      });
-    }
-    case 'invalid_type': {
-      const key = lastKey(path);
-      if (value === undefined && typeof path[path.length - 1] === 'string') {
-        return [
-          {
-            path,
-            message: `is missing: add ${KEY_HELP[key] ?? `${key}: (${expectedKind(issue.expected)})`}`,
-          },
-        ];
-      }
-      if (path.length === 0)
-        return [
-          {
-            path,
-            message: `the policy file must be a map with version, audience, issuers and rules, not ${kindOf(value)}`,
-          },
-        ];
-      return [{ path, message: `must be ${expectedKind(issue.expected)}, not ${kindOf(value)}` }];
-    }
-    case 'invalid_value': {
-      const allowed = issue.values.map(String);
-      const hint = typeof value === 'string' ? didYouMean(value, allowed) : '';
-      return [
-        {
-          path,
-          message: `${issue.message}; got ${kindOf(value).replace(/^the value /, '')}${hint ? `;${hint}` : ''}`,
-        },
-      ];
-    }
+    case 'unrecognized_keys':
+      return unknownKeys(issue, path, schema);
+    case 'invalid_type':
+      return [wrongType(issue, path, value)];
+    case 'invalid_value':
+      return [notAllowedValue(issue, path, value)];
     case 'too_big':
     case 'too_small':
       return [{ path, message: sizeMessage(issue) }];
     case 'invalid_format':
       return [{ path, message: `${issue.message}; got ${kindOf(value).replace(/^the value /, '')}` }];
-    case 'invalid_key': {
-      const reasons = issue.issues.map((inner) =>
-        inner.code === 'too_small' || inner.code === 'too_big' ? sizeMessage(inner) : inner.message,
-      );
-      const key = lastKey(path);
-      return [
-        {
-          path: path.slice(0, -1),
-          atKey: key,
-          message: `the name ${quoted(key)} is not allowed: ${reasons.join('; ')}`,
-        },
-      ];
-    }
+    case 'invalid_key':
+      return [notAllowedKey(issue, path)];
     default:
       return [{ path, message: issue.message }];
   }
