@@ -6,14 +6,14 @@ import {
   RequestedEntryError,
   type RequestedEntry,
 } from '../../protocol/secret-names.js';
-import { exchangeRequestSchema, type ExchangeResponse } from '../../protocol/wire.js';
+import type { ExchangeResponse } from '../../protocol/wire.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ExchangeAuditRecord, ReleasedVersion } from '../audit/audit-records.js';
 import { BrokerError, toBrokerError } from '../errors.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { WorkBudget, WorkBudgetExceededError } from '../../protocol/automaton.js';
 import { denialReason, Grants, matchingRules } from '../policy/evaluate.js';
-import type { CompiledRule } from '../policy/compiled-policy.js';
+import type { CompiledPolicy, CompiledRule } from '../policy/compiled-policy.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import {
   CLOCK_LEEWAY_SECONDS,
@@ -23,7 +23,7 @@ import {
 } from '../oidc/token-verifier.js';
 import { sealPayload } from '../sealing.js';
 import { TokenAlreadyUsedError, type TokenUse } from '../store/interfaces.js';
-import type { SecretVault } from '../store/secret-vault.js';
+import type { DecryptedSecret, SecretVault } from '../store/secret-vault.js';
 import { planRelease } from './release-plan.js';
 import type { TokenBuckets } from '../traffic/token-bucket.js';
 import { claimedIdentity, NO_IDENTITY, workloadIdentity } from '../audit/workload.js';
@@ -48,6 +48,31 @@ export interface ExchangeContext {
   readonly sourceIp: string;
 }
 
+/** An exchange request as the HTTP layer read it from its Authorization header and its body. */
+export interface IncomingExchange extends ExchangeContext {
+  /** The OIDC ID token, not yet verified. */
+  readonly token: string;
+  /** The X25519 public key the secrets are sealed to. */
+  readonly recipient: Buffer;
+  /** The requested entries as the client wrote them: parsed only once the token verified. */
+  readonly secrets: readonly string[];
+}
+
+/** A request the HTTP layer refused for its token or its body: audited like every exchange, then answered. */
+export interface RefusedExchange extends ExchangeContext {
+  /** The bearer token when there was one (what it claims goes in the audit record, never trusted). */
+  readonly token: string | undefined;
+  readonly problem: BrokerError;
+}
+
+export type ExchangeOutcome = ExchangeAuditRecord['outcome'];
+
+/** The outcome an exchange's audit record and metrics give for the problem it answered (none when it released). */
+export function exchangeOutcome(failure: BrokerError | undefined): ExchangeOutcome {
+  if (failure === undefined) return 'allowed';
+  return failure.code === 'unavailable' || failure.code === 'internal' ? 'error' : 'denied';
+}
+
 export interface ExchangeDependencies {
   readonly policy: PolicyHolder;
   readonly verifier: TokenVerifier;
@@ -60,149 +85,81 @@ export interface ExchangeDependencies {
   readonly spentTokens: SpentTokens;
 }
 
-/** What the audit record will say; filled in as the exchange gets further. */
+/** What an exchange came to: the response to release, or the problem to answer. */
+type Result =
+  | { readonly response: ExchangeResponse; readonly failure?: undefined }
+  | { readonly response?: undefined; readonly failure: BrokerError };
+
+/** What the audit record will say: what the request brought, then filled in as the exchange gets further. */
 interface Trail {
-  token: string | undefined;
+  readonly context: ExchangeContext;
+  readonly started: number;
+  readonly token: string | undefined;
+  readonly recipientSha256: string | null;
+  readonly requested: readonly string[];
   verified: VerifiedToken | undefined;
-  recipientSha256: string | null;
-  requested: readonly string[];
   rules: readonly string[];
   released: readonly ReleasedVersion[];
-  /** Set once the token verified: its single use is recorded with the audit record. */
+  /** Set once the token verified and its workload is within its limit: its single use commits with the record. */
   tokenUse: TokenUse | undefined;
 }
 
 export class ExchangeService {
   constructor(private readonly deps: ExchangeDependencies) {}
 
-  /** Runs one exchange and audits it. Throws BrokerError; releases nothing unless the audit record is written. */
-  async exchange(
-    authorization: string | undefined,
-    body: string,
-    context: ExchangeContext,
-  ): Promise<ExchangeResponse> {
-    const started = performance.now();
-    const trail: Trail = {
-      token: undefined,
-      verified: undefined,
-      recipientSha256: null,
-      requested: [],
-      rules: [],
-      released: [],
-      tokenUse: undefined,
-    };
-    let response: ExchangeResponse | undefined;
-    let failure: BrokerError | undefined;
-    try {
-      response = await this.run(authorization, body, context, trail);
-    } catch (error) {
-      failure = toBrokerError(error, 'exchange', (event, detail) =>
-        this.deps.logger.error({ request_id: context.requestId, error: detail }, event),
-      );
-    }
-
-    const outcomeOf = (error: BrokerError | undefined) =>
-      error === undefined
-        ? 'allowed'
-        : error.code === 'unavailable' || error.code === 'internal'
-          ? 'error'
-          : 'denied';
-    // What a token that did not verify claimed, decoded once for the record (never trusted for a decision).
-    const unverified = trail.verified === undefined && trail.token !== undefined;
-    const claimed = unverified ? unverifiedClaims(trail.token as string) : undefined;
-    const record = (error: BrokerError | undefined, released: boolean): ExchangeAuditRecord => ({
-      kind: 'exchange',
-      time: new Date().toISOString(),
-      request_id: context.requestId,
-      source_ip: context.sourceIp,
-      outcome: outcomeOf(error),
-      code: error?.code ?? null,
-      token_verified: trail.verified !== undefined,
-      issuer: trail.verified?.issuer.name ?? null,
-      issuer_url: trail.verified?.issuer.url ?? claimedIssuer(claimed),
-      // Only a verified token's identity goes in the identity fields (what audit queries filter on); what an
-      // unverified one claimed is kept apart, escaped.
-      ...(trail.verified === undefined ? NO_IDENTITY : workloadIdentity(trail.verified.claims)),
-      claimed: unverified ? claimedIdentity(claimed) : null,
-      jti_sha256: trail.verified?.jtiHash ?? null,
-      recipient_sha256: trail.recipientSha256,
-      // Entries are the client's text until they parse; a token that did not verify buys a few of them, not 100.
-      requested: (trail.verified === undefined
-        ? trail.requested.slice(0, MAX_UNVERIFIED_ENTRIES_AUDITED)
-        : trail.requested
-      ).map(printable),
-      requested_count: trail.requested.length,
-      released: released ? trail.released : [],
-      rules: trail.rules,
-      latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
-    });
-    try {
-      try {
-        // The token's single use commits with this record: a token seen before releases nothing.
-        await this.deps.audit.append(record(failure, response !== undefined), trail.tokenUse);
-        if (trail.tokenUse !== undefined) this.deps.spentTokens.remember(trail.tokenUse);
-      } catch (error) {
-        if (!(error instanceof TokenAlreadyUsedError)) throw error;
-        if (trail.tokenUse !== undefined) this.deps.spentTokens.remember(trail.tokenUse);
-        response = undefined;
-        failure = tokenReplayed();
-        await this.deps.audit.append(record(failure, false));
-      }
-    } catch (error) {
-      this.deps.metrics.auditFailures.inc();
-      this.deps.logger.error(
-        { request_id: context.requestId, error: error instanceof Error ? error.message : String(error) },
-        'audit record could not be written; releasing nothing',
-      );
-      response = undefined;
-      failure = new BrokerError(
-        'unavailable',
-        'the audit record of this exchange could not be written, so nothing was released',
-        {
-          hint: "retry later; an operator must check the broker's audit storage",
-        },
-      );
-    }
-
-    const finalOutcome = outcomeOf(failure);
-    this.deps.metrics.exchanges.inc({ outcome: finalOutcome, code: failure?.code ?? 'ok' });
-    this.deps.metrics.exchangeSeconds.observe(
-      { outcome: finalOutcome },
-      (performance.now() - started) / 1000,
-    );
-    if (failure !== undefined) throw failure;
-    return response as ExchangeResponse;
+  /**
+   * Runs one exchange (or takes the refusal of one) and audits it. Throws BrokerError; releases nothing unless
+   * the audit record is written.
+   */
+  async exchange(request: IncomingExchange | RefusedExchange): Promise<ExchangeResponse> {
+    const trail = startTrail(request);
+    const attempted =
+      'problem' in request ? { failure: request.problem } : await this.attempt(request, trail);
+    const answer = await this.audited(trail, attempted);
+    if (answer.failure !== undefined) throw answer.failure;
+    return answer.response;
   }
 
-  private async run(
-    authorization: string | undefined,
-    body: string,
-    context: ExchangeContext,
-    trail: Trail,
-  ): Promise<ExchangeResponse> {
-    const token = bearerToken(authorization);
-    trail.token = token;
-    const { recipient, requested } = parseBody(body);
-    trail.requested = requested;
-    trail.recipientSha256 = createHash('sha256').update(recipient).digest('hex');
+  /** The exchange up to its audit record; whatever stops it becomes the problem to answer. */
+  private async attempt(request: IncomingExchange, trail: Trail): Promise<Result> {
+    try {
+      return { response: await this.run(request, trail) };
+    } catch (error) {
+      const failure = toBrokerError(error, 'exchange', (event, detail) =>
+        this.deps.logger.error({ request_id: request.requestId, error: detail }, event),
+      );
+      return { failure };
+    }
+  }
 
+  private async run(request: IncomingExchange, trail: Trail): Promise<ExchangeResponse> {
     const policy = this.deps.policy.current;
-    const verified = await this.deps.verifier.verify(token, policy);
+    const verified = await this.deps.verifier.verify(request.token, policy);
     trail.verified = verified;
-    const lastAcceptable = Math.max(
-      verified.expiresAt,
-      verified.issuedAt + verified.issuer.maxTokenAgeSeconds,
-    );
-    const tokenUse = {
-      issuer: verified.issuer.url,
-      jtiHash: verified.jtiHash,
-      expiresAtSeconds: lastAcceptable + CLOCK_LEEWAY_SECONDS + REPLAY_RETENTION_MARGIN_SECONDS,
-    };
+    const tokenUse = this.admit(verified, policy);
+    // Compiled only now, for a fresh token of a workload within its limit; an invalid entry spends nothing.
+    const entries = parseEntries(request.secrets);
+    trail.tokenUse = tokenUse;
+    const secrets = await this.grantedSecrets(entries, policy, verified, trail);
+    const released = secrets.map((secret) => ({
+      name: secret.name,
+      version: secret.version,
+      sealed: sealPayload(secret, request.recipient).toString('base64'),
+    }));
+    trail.released = released.map(({ name, version }) => ({ name, version }));
+    this.deps.logger.debug({ request_id: request.requestId, released: trail.released }, 'exchange sealed');
+    return { request_id: request.requestId, secrets: released };
+  }
+
+  /**
+   * The verified token's use, once it is known fresh on this replica and its workload within its limit: refused
+   * before the token is spent otherwise.
+   */
+  private admit(verified: VerifiedToken, policy: CompiledPolicy): TokenUse {
+    const tokenUse = tokenUseOf(verified);
     // A token this replica saw spent is refused before anything else is done for it (the store decides for
     // tokens spent on other replicas).
     if (this.deps.spentTokens.has(tokenUse)) throw tokenReplayed();
-
-    // Per workload (verified issuer and repository or project), before the token is spent.
     const workload = workloadIdentity(verified.claims);
     const subject = workload.repository ?? workload.sub ?? 'this workload';
     const wait = this.deps.workloadLimits.take(
@@ -219,10 +176,16 @@ export class ExchangeService {
         },
       );
     }
-    // Compiled only now, for a fresh token of a workload within its limit; an invalid entry spends nothing.
-    const entries = parseEntries(requested);
-    trail.tokenUse = tokenUse;
+    return tokenUse;
+  }
 
+  /** The stored secrets the entries name, when every entry is granted and every required one is stored. */
+  private async grantedSecrets(
+    entries: readonly RequestedEntry[],
+    policy: CompiledPolicy,
+    verified: VerifiedToken,
+    trail: Trail,
+  ): Promise<DecryptedSecret[]> {
     const budget = new WorkBudget(MATCH_STEPS_PER_EXCHANGE);
     // A request refused for its matching cost spends its token: one token cannot buy that cost twice.
     const grants = new Grants(matchingRules(policy, verified.issuer.name, verified.claims, budget), budget);
@@ -236,7 +199,6 @@ export class ExchangeService {
         .map(([, wanted]) => wanted.entry),
       ...plan.emptyPatterns,
     ];
-
     if (plan.notGranted.length > 0) {
       throw denied(plan.notGranted, notFound, entries, policy.rules, verified, budget);
     }
@@ -250,54 +212,121 @@ export class ExchangeService {
         },
       );
     }
-
-    const released = secrets.map((secret) => ({
-      name: secret.name,
-      version: secret.version,
-      sealed: sealPayload(secret, recipient).toString('base64'),
-    }));
-    trail.released = released.map(({ name, version }) => ({ name, version }));
-    this.deps.logger.debug({ request_id: context.requestId, released: trail.released }, 'exchange sealed');
-    return { request_id: context.requestId, secrets: released };
+    return secrets;
   }
-}
 
-function bearerToken(authorization: string | undefined): string {
-  const match = authorization === undefined ? null : /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(authorization);
-  if (match === null) {
-    throw new BrokerError(
-      'invalid_token',
-      'the request has no "Authorization: Bearer <OIDC ID token>" header',
+  /** Writes the exchange's audit record and answers what it says; when it cannot be written, nothing is released. */
+  private async audited(trail: Trail, attempted: Result): Promise<Result> {
+    try {
+      return await this.recordSpendingToken(trail, attempted);
+    } catch (error) {
+      return this.auditUnwritten(trail, error);
+    }
+  }
+
+  /**
+   * The token's single use commits with the record: a token the store has seen releases nothing, and the replay
+   * is recorded instead.
+   */
+  private async recordSpendingToken(trail: Trail, attempted: Result): Promise<Result> {
+    const fresh = await this.appendUnlessReplayed(auditRecord(trail, attempted), trail.tokenUse);
+    if (trail.tokenUse !== undefined) this.deps.spentTokens.remember(trail.tokenUse);
+    if (fresh) return attempted;
+    const replayed = { failure: tokenReplayed() };
+    await this.deps.audit.append(auditRecord(trail, replayed));
+    return replayed;
+  }
+
+  /** Appends the record with the token's use; false, appending nothing, when the token was used before. */
+  private async appendUnlessReplayed(
+    record: ExchangeAuditRecord,
+    tokenUse: TokenUse | undefined,
+  ): Promise<boolean> {
+    try {
+      await this.deps.audit.append(record, tokenUse);
+      return true;
+    } catch (error) {
+      if (error instanceof TokenAlreadyUsedError) return false;
+      throw error;
+    }
+  }
+
+  private auditUnwritten(trail: Trail, error: unknown): Result {
+    this.deps.metrics.auditFailures.inc();
+    this.deps.logger.error(
       {
-        hint: 'on GitHub, give the job "permissions: id-token: write"; on GitLab, declare id_tokens with this broker\'s audience',
+        request_id: trail.context.requestId,
+        error: error instanceof Error ? error.message : String(error),
       },
+      'audit record could not be written; releasing nothing',
     );
+    return {
+      failure: new BrokerError(
+        'unavailable',
+        'the audit record of this exchange could not be written, so nothing was released',
+        { hint: "retry later; an operator must check the broker's audit storage" },
+      ),
+    };
   }
-  return match[1] as string;
 }
 
-function parseBody(body: string): { recipient: Buffer; requested: string[] } {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new BrokerError('invalid_request', 'the request body is not JSON', {
-      hint: 'send {"recipient": "<base64 X25519 public key>", "secrets": ["NAME", ...]} with Content-Type: application/json',
-    });
-  }
-  const parsed = exchangeRequestSchema.safeParse(json);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      if (issue.code === 'unrecognized_keys')
-        return `unknown field ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
-      const where = issue.path.length === 0 ? 'body' : issue.path.map(String).join('.');
-      return `${where}: ${issue.message}`;
-    });
-    throw new BrokerError('invalid_request', `the request body is not valid: ${problems.join('; ')}`, {
-      hint: 'send {"recipient": "<base64 X25519 public key>", "secrets": ["NAME", ...]}',
-    });
-  }
-  return { recipient: Buffer.from(parsed.data.recipient, 'base64'), requested: parsed.data.secrets };
+function startTrail(request: IncomingExchange | RefusedExchange): Trail {
+  const refused = 'problem' in request;
+  return {
+    context: { requestId: request.requestId, sourceIp: request.sourceIp },
+    started: performance.now(),
+    token: request.token,
+    recipientSha256: refused ? null : createHash('sha256').update(request.recipient).digest('hex'),
+    requested: refused ? [] : request.secrets,
+    verified: undefined,
+    rules: [],
+    released: [],
+    tokenUse: undefined,
+  };
+}
+
+/** The record of an exchange: what was asked, by whom, what came of it and what was released. */
+function auditRecord(trail: Trail, result: Result): ExchangeAuditRecord {
+  const { verified } = trail;
+  // What a token that did not verify claimed, decoded for the record (never trusted for a decision).
+  const unverified = verified === undefined && trail.token !== undefined;
+  const claimed = unverified ? unverifiedClaims(trail.token as string) : undefined;
+  return {
+    kind: 'exchange',
+    time: new Date().toISOString(),
+    request_id: trail.context.requestId,
+    source_ip: trail.context.sourceIp,
+    outcome: exchangeOutcome(result.failure),
+    code: result.failure?.code ?? null,
+    token_verified: verified !== undefined,
+    issuer: verified?.issuer.name ?? null,
+    issuer_url: verified?.issuer.url ?? claimedIssuer(claimed),
+    // Only a verified token's identity goes in the identity fields (what audit queries filter on); what an
+    // unverified one claimed is kept apart, escaped.
+    ...(verified === undefined ? NO_IDENTITY : workloadIdentity(verified.claims)),
+    claimed: unverified ? claimedIdentity(claimed) : null,
+    jti_sha256: verified?.jtiHash ?? null,
+    recipient_sha256: trail.recipientSha256,
+    // Entries are the client's text until they parse; a token that did not verify buys a few of them, not 100.
+    requested: (verified === undefined
+      ? trail.requested.slice(0, MAX_UNVERIFIED_ENTRIES_AUDITED)
+      : trail.requested
+    ).map(printable),
+    requested_count: trail.requested.length,
+    released: result.response === undefined ? [] : trail.released,
+    rules: trail.rules,
+    latency_ms: Math.round((performance.now() - trail.started) * 1000) / 1000,
+  };
+}
+
+/** The token's single use, kept until it could no longer be accepted anyway. */
+function tokenUseOf(verified: VerifiedToken): TokenUse {
+  const lastAcceptable = Math.max(verified.expiresAt, verified.issuedAt + verified.issuer.maxTokenAgeSeconds);
+  return {
+    issuer: verified.issuer.url,
+    jtiHash: verified.jtiHash,
+    expiresAtSeconds: lastAcceptable + CLOCK_LEEWAY_SECONDS + REPLAY_RETENTION_MARGIN_SECONDS,
+  };
 }
 
 /** Parses and compiles the requested entries; every invalid one is named. */

@@ -14,6 +14,7 @@ import {
   setSecretRequestSchema,
 } from '../../protocol/admin-api.js';
 import { BrokerError } from '../errors.js';
+import { bearerCredential } from './bearer.js';
 import type { BrokerEnv } from './request-context.js';
 import { readRequestBody } from './read-body.js';
 import type { AdminContext, AdminService, AuditQuery, SecretWrite } from '../admin/admin-service.js';
@@ -124,11 +125,6 @@ async function bodyOf<S extends z.ZodType>(
   return parsed.data;
 }
 
-/** The credential of "Authorization: Bearer <token>"; undefined when the header is missing or not that. */
-function bearerCredential(authorization: string | undefined): string | undefined {
-  return /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization ?? '')?.[1];
-}
-
 // What each route reads from its request, called by the admin service once the caller may do the operation.
 
 function secretPrefix(c: Context<BrokerEnv>): string {
@@ -191,8 +187,7 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
     requestId: c.get('requestId'),
     sourceIp: c.get('sourceIp'),
   });
-  const callerOf = (c: Context<BrokerEnv>) =>
-    admin.authenticate(bearerCredential(c.req.header('authorization')), contextOf(c));
+  const callerOf = (c: Context<BrokerEnv>) => admin.authenticate(bearerCredential(c), contextOf(c));
 
   routes.get('/whoami', async (c) => c.json(await admin.whoami(await callerOf(c), contextOf(c))));
   routes.get('/secrets', async (c) =>

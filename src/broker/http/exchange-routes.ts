@@ -1,13 +1,19 @@
-import { Hono, type MiddlewareHandler } from 'hono';
-import { EXCHANGE_PATH } from '../../protocol/wire.js';
+import { performance } from 'node:perf_hooks';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { EXCHANGE_PATH, exchangeRequestSchema, type ExchangeRequest } from '../../protocol/wire.js';
 import { quoted } from '../../protocol/quoted.js';
-import { BrokerError } from '../errors.js';
-import type { ExchangeService } from '../exchange/exchange-service.js';
+import { BrokerError, toBrokerError } from '../errors.js';
+import {
+  exchangeOutcome,
+  type ExchangeService,
+  type IncomingExchange,
+  type RefusedExchange,
+} from '../exchange/exchange-service.js';
 import type { BrokerMetrics } from '../metrics.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import { addressBlock } from '../traffic/source-ip.js';
 import type { TokenBuckets } from '../traffic/token-bucket.js';
-import { problemResponse } from './problem.js';
+import { bearerCredential } from './bearer.js';
 import { readRequestBody } from './read-body.js';
 import type { BrokerEnv } from './request-context.js';
 
@@ -21,30 +27,40 @@ export interface ExchangeRouteDependencies {
   readonly sourceLimits: TokenBuckets;
 }
 
-/** POST /v1/exchange: limited per source, then a JSON body of bounded size handed to the exchange service. */
+/**
+ * POST /v1/exchange: counted, limited per source, then a JSON body of bounded size read into the typed request
+ * the exchange service runs (or the refusal it audits).
+ */
 export function exchangeRoutes(deps: ExchangeRouteDependencies): Hono<BrokerEnv> {
-  return new Hono<BrokerEnv>().post(EXCHANGE_PATH, perSourceLimit(deps), async (c) => {
-    const contentType = c.req.header('content-type') ?? '';
-    if (!/^application\/json\s*(;|$)/i.test(contentType)) {
-      throw new BrokerError(
-        'invalid_request',
-        `the Content-Type is ${quoted(contentType)}; send application/json`,
-      );
-    }
-    const body = await readRequestBody(c, MAX_EXCHANGE_BODY_BYTES, () => {
-      deps.metrics.exchanges.inc({ outcome: 'denied', code: 'payload_too_large' });
-      return new BrokerError(
-        'payload_too_large',
-        `the request body is larger than ${MAX_EXCHANGE_BODY_BYTES} bytes`,
-        { hint: 'request fewer secrets per exchange, or use a pattern entry such as "prod/api/*"' },
-      );
-    });
-    const response = await deps.exchange.exchange(c.req.header('authorization'), body, {
-      requestId: c.get('requestId'),
-      sourceIp: c.get('sourceIp'),
-    });
-    return c.json(response);
-  });
+  return new Hono<BrokerEnv>().post(
+    EXCHANGE_PATH,
+    exchangeMetrics(deps.metrics),
+    perSourceLimit(deps),
+    async (c) => {
+      const contentType = c.req.header('content-type') ?? '';
+      if (!/^application\/json\s*(;|$)/i.test(contentType)) {
+        throw new BrokerError(
+          'invalid_request',
+          `the Content-Type is ${quoted(contentType)}; send application/json`,
+        );
+      }
+      const body = await readRequestBody(c, MAX_EXCHANGE_BODY_BYTES, bodyTooLarge);
+      return c.json(await deps.exchange.exchange(exchangeRequestOf(c, body)));
+    },
+  );
+}
+
+/** The one place exchanges are counted and timed, by the problem they answered (or none): every refusal included. */
+function exchangeMetrics(metrics: BrokerMetrics): MiddlewareHandler<BrokerEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    // Hono hands what a later handler threw to the app's error handler (which logs it) and keeps it here.
+    const failure = c.error === undefined ? undefined : toBrokerError(c.error, 'exchange');
+    const outcome = exchangeOutcome(failure);
+    metrics.exchanges.inc({ outcome, code: failure?.code ?? 'ok' });
+    metrics.exchangeSeconds.observe({ outcome }, (performance.now() - started) / 1000);
+  };
 }
 
 /** Per source IP, before the body is read or anything is written: a flood costs almost nothing. */
@@ -54,15 +70,75 @@ function perSourceLimit(deps: ExchangeRouteDependencies): MiddlewareHandler<Brok
       addressBlock(c.get('sourceIp')),
       deps.policy.current.limits.perSourceIp,
     );
-    if (wait === 0) return next();
-    deps.metrics.exchanges.inc({ outcome: 'denied', code: 'rate_limited' });
-    return problemResponse(
-      c,
-      new BrokerError('rate_limited', `too many requests from ${c.get('sourceIp')}; retry in ${wait} s`, {
-        hint: 'clients retry after the Retry-After delay; an admin can raise limits.per_source_ip in the policy',
-        extensions: { retry_after: wait },
-      }),
-      c.get('requestId'),
-    );
+    if (wait > 0) {
+      throw new BrokerError(
+        'rate_limited',
+        `too many requests from ${c.get('sourceIp')}; retry in ${wait} s`,
+        {
+          hint: 'clients retry after the Retry-After delay; an admin can raise limits.per_source_ip in the policy',
+          extensions: { retry_after: wait },
+        },
+      );
+    }
+    await next();
   };
+}
+
+function bodyTooLarge(): BrokerError {
+  return new BrokerError(
+    'payload_too_large',
+    `the request body is larger than ${MAX_EXCHANGE_BODY_BYTES} bytes`,
+    { hint: 'request fewer secrets per exchange, or use a pattern entry such as "prod/api/*"' },
+  );
+}
+
+/**
+ * The request the exchange service runs, or the refusal it audits: the token is looked for first, then the
+ * body is parsed with the wire schema.
+ */
+function exchangeRequestOf(c: Context<BrokerEnv>, body: string): IncomingExchange | RefusedExchange {
+  const context = { requestId: c.get('requestId'), sourceIp: c.get('sourceIp') };
+  const token = bearerCredential(c);
+  if (token === undefined) return { ...context, token, problem: missingToken() };
+  const parsed = parseExchangeBody(body);
+  if (parsed instanceof BrokerError) return { ...context, token, problem: parsed };
+  return {
+    ...context,
+    token,
+    recipient: Buffer.from(parsed.recipient, 'base64'),
+    secrets: parsed.secrets,
+  };
+}
+
+function missingToken(): BrokerError {
+  return new BrokerError(
+    'invalid_token',
+    'the request has no "Authorization: Bearer <OIDC ID token>" header',
+    {
+      hint: 'on GitHub, give the job "permissions: id-token: write"; on GitLab, declare id_tokens with this broker\'s audience',
+    },
+  );
+}
+
+/** The body as the wire schema describes it, or the problem that names everything wrong with it. */
+function parseExchangeBody(body: string): ExchangeRequest | BrokerError {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return new BrokerError('invalid_request', 'the request body is not JSON', {
+      hint: 'send {"recipient": "<base64 X25519 public key>", "secrets": ["NAME", ...]} with Content-Type: application/json',
+    });
+  }
+  const parsed = exchangeRequestSchema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys')
+      return `unknown field ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
+    const where = issue.path.length === 0 ? 'body' : issue.path.map(String).join('.');
+    return `${where}: ${issue.message}`;
+  });
+  return new BrokerError('invalid_request', `the request body is not valid: ${problems.join('; ')}`, {
+    hint: 'send {"recipient": "<base64 X25519 public key>", "secrets": ["NAME", ...]}',
+  });
 }
