@@ -3,6 +3,7 @@
  * test a component), run by gitlab-ci-local (schema validation on, shell executor) against the real broker,
  * with GitLab-shaped ID tokens minted by the harness's issuer and passed as the id_tokens variables.
  */
+import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ export interface JobRun {
 /** examples/gitlab/.gitlab-ci.yml with the component taken from the project's own commit. */
 export async function examplePipeline(): Promise<string> {
   const example = await readFile(join(REPO_ROOT, 'examples/gitlab/.gitlab-ci.yml'), 'utf8');
-  return example.replace('/org/secrets-action/gitlab@1', '/$CI_PROJECT_PATH/gitlab@$CI_COMMIT_SHA');
+  return example.replace(/\/org\/secrets-action\/gitlab@\S+/, '/$CI_PROJECT_PATH/gitlab@$CI_COMMIT_SHA');
 }
 
 /**
@@ -33,9 +34,21 @@ export const EXAMPLE_SCRIPTS: Readonly<Record<string, string>> = {
   'migrate.sh': '#!/bin/sh\necho "migrating with $DB_PASSWORD and $API_TOKEN" >&2\necho "args: $*"\n',
 };
 
+/** The SHA-256 (hex) of the secrets-fetch.js the project holds, the component's fetch_sha256 input. */
+export async function secretsFetchSha256(): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(join(REPO_ROOT, 'dist/secrets-fetch.js')))
+    .digest('hex');
+}
+
 export interface RunJobOptions {
   readonly pipelineVariables?: Readonly<Record<string, string>>;
   readonly cicdVariables?: Readonly<Record<string, string>>;
+  /**
+   * Component inputs over the defaults: the harness's broker, fetch_url `dist/secrets-fetch.js` (the project's
+   * own copy, as a component's own pipeline tests it) and fetch_sha256 of that file.
+   */
+  readonly inputs?: Readonly<Record<string, string>>;
 }
 
 export class GitlabProject {
@@ -90,6 +103,13 @@ export class GitlabProject {
       await writeFile(join(this.dir, file), yaml.join(''));
       variablesFile.push('--variables-file', file);
     }
+    const inputs = {
+      broker_url: this.harness.url,
+      audience: TEST_AUDIENCE,
+      fetch_url: 'dist/secrets-fetch.js',
+      fetch_sha256: await secretsFetchSha256(),
+      ...options.inputs,
+    };
     const result = await run(
       join(REPO_ROOT, 'node_modules/.bin/gitlab-ci-local'),
       [
@@ -99,12 +119,7 @@ export class GitlabProject {
         'CI_COMMIT_REF_PROTECTED',
         '--variable',
         'CI_COMMIT_REF_PROTECTED=true',
-        '--input',
-        `broker_url=${this.harness.url}`,
-        '--input',
-        `audience=${TEST_AUDIENCE}`,
-        '--input',
-        'fetch_url=dist/secrets-fetch.js',
+        ...Object.entries(inputs).flatMap(([name, value]) => ['--input', `${name}=${value}`]),
         ...tokens.flatMap((token, index) => ['--variable', `SECRETS_ACTION_ID_TOKEN_${index + 1}=${token}`]),
         ...Object.entries(options.pipelineVariables ?? {}).flatMap(([name, value]) => [
           '--variable',
@@ -121,10 +136,16 @@ export class GitlabProject {
     return { code: result.code, log: [result.stdout, result.stderr, saved].join('\n') };
   }
 
-  private async git(...args: string[]): Promise<void> {
+  /** The commit the pipeline runs on; gitlab-ci-local gives it as `component.version` of a local component. */
+  async commitSha(): Promise<string> {
+    return (await this.git('rev-parse', 'HEAD')).trim();
+  }
+
+  private async git(...args: string[]): Promise<string> {
     const result = await run('git', ['-c', 'user.email=ci@example.com', '-c', 'user.name=ci', ...args], {
       cwd: this.dir,
     });
     if (result.code !== 0) throw new Error(`git ${args.join(' ')}: ${result.stderr}`);
+    return result.stdout;
   }
 }
