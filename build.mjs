@@ -20,7 +20,8 @@ await build({
   format: 'esm',
   outExtension: { '.js': '.js' },
   splitting: false,
-  minify: false,
+  // Minified: less for Node.js to parse and compile on every job (see npm run bench:client).
+  minify: true,
   legalComments: 'eof',
   banner: { js: banner },
   logLevel: 'warning',

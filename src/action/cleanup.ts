@@ -1,4 +1,3 @@
-import * as core from '@actions/core';
 import {
   removeCreatedDirectory,
   removeCreatedFile,
@@ -6,6 +5,7 @@ import {
   type RemovalOutcome,
 } from '../client/private-files.js';
 import { printable } from '../protocol/printable.js';
+import * as core from './runner-commands.js';
 import type { CreatedState } from './state.js';
 
 export interface CleanupReport {

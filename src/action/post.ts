@@ -1,5 +1,5 @@
-import * as core from '@actions/core';
 import { printable } from '../protocol/printable.js';
+import * as core from './runner-commands.js';
 import { removeCreated, reportCleanup } from './cleanup.js';
 import { decodeCreated, STATE_CREATED } from './state.js';
 

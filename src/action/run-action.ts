@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import * as core from '@actions/core';
 import * as exec from '@actions/exec';
 import { fetchSecrets, type ReleasedSecret } from '../client/exchange-client.js';
+import { githubRunnerTokens } from '../client/token-sources.js';
 import { planExports, type ExportItem } from '../client/export-plan.js';
 import { formatDotenv, formatJson } from '../client/formats.js';
 import { checkPathFree } from '../client/private-files.js';
@@ -13,6 +13,7 @@ import { failureMessage, MissingIdTokenPermissionError } from './error-messages.
 import { fileCommandCheckpoint, restoreFileCommands } from './file-commands.js';
 import { parseInputs, type ActionInputs, type FileFormat } from './inputs.js';
 import { maskForms } from './masking.js';
+import * as core from './runner-commands.js';
 import { STATE_CREATED } from './state.js';
 
 /** Where this step will write, each checked before a token is spent. */
@@ -32,12 +33,24 @@ interface Destinations {
 export async function runAction(): Promise<void> {
   try {
     const inputs = parseInputs((name) => core.getInput(name));
-    if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL) throw new MissingIdTokenPermissionError();
+    const requestUrl = process.env.ACTIONS_ID_TOKEN_REQUEST_URL;
+    if (!requestUrl) throw new MissingIdTokenPermissionError();
+    const tokens = githubRunnerTokens(
+      requestUrl,
+      process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN ?? '',
+      inputs.audience,
+    );
     const destinations = await checkDestinations(inputs);
     const released = await fetchSecrets({
       brokerUrl: inputs.brokerUrl,
       entries: inputs.lines.map((line) => line.entry.raw),
-      getToken: () => core.getIDToken(inputs.audience),
+      // Masked as soon as it arrives. fetchSecrets bounds the wait by the time the step has left; the request
+      // itself by its own cap, and index.ts ends the process so a request given up on holds nothing open.
+      getToken: async () => {
+        const token = await tokens.next();
+        core.setSecret(token);
+        return token;
+      },
       timeoutMs: inputs.timeoutSeconds * 1000,
       retries: inputs.retries,
       onRetry: ({ attempt, delayMs, reason }) =>
@@ -204,17 +217,16 @@ async function writeSummary(items: readonly ExportItem[], ranCommand: boolean): 
     String(item.version),
   ]);
   try {
-    await core.summary
-      .addHeading('Secrets from the broker', 3)
-      .addTable([
+    await core.appendStepSummary(
+      core.summaryTable('Secrets from the broker', [
         [
           { data: 'Secret', header: true },
           { data: ranCommand ? 'Variable (run command only)' : 'Variable', header: true },
           { data: 'Version', header: true },
         ],
-        ...rows,
-      ])
-      .write();
+        ...rows.map((row) => row.map((data) => ({ data }))),
+      ]),
+    );
   } catch (error) {
     core.warning(
       `Could not write the job summary: ${printable(error instanceof Error ? error.message : String(error))}`,

@@ -1,5 +1,5 @@
 import { CodedError } from '../protocol/coded-error.js';
-import type { Problem } from '../protocol/wire.js';
+import type { Problem } from '../protocol/wire-shapes.js';
 
 /** The audience the job's token was issued for and the one the broker's policy expects, when they differ. */
 export interface AudienceMismatch {

@@ -8,11 +8,11 @@ import {
 import { parseRequestedEntry, secretNameProblem, type RequestedEntry } from '../protocol/secret-names.js';
 import {
   EXCHANGE_PATH,
-  exchangeResponseSchema,
-  problemSchema,
+  parseExchangeResponse,
+  parseProblem,
   type ExchangeResponse,
   type Problem,
-} from '../protocol/wire.js';
+} from '../protocol/wire-shapes.js';
 import { backoffDelayMs, retryAfterMs } from './backoff.js';
 import { normalBrokerUrl } from './broker-url.js';
 import {
@@ -260,12 +260,12 @@ async function attemptExchange(
   }
   const text = response.body.toString('utf8');
   if (response.status === 200) {
-    const parsed = exchangeResponseSchema.safeParse(safeJson(text));
-    if (!parsed.success)
+    const parsed = parseExchangeResponse(safeJson(text));
+    if (parsed === undefined)
       throw new ResponseIntegrityError(
         'the broker answered 200 with a body that is not an exchange response',
       );
-    return { kind: 'done', response: parsed.data };
+    return { kind: 'done', response: parsed };
   }
   const problem = toProblem(response.status, text);
   const error = new BrokerProblemError(response.status, problem);
@@ -291,8 +291,8 @@ function safeJson(text: string): unknown {
 }
 
 function toProblem(status: number, text: string): Problem {
-  const parsed = problemSchema.safeParse(safeJson(text));
-  if (parsed.success) return parsed.data;
+  const parsed = parseProblem(safeJson(text));
+  if (parsed !== undefined) return parsed;
   return {
     title: `HTTP ${status}`,
     status,

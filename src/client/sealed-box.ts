@@ -1,8 +1,14 @@
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync } from 'node:crypto';
+import { xsalsa20poly1305, hsalsa } from '@noble/ciphers/salsa.js';
+import { swap32IfBE, u32 } from '@noble/ciphers/utils.js';
+import { blake2b } from '@noble/hashes/blake2.js';
 import { CodedError } from '../protocol/coded-error.js';
-import sodium from 'libsodium-wrappers';
-import { sealedPayloadSchema, type SealedPayload } from '../protocol/wire.js';
+import { parseSealedPayload, type SealedPayload } from '../protocol/wire-shapes.js';
 
-/** A fresh X25519 key pair for one run. Pure JavaScript/WebAssembly, so the action bundle has no native code. */
+/**
+ * A fresh X25519 key pair for one run. X25519 is Node.js's own (OpenSSL); BLAKE2b and XSalsa20-Poly1305, which
+ * Node.js lacks, are @noble's audited JavaScript. No native add-on and no WebAssembly in the client bundles.
+ */
 export interface RecipientKeyPair {
   readonly publicKey: Uint8Array;
   readonly privateKey: Uint8Array;
@@ -13,39 +19,91 @@ export class SealedBoxError extends CodedError {
   override name = 'SealedBoxError';
 }
 
+const KEY_BYTES = 32;
+const TAG_BYTES = 16;
+/** What crypto_box_seal adds to the message: the ephemeral public key and the Poly1305 tag. */
+export const SEAL_OVERHEAD_BYTES = KEY_BYTES + TAG_BYTES;
+/** Salsa20's constant, "expand 32-byte k", as little-endian words. */
+const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
+
 export async function newRecipientKeyPair(): Promise<RecipientKeyPair> {
-  await sodium.ready;
-  const { publicKey, privateKey } = sodium.crypto_box_keypair();
-  return { publicKey, privateKey };
+  const { d, x } = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' });
+  return {
+    publicKey: Buffer.from(x as string, 'base64url'),
+    privateKey: Buffer.from(d as string, 'base64url'),
+  };
+}
+
+/**
+ * X25519(privateKey, peerKey), all raw 32-byte keys; `publicKey` is the private key's own. Imported as JWK,
+ * which Node.js hands to OpenSSL as raw keys (a DER import starts OpenSSL's decoders, several ms more).
+ */
+function sharedSecret(privateKey: Uint8Array, publicKey: Uint8Array, peerKey: Uint8Array): Buffer {
+  const base64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
+  return diffieHellman({
+    privateKey: createPrivateKey({
+      key: { kty: 'OKP', crv: 'X25519', d: base64url(privateKey), x: base64url(publicKey) },
+      format: 'jwk',
+    }),
+    publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: base64url(peerKey) }, format: 'jwk' }),
+  });
 }
 
 export function encodeRecipient(keyPair: RecipientKeyPair): string {
   return Buffer.from(keyPair.publicKey).toString('base64');
 }
 
+/**
+ * libsodium's crypto_box_seal_open: the box is the sender's ephemeral public key, then crypto_box_easy's output
+ * (Poly1305 tag, then ciphertext) under nonce BLAKE2b-192(ephemeral key || recipient key) and key
+ * HSalsa20(X25519(recipient secret, ephemeral key), 16 zero bytes). Throws on any box that does not open.
+ */
+export function openSealedBox(box: Uint8Array, publicKey: Uint8Array, privateKey: Uint8Array): Uint8Array {
+  if (box.length < SEAL_OVERHEAD_BYTES) throw new Error('too short for a sealed box');
+  const ephemeralKey = box.subarray(0, KEY_BYTES);
+  const nonceInput = new Uint8Array(2 * KEY_BYTES);
+  nonceInput.set(ephemeralKey, 0);
+  nonceInput.set(publicKey, KEY_BYTES);
+  const nonce = blake2b(nonceInput, { dkLen: 24 });
+  const derived = sharedSecret(privateKey, publicKey, ephemeralKey);
+  // Copied into a fresh, 4-byte-aligned array for the word view HSalsa20 reads.
+  const shared = new Uint8Array(derived);
+  derived.fill(0);
+  const keyWords = new Uint32Array(8);
+  try {
+    // libsodium refuses a shared secret of all zeros (a small-order ephemeral key).
+    if (shared.every((byte) => byte === 0)) throw new Error('small-order ephemeral key');
+    hsalsa(SIGMA, u32(shared), new Uint32Array(4), keyWords);
+    return xsalsa20poly1305(new Uint8Array(swap32IfBE(keyWords).buffer), nonce).decrypt(
+      box.subarray(KEY_BYTES),
+    );
+  } finally {
+    shared.fill(0);
+    keyWords.fill(0);
+  }
+}
+
 /** Opens one sealed box and checks its JSON payload's shape. */
 export function openSealedPayload(sealed: string, keyPair: RecipientKeyPair): SealedPayload {
   let plaintext: Uint8Array;
   try {
-    plaintext = sodium.crypto_box_seal_open(
-      Buffer.from(sealed, 'base64'),
-      keyPair.publicKey,
-      keyPair.privateKey,
-    );
+    plaintext = openSealedBox(Buffer.from(sealed, 'base64'), keyPair.publicKey, keyPair.privateKey);
   } catch {
     throw new SealedBoxError(
       "a sealed box does not open with this run's key (it was sealed to another key or altered)",
     );
   }
   try {
-    return sealedPayloadSchema.parse(JSON.parse(Buffer.from(plaintext).toString('utf8')));
+    const payload = parseSealedPayload(JSON.parse(Buffer.from(plaintext).toString('utf8')));
+    if (payload === undefined) throw new Error('not a sealed payload');
+    return payload;
   } catch {
     throw new SealedBoxError('a sealed box opened but does not hold {"name","version","value"}');
   } finally {
-    sodium.memzero(plaintext);
+    plaintext.fill(0);
   }
 }
 
 export function wipeKeyPair(keyPair: RecipientKeyPair): void {
-  sodium.memzero(keyPair.privateKey);
+  keyPair.privateKey.fill(0);
 }

@@ -54,8 +54,8 @@ function fixedTokens(tokens: readonly string[], description: string): TokenSourc
   };
 }
 
-/** GitHub's runner endpoint: a fresh token for every attempt. */
-function githubRunner(requestUrl: string, requestToken: string, audience: string): TokenSource {
+/** GitHub's runner endpoint (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN): a fresh token for every attempt. */
+export function githubRunnerTokens(requestUrl: string, requestToken: string, audience: string): TokenSource {
   return {
     description: 'the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)',
     requestsAudience: true,
@@ -119,7 +119,7 @@ export async function resolveTokenSource(
   }
   const requestUrl = environment.ACTIONS_ID_TOKEN_REQUEST_URL;
   const requestToken = environment.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
-  if (requestUrl && requestToken) return githubRunner(requestUrl, requestToken, options.audience);
+  if (requestUrl && requestToken) return githubRunnerTokens(requestUrl, requestToken, options.audience);
   const gitlab = GITLAB_COMPONENT_TOKEN_VARIABLES.filter((name) => environment[name]);
   if (gitlab.length > 0)
     return fixedTokens(

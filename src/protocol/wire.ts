@@ -1,10 +1,13 @@
-/** Wire protocol v1 (contract, DESIGN.md): request, response, sealed payload and problem documents. */
+/**
+ * Wire protocol v1 (contract, DESIGN.md): everything in wire-shapes.ts, plus the zod schema the broker parses
+ * exchange requests with. Client code imports wire-shapes.ts, so the client bundles carry no zod.
+ */
 import { z } from 'zod';
 import { SECRET_NAME_MAX_LENGTH } from './secret-names.js';
+import { MAX_SECRETS_PER_REQUEST, parseProblem, type Problem } from './wire-shapes.js';
 
-export const EXCHANGE_PATH = '/v1/exchange';
-export const MAX_SECRETS_PER_REQUEST = 100;
-export const RECIPIENT_KEY_BYTES = 32;
+export * from './wire-shapes.js';
+
 /** Standard base64 of exactly 32 bytes: 43 characters and one "=". */
 const BASE64_32_BYTES = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 
@@ -19,59 +22,5 @@ export const exchangeRequestSchema = z.strictObject({
 });
 export type ExchangeRequest = z.infer<typeof exchangeRequestSchema>;
 
-export const sealedSecretSchema = z.strictObject({
-  name: z.string(),
-  version: z.number().int().positive(),
-  sealed: z.string().min(1),
-});
-export type SealedSecret = z.infer<typeof sealedSecretSchema>;
-
-export const exchangeResponseSchema = z.strictObject({
-  request_id: z.string(),
-  secrets: z.array(sealedSecretSchema),
-});
-export type ExchangeResponse = z.infer<typeof exchangeResponseSchema>;
-
-/** What each sealed box holds, as UTF-8 JSON. */
-export const sealedPayloadSchema = z.strictObject({
-  name: z.string(),
-  version: z.number().int().positive(),
-  value: z.string(),
-});
-export type SealedPayload = z.infer<typeof sealedPayloadSchema>;
-
-export function encodeSealedPayload(payload: SealedPayload): Uint8Array {
-  return new TextEncoder().encode(
-    JSON.stringify({ name: payload.name, version: payload.version, value: payload.value }),
-  );
-}
-
-/** Problem codes of the contract, plus the admin API's own. */
-export const PROBLEM_TYPES = {
-  invalid_request: { status: 400, title: 'Invalid request' },
-  invalid_token: { status: 401, title: 'Invalid token' },
-  unknown_issuer: { status: 401, title: 'Unknown issuer' },
-  token_replayed: { status: 401, title: 'Token already used' },
-  policy_denied: { status: 403, title: 'Denied by policy' },
-  secret_not_found: { status: 404, title: 'Secret not found' },
-  payload_too_large: { status: 413, title: 'Payload too large' },
-  rate_limited: { status: 429, title: 'Rate limited' },
-  unavailable: { status: 503, title: 'Service unavailable' },
-  unauthorized: { status: 401, title: 'Admin token missing or not valid' },
-  forbidden: { status: 403, title: 'Role not allowed' },
-  not_found: { status: 404, title: 'Not found' },
-  internal: { status: 500, title: 'Internal error' },
-} as const;
-export type ProblemCode = keyof typeof PROBLEM_TYPES;
-
-export const problemSchema = z.looseObject({
-  type: z.string().optional(),
-  title: z.string(),
-  status: z.number().int(),
-  detail: z.string(),
-  code: z.string(),
-  request_id: z.string().optional(),
-  secrets: z.array(z.string()).optional(),
-  hint: z.string().optional(),
-});
-export type Problem = z.infer<typeof problemSchema>;
+/** parseProblem as a zod schema, for callers that parse with zod (the admin client). */
+export const problemSchema = z.custom<Problem>((value) => parseProblem(value) !== undefined);

@@ -18,7 +18,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import sodium from 'sodium-native';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { maskForms } from '../../src/action/masking.js';
 import { decodeCreated, encodeCreated, STATE_CREATED } from '../../src/action/state.js';
 import { BrokerHarness, TEST_AUDIENCE, testPolicy } from '../helpers/broker-harness.js';
@@ -29,6 +29,7 @@ import { TokenEndpoint } from '../helpers/token-endpoint.js';
 import { freePort } from '../helpers/free-port.js';
 import { run } from '../helpers/child-process.js';
 import { PLANTED_PATHS } from '../helpers/planted-paths.js';
+import { describeEachNode } from '../helpers/node-binaries.js';
 
 const values = {
   dbPassword: canary('db-password'),
@@ -106,10 +107,11 @@ async function expectNothingWritten(directory: RunnerDirectory, result: StepResu
   expect(await readdir(directory.workspace)).toEqual([]);
 }
 
-describe('the action exports secrets', () => {
+describeEachNode('the action exports secrets', (node) => {
   it('fetches, masks first, exports env, outputs and a 0600 file; the post step removes every file', async () => {
     const directory = await newRunnerDirectory();
     const main = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({
         secrets: [
@@ -128,6 +130,8 @@ describe('the action exports secrets', () => {
     expect(main.stderr).toBe('');
     expect(main.code).toBe(0);
     expectMaskedFirst(main, Object.values(values));
+    // The OIDC ID token is masked too, as soon as the runner hands it over.
+    expect(main.stdout).toMatch(/^::add-mask::eyJ[\w-]+\.[\w-]+\.[\w-]+$/m);
 
     expect(main.env).toMatchObject({
       DB_PASSWORD: values.dbPassword,
@@ -171,14 +175,14 @@ describe('the action exports secrets', () => {
       findLeaks(Object.values(values), { summary: main.summary, state: JSON.stringify(main.state) }),
     ).toEqual([]);
 
-    const post = await runStep('post', directory, { inputs: {} });
+    const post = await runStep('post', directory, { node, inputs: {} });
     expect(post.code).toBe(0);
     expect(post.stdout).toContain(`Removed ${file}`);
     expect(post.stdout).toContain(`Removed ${kubeconfig}`);
     expect(await readdir(directory.workspace)).toEqual([]);
     expect(await readdir(directory.temp)).toEqual([]);
 
-    const again = await runStep('post', directory, { inputs: {} });
+    const again = await runStep('post', directory, { node, inputs: {} });
     expect(again.code).toBe(0);
     expect(again.stdout).toContain(`Already gone: ${file}`);
   });
@@ -186,6 +190,7 @@ describe('the action exports secrets', () => {
   it('writes a JSON file when asked', async () => {
     const directory = await newRunnerDirectory();
     const main = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({
         secrets: 'prod/api/DB_PASSWORD\nCONFIG=prod/api/CONFIG',
@@ -203,11 +208,12 @@ describe('the action exports secrets', () => {
   });
 });
 
-describe('run: one command with the secrets', () => {
+describeEachNode('run: one command with the secrets', (node) => {
   it('gives the secrets to the command only and exports nothing', async () => {
     const directory = await newRunnerDirectory();
     const proof = join(directory.root, 'proof');
     const main = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({
         secrets: 'prod/api/DB_PASSWORD\nKUBECONFIG=@prod/api/CONFIG',
@@ -228,6 +234,7 @@ describe('run: one command with the secrets', () => {
   it("fails the step with the command's exit code", async () => {
     const directory = await newRunnerDirectory();
     const main = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({ secrets: 'prod/api/DB_PASSWORD', run: 'exit 7' }),
     });
@@ -236,10 +243,13 @@ describe('run: one command with the secrets', () => {
   });
 });
 
-describe('failures end the step with a clear message and write nothing', () => {
+describeEachNode('failures end the step with a clear message and write nothing', (node) => {
   it('missing id-token permission', async () => {
     const directory = await newRunnerDirectory();
-    const result = await runStep('main', directory, { inputs: inputs({ secrets: 'prod/api/DB_PASSWORD' }) });
+    const result = await runStep('main', directory, {
+      node,
+      inputs: inputs({ secrets: 'prod/api/DB_PASSWORD' }),
+    });
     await expectNothingWritten(directory, result);
     expect(result.stdout).toContain('::error::This job cannot request an OIDC ID token');
     expect(result.stdout).toContain('id-token: write');
@@ -250,6 +260,7 @@ describe('failures end the step with a clear message and write nothing', () => {
     tokens.claims = { environment: 'staging' };
     try {
       const result = await runStep('main', directory, {
+        node,
         tokenEndpoint: tokens,
         inputs: inputs({ secrets: 'prod/api/DB_PASSWORD' }),
       });
@@ -269,6 +280,7 @@ describe('failures end the step with a clear message and write nothing', () => {
   it('missing secret', async () => {
     const directory = await newRunnerDirectory();
     const result = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\nprod/api/NOT_STORED' }),
     });
@@ -279,6 +291,7 @@ describe('failures end the step with a clear message and write nothing', () => {
   it('two secrets under one variable name, named both', async () => {
     const directory = await newRunnerDirectory();
     const result = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({ secrets: 'prod/api/db-url\nDB_URL=prod/api/DB_URL', file: 'x.env' }),
     });
@@ -291,6 +304,7 @@ describe('failures end the step with a clear message and write nothing', () => {
   it('a bad input line, named with its number', async () => {
     const directory = await newRunnerDirectory();
     const result = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\n\n1BAD=prod/x\nPATH=prod/y' }),
     });
@@ -305,6 +319,7 @@ describe('failures end the step with a clear message and write nothing', () => {
     const port = await freePort();
     const before = tokens.audiences.length;
     const result = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({
         'broker-url': `http://127.0.0.1:${port}`,
@@ -341,6 +356,7 @@ describe('failures end the step with a clear message and write nothing', () => {
     }));
     try {
       const result = await runStep('main', directory, {
+        node,
         tokenEndpoint: tokens,
         inputs: inputs({ 'broker-url': liar.url, secrets: 'prod/api/DB_PASSWORD' }),
       });
@@ -353,7 +369,7 @@ describe('failures end the step with a clear message and write nothing', () => {
   });
 });
 
-describe('retries', () => {
+describeEachNode('retries', (node) => {
   it("every attempt uses a fresh token, so the broker's replay check passes", async () => {
     const directory = await newRunnerDirectory();
     // Forwards the first exchange to the broker (which uses up its token) but answers 503 to the action.
@@ -387,6 +403,7 @@ describe('retries', () => {
     try {
       const before = tokens.audiences.length;
       const result = await runStep('main', directory, {
+        node,
         tokenEndpoint: tokens,
         inputs: inputs({
           'broker-url': `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
@@ -404,10 +421,11 @@ describe('retries', () => {
   });
 });
 
-describe('secret names that would run code in later steps', () => {
+describeEachNode('secret names that would run code in later steps', (node) => {
   it('refuses them through a pattern, in any letter case, naming each and writing nothing', async () => {
     const directory = await newRunnerDirectory();
     const result = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({ secrets: 'prod/shared/*', file: 'shared.env' }),
     });
@@ -423,6 +441,7 @@ describe('secret names that would run code in later steps', () => {
   it('exports them under names the job chooses on lines of their own', async () => {
     const directory = await newRunnerDirectory();
     const result = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({
         secrets: [
@@ -445,11 +464,12 @@ describe('secret names that would run code in later steps', () => {
   });
 });
 
-describe('secret names that point tools at files, daemons or proxies', () => {
+describeEachNode('secret names that point tools at files, daemons or proxies', (node) => {
   it('are refused through a pattern, and exported when the workflow names them', async () => {
     const directory = await newRunnerDirectory();
     const renamed = codeRunningNames.map((name) => `MY_${name.toUpperCase()}=prod/shared/${name}`);
     const refused = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({ secrets: ['prod/shared/*', ...renamed].join('\n') }),
     });
@@ -459,6 +479,7 @@ describe('secret names that point tools at files, daemons or proxies', () => {
     );
     expect(refused.stdout).toContain('write HTTPS_PROXY=prod/shared/HTTPS_PROXY');
     const named = await runStep('main', await newRunnerDirectory(), {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({ secrets: 'HTTPS_PROXY=prod/shared/HTTPS_PROXY\nKUBECONFIG=@prod/api/CONFIG' }),
     });
@@ -468,13 +489,14 @@ describe('secret names that point tools at files, daemons or proxies', () => {
   });
 });
 
-describe('the token request is bounded by timeout-seconds', () => {
+describeEachNode('the token request is bounded by timeout-seconds', (node) => {
   it('fails the step when the runner never answers the ID token request', async () => {
     const silent = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const directory = await newRunnerDirectory();
       const result = await runStep('main', directory, {
+        node,
         environment: {
           ACTIONS_ID_TOKEN_REQUEST_URL: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/token?x=1`,
           ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'request-token',
@@ -490,7 +512,7 @@ describe('the token request is bounded by timeout-seconds', () => {
   });
 });
 
-describe('the file input is always a new file of its own', () => {
+describeEachNode('the file input is always a new file of its own', (node) => {
   for (const [what, plant] of PLANTED_PATHS) {
     it(`refuses a path that already holds ${what}, before any token is spent, and changes nothing`, async () => {
       const directory = await newRunnerDirectory();
@@ -501,6 +523,7 @@ describe('the file input is always a new file of its own', () => {
       const before = await lstat(target).catch(() => undefined);
       const tokensBefore = tokens.audiences.length;
       const result = await runStep('main', directory, {
+        node,
         tokenEndpoint: tokens,
         inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\nKUBECONFIG=@prod/api/CONFIG', file: 'secrets.env' }),
       });
@@ -522,7 +545,7 @@ describe('the file input is always a new file of its own', () => {
   }
 });
 
-describe('the file input is written only through real directories', () => {
+describeEachNode('the file input is written only through real directories', (node) => {
   it('refuses a path whose directory in the workspace is a symbolic link, before any token is spent', async () => {
     const directory = await newRunnerDirectory();
     const published = join(directory.root, 'published-site');
@@ -530,6 +553,7 @@ describe('the file input is written only through real directories', () => {
     await symlink(published, join(directory.workspace, 'out'));
     const tokensBefore = tokens.audiences.length;
     const result = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({ secrets: 'prod/api/DB_PASSWORD', file: 'out/secrets.env' }),
     });
@@ -545,10 +569,11 @@ describe('the file input is written only through real directories', () => {
   });
 });
 
-describe('the post step removes only what the main step created', () => {
+describeEachNode('the post step removes only what the main step created', (node) => {
   async function mainWithFile(): Promise<{ directory: RunnerDirectory; file: string; main: StepResult }> {
     const directory = await newRunnerDirectory();
     const main = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\nKUBECONFIG=@prod/api/CONFIG', file: 'secrets.env' }),
     });
@@ -563,7 +588,7 @@ describe('the post step removes only what the main step created', () => {
     await chmod(victim, 0o644);
     await rename(file, join(directory.root, 'moved-away'));
     await symlink(victim, file);
-    const post = await runStep('post', directory, { inputs: {} });
+    const post = await runStep('post', directory, { node, inputs: {} });
     expect(post.code).toBe(0);
     expect(post.stdout).toContain(`::warning::Left ${file} as it is: it is now a symbolic link`);
     expect(await readFile(victim, 'utf8')).toBe('victim\n');
@@ -579,7 +604,7 @@ describe('the post step removes only what the main step created', () => {
     // The original stays linked elsewhere, so the new file cannot get its inode number.
     await rename(file, join(directory.root, 'moved-away'));
     await writeFile(file, 'someone else\n');
-    const post = await runStep('post', directory, { inputs: {} });
+    const post = await runStep('post', directory, { node, inputs: {} });
     expect(post.code).toBe(0);
     expect(post.stdout).toContain(`::warning::Left ${file} as it is: it is now another file`);
     expect(await readFile(file, 'utf8')).toBe('someone else\n');
@@ -601,7 +626,7 @@ describe('the post step removes only what the main step created', () => {
     // A later step deletes the secrets file and writes its own there: ext4 and tmpfs reuse the inode number.
     await unlink(file);
     await writeFile(file, 'build output\n');
-    const post = await runStep('post', directory, { inputs: {} });
+    const post = await runStep('post', directory, { node, inputs: {} });
     expect(post.code).toBe(0);
     expect(post.stdout).toContain(`::warning::Left ${file} as it is: it is now another file`);
     expect(await readFile(file, 'utf8')).toBe('build output\n');
@@ -619,7 +644,7 @@ describe('the post step removes only what the main step created', () => {
     };
     const content = await readFile(file, 'utf8');
     await writeFile(directory.state, `${STATE_CREATED}=${encodeCreated(altered)}\n`);
-    const post = await runStep('post', directory, { inputs: {} });
+    const post = await runStep('post', directory, { node, inputs: {} });
     expect(post.code).toBe(0);
     expect(post.stdout).toContain(`::warning::Left ${file} as it is: it is now another file`);
     expect(await readFile(file, 'utf8')).toBe(content);
@@ -627,10 +652,11 @@ describe('the post step removes only what the main step created', () => {
   });
 });
 
-describe('everything is checked before anything is written', () => {
+describeEachNode('everything is checked before anything is written', (node) => {
   it('file and an @ entry without RUNNER_TEMP: the step fails and writes nothing', async () => {
     const directory = await newRunnerDirectory();
     const result = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       environment: { RUNNER_TEMP: '' },
       inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\nKUBECONFIG=@prod/api/CONFIG', file: 'secrets.env' }),
@@ -644,6 +670,7 @@ describe('everything is checked before anything is written', () => {
     const outputs = join(directory.root, 'outputs-is-a-directory');
     await mkdir(outputs);
     const result = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       environment: { GITHUB_OUTPUT: outputs },
       inputs: inputs({ secrets: 'prod/api/DB_PASSWORD\nKUBECONFIG=@prod/api/CONFIG', file: 'secrets.env' }),
@@ -654,7 +681,7 @@ describe('everything is checked before anything is written', () => {
   });
 });
 
-describe("the broker's words are printed escaped", () => {
+describeEachNode("the broker's words are printed escaped", (node) => {
   it('no workflow command or terminal escape from a problem document reaches the log', async () => {
     const directory = await newRunnerDirectory();
     const fake = await startFakeBroker((count) =>
@@ -683,6 +710,7 @@ describe("the broker's words are printed escaped", () => {
     );
     try {
       const result = await runStep('main', directory, {
+        node,
         tokenEndpoint: tokens,
         inputs: inputs({ 'broker-url': fake.url, secrets: 'prod/api/DB_PASSWORD', retries: '1' }),
       });
@@ -710,6 +738,7 @@ describe("the broker's words are printed escaped", () => {
     }));
     try {
       const result = await runStep('main', directory, {
+        node,
         tokenEndpoint: tokens,
         inputs: inputs({ 'broker-url': fake.url, secrets: 'prod/api/*', 'export-env': 'false' }),
       });
@@ -737,6 +766,7 @@ describe("the broker's words are printed escaped", () => {
     }));
     try {
       const result = await runStep('main', directory, {
+        node,
         tokenEndpoint: tokens,
         inputs: inputs({ 'broker-url': fake.url, secrets: 'prod/api/*', 'export-env': 'false' }),
       });

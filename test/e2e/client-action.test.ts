@@ -6,13 +6,14 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import dotenv from 'dotenv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BrokerHarness, TEST_AUDIENCE, testPolicy } from '../helpers/broker-harness.js';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { run } from '../helpers/child-process.js';
 import { withFakeServer } from '../helpers/fake-server.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';
 import { newRunnerDirectory, runStep } from '../helpers/runner.js';
+import { describeEachNode } from '../helpers/node-binaries.js';
 import { TokenEndpoint } from '../helpers/token-endpoint.js';
 
 let harness: BrokerHarness;
@@ -38,7 +39,7 @@ afterAll(async () => {
   await harness?.close();
 });
 
-describe('the action spells broker-url one way', () => {
+describeEachNode('the action spells broker-url one way', (node) => {
   it('takes a broker-url with a trailing slash, and the default audience is the URL without it', async () => {
     // A broker whose policy audience is its own address, as the README suggests.
     await writeFile(
@@ -53,6 +54,7 @@ describe('the action spells broker-url one way', () => {
       const before = tokens.audiences.length;
       const directory = await newRunnerDirectory();
       const main = await runStep('main', directory, {
+        node,
         tokenEndpoint: tokens,
         inputs: { 'broker-url': `${harness.url}/`, secrets: 'prod/api/DB_PASSWORD' },
       });
@@ -68,6 +70,7 @@ describe('the action spells broker-url one way', () => {
   it("names the audience input when the token's audience is not the broker's", async () => {
     const directory = await newRunnerDirectory();
     const main = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: { 'broker-url': `${harness.url}/`, secrets: 'prod/api/DB_PASSWORD' },
     });
@@ -78,7 +81,7 @@ describe('the action spells broker-url one way', () => {
   });
 });
 
-describe('the action keeps the cause of a failure to the end', () => {
+describeEachNode('the action keeps the cause of a failure to the end', (node) => {
   it("names the broker's answer when a retry cannot get a new token", async () => {
     let tokenRequests = 0;
     await withFakeServer(
@@ -108,6 +111,7 @@ describe('the action keeps the cause of a failure to the end', () => {
           async (tokenUrl) => {
             const directory = await newRunnerDirectory();
             const main = await runStep('main', directory, {
+              node,
               inputs: { 'broker-url': brokerUrl, secrets: 'prod/api/DB_PASSWORD', retries: '3' },
               environment: {
                 ACTIONS_ID_TOKEN_REQUEST_URL: `${tokenUrl}/idtoken?api-version=2.0`,
@@ -128,10 +132,11 @@ describe('the action keeps the cause of a failure to the end', () => {
   });
 });
 
-describe('the action writes file-format dotenv for dotenv readers', () => {
+describeEachNode('the action writes file-format dotenv for dotenv readers', (node) => {
   it('writes a file the dotenv package and node --env-file read back exactly', async () => {
     const directory = await newRunnerDirectory();
     const main = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: {
         'broker-url': harness.url,
@@ -147,7 +152,7 @@ describe('the action writes file-format dotenv for dotenv readers', () => {
     const file = join(directory.workspace, 'secrets.env');
     expect(dotenv.parse(await readFile(file, 'utf8'))).toEqual(carried);
     const names = JSON.stringify(Object.keys(carried));
-    const node = await run(
+    const readBack = await run(
       process.execPath,
       [
         `--env-file=${file}`,
@@ -156,12 +161,13 @@ describe('the action writes file-format dotenv for dotenv readers', () => {
       ],
       { env: { PATH: process.env.PATH } },
     );
-    expect(JSON.parse(node.stdout)).toEqual(carried);
+    expect(JSON.parse(readBack.stdout)).toEqual(carried);
   });
 
   it('refuses a value the format cannot carry, naming the secret, and writes nothing', async () => {
     const directory = await newRunnerDirectory();
     const main = await runStep('main', directory, {
+      node,
       tokenEndpoint: tokens,
       inputs: {
         'broker-url': harness.url,
@@ -184,12 +190,13 @@ describe('the action writes file-format dotenv for dotenv readers', () => {
   });
 });
 
-describe('mask-derived', () => {
+describeEachNode('mask-derived', (node) => {
   it('masks standard base64 (with and without padding) along with hex, base64url and URL forms', async () => {
     const value = carried.SINGLE as string;
     const bytes = Buffer.from(value, 'utf8');
     const masked = async (maskDerived: string): Promise<string[]> => {
       const main = await runStep('main', await newRunnerDirectory(), {
+        node,
         tokenEndpoint: tokens,
         inputs: {
           'broker-url': harness.url,

@@ -8,12 +8,13 @@ import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dotenv from 'dotenv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { REPO_ROOT, run } from '../helpers/child-process.js';
 import { freePort } from '../helpers/free-port.js';
 import { gitlabClaims } from '../helpers/oidc-issuer.js';
+import { describeEachNode } from '../helpers/node-binaries.js';
 import { TokenEndpoint } from '../helpers/token-endpoint.js';
 import { hasUnprintable } from '../../src/protocol/printable.js';
 
@@ -53,21 +54,28 @@ const cleanEnv = (extra: Record<string, string> = {}) => ({
   HOME: process.env.HOME,
   ...extra,
 });
-const fetch = (args: readonly string[], env: Record<string, string> = {}, cwd?: string) =>
-  run('node', [FETCH, ...args], { env: cleanEnv(env), ...(cwd === undefined ? {} : { cwd }) });
+/** Runs dist/secrets-fetch.js with the Node binary `node`, with only `env` set. */
+const fetch = (node: string, args: readonly string[], env: Record<string, string> = {}, cwd?: string) =>
+  run(node, [FETCH, ...args], { env: cleanEnv(env), ...(cwd === undefined ? {} : { cwd }) });
 const common = () => ['--broker', harness.url, '--audience', TEST_AUDIENCE];
 
-describe('secrets-fetch speaks of its own options', () => {
+describeEachNode('secrets-fetch speaks of its own options', (node) => {
   it('names a bad --secret by its position and text, and exits 2 as for every usage error', async () => {
-    const result = await fetch([...common(), '--secret', 'prod/web/DB_PASSWORD', '--secret', '9X=prod/a']);
+    const result = await fetch(node, [
+      ...common(),
+      '--secret',
+      'prod/web/DB_PASSWORD',
+      '--secret',
+      '9X=prod/a',
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`--secret #2 '9X=prod/a': "9X" is not a valid environment variable name`);
     expect(result.stderr).not.toContain('secrets line');
     expect(result.stderr).not.toContain('the secrets input');
-    const none = await fetch(common());
+    const none = await fetch(node, common());
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('no --secret given');
-    const file = await fetch([...common(), '--secret', 'K=@prod/web/DB_PASSWORD']);
+    const file = await fetch(node, [...common(), '--secret', 'K=@prod/web/DB_PASSWORD']);
     expect(file.code).toBe(2);
     expect(file.stderr).toContain(
       `--secret #1 'K=@prod/web/DB_PASSWORD': ENV=@NAME is for the GitHub Action`,
@@ -79,7 +87,7 @@ describe('secrets-fetch speaks of its own options', () => {
       [...common(), '--secret', 'x', '--format', 'yaml'],
       ['exec', ...common(), '--secret', 'x', '--out', 'f', '--', 'true'],
     ]) {
-      const usage = await fetch(args);
+      const usage = await fetch(node, args);
       expect(usage.code, args.join(' ')).toBe(2);
       expect(usage.stderr, args.join(' ')).toContain('secrets-fetch --help lists every option');
     }
@@ -87,7 +95,7 @@ describe('secrets-fetch speaks of its own options', () => {
 
   it('names a refused derived variable by its --secret, and says to add a --secret of its own', async () => {
     await harness.setSecret('prod/web/shared/LD_AUDIT', canary('client-ld'));
-    const result = await fetch([...common(), '--secret', 'prod/web/shared/*'], {
+    const result = await fetch(node, [...common(), '--secret', 'prod/web/shared/*'], {
       SECRETS_ACTION_ID_TOKEN_1: await gitlabToken(),
     });
     expect(result.code).toBe(1);
@@ -97,7 +105,7 @@ describe('secrets-fetch speaks of its own options', () => {
   });
 
   it('--help lists every option with its default, and --version prints the version', async () => {
-    const help = await fetch(['--help']);
+    const help = await fetch(node, ['--help']);
     expect(help.code).toBe(0);
     for (const option of [
       '--broker URL',
@@ -125,13 +133,13 @@ describe('secrets-fetch speaks of its own options', () => {
     const packageVersion = (
       JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }
     ).version;
-    const version = await fetch(['--version']);
+    const version = await fetch(node, ['--version']);
     expect(version.code).toBe(0);
     expect(version.stdout).toBe(`secrets-fetch ${packageVersion}\n`);
   });
 });
 
-describe('secrets-fetch exec checks its command before a token is spent', () => {
+describeEachNode('secrets-fetch exec checks its command before a token is spent', (node) => {
   it('exits 127 for a command that is not found and 126 for one that cannot run, and the token still works', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'client-exec-'));
     await writeFile(join(directory, 'not-executable'), '#!/bin/sh\necho ran\n', { mode: 0o644 });
@@ -169,6 +177,7 @@ describe('secrets-fetch exec checks its command before a token is spent', () => 
     ];
     for (const [command, code, message] of cases) {
       const result = await fetch(
+        node,
         ['exec', ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-env', 'T', '--', ...command],
         { T: token },
         directory,
@@ -180,6 +189,7 @@ describe('secrets-fetch exec checks its command before a token is spent', () => 
     // Not spent: the same single-use token is accepted now.
     await chmod(join(directory, 'not-executable'), 0o755);
     const ran = await fetch(
+      node,
       ['exec', ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-env', 'T', '--', './not-executable'],
       { T: token },
       directory,
@@ -190,6 +200,7 @@ describe('secrets-fetch exec checks its command before a token is spent', () => 
 
   it('finds a bare command name on PATH as a shell does', async () => {
     const result = await fetch(
+      node,
       [
         'exec',
         ...common(),
@@ -207,10 +218,10 @@ describe('secrets-fetch exec checks its command before a token is spent', () => 
   });
 });
 
-describe('secrets-fetch keeps the cause of a failure to the end', () => {
+describeEachNode('secrets-fetch keeps the cause of a failure to the end', (node) => {
   it('with the broker down and three tokens, names the broker, its URL and the network error', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
-    const result = await fetch(['--broker', url, '--secret', 'prod/web/DB_PASSWORD'], {
+    const result = await fetch(node, ['--broker', url, '--secret', 'prod/web/DB_PASSWORD'], {
       SECRETS_ACTION_ID_TOKEN_1: 'token-1',
       SECRETS_ACTION_ID_TOKEN_2: 'token-2',
       SECRETS_ACTION_ID_TOKEN_3: 'token-3',
@@ -225,10 +236,10 @@ describe('secrets-fetch keeps the cause of a failure to the end', () => {
   });
 });
 
-describe('secrets-fetch spells the broker URL one way', () => {
+describeEachNode('secrets-fetch spells the broker URL one way', (node) => {
   it('requests the default audience without the trailing slash of --broker', async () => {
     const before = tokens.audiences.length;
-    const result = await fetch(['--broker', `${harness.url}/`, '--secret', 'prod/api/DB_PASSWORD'], {
+    const result = await fetch(node, ['--broker', `${harness.url}/`, '--secret', 'prod/api/DB_PASSWORD'], {
       ACTIONS_ID_TOKEN_REQUEST_URL: tokens.url,
       ACTIONS_ID_TOKEN_REQUEST_TOKEN: tokens.requestToken,
     });
@@ -243,7 +254,7 @@ describe('secrets-fetch spells the broker URL one way', () => {
 
   it('says a token minted before it ran cannot be changed by --audience', async () => {
     const token = await harness.gitlab.token(gitlabClaims(harness.gitlab.url, 'https://elsewhere.example'));
-    const result = await fetch(['--broker', harness.url, '--secret', 'prod/web/DB_PASSWORD'], {
+    const result = await fetch(node, ['--broker', harness.url, '--secret', 'prod/web/DB_PASSWORD'], {
       SECRETS_ACTION_ID_TOKEN_1: token,
     });
     expect(result.code).toBe(1);
@@ -253,34 +264,34 @@ describe('secrets-fetch spells the broker URL one way', () => {
   });
 });
 
-describe('secrets-fetch --format dotenv', () => {
+describeEachNode('secrets-fetch --format dotenv', (node) => {
   const names = Object.keys(carried);
 
   it('writes a file the dotenv package and node --env-file read back exactly', async () => {
     const out = join(await mkdtemp(join(tmpdir(), 'client-dotenv-')), 'secrets.env');
-    const result = await fetch([...common(), '--secret', 'prod/web/dotenv/*', '--out', out], {
+    const result = await fetch(node, [...common(), '--secret', 'prod/web/dotenv/*', '--out', out], {
       SECRETS_ACTION_ID_TOKEN_1: await gitlabToken(),
     });
     expect(result.code, result.stderr).toBe(0);
     expect(dotenv.parse(await readFile(out, 'utf8'))).toEqual(carried);
     const script = `process.stdout.write(JSON.stringify(Object.fromEntries(${JSON.stringify(names)}.map((name) => [name, process.env[name]]))))`;
-    const node = await run(process.execPath, [`--env-file=${out}`, '-e', script], { env: cleanEnv() });
-    expect(node.stderr).toBe('');
-    expect(JSON.parse(node.stdout)).toEqual(carried);
+    const readBack = await run(process.execPath, [`--env-file=${out}`, '-e', script], { env: cleanEnv() });
+    expect(readBack.stderr).toBe('');
+    expect(JSON.parse(readBack.stdout)).toEqual(carried);
   });
 
   it('refuses a value it cannot carry, naming the secret, writing nothing and printing no value', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'client-dotenv-'));
     const out = join(directory, 'secrets.env');
     const token = { SECRETS_ACTION_ID_TOKEN_1: await gitlabToken() };
-    const result = await fetch([...common(), '--secret', 'prod/web/refused/*', '--out', out], token);
+    const result = await fetch(node, [...common(), '--secret', 'prod/web/refused/*', '--out', out], token);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
       'Nothing was written: the dotenv format cannot carry the value of secret "prod/web/refused/BOTH_QUOTES_TOKEN" (BOTH_QUOTES_TOKEN)',
     );
     await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(findLeaks([refusedValue], { stdout: result.stdout, stderr: result.stderr })).toEqual([]);
-    const stdout = await fetch([...common(), '--secret', 'prod/web/refused/*'], {
+    const stdout = await fetch(node, [...common(), '--secret', 'prod/web/refused/*'], {
       SECRETS_ACTION_ID_TOKEN_1: await gitlabToken(),
     });
     expect(stdout.code).toBe(1);
@@ -289,7 +300,7 @@ describe('secrets-fetch --format dotenv', () => {
   });
 });
 
-describe('secrets-fetch exec redacts the derived forms of every value', () => {
+describeEachNode('secrets-fetch exec redacts the derived forms of every value', (node) => {
   it('hex, base64 with and without padding, base64url and URL-encoding become ***', async () => {
     const encodings = [
       `Buffer.from(v).toString('hex')`,
@@ -300,6 +311,7 @@ describe('secrets-fetch exec redacts the derived forms of every value', () => {
     ];
     const script = `const v = process.env.SINGLE_TOKEN; for (const form of [${encodings.join(', ')}]) console.log('form:' + form);`;
     const result = await fetch(
+      node,
       ['exec', ...common(), '--secret', 'prod/web/dotenv/SINGLE_TOKEN', '--', process.execPath, '-e', script],
       { SECRETS_ACTION_ID_TOKEN_1: await gitlabToken() },
     );

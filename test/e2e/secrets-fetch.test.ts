@@ -2,7 +2,7 @@
 import { lstat, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PLANTED_PATHS } from '../helpers/planted-paths.js';
 import { withFakeServer } from '../helpers/fake-server.js';
 import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';
@@ -10,6 +10,7 @@ import { hasUnprintable } from '../../src/protocol/printable.js';
 import { canary, findLeaks } from '../helpers/canary.js';
 import { Child, REPO_ROOT, run } from '../helpers/child-process.js';
 import { gitlabClaims } from '../helpers/oidc-issuer.js';
+import { describeEachNode } from '../helpers/node-binaries.js';
 import { TokenEndpoint } from '../helpers/token-endpoint.js';
 
 let harness: BrokerHarness;
@@ -49,12 +50,12 @@ const cleanEnv = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-describe('secrets-fetch', () => {
+describeEachNode('secrets-fetch', (node) => {
   it("fetches with the GitLab component's id_tokens and prints each format, values only on stdout", async () => {
     // HOSTILE holds ' with " and $, which dotenv refuses (test/e2e/client-formats.test.ts).
     for (const format of ['shell', 'json', 'github-env']) {
       const result = await run(
-        'node',
+        node,
         [
           FETCH,
           ...common(),
@@ -97,7 +98,7 @@ describe('secrets-fetch', () => {
   it('writes --out with mode 0600', async () => {
     const out = join(await mkdtemp(join(tmpdir(), 'fetch-')), 'secrets.env');
     const result = await run(
-      'node',
+      node,
       [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-env', 'MY_TOKEN', '--out', out],
       {
         env: cleanEnv({ MY_TOKEN: await gitlabToken() }),
@@ -114,13 +115,13 @@ describe('secrets-fetch', () => {
     await writeFile(file, `${await gitlabToken()}\n`);
     expect(
       (
-        await run('node', [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-file', file], {
+        await run(node, [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-file', file], {
           env: cleanEnv(),
         })
       ).code,
     ).toBe(0);
     const github = await run(
-      'node',
+      node,
       [FETCH, ...common(), '--secret', 'prod/api/DB_PASSWORD', '--format', 'json'],
       {
         env: cleanEnv({
@@ -134,23 +135,23 @@ describe('secrets-fetch', () => {
   });
 
   it("fails clearly: no token, a denial with the broker's hint, bad usage", async () => {
-    const none = await run('node', [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD'], {
+    const none = await run(node, [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD'], {
       env: cleanEnv(),
     });
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('no OIDC ID token found');
     const denied = await run(
-      'node',
+      node,
       [FETCH, ...common(), '--secret', 'prod/api/DB_PASSWORD', '--token-env', 'T'],
       { env: cleanEnv({ T: await gitlabToken() }) },
     );
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain('(policy_denied)');
     expect(denied.stderr).toContain('only to tokens of issuer "github"');
-    const usage = await run('node', [FETCH, '--secret', 'x'], { env: cleanEnv() });
+    const usage = await run(node, [FETCH, '--secret', 'x'], { env: cleanEnv() });
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('--broker URL is required');
-    const insecure = await run('node', [FETCH, '--broker', 'http://secrets.example.com', '--secret', 'x'], {
+    const insecure = await run(node, [FETCH, '--broker', 'http://secrets.example.com', '--secret', 'x'], {
       env: cleanEnv(),
     });
     expect(insecure.stderr).toContain('must use https://');
@@ -159,13 +160,13 @@ describe('secrets-fetch', () => {
   it('a fixed token works once: the same token again is refused as replayed', async () => {
     const token = await gitlabToken();
     const first = await run(
-      'node',
+      node,
       [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-env', 'T'],
       { env: cleanEnv({ T: token }) },
     );
     expect(first.code).toBe(0);
     const again = await run(
-      'node',
+      node,
       [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-env', 'T'],
       { env: cleanEnv({ T: token }) },
     );
@@ -190,7 +191,7 @@ describe('secrets-fetch', () => {
       },
       async (url) => {
         const result = await run(
-          'node',
+          node,
           [
             FETCH,
             '--broker',
@@ -219,12 +220,12 @@ describe('secrets-fetch', () => {
   });
 });
 
-describe('secrets-fetch exec', () => {
+describeEachNode('secrets-fetch exec', (node) => {
   it('gives the command the secrets, redacts them from stdout and stderr, and passes the exit code', async () => {
     const script =
       'printf "db=%s\\n" "$DB_PASSWORD"; printf "%s\\n" "$CERT" >&2; printf "%s" "$HOSTILE"; exit 3';
     const result = await run(
-      'node',
+      node,
       [
         FETCH,
         'exec',
@@ -252,7 +253,7 @@ describe('secrets-fetch exec', () => {
 
   it('forwards a signal to the command and reports it as 128 + its number', async () => {
     const child = new Child(
-      'node',
+      node,
       [
         FETCH,
         'exec',
@@ -274,7 +275,7 @@ describe('secrets-fetch exec', () => {
   });
 });
 
-describe('secrets-fetch refuses secret names that would run code in later steps', () => {
+describeEachNode('secrets-fetch refuses secret names that would run code in later steps', (node) => {
   it('in every format and with exec, in any letter case, printing no value', async () => {
     const out = join(await mkdtemp(join(tmpdir(), 'fetch-')), 'never.env');
     const runs: [string, string[]][] = [
@@ -287,7 +288,7 @@ describe('secrets-fetch refuses secret names that would run code in later steps'
     for (const [label, extra] of runs) {
       const verb = label === 'exec' ? ['exec'] : [];
       const result = await run(
-        'node',
+        node,
         [FETCH, ...verb, ...common(), '--secret', 'prod/web/shared/*', ...extra],
         {
           env: cleanEnv({ SECRETS_ACTION_ID_TOKEN_1: await gitlabToken() }),
@@ -305,7 +306,7 @@ describe('secrets-fetch refuses secret names that would run code in later steps'
   });
 });
 
-describe('secrets-fetch --out is always a new file of its own', () => {
+describeEachNode('secrets-fetch --out is always a new file of its own', (node) => {
   for (const [what, plant] of PLANTED_PATHS) {
     it(`refuses a path that holds ${what}, spends no token and changes nothing`, async () => {
       const root = await mkdtemp(join(tmpdir(), 'fetch-'));
@@ -316,7 +317,7 @@ describe('secrets-fetch --out is always a new file of its own', () => {
       const before = await lstat(target).catch(() => undefined);
       const token = await gitlabToken();
       const args = [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-env', 'T'];
-      const refused = await run('node', [...args, '--out', out], { env: cleanEnv({ T: token }) });
+      const refused = await run(node, [...args, '--out', out], { env: cleanEnv({ T: token }) });
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain(`${out} already exists`);
       expect(refused.stderr).toContain('remove it or choose another path');
@@ -328,14 +329,14 @@ describe('secrets-fetch --out is always a new file of its own', () => {
       }
       // The refusal came before the exchange: the same token still works once.
       const fresh = join(root, 'fresh.env');
-      const accepted = await run('node', [...args, '--out', fresh], { env: cleanEnv({ T: token }) });
+      const accepted = await run(node, [...args, '--out', fresh], { env: cleanEnv({ T: token }) });
       expect(accepted.code, accepted.stderr).toBe(0);
       expect(await readFile(fresh, 'utf8')).toBe(`DB_PASSWORD='${values.db}'\n`);
     });
   }
 });
 
-describe('secrets-fetch --out is written only through real directories', () => {
+describeEachNode('secrets-fetch --out is written only through real directories', (node) => {
   it('refuses a path whose directory below the current one is a symbolic link, and spends no token', async () => {
     const root = await mkdtemp(join(tmpdir(), 'fetch-'));
     const published = join(root, 'published-site');
@@ -343,7 +344,7 @@ describe('secrets-fetch --out is written only through real directories', () => {
     await symlink(published, join(root, 'out'));
     const token = await gitlabToken();
     const args = [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--token-env', 'T'];
-    const refused = await run('node', [...args, '--out', 'out/secrets.env'], {
+    const refused = await run(node, [...args, '--out', 'out/secrets.env'], {
       env: cleanEnv({ T: token }),
       cwd: root,
     });
@@ -353,7 +354,7 @@ describe('secrets-fetch --out is written only through real directories', () => {
     );
     expect(await readdir(published)).toEqual([]);
     // The refusal came before the exchange: the same token still works once.
-    const accepted = await run('node', [...args, '--out', 'secrets.env'], {
+    const accepted = await run(node, [...args, '--out', 'secrets.env'], {
       env: cleanEnv({ T: token }),
       cwd: root,
     });
@@ -361,13 +362,13 @@ describe('secrets-fetch --out is written only through real directories', () => {
   });
 });
 
-describe('secrets-fetch bounds the token request by --timeout-seconds', () => {
+describeEachNode('secrets-fetch bounds the token request by --timeout-seconds', (node) => {
   it("ends when the GitHub runner's token endpoint never answers", async () => {
     await withFakeServer(
       () => undefined,
       async (url) => {
         const result = await run(
-          'node',
+          node,
           [FETCH, ...common(), '--secret', 'prod/web/DB_PASSWORD', '--timeout-seconds', '1'],
           {
             env: cleanEnv({
@@ -384,10 +385,10 @@ describe('secrets-fetch bounds the token request by --timeout-seconds', () => {
   });
 });
 
-describe('secrets-fetch prints its own usage errors escaped', () => {
+describeEachNode('secrets-fetch prints its own usage errors escaped', (node) => {
   it('an unknown option and an unexpected argument reach stderr without control characters', async () => {
     for (const argument of ['--\u001b]0;PWNED\u0007', 'x\u001b[2J\u202e\nsecrets-fetch: forged']) {
-      const result = await run('node', [FETCH, '--broker', harness.url, argument], { env: cleanEnv() });
+      const result = await run(node, [FETCH, '--broker', harness.url, argument], { env: cleanEnv() });
       expect(result.code).toBe(2);
       expect(result.stdout).toBe('');
       for (const line of result.stderr.split('\n'))
@@ -399,7 +400,7 @@ describe('secrets-fetch prints its own usage errors escaped', () => {
   });
 });
 
-describe("secrets-fetch prints the broker's words escaped", () => {
+describeEachNode("secrets-fetch prints the broker's words escaped", (node) => {
   it('no terminal escape or forged line from a problem document reaches stderr', async () => {
     let count = 0;
     await withFakeServer(
@@ -426,7 +427,7 @@ describe("secrets-fetch prints the broker's words escaped", () => {
       },
       async (url) => {
         const result = await run(
-          'node',
+          node,
           [
             FETCH,
             '--broker',

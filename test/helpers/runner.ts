@@ -69,6 +69,8 @@ export interface StepOptions {
   readonly inputs: Record<string, string>;
   readonly tokenEndpoint?: TokenEndpoint;
   readonly environment?: Record<string, string>;
+  /** The Node binary that runs the step (test/helpers/node-binaries.ts); the one running the tests by default. */
+  readonly node?: string;
 }
 
 /** Runs dist/index.js (main) or dist/post.js (post, with the state the main step saved) in `directory`. */
@@ -103,7 +105,8 @@ export async function runStep(
       environment[`STATE_${name}`] = value;
     }
   }
-  const result = await run('node', [join(REPO_ROOT, step === 'main' ? 'dist/index.js' : 'dist/post.js')], {
+  const script = join(REPO_ROOT, step === 'main' ? 'dist/index.js' : 'dist/post.js');
+  const result = await run(options.node ?? process.execPath, [script], {
     env: environment,
     cwd: directory.workspace,
   });

@@ -1,0 +1,113 @@
+/**
+ * What the action says to the GitHub runner, in the runner's documented formats (as @actions/core writes them,
+ * without its HTTP client): inputs and state from the environment, workflow commands on stdout, and file
+ * commands (GITHUB_ENV, GITHUB_OUTPUT, GITHUB_STATE) as `name<<delimiter` blocks.
+ */
+import { randomUUID } from 'node:crypto';
+import { constants, appendFileSync, existsSync } from 'node:fs';
+import { access, appendFile } from 'node:fs/promises';
+import { EOL } from 'node:os';
+
+/** An input as the runner passes it: INPUT_<name with spaces as _, upper-cased>, trimmed; '' when not set. */
+export function getInput(name: string, environment: NodeJS.ProcessEnv = process.env): string {
+  return (environment[`INPUT_${name.replaceAll(' ', '_').toUpperCase()}`] ?? '').trim();
+}
+
+/** What the main step saved under `name` (the runner passes it to the post step as STATE_<name>). */
+export function getState(name: string, environment: NodeJS.ProcessEnv = process.env): string {
+  return environment[`STATE_${name}`] ?? '';
+}
+
+/** A workflow command's data: the runner reads one line, and decodes %25, %0D and %0A. */
+export function escapeData(text: string): string {
+  return text.replaceAll('%', '%25').replaceAll('\r', '%0D').replaceAll('\n', '%0A');
+}
+
+function issue(command: string, message: string): void {
+  process.stdout.write(`::${command}::${escapeData(message)}${EOL}`);
+}
+
+export function info(message: string): void {
+  process.stdout.write(`${message}${EOL}`);
+}
+
+export function warning(message: string): void {
+  issue('warning', message);
+}
+
+/** Marks the step failed (exit code 1) with an error annotation. */
+export function setFailed(message: string): void {
+  process.exitCode = 1;
+  issue('error', message);
+}
+
+/** Tells the runner to mask `value` in the log from now on. */
+export function setSecret(value: string): void {
+  issue('add-mask', value);
+}
+
+/**
+ * One file-command entry: `name<<delimiter`, the value, the delimiter, each on its own line. The delimiter is
+ * random per entry and must occur in neither the name nor the value, or the runner would end the value early.
+ */
+export function keyValueEntry(
+  name: string,
+  value: string,
+  delimiter = `ghadelimiter_${randomUUID()}`,
+): string {
+  if (name.includes(delimiter)) throw new Error(`the name ${name} holds the file-command delimiter`);
+  if (value.includes(delimiter)) throw new Error(`the value of ${name} holds the file-command delimiter`);
+  return `${name}<<${delimiter}${EOL}${value}${EOL}${delimiter}${EOL}`;
+}
+
+type FileCommand = 'GITHUB_ENV' | 'GITHUB_OUTPUT' | 'GITHUB_STATE';
+
+function appendFileCommand(command: FileCommand, name: string, value: string): void {
+  const path = process.env[command];
+  // The runners this action supports all have file commands; the old stdout commands are disabled.
+  if (!path) throw new Error(`${command} is not set, so this runner cannot receive ${name}`);
+  if (!existsSync(path)) throw new Error(`${command} names a file that does not exist: ${path}`);
+  appendFileSync(path, keyValueEntry(name, value), { encoding: 'utf8' });
+}
+
+/** Sets an environment variable for the job's later steps. */
+export function exportVariable(name: string, value: string): void {
+  appendFileCommand('GITHUB_ENV', name, value);
+}
+
+export function setOutput(name: string, value: string): void {
+  appendFileCommand('GITHUB_OUTPUT', name, value);
+}
+
+/** Saves a value for this action's post step. */
+export function saveState(name: string, value: string): void {
+  appendFileCommand('GITHUB_STATE', name, value);
+}
+
+export interface SummaryCell {
+  readonly data: string;
+  readonly header?: boolean;
+}
+
+/** A heading and a table in the job summary's HTML, as @actions/core's summary builder writes them. Cells are HTML. */
+export function summaryTable(heading: string, rows: readonly (readonly SummaryCell[])[]): string {
+  const body = rows
+    .map(
+      (row) =>
+        `<tr>${row.map(({ data, header }) => (header === true ? `<th>${data}</th>` : `<td>${data}</td>`)).join('')}</tr>`,
+    )
+    .join('');
+  return `<h3>${heading}</h3>${EOL}<table>${body}</table>${EOL}`;
+}
+
+/** Appends to the job summary file (GITHUB_STEP_SUMMARY), which must exist and be readable and writable. */
+export async function appendStepSummary(html: string): Promise<void> {
+  const path = process.env.GITHUB_STEP_SUMMARY;
+  if (!path) throw new Error('GITHUB_STEP_SUMMARY is not set');
+  try {
+    await access(path, constants.R_OK | constants.W_OK);
+  } catch {
+    throw new Error(`cannot write the summary file ${path}`);
+  }
+  await appendFile(path, html, { encoding: 'utf8' });
+}
