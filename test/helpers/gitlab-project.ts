@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TEST_AUDIENCE, type BrokerHarness } from './broker-harness.js';
 import { REPO_ROOT, run } from './child-process.js';
 import { gitlabClaims } from './oidc-issuer.js';
@@ -73,6 +73,7 @@ export class GitlabProject {
     await copyFile(join(REPO_ROOT, 'dist/secrets-fetch.js'), join(dir, 'dist/secrets-fetch.js'));
     await writeFile(join(dir, '.gitlab-ci.yml'), pipeline);
     for (const [name, content] of Object.entries(files)) {
+      await mkdir(dirname(join(dir, name)), { recursive: true });
       await writeFile(join(dir, name), content, { mode: name.endsWith('.sh') ? 0o755 : 0o644 });
     }
     const project = new GitlabProject(dir, harness);
