@@ -1,4 +1,4 @@
-import { derivedForms } from '../client/derived-forms.js';
+import { derivedForms, logLines } from '../client/derived-forms.js';
 
 /**
  * Every string the runner must mask for one secret value: the value, each line of a multi-line value (logs are
@@ -11,7 +11,7 @@ export function maskForms(value: string, derived: boolean): string[] {
     if (form.trim() !== '') forms.add(form);
   };
   add(value);
-  for (const line of value.split(/\r?\n/)) add(line);
+  for (const line of logLines(value)) add(line);
   for (const leaf of jsonLeaves(value)) add(leaf);
   if (derived) {
     for (const base of [...forms]) for (const form of derivedForms(base)) add(form);

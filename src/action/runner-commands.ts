@@ -55,7 +55,9 @@ export function keyValueEntry(
   value: string,
   delimiter = `ghadelimiter_${randomUUID()}`,
 ): string {
-  if (name.includes(delimiter)) throw new Error(`the name ${name} holds the file-command delimiter`);
+  // A name with "=", "<<" or a line break would make the runner read the value's lines as entries of their own.
+  if (name === '' || /[=\r\n]|<</.test(name) || name.includes(delimiter))
+    throw new Error(`${JSON.stringify(name)} cannot be a file-command name`);
   if (value.includes(delimiter)) throw new Error(`the value of ${name} holds the file-command delimiter`);
   return `${name}<<${delimiter}${EOL}${value}${EOL}${delimiter}${EOL}`;
 }

@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { derivedForms } from './derived-forms.js';
+import { derivedForms, logLines } from './derived-forms.js';
 
 export const REDACTED = '***';
 /** Lines of a multi-line value shorter than this are not redacted on their own (they would blank out "{" or "-"). */
@@ -14,7 +14,7 @@ export function redactionPatterns(values: readonly string[], derived = false): s
   for (const value of values) {
     const forms = new Set<string>();
     if (value !== '') forms.add(value);
-    for (const line of value.split(/\r?\n/)) if (line.trim().length >= MIN_LINE_LENGTH) forms.add(line);
+    for (const line of logLines(value)) if (line.trim().length >= MIN_LINE_LENGTH) forms.add(line);
     for (const form of forms) {
       patterns.add(form);
       if (derived) for (const encoded of derivedForms(form)) patterns.add(encoded);

@@ -73,6 +73,7 @@ const DOWNLOAD_JOBS = [
   'fetch-no-project',
   'fetch-mirror',
   'fetch-redirect',
+  'fetch-bounce',
 ];
 
 let harness: BrokerHarness;
@@ -102,8 +103,10 @@ beforeAll(async () => {
   );
   // gitlab-ci-local gives a component included from the project's own commit that commit as its version.
   packagePath = `${PACKAGE_PREFIX}${await project.commitSha()}/secrets-fetch.js`;
-  mirror = await RecordingServer.start((_request, response) => {
-    response.writeHead(200, { 'content-type': 'application/javascript' }).end(secretsFetch);
+  mirror = await RecordingServer.start((request, response) => {
+    // A mirror that sends the download back to the GitLab instance: the job token must not follow it there.
+    if (request.url === '/bounce') response.writeHead(302, { location: `${gitlab.url}${packagePath}` }).end();
+    else response.writeHead(200, { 'content-type': 'application/javascript' }).end(secretsFetch);
   });
   gitlab = await RecordingServer.start((request, response) => {
     if (request.url === packagePath) {
@@ -239,6 +242,16 @@ describe('GitLab component: downloading secrets-fetch', () => {
     await expectSecrets(run, 'fetch-mirror');
     expect(mirror.seen).toEqual([{ path: '/secrets-fetch.js', jobToken: undefined }]);
     expect(gitlab.seen).toEqual([]);
+  });
+
+  it('a chain that left the GitLab instance never carries the job token again, back on GitLab included', async () => {
+    const run = await runDownloadJob('fetch-bounce', {
+      fetch_url: `${mirror.url}/bounce`,
+      broker_url: trapBroker.url,
+    });
+    await expectStoppedBeforeAnythingRan(run, 'fetch-bounce', 'HTTP 401');
+    expect(mirror.seen).toEqual([{ path: '/bounce', jobToken: undefined }]);
+    expect(gitlab.seen).toEqual([{ path: packagePath, jobToken: undefined }]);
   });
 
   it('a redirect from the GitLab instance to another host does not take the job token along', async () => {

@@ -107,12 +107,20 @@ describe('file commands', () => {
     expect(keyValueEntry('NAME', 'value')).not.toBe(entry);
   });
 
+  it("refuses a name that would let the value's lines be read as entries of their own", () => {
+    for (const name of ['A=B', 'A\nNODE_OPTIONS', 'A\rB', 'A<<B', '']) {
+      expect(() => keyValueEntry(name, 'NODE_OPTIONS=--require ./x.js')).toThrow(
+        'cannot be a file-command name',
+      );
+    }
+  });
+
   it('refuses a name or value that holds the delimiter, naming neither the value nor the delimiter', () => {
     expect(() => keyValueEntry('NAME', 'x\nghadelimiter_d\ny', 'ghadelimiter_d')).toThrow(
       'the value of NAME holds the file-command delimiter',
     );
     expect(() => keyValueEntry('A_ghadelimiter_d', 'v', 'ghadelimiter_d')).toThrow(
-      'holds the file-command delimiter',
+      'cannot be a file-command name',
     );
   });
 

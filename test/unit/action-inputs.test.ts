@@ -3,6 +3,7 @@ import { deriveEnvName, envNameProblem } from '../../src/client/env-names.js';
 import { ExportPlanError, planExports } from '../../src/client/export-plan.js';
 import { InputError, parseInputs, parseSecretLines } from '../../src/action/inputs.js';
 import { maskForms } from '../../src/action/masking.js';
+import { redactionPatterns } from '../../src/client/redactor.js';
 
 const inputsFrom = (values: Record<string, string>) => (name: string) => values[name] ?? '';
 
@@ -108,6 +109,15 @@ describe('export plan', () => {
 });
 
 describe('masking', () => {
+  it('masks each line as logs break them: at a lone CR too, where the runner ends a line', () => {
+    for (const value of ['first-part\rsecond-secret-part', 'first-part\r\nsecond-secret-part']) {
+      expect(maskForms(value, false)).toEqual(expect.arrayContaining(['first-part', 'second-secret-part']));
+      expect(redactionPatterns([value])).toEqual(
+        expect.arrayContaining(['first-part', 'second-secret-part']),
+      );
+    }
+  });
+
   it('masks the value, its lines, JSON leaves and the derived encodings', () => {
     const forms = maskForms('line-one\nline-two', true);
     expect(forms).toEqual(
