@@ -15,7 +15,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BrokerHarness, TEST_AUDIENCE } from '../test/helpers/broker-harness.js';
 import { REPO_ROOT } from '../test/helpers/child-process.js';
-import { newRunnerDirectory, parseFileCommands, type RunnerDirectory } from '../test/helpers/runner.js';
+import {
+  newRunnerDirectory,
+  parseFileCommands,
+  runnerEnvironment,
+  type RunnerDirectory,
+} from '../test/helpers/runner.js';
 import { TokenEndpoint } from '../test/helpers/token-endpoint.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
@@ -76,23 +81,6 @@ function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-function runnerEnvironment(directory: RunnerDirectory, tokens: TokenEndpoint): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    GITHUB_ACTIONS: 'true',
-    CI: 'true',
-    RUNNER_TEMP: directory.temp,
-    GITHUB_WORKSPACE: directory.workspace,
-    GITHUB_ENV: directory.env,
-    GITHUB_OUTPUT: directory.output,
-    GITHUB_STATE: directory.state,
-    GITHUB_STEP_SUMMARY: directory.summary,
-    ACTIONS_ID_TOKEN_REQUEST_URL: tokens.url,
-    ACTIONS_ID_TOKEN_REQUEST_TOKEN: tokens.requestToken,
-  };
 }
 
 function actionEnvironment(

@@ -5,33 +5,21 @@ import type { AddressInfo, BlockList } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
-import {
-  AdminAuthFailures,
-  DEFAULT_ADMIN_AUTH_LIMITS,
-  type AdminAuthLimits,
-} from './admin/admin-auth-failures.js';
 import { AdminCredentials, createAdminToken } from './admin/admin-credentials.js';
-import { AdminService, type AdminDependencies } from './admin/admin-service.js';
 import type { ChainHead } from './audit/audit-chain.js';
 import { AuditChainKeys } from './audit/audit-chain-keys.js';
 import { AuditLog } from './audit/audit-log.js';
+import { createServices, type ServiceKeys, type ServiceOptions, type Services } from './services.js';
 import { ChainHeadPublisher, DEFAULT_HEAD_INTERVAL_MS } from './audit/chain-head-publisher.js';
 import { BOOTSTRAP_TOKEN_VARIABLE, LEGACY_BOOTSTRAP_TOKEN_VARIABLE, type BrokerConfig } from './config.js';
-import { ExchangeService } from './exchange/exchange-service.js';
-import { SpentTokens } from './exchange/spent-tokens.js';
 import { createApp } from './http/create-app.js';
-import { parseTrustedProxies } from './traffic/source-ip.js';
-import { TokenBuckets } from './traffic/token-bucket.js';
-import { createMetrics, type BrokerMetrics } from './metrics.js';
-import { DEFAULT_ISSUER_KEYS_OPTIONS, type IssuerKeysOptions } from './oidc/issuer-keys.js';
-import { TokenVerifier } from './oidc/token-verifier.js';
 import { loadPolicyFile } from './policy/load-policy.js';
 import { PolicyHolder } from './policy/policy-holder.js';
 import { PolicyReloader, type ReloadResult } from './policy/policy-reloader.js';
 import type { Stores } from './store/interfaces.js';
 import { KeyRing } from './store/key-ring.js';
 import { KEY_VERSION_SETTING, KeyRotation } from './store/key-rotation.js';
-import { loadMasterKeys, type MasterKey } from './store/master-key.js';
+import { loadMasterKeys } from './store/master-key.js';
 import { SecretVault } from './store/secret-vault.js';
 import { openPostgresStores } from './postgres/open-postgres-stores.js';
 import { openSqliteStores } from './sqlite/open-sqlite-stores.js';
@@ -57,12 +45,8 @@ const MAX_CONNECTIONS = 4096;
 const MAX_CONNECTIONS_PER_ADDRESS = 256;
 const REPLAY_PURGE_INTERVAL_MS = 10 * 60_000;
 
-export interface StartOptions {
-  readonly logger: Logger;
+export interface StartOptions extends ServiceOptions {
   readonly environment: Readonly<Record<string, string | undefined>>;
-  readonly issuerKeys?: IssuerKeysOptions;
-  /** Failed admin authentication limits (tests inject a clock and small numbers). */
-  readonly adminAuthLimits?: Partial<AdminAuthLimits>;
   /** How often the audit chain's head is written to the log. */
   readonly auditHeadIntervalMs?: number;
 }
@@ -162,12 +146,8 @@ async function openStores(config: BrokerConfig): Promise<{ stores: Stores; locat
   return { stores: openSqliteStores(databaseFile), location: databaseFile };
 }
 
-interface OpenKeys {
-  readonly current: MasterKey;
-  readonly old: MasterKey | undefined;
+interface OpenKeys extends ServiceKeys {
   readonly generatedFile: string | undefined;
-  readonly keyRing: KeyRing;
-  readonly vault: SecretVault;
 }
 
 /** The master keys (never generated next to a used database), and the vault that reads with them. */
@@ -194,107 +174,6 @@ async function openKeys(
   const vault = new SecretVault(stores.secrets, keyRing);
   await vault.assertKeysAvailable();
   return { current: keys.current, old: keys.old, generatedFile: keys.generatedFile, keyRing, vault };
-}
-
-interface Services {
-  readonly app: ReturnType<typeof createApp>;
-  readonly metrics: BrokerMetrics;
-  readonly verifier: TokenVerifier;
-  readonly vault: SecretVault;
-  readonly audit: AuditLog;
-  readonly chainKeys: AuditChainKeys;
-  readonly admin: AdminService;
-  readonly authLimits: AdminAuthLimits;
-  readonly trustedProxies: BlockList | undefined;
-}
-
-/**
- * The exchange and admin services over the stores, and the HTTP app in front of them. A little over 60 lines:
- * the constructor calls in dependency order read best as one list.
- */
-async function createServices(
-  config: BrokerConfig,
-  options: StartOptions,
-  policy: PolicyHolder,
-  stores: Stores,
-  keys: OpenKeys,
-): Promise<Services> {
-  const { logger } = options;
-  const metrics = createMetrics();
-  metrics.policyRules.set(policy.current.rules.length);
-  metrics.policyReloadOk.set(1);
-  const verifier = new TokenVerifier(
-    logger,
-    (issuer) => metrics.issuerKeyRefreshFailures.inc({ issuer }),
-    options.issuerKeys ?? DEFAULT_ISSUER_KEYS_OPTIONS,
-  );
-  verifier.track(policy.current);
-  try {
-    const chainKeys = new AuditChainKeys(keys.current, keys.old === undefined ? [] : [keys.old]);
-    const audit = new AuditLog(stores.audit, logger, chainKeys);
-    // A log from before the keyed chain is keyed only when the operator says so; otherwise the broker stops here.
-    await audit.checkKeyed(config.keyLegacyAudit === true);
-    const authLimits = { ...DEFAULT_ADMIN_AUTH_LIMITS, ...options.adminAuthLimits };
-    const { vault } = keys;
-    const exchange = new ExchangeService({
-      workloadLimits: new TokenBuckets(),
-      spentTokens: new SpentTokens(),
-      policy,
-      verifier,
-      vault,
-      audit,
-      metrics,
-      logger,
-    });
-    const admin = createAdminService(config, stores, keys, authLimits, {
-      policy,
-      audit,
-      chainKeys,
-      metrics,
-      logger,
-    });
-    const trustedProxies =
-      config.trustProxy === undefined ? undefined : parseTrustedProxies(config.trustProxy);
-    const app = createApp({
-      sourceLimits: new TokenBuckets(),
-      trustedProxies,
-      exchange,
-      admin,
-      policy,
-      verifier,
-      stores,
-      metrics,
-      logger,
-      version: BROKER_VERSION,
-    });
-    return { app, metrics, verifier, vault, audit, chainKeys, admin, authLimits, trustedProxies };
-  } catch (error) {
-    verifier.stop();
-    throw error;
-  }
-}
-
-/** The admin operations, with the server's owner token from the environment when one is configured. */
-function createAdminService(
-  config: BrokerConfig,
-  stores: Stores,
-  keys: OpenKeys,
-  authLimits: AdminAuthLimits,
-  shared: Pick<AdminDependencies, 'policy' | 'audit' | 'chainKeys' | 'metrics' | 'logger'>,
-): AdminService {
-  return new AdminService({
-    ...shared,
-    credentials: new AdminCredentials(
-      stores.adminTokens,
-      config.adminToken,
-      config.adminTokenVariable ?? BOOTSTRAP_TOKEN_VARIABLE,
-    ),
-    tokens: stores.adminTokens,
-    vault: keys.vault,
-    auditRecords: stores.audit,
-    authFailures: new AdminAuthFailures(authLimits),
-    rotation: new KeyRotation(stores.secrets, keys.keyRing, stores.meta),
-  });
 }
 
 interface Listening {

@@ -3,7 +3,7 @@ import { brokerUrlProblem, normalBrokerUrl } from '../client/broker-url.js';
 import { ADMIN_API_PATH } from '../protocol/admin-api.js';
 import { boundedRequest, BoundedRequestError, type BoundedResponse } from '../protocol/bounded-request.js';
 import { printable } from '../protocol/printable.js';
-import { problemSchema } from '../protocol/wire.js';
+import { parseProblem } from '../protocol/wire-shapes.js';
 import { CliError } from './cli-error.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
@@ -93,12 +93,12 @@ export class AdminClient {
       );
     }
     if (!ok) {
-      const problem = problemSchema.safeParse(json);
+      const problem = parseProblem(json);
       // The broker's texts can quote what a client sent (a name, a label): one escaped line each.
-      if (problem.success)
+      if (problem !== undefined)
         throw new CliError(
-          `${printable(problem.data.detail)} (${printable(problem.data.code)})`,
-          problem.data.hint === undefined ? undefined : printable(problem.data.hint),
+          `${printable(problem.detail)} (${printable(problem.code)})`,
+          problem.hint === undefined ? undefined : printable(problem.hint),
         );
       throw new CliError(`the broker answered HTTP ${response.status}`);
     }

@@ -11,7 +11,7 @@ import { LocalIssuer, localWorkloadClaims } from '../dev/local-issuer.js';
 import { printable } from '../protocol/printable.js';
 import { writeLine } from './cli-error.js';
 import type { CommandIo } from './secret-commands.js';
-import { configurationFailure, listenFailure } from './serve-command.js';
+import { listenFailure } from './serve-command.js';
 import { usageError } from './usage-errors.js';
 
 interface DevOptions {
@@ -159,17 +159,12 @@ export function registerDevCommand(program: Command, io: CommandIo): void {
       if (!['127.0.0.1', 'localhost', '::1'].includes(options.host)) {
         throw usageError('secrets-broker dev listens on loopback only (127.0.0.1, localhost or ::1)');
       }
-      let settings;
-      try {
-        settings = {
-          brokerPort: parsePort(options.port, '--port', true),
-          issuerPort: parsePort(options.issuerPort, '--issuer-port', true),
-          claims: localWorkloadClaims(parseClaims(options.claim)),
-          adminToken: randomBytes(24).toString('hex'),
-        };
-      } catch (error) {
-        throw configurationFailure(error) ?? error;
-      }
+      const settings = {
+        brokerPort: parsePort(options.port, '--port', true),
+        issuerPort: parsePort(options.issuerPort, '--issuer-port', true),
+        claims: localWorkloadClaims(parseClaims(options.claim)),
+        adminToken: randomBytes(24).toString('hex'),
+      };
 
       // Signals are caught from here on: a Ctrl-C while starting still undoes what had started.
       const signal = stopSignal();
@@ -178,8 +173,6 @@ export function registerDevCommand(program: Command, io: CommandIo): void {
         const started = await startDev(options, settings, io, cleanups);
         printWelcome(io, started, settings.claims, settings.adminToken);
         await signal.received;
-      } catch (error) {
-        throw configurationFailure(error) ?? error;
       } finally {
         signal.dispose();
         for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);

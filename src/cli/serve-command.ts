@@ -1,15 +1,11 @@
 import type { Command } from 'commander';
 import { startBroker } from '../broker/broker.js';
-import { ConfigError, resolveBrokerConfig, type ServeOptions } from '../broker/config.js';
-import { UnkeyedAuditChainError } from '../broker/audit/audit-log.js';
-import { createCommandLogger, LogFormatError } from '../broker/logger.js';
-import { TrustProxyError } from '../broker/traffic/source-ip.js';
+import { resolveBrokerConfig, type ServeOptions } from '../broker/config.js';
+import { createCommandLogger } from '../broker/logger.js';
 import { PolicyError } from '../broker/policy/load-policy.js';
-import { MasterKeyError } from '../broker/store/master-key.js';
 import { printable } from '../protocol/printable.js';
 import { CliError, writeLine } from './cli-error.js';
 import type { CommandIo } from './secret-commands.js';
-import { usageError } from './usage-errors.js';
 
 /** A server that could not listen, said as what to do: the port is taken, or needs privileges. */
 export function listenFailure(
@@ -33,15 +29,6 @@ export function listenFailure(
     default:
       return undefined;
   }
-}
-
-/** ConfigError, LogFormatError and MasterKeyError as the CLI reports them (a malformed option exits 2). */
-export function configurationFailure(error: unknown): CliError | undefined {
-  if (error instanceof ConfigError)
-    return error.usage ? usageError(error.message) : new CliError(error.message);
-  if (error instanceof LogFormatError || error instanceof TrustProxyError) return new CliError(error.message);
-  if (error instanceof MasterKeyError) return new CliError(error.message, error.hint);
-  return undefined;
 }
 
 export function registerServeCommand(program: Command, io: CommandIo): void {
@@ -80,9 +67,6 @@ export function registerServeCommand(program: Command, io: CommandIo): void {
             `the policy is not valid:\n${error.message}`,
             'fix it, then check it with "secrets-broker policy check FILE"',
           );
-        const configuration = configurationFailure(error);
-        if (configuration !== undefined) throw configuration;
-        if (error instanceof UnkeyedAuditChainError) throw new CliError(error.message, error.hint);
         const listening =
           config === undefined ? undefined : listenFailure(error, config.host, config.port, '--port');
         if (listening !== undefined) throw listening;

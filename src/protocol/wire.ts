@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { SECRET_NAME_MAX_LENGTH } from './secret-names.js';
-import { MAX_SECRETS_PER_REQUEST, parseProblem, type Problem } from './wire-shapes.js';
+import { MAX_SECRETS_PER_REQUEST } from './wire-shapes.js';
 
 export * from './wire-shapes.js';
 
@@ -21,6 +21,3 @@ export const exchangeRequestSchema = z.strictObject({
     .max(MAX_SECRETS_PER_REQUEST, `must name at most ${MAX_SECRETS_PER_REQUEST} secrets`),
 });
 export type ExchangeRequest = z.infer<typeof exchangeRequestSchema>;
-
-/** parseProblem as a zod schema, for callers that parse with zod (the admin client). */
-export const problemSchema = z.custom<Problem>((value) => parseProblem(value) !== undefined);

@@ -73,13 +73,9 @@ export interface StepOptions {
   readonly node?: string;
 }
 
-/** Runs dist/index.js (main) or dist/post.js (post, with the state the main step saved) in `directory`. */
-export async function runStep(
-  step: 'main' | 'post',
-  directory: RunnerDirectory,
-  options: StepOptions,
-): Promise<StepResult> {
-  const environment: NodeJS.ProcessEnv = {
+/** The variables a GitHub runner gives a step: its files in `directory`, and the ID token endpoint if any. */
+export function runnerEnvironment(directory: RunnerDirectory, tokens?: TokenEndpoint): NodeJS.ProcessEnv {
+  return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     GITHUB_ACTIONS: 'true',
@@ -90,12 +86,20 @@ export async function runStep(
     GITHUB_OUTPUT: directory.output,
     GITHUB_STATE: directory.state,
     GITHUB_STEP_SUMMARY: directory.summary,
-    ...(options.tokenEndpoint === undefined
+    ...(tokens === undefined
       ? {}
-      : {
-          ACTIONS_ID_TOKEN_REQUEST_URL: options.tokenEndpoint.url,
-          ACTIONS_ID_TOKEN_REQUEST_TOKEN: options.tokenEndpoint.requestToken,
-        }),
+      : { ACTIONS_ID_TOKEN_REQUEST_URL: tokens.url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: tokens.requestToken }),
+  };
+}
+
+/** Runs dist/index.js (main) or dist/post.js (post, with the state the main step saved) in `directory`. */
+export async function runStep(
+  step: 'main' | 'post',
+  directory: RunnerDirectory,
+  options: StepOptions,
+): Promise<StepResult> {
+  const environment: NodeJS.ProcessEnv = {
+    ...runnerEnvironment(directory, options.tokenEndpoint),
     ...options.environment,
   };
   for (const [name, value] of Object.entries(options.inputs))

@@ -3,117 +3,51 @@
  * parser), the exchange service takes a typed request and is driven here by direct calls, and every exchange
  * request is counted once in secrets_broker_exchanges_total. In memory: issuer keys served in-process.
  */
-import { randomBytes } from 'node:crypto';
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { Hono } from 'hono';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AuditChainKeys } from '../../src/broker/audit/audit-chain-keys.js';
-import { AuditLog } from '../../src/broker/audit/audit-log.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError } from '../../src/broker/errors.js';
-import { ExchangeService, type IncomingExchange } from '../../src/broker/exchange/exchange-service.js';
-import { SpentTokens } from '../../src/broker/exchange/spent-tokens.js';
+import type { IncomingExchange } from '../../src/broker/exchange/exchange-service.js';
 import { bearerCredential } from '../../src/broker/http/bearer.js';
 import { exchangeRoutes } from '../../src/broker/http/exchange-routes.js';
 import type { BrokerEnv } from '../../src/broker/http/request-context.js';
 import { errorHandler, requestMiddleware } from '../../src/broker/http/request-middleware.js';
 import { createLogger } from '../../src/broker/logger.js';
-import { createMetrics, type BrokerMetrics } from '../../src/broker/metrics.js';
-import { TokenVerifier } from '../../src/broker/oidc/token-verifier.js';
-import { parsePolicy } from '../../src/broker/policy/load-policy.js';
-import { PolicyHolder } from '../../src/broker/policy/policy-holder.js';
-import { openSqliteStores } from '../../src/broker/sqlite/open-sqlite-stores.js';
-import type { Stores } from '../../src/broker/store/interfaces.js';
-import { KeyRing } from '../../src/broker/store/key-ring.js';
-import { KeyRotation } from '../../src/broker/store/key-rotation.js';
-import { masterKeyFromBytes } from '../../src/broker/store/master-key.js';
-import { SecretVault } from '../../src/broker/store/secret-vault.js';
 import { TokenBuckets } from '../../src/broker/traffic/token-bucket.js';
-import { newRecipient, openSealed, TEST_AUDIENCE, testPolicy } from '../helpers/broker-harness.js';
-import { githubClaims, type Claims } from '../helpers/oidc-issuer.js';
+import { newRecipient, openSealed } from '../helpers/broker-harness.js';
+import { IN_MEMORY_GITHUB, startInMemoryBroker, type InMemoryBroker } from '../helpers/in-memory-broker.js';
 
-const GITHUB = 'https://github-issuer.test.example';
-const KID = 'exchange-line-key';
-
-const issuerKeys = await generateKeyPair('RS256');
-const publicJwk: JWK = { ...(await exportJWK(issuerKeys.publicKey)), kid: KID, alg: 'RS256', use: 'sig' };
-
-vi.mock('../../src/protocol/bounded-request.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../../src/protocol/bounded-request.js')>();
-  return {
-    ...original,
-    boundedGetJson: (url: string) => {
-      const { origin, pathname } = new URL(url);
-      if (pathname === '/.well-known/openid-configuration')
-        return Promise.resolve({ issuer: origin, jwks_uri: `${origin}/jwks` });
-      if (pathname === '/jwks') return Promise.resolve({ keys: [publicJwk] });
-      return Promise.reject(new original.BoundedRequestError('status', `no document at ${url}`));
-    },
-  };
-});
-
-let stores: Stores;
-let verifier: TokenVerifier;
-let metrics: BrokerMetrics;
-let service: ExchangeService;
+let broker: InMemoryBroker;
 let app: Hono<BrokerEnv>;
 
 beforeAll(async () => {
-  const logger = createLogger('silent', { write: () => undefined });
-  const policy = new PolicyHolder(
-    parsePolicy(
-      testPolicy(GITHUB, 'https://gitlab-issuer.test.example').replace(
-        'rules:',
-        'limits:\n  per_source_ip: { rate: "0.001", burst: "4" }\nrules:',
-      ),
-      'policy.yaml',
-    ),
+  broker = await startInMemoryBroker((policy) =>
+    policy.replace('rules:', 'limits:\n  per_source_ip: { rate: "0.001", burst: "4" }\nrules:'),
   );
-  stores = openSqliteStores(':memory:');
-  const masterKey = masterKeyFromBytes(randomBytes(32));
-  const vault = new SecretVault(
-    stores.secrets,
-    new KeyRing(masterKey, [], await KeyRotation.storedVersion(stores.meta)),
-  );
-  await vault.put('prod/api/DB_PASSWORD', 'exchange-line-db-password');
-  metrics = createMetrics();
-  verifier = new TokenVerifier(logger);
-  verifier.track(policy.current);
-  const audit = new AuditLog(stores.audit, logger, new AuditChainKeys(masterKey));
-  service = new ExchangeService({
-    policy,
-    verifier,
-    vault,
-    audit,
-    metrics,
-    logger,
-    workloadLimits: new TokenBuckets(),
-    spentTokens: new SpentTokens(),
-  });
+  await broker.services.vault.put('prod/api/DB_PASSWORD', 'exchange-line-db-password');
+  const { exchange, metrics } = broker.services;
   app = new Hono<BrokerEnv>()
     .use('*', requestMiddleware(undefined))
-    .onError(errorHandler(logger))
-    .route('/', exchangeRoutes({ exchange: service, policy, metrics, sourceLimits: new TokenBuckets() }));
+    .onError(errorHandler(createLogger('silent', { write: () => undefined })))
+    .route(
+      '/',
+      exchangeRoutes({ exchange, policy: broker.policy, metrics, sourceLimits: new TokenBuckets() }),
+    );
 });
 
 afterAll(async () => {
-  verifier.stop();
-  await stores.close();
+  await broker.close();
 });
 
-function githubToken(overrides: Claims = {}): Promise<string> {
-  return new SignJWT(githubClaims(GITHUB, TEST_AUDIENCE, overrides))
-    .setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT' })
-    .setExpirationTime('5m')
-    .sign(issuerKeys.privateKey);
-}
+const githubToken = (...overrides: Parameters<InMemoryBroker['githubToken']>) =>
+  broker.githubToken(...overrides);
 
 async function lastAuditRecord(): Promise<Record<string, unknown>> {
-  const entries = await stores.audit.page(0, 10_000);
+  const entries = await broker.stores.audit.page(0, 10_000);
   return JSON.parse(entries.at(-1)!.record) as Record<string, unknown>;
 }
 
 async function exchangesTotal(): Promise<string[]> {
-  const counted = await metrics.exchanges.get();
+  const counted = await broker.services.metrics.exchanges.get();
   return counted.values
     .filter((value) => value.value > 0)
     .map((value) => `${value.labels.outcome}/${value.labels.code} ${value.value}`)
@@ -155,7 +89,7 @@ describe('the exchange service, called directly with a typed request', () => {
       recipient: recipient.publicKey,
       secrets: ['prod/api/DB_PASSWORD'],
     };
-    const response = await service.exchange(request);
+    const response = await broker.services.exchange.exchange(request);
     expect(response.request_id).toBe('direct-allowed');
     expect(openSealed(response.secrets[0]!.sealed, recipient)).toMatchObject({
       value: 'exchange-line-db-password',
@@ -173,14 +107,19 @@ describe('the exchange service, called directly with a typed request', () => {
     const problem = new BrokerError('invalid_request', 'the request body is not JSON');
     const token = await githubToken();
     await expect(
-      service.exchange({ requestId: 'direct-refused', sourceIp: '192.0.2.8', token, problem }),
+      broker.services.exchange.exchange({
+        requestId: 'direct-refused',
+        sourceIp: '192.0.2.8',
+        token,
+        problem,
+      }),
     ).rejects.toBe(problem);
     expect(await lastAuditRecord()).toMatchObject({
       request_id: 'direct-refused',
       outcome: 'denied',
       code: 'invalid_request',
       token_verified: false,
-      issuer_url: GITHUB,
+      issuer_url: IN_MEMORY_GITHUB,
       claimed: { repository: 'acme/api' },
       recipient_sha256: null,
       requested: [],
@@ -223,7 +162,7 @@ describe('POST /v1/exchange', () => {
     expect(await lastAuditRecord()).toMatchObject({
       code: 'invalid_request',
       token_verified: false,
-      issuer_url: GITHUB,
+      issuer_url: IN_MEMORY_GITHUB,
       claimed: { repository: 'acme/api' },
     });
 

@@ -19,6 +19,8 @@ export interface IssuerKeysOptions {
   /** Deadline of each issuer request (discovery, then JWKS): connect, headers and the whole body. */
   readonly requestTimeoutMs: number;
   readonly now: () => number;
+  /** Reads an issuer document (tests serve them in-process); by default a bounded GET. */
+  readonly getJson?: typeof boundedGetJson;
 }
 
 export const DEFAULT_ISSUER_KEYS_OPTIONS: IssuerKeysOptions = {
@@ -202,7 +204,7 @@ export class IssuerKeys {
 
   /** The document at `url` as a JSON object, read within the deadline and the size limit. */
   private fetchJson(url: string, what: string): Promise<Record<string, unknown>> {
-    return boundedGetJson(url, {
+    return (this.options.getJson ?? boundedGetJson)(url, {
       what: `the ${what}`,
       timeoutMs: this.options.requestTimeoutMs,
       maxBytes: MAX_DOCUMENT_BYTES,
