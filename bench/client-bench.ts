@@ -4,10 +4,16 @@
  * the file it wrote, and secrets-fetch fetching the same 10 secrets. Each runs BENCH_RUNS (9) times;
  * prints the medians of CPU (user + system), wall time and peak RSS, and their ratios to `node -e 0`.
  *
+ * With VAULT_ACTION_DIST naming a checkout's dist/index.js of hashicorp/vault-action (v3.4.0 was measured), the
+ * peer runs too, as the runner would run it (JWT login with the runner's ID token, 10 secrets), and is stopped
+ * when its first request reaches a local stand-in for Vault: its cold start to its first request.
+ *
  * The broker, issuer and token endpoint run in this process, so the figures are the client's alone. Run
  * `npm run build` first: this measures dist/ as it is.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,6 +47,8 @@ interface Scenario {
     env: NodeJS.ProcessEnv;
     cwd?: string;
     check: (code: number | null, stderr: string) => Promise<void>;
+    /** Handed the process once it runs (to stop it at a moment of the scenario's choosing). */
+    onStart?: (child: ChildProcess) => void;
   }>;
 }
 
@@ -52,6 +60,7 @@ async function measure(
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   cwd: string | undefined,
+  onStart?: (child: ChildProcess) => void,
 ): Promise<{ sample: Sample; code: number | null; stderr: string }> {
   const directory = await mkdtemp(join(tmpdir(), 'client-bench-'));
   const usageFile = join(directory, 'usage.json');
@@ -62,6 +71,7 @@ async function measure(
       cwd,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    onStart?.(child);
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -94,6 +104,54 @@ function actionEnvironment(
     INPUT_AUDIENCE: TEST_AUDIENCE,
     // Nine variables and one ENV=@NAME file, so the post step has something to remove.
     INPUT_SECRETS: SECRET_NAMES.map((name, index) => (index === 0 ? `BENCH_FILE=@${name}` : name)).join('\n'),
+  };
+}
+
+/**
+ * hashicorp/vault-action fetching 10 secrets with the runner's ID token (method jwt), stopped by SIGTERM (which
+ * the usage preload turns into a normal exit) when its first request reaches a local stand-in for Vault.
+ */
+async function vaultActionScenario(dist: string, tokens: TokenEndpoint): Promise<Scenario> {
+  if (!existsSync(dist)) throw new Error(`VAULT_ACTION_DIST=${dist} does not exist`);
+  let running: ChildProcess | undefined;
+  let firstRequest: string | undefined;
+  const vault = createServer((request) => {
+    firstRequest = `${request.method} ${request.url}`;
+    running?.kill('SIGTERM');
+  });
+  await new Promise<void>((resolve) => vault.listen(0, '127.0.0.1', resolve));
+  vault.unref();
+  const { port } = vault.address() as AddressInfo;
+  return {
+    name: 'vault-action to 1st request',
+    prepare: async () => {
+      const directory = await newRunnerDirectory();
+      firstRequest = undefined;
+      return {
+        args: [dist],
+        env: {
+          ...runnerEnvironment(directory, tokens),
+          BENCH_EXIT_ON_SIGTERM: '1',
+          INPUT_URL: `http://127.0.0.1:${port}`,
+          INPUT_METHOD: 'jwt',
+          INPUT_ROLE: 'ci',
+          INPUT_SECRETS: Array.from({ length: 10 }, (_, index) => `secret/data/ci KEY_${index}`).join(';\n'),
+          INPUT_EXPORTENV: 'true',
+          INPUT_JWTTTL: '3600',
+          INPUT_SECRETENCODINGTYPE: 'utf8',
+        },
+        cwd: directory.workspace,
+        onStart: (child) => (running = child),
+        check: async (code, stderr) => {
+          await failIfNot(
+            code === 0 && firstRequest === 'POST /v1/auth/jwt/login',
+            `vault-action did not reach its login request (exit ${code}, first request ${firstRequest})`,
+            stderr,
+          );
+          await rm(directory.root, { recursive: true, force: true });
+        },
+      };
+    },
   };
 }
 
@@ -199,12 +257,15 @@ async function main(): Promise<void> {
       },
     ];
 
+    const vaultAction = process.env.VAULT_ACTION_DIST;
+    if (vaultAction !== undefined) scenarios.push(await vaultActionScenario(vaultAction, tokens));
+
     const results = new Map<string, Sample[]>();
     // One unmeasured round first: the broker fetches the issuer's keys and warms up.
     for (let round = -1; round < RUNS; round += 1) {
       for (const scenario of scenarios) {
-        const { args, env, cwd, check } = await scenario.prepare();
-        const { sample, code, stderr } = await measure(args, env, cwd);
+        const { args, env, cwd, check, onStart } = await scenario.prepare();
+        const { sample, code, stderr } = await measure(args, env, cwd, onStart);
         await check(code, stderr);
         if (round >= 0) results.set(scenario.name, [...(results.get(scenario.name) ?? []), sample]);
       }

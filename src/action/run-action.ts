@@ -1,6 +1,5 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import * as exec from '@actions/exec';
 import { fetchSecrets, type ReleasedSecret } from '../client/exchange-client.js';
 import { githubRunnerTokens } from '../client/token-sources.js';
 import { planExports, type ExportItem } from '../client/export-plan.js';
@@ -182,10 +181,7 @@ async function runCommand(
     for (const [name, value] of Object.entries(process.env))
       if (value !== undefined) environment[name] = value;
     for (const [name, value] of values) environment[name] = value;
-    exitCode = await exec.exec('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', command], {
-      env: environment,
-      ignoreReturnCode: true,
-    });
+    exitCode = await runBash(command, environment);
   } finally {
     reportCleanup(await created.removeAll(), 'the post step tries again');
   }
@@ -193,6 +189,26 @@ async function runCommand(
     core.setFailed(`The run command exited with code ${exitCode}.`);
     process.exitCode = exitCode;
   }
+}
+
+/**
+ * Runs the step's `run` command as GitHub runs a `shell: bash` step, its output going straight to the step's log
+ * (where the runner masks the values). node:child_process is loaded only here: most runs never need it.
+ */
+function runBash(command: string, environment: Record<string, string>): Promise<number> {
+  const { spawn } = process.getBuiltinModule('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', command], {
+      env: environment,
+      stdio: 'inherit',
+    });
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  return signal === null ? 1 : (process.getBuiltinModule('node:os').constants.signals[signal] ?? 1);
 }
 
 const HTML_SPECIAL: Readonly<Record<string, string>> = {

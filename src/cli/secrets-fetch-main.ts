@@ -1,5 +1,4 @@
 import { CodedError } from '../protocol/coded-error.js';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
@@ -262,6 +261,8 @@ async function runRedacted(
       true,
     ),
   );
+  // Loaded only for exec: fetching to a file or stdout never starts a process.
+  const { spawn } = process.getBuiltinModule('node:child_process');
   const child = spawn(commandPath, command.slice(1), {
     argv0: command[0] as string,
     env: environment,

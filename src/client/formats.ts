@@ -24,8 +24,11 @@ function refuse(format: string, item: NamedValue, reason: string): FormatError {
   );
 }
 
-/** A UTF-16 surrogate not in a pair (in `u` mode a pair is one code point, so only a lone one matches). */
-const LONE_SURROGATE = /\p{Cs}/u;
+/**
+ * A UTF-16 surrogate not in a pair (in `u` mode a pair is one code point, so only a lone one matches). Written as
+ * a range rather than \p{Cs}: a property class costs a short-lived client its Unicode tables to build.
+ */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /**
  * Refuses what no text file written in UTF-8 holds: a lone UTF-16 surrogate is not text, and is written (and so

@@ -9,8 +9,25 @@
  * point (shown as nothing: variation selectors, the combining grapheme joiner, Hangul fillers, deprecated format
  * characters) and lone surrogates (`Cs`: not text at all).
  */
-const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
-const UNPRINTABLE_BUT_NEWLINE = /(?!\n)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/gu;
+const ESCAPED_CLASSES = String.raw`[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]`;
+
+/**
+ * The expressions are built on first use, from text: a property class costs V8 its Unicode tables when the
+ * expression is created (a literal: when the module is compiled), about 3% of a short-lived client's CPU, and
+ * most text (names, messages) is printable ASCII, which none of the classes holds and which is returned as is.
+ */
+let unprintable: { readonly oneLine: RegExp; readonly keepingLines: RegExp } | undefined;
+
+function unprintableExpressions(): { readonly oneLine: RegExp; readonly keepingLines: RegExp } {
+  unprintable ??= {
+    oneLine: new RegExp(ESCAPED_CLASSES, 'gu'),
+    keepingLines: new RegExp(String.raw`(?!\n)${ESCAPED_CLASSES}`, 'gu'),
+  };
+  return unprintable;
+}
+
+const PLAIN_ASCII = /^[\x20-\x7e]*$/;
+const PLAIN_ASCII_LINES = /^[\x20-\x7e\n]*$/;
 
 function escapeCharacter(character: string): string {
   const code = character.codePointAt(0) as number;
@@ -30,19 +47,23 @@ function escapeCharacter(character: string): string {
 
 /** One field of untrusted text (a claim, a name, a server's message) on one line: newlines escaped too. */
 export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, escapeCharacter);
+  if (PLAIN_ASCII.test(text)) return text;
+  return text.replace(unprintableExpressions().oneLine, escapeCharacter);
 }
 
 /** Text that may span lines on purpose: every line kept, everything else `printable` escapes escaped. */
 export function printableLines(text: string): string {
-  return text.replace(UNPRINTABLE_BUT_NEWLINE, escapeCharacter);
+  if (PLAIN_ASCII_LINES.test(text)) return text;
+  return text.replace(unprintableExpressions().keepingLines, escapeCharacter);
 }
 
 /** True when `printable(text)` would change it. */
 export function hasUnprintable(text: string): boolean {
-  UNPRINTABLE.lastIndex = 0;
-  const found = UNPRINTABLE.test(text);
-  UNPRINTABLE.lastIndex = 0;
+  if (PLAIN_ASCII.test(text)) return false;
+  const { oneLine } = unprintableExpressions();
+  oneLine.lastIndex = 0;
+  const found = oneLine.test(text);
+  oneLine.lastIndex = 0;
   return found;
 }
 
@@ -52,7 +73,8 @@ export function hasUnprintable(text: string): boolean {
  * controls, which never appear raw in its output; indentation's line breaks are left alone).
  */
 export function printableJson(json: string): string {
-  return json.replace(UNPRINTABLE_BUT_NEWLINE, jsonEscape);
+  if (PLAIN_ASCII_LINES.test(json)) return json;
+  return json.replace(unprintableExpressions().keepingLines, jsonEscape);
 }
 
 /** Each UTF-16 unit of `character` as a JSON \u escape (a character above U+FFFF is a surrogate pair). */

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hasUnprintable, printable, printableJson, printableLines } from '../../src/protocol/printable.js';
 
@@ -99,5 +100,36 @@ describe('printableJson', () => {
       expect(text).toContain('🚀');
       expect(text).toContain('\\u202e');
     }
+  });
+});
+
+describe('the plain-ASCII fast path', () => {
+  // The classes printable escapes, as the module writes them: printable ASCII must hold none of them for the
+  // fast path (text returned untouched) to be the same function.
+  const ESCAPED_CLASSES = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Cs}]/u;
+
+  it('skips only characters that no escaped class holds', () => {
+    for (let code = 0x20; code <= 0x7e; code += 1)
+      expect(ESCAPED_CLASSES.test(String.fromCharCode(code))).toBe(false);
+  });
+
+  it('still escapes every ASCII control, in one field and across lines', () => {
+    for (let code = 0; code < 0x80; code += 1) {
+      const character = String.fromCharCode(code);
+      const expected = ESCAPED_CLASSES.test(character);
+      expect(printable(`a${character}b`) !== `a${character}b`).toBe(expected);
+      expect(hasUnprintable(`a${character}b`)).toBe(expected);
+      if (character !== '\n') expect(printableLines(`a${character}b`) !== `a${character}b`).toBe(expected);
+    }
+  });
+
+  it('changes text exactly when it holds a character of an escaped class', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => {
+        expect(printable(text) !== text).toBe(ESCAPED_CLASSES.test(text));
+        expect(hasUnprintable(text)).toBe(ESCAPED_CLASSES.test(text));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
