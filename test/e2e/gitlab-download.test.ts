@@ -74,7 +74,13 @@ const DOWNLOAD_JOBS = [
   'fetch-mirror',
   'fetch-redirect',
   'fetch-bounce',
+  'fetch-overridden',
 ];
+
+/** What someone who may set pipeline variables would rather have run: it proves it ran by writing a file. */
+const FOREIGN_BUILD = Buffer.from(
+  'import { writeFileSync } from "node:fs";\nwriteFileSync("proof-foreign-build-ran", "ran");\n',
+);
 
 let harness: BrokerHarness;
 let project: GitlabProject;
@@ -106,6 +112,8 @@ beforeAll(async () => {
   mirror = await RecordingServer.start((request, response) => {
     // A mirror that sends the download back to the GitLab instance: the job token must not follow it there.
     if (request.url === '/bounce') response.writeHead(302, { location: `${gitlab.url}${packagePath}` }).end();
+    else if (request.url === '/foreign/secrets-fetch.js')
+      response.writeHead(200, { 'content-type': 'application/javascript' }).end(FOREIGN_BUILD);
     else response.writeHead(200, { 'content-type': 'application/javascript' }).end(secretsFetch);
   });
   gitlab = await RecordingServer.start((request, response) => {
@@ -192,6 +200,27 @@ describe('GitLab component: downloading secrets-fetch', () => {
       'fetch-bad-checksum',
       `secrets-action: cannot get secrets-fetch: its SHA-256 is ${sha256}, expected ${wrong} (fetch_sha256). Nothing was run.`,
     );
+  });
+
+  it("pipeline variables cannot swap the checksum: the include's fetch_sha256 is written into the script", async () => {
+    // Pipeline variables outrank the job's variables: with both the address and the checksum in variables, one
+    // could bring another build and its matching checksum.
+    const foreignSha256 = createHash('sha256').update(FOREIGN_BUILD).digest('hex');
+    const run = await runDownloadJob(
+      'fetch-overridden',
+      { fetch_url: '', broker_url: trapBroker.url },
+      {
+        CI_JOB_TOKEN: JOB_TOKEN,
+        SECRETS_ACTION_FETCH_URL: `${mirror.url}/foreign/secrets-fetch.js`,
+        SECRETS_ACTION_FETCH_SHA256: foreignSha256,
+      },
+    );
+    await expectStoppedBeforeAnythingRan(
+      run,
+      'fetch-overridden',
+      `its SHA-256 is ${foreignSha256}, expected ${sha256} (fetch_sha256). Nothing was run.`,
+    );
+    await expect(access(join(project.dir, 'proof-foreign-build-ran'))).rejects.toThrow();
   });
 
   it('an HTML answer (a login page) fails the job, saying so, before anything runs', async () => {
