@@ -100,7 +100,7 @@ async function checkDestinations(inputs: ActionInputs): Promise<Destinations> {
 }
 
 function maskAll(secrets: readonly ReleasedSecret[], derived: boolean): void {
-  for (const secret of secrets) for (const form of maskForms(secret.value, derived)) core.setSecret(form);
+  core.setSecrets(secrets.flatMap((secret) => maskForms(secret.value, derived)));
 }
 
 function newCreatedFiles(): CreatedFiles {
@@ -154,12 +154,13 @@ async function exportAll(
     const values = await materialise(items, destinations.runnerTemp, created);
     if (secretsFile !== undefined)
       await created.writeFile(secretsFile.path, secretsFile.text, destinations.workspace);
-    for (const [name, value] of values) {
-      if (inputs.exportEnv) core.exportVariable(name, value);
-      core.setOutput(name, value);
-    }
-    if (secretsFile !== undefined) core.setOutput('file', secretsFile.path);
-    core.setOutput('names', JSON.stringify(secrets.map((secret) => secret.name)));
+    // One write per file: the runner reads each file once the step has ended.
+    if (inputs.exportEnv) core.exportVariables([...values]);
+    core.setOutputs([
+      ...values,
+      ...(secretsFile === undefined ? [] : [['file', secretsFile.path] as const]),
+      ['names', JSON.stringify(secrets.map((secret) => secret.name))],
+    ]);
   } catch (error) {
     for (const path of await restoreFileCommands(checkpoint))
       core.warning(`Could not take back what this step wrote to ${printable(path)}`);

@@ -23,8 +23,12 @@ export function escapeData(text: string): string {
   return text.replaceAll('%', '%25').replaceAll('\r', '%0D').replaceAll('\n', '%0A');
 }
 
+function commandLine(command: string, message: string): string {
+  return `::${command}::${escapeData(message)}${EOL}`;
+}
+
 function issue(command: string, message: string): void {
-  process.stdout.write(`::${command}::${escapeData(message)}${EOL}`);
+  process.stdout.write(commandLine(command, message));
 }
 
 export function info(message: string): void {
@@ -43,7 +47,13 @@ export function setFailed(message: string): void {
 
 /** Tells the runner to mask `value` in the log from now on. */
 export function setSecret(value: string): void {
-  issue('add-mask', value);
+  setSecrets([value]);
+}
+
+/** Tells the runner to mask each of `values`: one write of one `add-mask` line each, in order. */
+export function setSecrets(values: readonly string[]): void {
+  if (values.length === 0) return;
+  process.stdout.write(values.map((value) => commandLine('add-mask', value)).join(''));
 }
 
 /**
@@ -64,26 +74,40 @@ export function keyValueEntry(
 
 type FileCommand = 'GITHUB_ENV' | 'GITHUB_OUTPUT' | 'GITHUB_STATE';
 
-function appendFileCommand(command: FileCommand, name: string, value: string): void {
+/** Appends the entries to the runner's file for `command`, in one write. */
+function appendFileCommand(command: FileCommand, entries: readonly (readonly [string, string])[]): void {
+  if (entries.length === 0) return;
   const path = process.env[command];
+  const names = entries.map(([name]) => name).join(', ');
   // The runners this action supports all have file commands; the old stdout commands are disabled.
-  if (!path) throw new Error(`${command} is not set, so this runner cannot receive ${name}`);
+  if (!path) throw new Error(`${command} is not set, so this runner cannot receive ${names}`);
   if (!existsSync(path)) throw new Error(`${command} names a file that does not exist: ${path}`);
-  appendFileSync(path, keyValueEntry(name, value), { encoding: 'utf8' });
+  const text = entries.map(([name, value]) => keyValueEntry(name, value)).join('');
+  appendFileSync(path, text, { encoding: 'utf8' });
 }
 
 /** Sets an environment variable for the job's later steps. */
 export function exportVariable(name: string, value: string): void {
-  appendFileCommand('GITHUB_ENV', name, value);
+  exportVariables([[name, value]]);
+}
+
+/** Sets environment variables for the job's later steps, in one write. */
+export function exportVariables(entries: readonly (readonly [string, string])[]): void {
+  appendFileCommand('GITHUB_ENV', entries);
 }
 
 export function setOutput(name: string, value: string): void {
-  appendFileCommand('GITHUB_OUTPUT', name, value);
+  setOutputs([[name, value]]);
+}
+
+/** Sets step outputs, in one write. */
+export function setOutputs(entries: readonly (readonly [string, string])[]): void {
+  appendFileCommand('GITHUB_OUTPUT', entries);
 }
 
 /** Saves a value for this action's post step. */
 export function saveState(name: string, value: string): void {
-  appendFileCommand('GITHUB_STATE', name, value);
+  appendFileCommand('GITHUB_STATE', [[name, value]]);
 }
 
 export interface SummaryCell {

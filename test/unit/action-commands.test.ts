@@ -21,6 +21,7 @@ import {
   setFailed,
   setOutput,
   setSecret,
+  setSecrets,
   summaryTable,
   warning,
 } from '../../src/action/runner-commands.js';
@@ -92,6 +93,23 @@ describe('workflow commands on stdout', () => {
         '::error::broken\n',
     );
     expect(process.exitCode).toBe(1);
+  });
+});
+
+describe('masking many values', () => {
+  it('writes one add-mask line per value, escaped, in order, in one write', () => {
+    const writes: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      writes.push(String(chunk));
+      return true;
+    });
+    try {
+      setSecrets(['a', 'b\nc', '50%']);
+      setSecrets([]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(writes).toEqual(['::add-mask::a\n::add-mask::b%0Ac\n::add-mask::50%25\n']);
   });
 });
 
