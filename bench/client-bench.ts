@@ -4,6 +4,7 @@
  * the file it wrote, and secrets-fetch fetching the same 10 secrets. Each runs BENCH_RUNS (9) times;
  * prints the medians of CPU (user + system), wall time and peak RSS, and their ratios to `node -e 0`.
  *
+ * BENCH_NODE names another Node.js binary to run the measured processes with (the bench itself stays on this one).
  * With VAULT_ACTION_DIST naming a checkout's dist/index.js of hashicorp/vault-action (v3.4.0 was measured), the
  * peer runs too, as the runner would run it (JWT login with the runner's ID token, 10 secrets), and is stopped
  * when its first request reaches a local stand-in for Vault: its cold start to its first request.
@@ -11,7 +12,7 @@
  * The broker, issuer and token endpoint run in this process, so the figures are the client's alone. Run
  * `npm run build` first: this measures dist/ as it is.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
@@ -30,6 +31,8 @@ import {
 import { TokenEndpoint } from '../test/helpers/token-endpoint.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
+/** The Node.js that runs the measured processes (BENCH_NODE, e.g. Node 24 as GitHub runs node24 actions). */
+const MEASURED_NODE = process.env.BENCH_NODE ?? process.execPath;
 const USAGE_PRELOAD = pathToFileURL(join(REPO_ROOT, 'bench/client-usage.mjs')).href;
 const SECRET_NAMES = Array.from({ length: 10 }, (_, index) => `prod/api/BENCH_${index}`);
 
@@ -66,7 +69,7 @@ async function measure(
   const usageFile = join(directory, 'usage.json');
   try {
     const started = performance.now();
-    const child = spawn(process.execPath, ['--import', USAGE_PRELOAD, ...args], {
+    const child = spawn(MEASURED_NODE, ['--import', USAGE_PRELOAD, ...args], {
       env: { ...env, BENCH_USAGE_FILE: usageFile },
       cwd,
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -275,7 +278,8 @@ async function main(): Promise<void> {
     const baseCpu = median(baseline.map((sample) => sample.cpuSeconds));
     const baseWall = median(baseline.map((sample) => sample.wallSeconds));
     const baseRss = median(baseline.map((sample) => sample.peakRssKiB));
-    console.log(`Node ${process.version}, ${RUNS} runs each, medians (ratio to node -e 0):`);
+    const version = execFileSync(MEASURED_NODE, ['--version'], { encoding: 'utf8' }).trim();
+    console.log(`Node ${version}, ${RUNS} runs each, medians (ratio to node -e 0):`);
     console.log(
       `${'process'.padEnd(28)} ${'CPU s'.padStart(14)} ${'wall s'.padStart(14)} ${'peak RSS MiB'.padStart(16)}`,
     );
