@@ -26,12 +26,34 @@ export const SEAL_OVERHEAD_BYTES = KEY_BYTES + TAG_BYTES;
 /** Salsa20's constant, "expand 32-byte k", as little-endian words. */
 const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
 
+/** The fixed DER before the 32 key bytes of an X25519 public key (SPKI) and private key (PKCS #8), RFC 8410. */
+const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/**
+ * A fresh X25519 key pair, as raw bytes. The keys come out of the generation already encoded (DER), never as
+ * KeyObjects: on Node.js 20, exporting a generated key as JWK can deadlock the process for good when a garbage
+ * collection during the export frees the generation's job, which takes the lock the export holds.
+ */
 export async function newRecipientKeyPair(): Promise<RecipientKeyPair> {
-  const { d, x } = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' });
-  return {
-    publicKey: Buffer.from(x as string, 'base64url'),
-    privateKey: Buffer.from(d as string, 'base64url'),
-  };
+  const { publicKey, privateKey } = generateKeyPairSync('x25519', {
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+  });
+  try {
+    return {
+      publicKey: rawKeyAfter(SPKI_X25519_PREFIX, publicKey),
+      privateKey: rawKeyAfter(PKCS8_X25519_PREFIX, privateKey),
+    };
+  } finally {
+    privateKey.fill(0);
+  }
+}
+
+function rawKeyAfter(prefix: Buffer, der: Buffer): Uint8Array {
+  if (der.length !== prefix.length + KEY_BYTES || !der.subarray(0, prefix.length).equals(prefix))
+    throw new Error('Node.js encoded an X25519 key in an unexpected form');
+  return new Uint8Array(der.subarray(prefix.length));
 }
 
 /**
