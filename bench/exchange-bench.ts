@@ -1,341 +1,351 @@
 /**
- * Loopback load against POST /v1/exchange for 1 and 10 secrets, on SQLite and on PostgreSQL, with the crypto
- * floor of the same work measured in the same run (right before and after each load, averaged). Prints
- * exchanges/s, p50/p99 latency, peak RSS and the ratio, for the median of BENCH_ROUNDS (3) rounds per scenario.
+ * npm run bench: POST /v1/exchange over loopback against broker replicas, on a realistic workload
+ * (workload.ts), with the crypto floor of the same work measured in the same run (crypto-floor.ts). For each
+ * setup and for 1 and 10 secrets:
  *
- * Both cores: two broker processes (replicas sharing one SQLite file in WAL mode, or one PostgreSQL database)
- * each take half the load from two autocannon instances in this process; the floor runs in two worker threads,
- * each with four exchanges in flight.
- * The load generator shares the two cores with the brokers, which the broker figures include.
+ * 1. Peak: a closed loop (IN_FLIGHT exchanges in flight per replica) for about PEAK_SECONDS, ROUNDS times,
+ *    each round between two measurements of the floor (this VM's speed drifts with its neighbours); the round
+ *    with the median ratio to the node:crypto floor is printed, with the range over the rounds.
+ * 2. Latency (setups with openLoop): an open loop at half that peak (Poisson arrivals, each exchange sent at
+ *    its scheduled time and timed from it: no coordinated omission), printing p50/p99/p99.9 and the rate
+ *    achieved.
+ *
+ * Setups: SQLite with one replica over keep-alive HTTP; the same with a new TLS connection for every exchange
+ * (what CI jobs do); SQLite with two replicas sharing the file; PostgreSQL 15 with its default durability and
+ * two replicas. The load generator runs in this process, on the same cores as the brokers and PostgreSQL.
+ *
+ * BENCH_QUICK=1 runs small counts (a minute or two); BENCH_ROUNDS (3; quick 1), BENCH_OPEN_SECONDS (20; quick
+ * 5), BENCH_STORES=sqlite or postgres, BENCH_JSON=FILE for the figures as JSON (default: in the temp
+ * directory).
  */
 import { randomBytes } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import autocannon from 'autocannon';
-
-import sodium from 'sodium-native';
-import { LocalIssuer, localWorkloadClaims } from '../src/dev/local-issuer.js';
-import { KeyRing } from '../src/broker/store/key-ring.js';
-import { parseMasterKey } from '../src/broker/store/master-key.js';
-import { REPO_ROOT } from '../test/helpers/child-process.js';
+import { join } from 'node:path';
+import { TestIssuer } from '../test/helpers/oidc-issuer.js';
 import { PostgresCluster } from '../test/helpers/postgres.js';
-import { freePort } from '../test/helpers/free-port.js';
+import {
+  cpuFigures,
+  printGoals,
+  printLatencies,
+  printPeaks,
+  type Goals,
+  type LatencyFigures,
+  type PeakFigures,
+} from './bench-report.js';
+import { startReplicas, stopReplicas, type Replica } from './broker-processes.js';
+import { selfSignedCertificate } from '../test/helpers/tls-certificate.js';
+import { peakRssMb, startCpuMeter } from './cpu-meter.js';
+import { FLOOR_THREADS, floorMeasurer, type FloorRates } from './crypto-floor.js';
+import { closedLoop, openLoop, quantile, type Target, type Transport } from './load-driver.js';
+import { size, Workload, type BenchIssuer } from './workload.js';
 
+const QUICK = process.env.BENCH_QUICK === '1';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
+const OPEN_SECONDS = Number(process.env.BENCH_OPEN_SECONDS ?? (QUICK ? 5 : 20));
+const REPOSITORIES = QUICK ? 50 : 200;
+/** A peak round sends as many exchanges as the warm-up's rate gets through in this many seconds. */
+const PEAK_SECONDS = QUICK ? 1.5 : 5;
+const WARM_UP_EXCHANGES = QUICK ? 200 : 800;
+/** Per floor thread and measurement: about a second each on the 2-core development VM. */
+const FLOOR_ITERATIONS: Readonly<Record<number, number>> = QUICK ? { 1: 800, 10: 150 } : { 1: 4000, 10: 500 };
+const SECRET_COUNTS = [1, 10] as const;
+const IN_FLIGHT = 16;
+const OPEN_LOOP_SHARE = 0.5;
 const AUDIENCE = 'https://secrets.bench.example';
-const REQUESTS = { 1: 8000, 10: 4000 } as const;
-/** Each scenario is measured this many times; the round with the median ratio is printed, with the range. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const CONNECTIONS = 16;
-const FLOOR_THREADS = Math.min(2, cpus().length);
+const GOALS: Goals = { p99Ms: 5, p999Ms: 10, floorShare: 0.8, latencySetup: 'SQLite, 1 replica' };
+
+type Store = 'sqlite' | 'postgres';
+
+interface Setup {
+  readonly store: Store;
+  readonly replicas: number;
+  readonly transport: Transport;
+  readonly openLoop: boolean;
+}
+
+const SETUPS: readonly Setup[] = [
+  { store: 'sqlite', replicas: 1, transport: 'keep-alive', openLoop: true },
+  { store: 'sqlite', replicas: 1, transport: 'tls-per-exchange', openLoop: true },
+  { store: 'sqlite', replicas: 2, transport: 'keep-alive', openLoop: false },
+  { store: 'postgres', replicas: 2, transport: 'keep-alive', openLoop: true },
+];
+
+const label = (setup: Setup): string =>
+  `${setup.store === 'sqlite' ? 'SQLite' : 'PostgreSQL'}, ${setup.replicas} replica${setup.replicas === 1 ? '' : 's'}${setup.transport === 'tls-per-exchange' ? ', new TLS conn. each' : ''}`;
+
 const masterKeyHex = randomBytes(32).toString('hex');
 const adminToken = randomBytes(24).toString('hex');
-const recipient = (() => {
-  const publicKey = Buffer.alloc(32);
-  sodium.crypto_box_keypair(publicKey, Buffer.alloc(32));
-  return publicKey.toString('base64');
-})();
+const began = performance.now();
 
-interface Replica {
-  child: ChildProcess;
-  url: string;
+function progress(text: string): void {
+  const seconds = Math.round((performance.now() - began) / 1000);
+  process.stderr.write(`  [${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}] ${text}\n`);
 }
 
-/** Two broker processes; their JSON log lines (one audit line per exchange, as in production) go to files. */
-async function startReplicas(policyFile: string, dataDir: string, databaseUrl?: string): Promise<Replica[]> {
-  const replicas: Replica[] = [];
-  for (let index = 0; index < Number(process.env.BENCH_REPLICAS ?? 2); index += 1) {
-    const port = await freePort();
-    const log = openSync(join(dataDir, `..`, `${basename(dataDir)}-replica-${index}.log`), 'w');
-    const child = spawn(
-      'node',
-      [
-        join(REPO_ROOT, 'bin/secrets-broker.js'),
-        'serve',
-        '--policy',
-        policyFile,
-        '--data-dir',
-        dataDir,
-        '--port',
-        String(port),
-      ],
-      {
-        env: {
-          PATH: process.env.PATH,
-          SECRETS_BROKER_MASTER_KEY: masterKeyHex,
-          SECRETS_BROKER_BOOTSTRAP_TOKEN: adminToken,
-          ...(databaseUrl === undefined ? {} : { SECRETS_BROKER_DATABASE_URL: databaseUrl }),
-        },
-        stdio: ['ignore', log, log],
-      },
-    );
-    const url = `http://127.0.0.1:${port}`;
-    for (let attempt = 0; ; attempt += 1) {
-      if ((await fetch(`${url}/healthz`).catch(() => undefined))?.ok) break;
-      if (attempt > 300 || child.exitCode !== null)
-        throw new Error(`replica ${index} did not start; see its log`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    replicas.push({ child, url });
-  }
-  return replicas;
+/** What every setup shares. */
+interface Bench {
+  readonly workload: Workload;
+  readonly floors: Readonly<Record<number, () => Promise<FloorRates>>>;
+  readonly work: string;
+  readonly policyFile: string;
+  readonly certificate: { readonly certFile: string; readonly keyFile: string };
+  readonly ca: Buffer;
+  readonly cluster: PostgresCluster | undefined;
+  readonly peaks: PeakFigures[];
+  readonly latencies: LatencyFigures[];
+  readonly seeded: Set<Store>;
 }
 
-/** User + system CPU seconds a process has used so far (Linux /proc). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+/** The PostgreSQL server's process id (from its postmaster.pid), to count its CPU with its backends'. */
+async function postmasterPid(cluster: PostgresCluster): Promise<number> {
+  return Number((await readFile(join(cluster.directory, 'data', 'postmaster.pid'), 'utf8')).split('\n')[0]);
 }
 
-async function peakRssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-async function seed(url: string, count: number): Promise<string[]> {
-  const names = Array.from({ length: count }, (_, index) => `bench/s${count}/SECRET_${index}`);
-  for (const name of names) {
-    const response = await fetch(`${url}/v1/admin/secrets/${name}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ value: randomBytes(24).toString('base64') }),
-    });
-    if (response.status !== 201) throw new Error(`seeding ${name}: ${response.status}`);
-  }
-  return names;
-}
-
-interface LoadResult {
-  rate: number;
-  /** From the first request to the last response. */
-  seconds: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-async function load(
-  replicas: readonly Replica[],
-  tokens: string[],
-  names: readonly string[],
-): Promise<LoadResult> {
-  const body = JSON.stringify({ recipient, secrets: names });
-  const perReplica = Math.floor(tokens.length / replicas.length);
-  const started = performance.now();
-  // autocannon notices that `amount` is done only on its one-second tick: time the last response instead.
-  let lastResponse = started;
-  const results = await Promise.all(
-    replicas.map(
-      (replica, index) =>
-        new Promise<autocannon.Result>((resolve, reject) => {
-          const mine = tokens.slice(index * perReplica, (index + 1) * perReplica);
-          let next = 0;
-          const instance = autocannon(
-            {
-              url: `${replica.url}/v1/exchange`,
-              connections: CONNECTIONS,
-              amount: mine.length,
-              requests: [
-                {
-                  method: 'POST',
-                  setupRequest: (request) => ({
-                    ...request,
-                    headers: {
-                      'content-type': 'application/json',
-                      authorization: `Bearer ${mine[next++ % mine.length]}`,
-                    },
-                    body,
-                  }),
-                },
-              ],
-            },
-            (error, result) => (error ? reject(error) : resolve(result)),
-          );
-          instance.on('response', () => {
-            lastResponse = performance.now();
-          });
-        }),
-    ),
+async function seed(port: number, workload: Workload): Promise<void> {
+  const queue = [...workload.secrets];
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let secret = queue.pop(); secret !== undefined; secret = queue.pop()) {
+        const response = await fetch(`http://127.0.0.1:${port}/v1/admin/secrets/${secret.name}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ value: secret.value }),
+        });
+        if (response.status !== 201) throw new Error(`storing ${secret.name}: HTTP ${response.status}`);
+      }
+    }),
   );
-  const seconds = (lastResponse - started) / 1000;
-  const ok = results.reduce((sum, result) => sum + result['2xx'], 0);
-  const errors = results.reduce((sum, result) => sum + result.non2xx + result.errors, 0);
-  return {
-    rate: ok / seconds,
-    seconds,
-    p50: Math.max(...results.map((result) => result.latency.p50)),
-    p99: Math.max(...results.map((result) => result.latency.p99)),
-    errors,
-  };
 }
 
-async function cryptoFloor(
-  issuer: LocalIssuer,
-  publicJwk: object,
-  count: number,
-  iterations: number,
-): Promise<number> {
-  const ring = new KeyRing(parseMasterKey(masterKeyHex, 'bench'));
-  const { encryptValue } = await import('../src/broker/store/envelope.js');
-  const secrets = Array.from({ length: count }, (_, index) => {
-    const name = `bench/floor/SECRET_${index}`;
-    const encrypted = encryptValue(
-      randomBytes(24),
-      name,
-      1,
-      ring.currentKeyId,
-      ring.wrappingKey(ring.currentKeyId)!,
+interface Load {
+  readonly bench: Bench;
+  readonly setup: Setup;
+  readonly replicas: readonly Replica[];
+  readonly targets: readonly Target[];
+  readonly databasePid: number | undefined;
+  readonly secrets: number;
+}
+
+interface Round {
+  readonly rate: number;
+  readonly floor: FloorRates;
+  readonly ratioNode: number;
+  readonly cpu: ReturnType<typeof cpuFigures>;
+  readonly errors: number;
+}
+
+/** One closed-loop load between two floor measurements. */
+async function peakRound(load: Load, exchanges: number): Promise<Round> {
+  const jobs = await load.bench.workload.jobs(exchanges, load.secrets);
+  const measureFloor = load.bench.floors[load.secrets]!;
+  const floorBefore = await measureFloor();
+  const stopMeter = await startCpuMeter(
+    load.replicas.map((replica) => replica.child.pid!),
+    load.databasePid,
+  );
+  const result = await closedLoop(load.targets, jobs, IN_FLIGHT);
+  const cpu = cpuFigures(await stopMeter(), jobs.length, result.seconds);
+  const floorAfter = await measureFloor();
+  const floor = {
+    jose: (floorBefore.jose + floorAfter.jose) / 2,
+    node: (floorBefore.node + floorAfter.node) / 2,
+  };
+  const rate = result.ok / result.seconds;
+  return { rate, floor, ratioNode: rate / floor.node, cpu, errors: result.errors };
+}
+
+async function measurePeak(load: Load): Promise<number> {
+  const { workload } = load.bench;
+  const setup = label(load.setup);
+  progress(`${setup}, ${load.secrets} secret${load.secrets === 1 ? '' : 's'}: warm-up`);
+  const warmUp = await closedLoop(
+    load.targets,
+    await workload.jobs(WARM_UP_EXCHANGES, load.secrets),
+    IN_FLIGHT,
+  );
+  if (warmUp.ok === 0) throw new Error(`no exchange succeeded; see the replica logs in ${load.bench.work}`);
+  // A multiple of 10, so that two replicas get half each.
+  const exchanges = Math.max(200, Math.round(((warmUp.ok / warmUp.seconds) * PEAK_SECONDS) / 10) * 10);
+  const rounds: Round[] = [];
+  for (let index = 0; index < ROUNDS; index += 1) {
+    progress(`${setup}, ${load.secrets}: peak, round ${index + 1} of ${ROUNDS}`);
+    const round = await peakRound(load, exchanges);
+    rounds.push(round);
+    progress(
+      `  ${round.rate.toFixed(0)}/s; floor ${round.floor.jose.toFixed(0)}/s (jose), ${round.floor.node.toFixed(0)}/s (node:crypto); broker ${round.cpu.brokerMs.toFixed(2)} ms CPU each; ${round.errors} errors`,
     );
-    return {
-      name,
-      version: 1,
-      keyId: encrypted.keyId,
-      wrappedKey: encrypted.wrappedKey.toString('base64'),
-      nonce: encrypted.nonce.toString('base64'),
-      ciphertext: encrypted.ciphertext.toString('base64'),
-    };
+  }
+  const ratios = rounds.map((round) => round.ratioNode);
+  const median = [...rounds].sort((a, b) => a.ratioNode - b.ratioNode)[Math.floor(rounds.length / 2)]!;
+  load.bench.peaks.push({
+    setup,
+    secrets: load.secrets,
+    rate: median.rate,
+    floorJose: median.floor.jose,
+    floorNode: median.floor.node,
+    ratioJose: median.rate / median.floor.jose,
+    ratioNode: median.ratioNode,
+    ratioNodeRange: [Math.min(...ratios), Math.max(...ratios)],
+    cpu: median.cpu,
+    rssMb: await Promise.all(load.replicas.map((replica) => peakRssMb(replica.child.pid!))),
+    errors: rounds.reduce((sum, round) => sum + round.errors, 0),
   });
-  const token = await issuer.mint(AUDIENCE);
-  const runs = await Promise.all(
-    Array.from(
-      { length: FLOOR_THREADS },
-      () =>
-        new Promise<{ seconds: number }>((resolve, reject) => {
-          const worker = new Worker(new URL('./floor-worker.mjs', import.meta.url), {
-            workerData: {
-              token,
-              publicJwk,
-              issuer: issuer.url,
-              audience: AUDIENCE,
-              secrets,
-              kek: ring.wrappingKey(ring.currentKeyId)!.toString('base64'),
-              recipient,
-              iterations,
-            },
-          });
-          worker.once('message', resolve);
-          worker.once('error', reject);
-        }),
-    ),
+  return median.rate;
+}
+
+async function measureLatency(load: Load, rate: number): Promise<void> {
+  const setup = label(load.setup);
+  progress(`${setup}, ${load.secrets}: open loop at ${rate.toFixed(0)}/s for ${OPEN_SECONDS} s`);
+  const jobs = await load.bench.workload.jobs(Math.round(rate * OPEN_SECONDS), load.secrets);
+  const stopMeter = await startCpuMeter(
+    load.replicas.map((replica) => replica.child.pid!),
+    load.databasePid,
   );
-  return runs.reduce((sum, run) => sum + iterations / run.seconds, 0);
-}
-
-function mintTokens(issuer: LocalIssuer, count: number): Promise<string[]> {
-  return Promise.all(Array.from({ length: count }, () => issuer.mint(AUDIENCE)));
-}
-
-interface Round extends LoadResult {
-  floorRate: number;
-  ratio: number;
-  brokerCpuMs: number;
-  generatorCpuMs: number;
-  coresBusy: number;
-  rss: number[];
-}
-
-/** One measured load, with the floor right before and right after it: this VM's speed drifts with its neighbours. */
-async function measureRound(
-  replicas: readonly Replica[],
-  tokens: string[],
-  names: readonly string[],
-  floor: () => Promise<number>,
-): Promise<Round> {
-  const floorBefore = await floor();
-  const cpuBefore = await Promise.all(replicas.map((replica) => cpuSeconds(replica.child.pid as number)));
-  const generatorBefore = process.cpuUsage();
-  const result = await load(replicas, tokens, names);
-  const generator = process.cpuUsage(generatorBefore);
-  const cpuAfter = await Promise.all(replicas.map((replica) => cpuSeconds(replica.child.pid as number)));
-  const brokerCpuMs =
-    ((cpuAfter.reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0)) * 1000) / tokens.length;
-  const generatorCpuMs = (generator.user + generator.system) / 1000 / tokens.length;
-  const floorRate = (floorBefore + (await floor())) / 2;
-  return {
-    ...result,
-    floorRate,
-    ratio: result.rate / floorRate,
-    brokerCpuMs,
-    generatorCpuMs,
-    coresBusy: ((brokerCpuMs + generatorCpuMs) * tokens.length) / 1000 / result.seconds,
-    rss: await Promise.all(replicas.map((replica) => peakRssMb(replica.child.pid as number))),
+  const result = await openLoop(load.targets, jobs, rate);
+  const figures: LatencyFigures = {
+    setup,
+    secrets: load.secrets,
+    offered: result.offeredRate,
+    achieved: result.achievedRate,
+    p50: quantile(result.latencies, 0.5),
+    p99: quantile(result.latencies, 0.99),
+    p999: quantile(result.latencies, 0.999),
+    max: quantile(result.latencies, 1),
+    sendLagP99: quantile(result.sendLag, 0.99),
+    exchanges: result.ok,
+    errors: result.errors,
+    cpu: cpuFigures(await stopMeter(), jobs.length, result.seconds),
   };
+  load.bench.latencies.push(figures);
+  progress(
+    `  p50 ${figures.p50.toFixed(1)} ms, p99 ${figures.p99.toFixed(1)} ms, p99.9 ${figures.p999.toFixed(1)} ms; ${figures.errors} errors`,
+  );
+}
+
+async function runSetup(bench: Bench, setup: Setup): Promise<void> {
+  const dataDir = join(bench.work, setup.store);
+  await mkdir(dataDir, { recursive: true });
+  const replicas = await startReplicas({
+    count: setup.replicas,
+    policyFile: bench.policyFile,
+    dataDir,
+    logPrefix: join(bench.work, `${setup.store}-replica`),
+    masterKeyHex,
+    adminToken,
+    ...(setup.store === 'postgres' ? { databaseUrl: bench.cluster!.url } : {}),
+    ...(setup.transport === 'tls-per-exchange' ? { tls: bench.certificate } : {}),
+  });
+  try {
+    if (!bench.seeded.has(setup.store)) {
+      if (setup.transport !== 'keep-alive') throw new Error('the first setup of a store seeds it over HTTP');
+      progress(`${label(setup)}: storing ${bench.workload.secrets.length} secrets`);
+      await seed(replicas[0]!.port, bench.workload);
+      bench.seeded.add(setup.store);
+    }
+    const targets = replicas.map((replica) => ({
+      host: '127.0.0.1',
+      port: replica.port,
+      transport: setup.transport,
+      ca: bench.ca,
+    }));
+    const databasePid = setup.store === 'postgres' ? await postmasterPid(bench.cluster!) : undefined;
+    for (const secrets of SECRET_COUNTS) {
+      const load: Load = { bench, setup, replicas, targets, databasePid, secrets };
+      const peak = await measurePeak(load);
+      if (setup.openLoop) await measureLatency(load, peak * OPEN_LOOP_SHARE);
+    }
+  } finally {
+    await stopReplicas(replicas);
+  }
+}
+
+function printHeader(workload: Workload, issuers: number, tokenBytes: number): void {
+  const valueBytes = (count: number) =>
+    workload.sampleSecrets(count).reduce((sum, secret) => sum + Buffer.byteLength(secret.value), 0);
+  for (const line of [
+    `secrets-broker bench${QUICK ? ' (quick: small counts, rough figures)' : ''}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`,
+    `workload: ${workload.repositoryCount} repositories on ${issuers} issuers (GitHub, GitHub Enterprise and GitLab shapes), ${workload.ruleCount} rules, ${workload.secrets.length} secrets; RS256 tokens of ${size(tokenBytes)}, one per exchange, for random repositories; 1 secret = ${size(valueBytes(1))}, 10 secrets = ${size(valueBytes(10))} of values`,
+    'stores: SQLite with durable commits (WAL); PostgreSQL 15 on this machine with its default durability (fsync and synchronous_commit on)',
+    `load generator: this process (node:http, node:https), on the same ${cpus().length} cores as the brokers and PostgreSQL; TLS: ECDSA P-256 certificate, TLS 1.3, no session resumption`,
+    `crypto floor: an exchange's token verification, and per secret an unwrap, a decrypt and a seal, in ${FLOOR_THREADS} threads; the token verified by jose (as the broker does) and by node:crypto (the stricter floor)`,
+  ])
+    console.log(line);
 }
 
 async function main(): Promise<void> {
-  const issuer = new LocalIssuer(localWorkloadClaims({}));
-  await issuer.start('127.0.0.1', 0);
-  const jwks = (await (await fetch(`${issuer.url}/jwks`)).json()) as { keys: object[] };
-  const publicJwk = jwks.keys[0]!;
   const work = await mkdtemp(join(tmpdir(), 'bench-'));
-  const policyFile = join(work, 'policy.yaml');
-  await writeFile(
-    policyFile,
-    `version: 1\naudience: ${AUDIENCE}\nissuers:\n  local:\n    url: ${issuer.url}\nrules:\n  - name: bench\n    issuer: local\n    claims:\n      repository: acme/demo\n    secrets: ["bench/**"]\n# The load is one workload from one address: lift the rate limits out of the way.\nlimits:\n  per_source_ip: { rate: "1000000", burst: "1000000" }\n  per_workload: { rate: "1000000", burst: "1000000" }\n`,
-  );
-
-  console.log(
-    `secrets-broker bench: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`,
-  );
-  console.log(
-    `scenario              exchanges/s   p50 ms   p99 ms   peak RSS MB (per replica)   errors   floor/s   broker/floor   range (median of ${ROUNDS} rounds)`,
-  );
-
-  const cpuNotes: string[] = [];
-  const cluster = await PostgresCluster.start();
+  const issuers: BenchIssuer[] = [
+    { name: 'github', shape: 'github', issuer: await new TestIssuer().start() },
+    { name: 'ghes', shape: 'github', issuer: await new TestIssuer().start() },
+    { name: 'gitlab', shape: 'gitlab', issuer: await new TestIssuer().start() },
+  ];
+  const stores = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',');
+  const setups = SETUPS.filter((setup) => stores.includes(setup.store));
+  let cluster: PostgresCluster | undefined;
+  let failed = true;
   try {
-    const stores = [
-      ['sqlite', undefined],
-      ['postgres', cluster.url],
-    ] as const;
-    // BENCH_STORES=sqlite (or postgres) runs one store only.
-    for (const [store, databaseUrl] of stores.filter(([name]) =>
-      (process.env.BENCH_STORES ?? name).split(',').includes(name),
-    )) {
-      const dataDir = join(work, store);
-      const replicas = await startReplicas(policyFile, dataDir, databaseUrl);
-      try {
-        for (const count of [1, 10] as const) {
-          const names = await seed(replicas[0]!.url, count);
-          // A warm-up so JIT and connection pools are ready; its tokens are separate.
-          await load(replicas, await mintTokens(issuer, 1000), names);
-          const floor = () => cryptoFloor(issuer, publicJwk, count, count === 1 ? 8000 : 3000);
-          const rounds: Round[] = [];
-          for (let round = 0; round < ROUNDS; round += 1)
-            rounds.push(
-              await measureRound(replicas, await mintTokens(issuer, REQUESTS[count]), names, floor),
-            );
-          const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)]!;
-          const ratios = rounds.map((each) => each.ratio);
-          cpuNotes.push(
-            `${store}, ${count}: broker ${median.brokerCpuMs.toFixed(2)} ms CPU per exchange (both replicas), load generator ${median.generatorCpuMs.toFixed(2)} ms, floor ${((FLOOR_THREADS * 1000) / median.floorRate).toFixed(2)} ms; ${median.coresBusy.toFixed(2)} of ${cpus().length} cores busy`,
-          );
-          console.log(
-            `${`${store}, ${count} secret${count === 1 ? '' : 's'}`.padEnd(22)}${median.rate.toFixed(0).padStart(11)}${median.p50.toFixed(1).padStart(9)}${median.p99.toFixed(1).padStart(9)}${median.rss
-              .map((mb) => mb.toFixed(0))
-              .join(' / ')
-              .padStart(28)}${String(rounds.reduce((sum, each) => sum + each.errors, 0)).padStart(
-              9,
-            )}${median.floorRate.toFixed(0).padStart(10)}${median.ratio.toFixed(2).padStart(15)}${`${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`.padStart(13)}`,
-          );
-        }
-      } finally {
-        for (const replica of replicas) {
-          replica.child.kill('SIGTERM');
-          await new Promise((resolve) => replica.child.once('exit', resolve));
-        }
-      }
-    }
+    if (setups.some((setup) => setup.store === 'postgres'))
+      cluster = await PostgresCluster.start({ durable: true });
+    const workload = new Workload(issuers, REPOSITORIES, AUDIENCE);
+    const policyFile = join(work, 'policy.yaml');
+    await writeFile(policyFile, workload.policyYaml());
+    const certificate = await selfSignedCertificate(work);
+    const floorIssuer = issuers[0]!.issuer;
+    const publicJwk = ((await (await fetch(`${floorIssuer.url}/jwks`)).json()) as { keys: object[] })
+      .keys[0]!;
+    const floors = Object.fromEntries(
+      SECRET_COUNTS.map((secrets) => [
+        secrets,
+        floorMeasurer({
+          workload,
+          secrets,
+          masterKeyHex,
+          issuerUrl: floorIssuer.url,
+          publicJwk,
+          audience: AUDIENCE,
+          iterations: FLOOR_ITERATIONS[secrets]!,
+        }),
+      ]),
+    );
+    const bench: Bench = {
+      workload,
+      floors,
+      work,
+      policyFile,
+      certificate,
+      ca: await readFile(certificate.certFile),
+      cluster,
+      peaks: [],
+      latencies: [],
+      seeded: new Set(),
+    };
+    printHeader(workload, issuers.length, (await workload.sampleToken()).length);
+    for (const setup of setups) await runSetup(bench, setup);
+
+    printPeaks(bench.peaks, IN_FLIGHT, ROUNDS);
+    printLatencies(bench.latencies, OPEN_LOOP_SHARE, OPEN_SECONDS);
+    printGoals(bench.peaks, bench.latencies, GOALS, OPEN_LOOP_SHARE);
+    const jsonFile = process.env.BENCH_JSON ?? join(tmpdir(), 'secrets-broker-bench.json');
+    const settings = { quick: QUICK, rounds: ROUNDS, openSeconds: OPEN_SECONDS, repositories: REPOSITORIES };
+    const machine = { cores: cpus().length, model: cpus()[0]?.model, node: process.version };
+    await writeFile(
+      jsonFile,
+      `${JSON.stringify({ settings, machine, peaks: bench.peaks, latencies: bench.latencies }, null, 2)}\n`,
+    );
+    console.log(
+      `\nFigures as JSON: ${jsonFile}; the bench took ${((performance.now() - began) / 60_000).toFixed(1)} minutes.`,
+    );
+    failed = false;
   } finally {
-    await cluster.stop();
-    await issuer.stop();
+    if (cluster !== undefined) {
+      await cluster.stop();
+      await rm(cluster.directory, { recursive: true, force: true });
+    }
+    for (const { issuer } of issuers) await issuer.stop();
+    if (failed) console.error(`The bench failed; its files (policy, replica logs, databases) are in ${work}`);
+    else await rm(work, { recursive: true, force: true });
   }
-  console.log('CPU per exchange:');
-  for (const note of cpuNotes) console.log(`  ${note}`);
 }
 
 await main();

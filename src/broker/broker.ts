@@ -20,6 +20,7 @@ import type { Stores } from './store/interfaces.js';
 import { KeyRing } from './store/key-ring.js';
 import { KEY_VERSION_SETTING, KeyRotation } from './store/key-rotation.js';
 import { loadMasterKeys } from './store/master-key.js';
+import { ReplayPurger, type PurgeSummary } from './store/replay-purger.js';
 import { SecretVault } from './store/secret-vault.js';
 import { openPostgresStores } from './postgres/open-postgres-stores.js';
 import { openSqliteStores } from './sqlite/open-sqlite-stores.js';
@@ -66,6 +67,8 @@ export interface RunningBroker {
   reloadPolicy(): Promise<ReloadResult>;
   /** Logs the audit chain's head now, as the timer does; returns it (undefined for an empty log). */
   publishAuditHead(): Promise<ChainHead | undefined>;
+  /** Purges expired used tokens now, as the timer does; undefined when one is running or it failed (logged). */
+  purgeUsedTokens(): Promise<PurgeSummary | undefined>;
   /** Writes the aggregate records of refused admin authentications now, as the timer and close() do. */
   flushAdminAuthFailures(): Promise<void>;
   close(): Promise<void>;
@@ -82,14 +85,17 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
   }
   const policy = new PolicyHolder(await loadPolicyFile(config.policyFile));
   const { stores, location } = await openStores(config);
-  let stopVerifier: (() => void) | undefined;
+  let stopServices: (() => Promise<void>) | undefined;
   let closeServer: (() => void) | undefined;
   try {
     const keys = await openKeys(config, options, stores, location);
     logAdminTokenSource(config, logger);
     const bootstrapToken = await bootstrapOwnerToken(stores, config.adminToken !== undefined);
     const services = await createServices(config, options, policy, stores, keys);
-    stopVerifier = () => services.verifier.stop();
+    stopServices = () => {
+      services.verifier.stop();
+      return services.sealer.close();
+    };
     const listening = await listen(config, services.app, services.trustedProxies);
     closeServer = () => listening.closeNow();
     const background = await startBackgroundWork(config, options, policy, stores, services);
@@ -116,11 +122,13 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       auditChainKeys: services.chainKeys,
       reloadPolicy: () => background.reloader.reload(true),
       publishAuditHead: () => background.headPublisher.publish(),
+      purgeUsedTokens: () => background.purger.purgeLogged(),
       flushAdminAuthFailures: () => services.admin.flushAuthFailures(),
       close: async () => {
-        background.stop();
+        await background.stop();
         services.verifier.stop();
         await listening.close();
+        await services.sealer.close();
         // What is still counted is written, and the last head is published, before the store closes.
         await services.admin.flushAuthFailures();
         await background.headPublisher.publishLogged();
@@ -130,7 +138,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
   } catch (error) {
     // Nothing started keeps running: a CLI that reports this error must be able to exit.
     closeServer?.();
-    stopVerifier?.();
+    await stopServices?.();
     await stores.close();
     throw error;
   }
@@ -234,8 +242,12 @@ async function listen(
 interface BackgroundWork {
   readonly reloader: PolicyReloader;
   readonly headPublisher: ChainHeadPublisher;
-  /** Stops the reloader and the timers (the publisher's last head is written by close). */
-  stop(): void;
+  readonly purger: ReplayPurger;
+  /**
+   * Stops the reloader and the timers, and waits for a running purge to end after its current batch (the
+   * publisher's last head is written by close).
+   */
+  stop(): Promise<void>;
 }
 
 /** Policy reloads, the purge of used tokens, admin failure summaries and published chain heads. */
@@ -264,12 +276,8 @@ async function startBackgroundWork(
   );
   await reloader.start();
 
-  const purgeTimer = setInterval(() => {
-    stores.replay.purgeExpired(Math.floor(Date.now() / 1000)).catch((error: unknown) => {
-      logger.warn({ error: (error as Error).message }, 'purging used tokens failed');
-    });
-  }, REPLAY_PURGE_INTERVAL_MS);
-  purgeTimer.unref();
+  const purger = new ReplayPurger(stores.replay, logger);
+  purger.start(REPLAY_PURGE_INTERVAL_MS);
   const authFailureTimer = setInterval(
     () => void admin.flushAuthFailures(),
     services.authLimits.summaryIntervalMs,
@@ -281,18 +289,19 @@ async function startBackgroundWork(
     headPublisher.start(options.auditHeadIntervalMs ?? DEFAULT_HEAD_INTERVAL_MS);
   } catch (error) {
     reloader.stop();
-    clearInterval(purgeTimer);
+    void purger.stop();
     clearInterval(authFailureTimer);
     throw error;
   }
   return {
     reloader,
     headPublisher,
-    stop: () => {
+    purger,
+    stop: async () => {
       reloader.stop();
-      clearInterval(purgeTimer);
       clearInterval(authFailureTimer);
       headPublisher.stop();
+      await purger.stop();
     },
   };
 }

@@ -16,6 +16,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { BOOTSTRAP_TOKEN_VARIABLE, type BrokerConfig } from './config.js';
 import { ExchangeService } from './exchange/exchange-service.js';
 import { SpentTokens } from './exchange/spent-tokens.js';
+import { SealingThread } from './sealing-thread.js';
 import { createApp } from './http/create-app.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
 import { DEFAULT_ISSUER_KEYS_OPTIONS, type IssuerKeysOptions } from './oidc/issuer-keys.js';
@@ -62,6 +63,8 @@ export interface Services {
   readonly admin: AdminService;
   readonly authLimits: AdminAuthLimits;
   readonly trustedProxies: BlockList | undefined;
+  /** The exchange's sealing worker thread: closed with the services. */
+  readonly sealer: SealingThread;
 }
 
 /**
@@ -85,6 +88,7 @@ export async function createServices(
     options.issuerKeys ?? DEFAULT_ISSUER_KEYS_OPTIONS,
   );
   verifier.track(policy.current);
+  const sealer = new SealingThread();
   try {
     const chainKeys = new AuditChainKeys(keys.current, keys.old === undefined ? [] : [keys.old]);
     const audit = new AuditLog(stores.audit, logger, chainKeys);
@@ -95,6 +99,7 @@ export async function createServices(
     const exchange = new ExchangeService({
       workloadLimits: new TokenBuckets(),
       spentTokens: new SpentTokens(),
+      sealer,
       policy,
       verifier,
       vault,
@@ -123,9 +128,22 @@ export async function createServices(
       logger,
       version: BROKER_VERSION,
     });
-    return { app, exchange, metrics, verifier, vault, audit, chainKeys, admin, authLimits, trustedProxies };
+    return {
+      app,
+      exchange,
+      metrics,
+      verifier,
+      vault,
+      audit,
+      chainKeys,
+      admin,
+      authLimits,
+      trustedProxies,
+      sealer,
+    };
   } catch (error) {
     verifier.stop();
+    await sealer.close();
     throw error;
   }
 }

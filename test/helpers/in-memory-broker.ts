@@ -38,9 +38,13 @@ export interface InMemoryBroker {
   close(): Promise<void>;
 }
 
-/** `policy` maps the test policy's text (as the harness writes it for these issuer URLs) to the one to serve. */
+/**
+ * `policy` maps the test policy's text (as the harness writes it for these issuer URLs) to the one to serve;
+ * `openStores` gives another store than the in-memory SQLite one.
+ */
 export async function startInMemoryBroker(
   policy: (text: string) => string = (text) => text,
+  openStores: () => Stores = () => openSqliteStores(':memory:'),
 ): Promise<InMemoryBroker> {
   const issuerKeys = await generateKeyPair('RS256');
   const publicJwk: JWK = { ...(await exportJWK(issuerKeys.publicKey)), kid: KID, alg: 'RS256', use: 'sig' };
@@ -53,7 +57,7 @@ export async function startInMemoryBroker(
   };
   const logs: string[] = [];
   const logger = createLogger('debug', { write: (line: string) => void logs.push(line) });
-  const stores = openSqliteStores(':memory:');
+  const stores = openStores();
   const masterKey = masterKeyFromBytes(randomBytes(32));
   const keyRing = new KeyRing(masterKey, [], await KeyRotation.storedVersion(stores.meta));
   const ownerToken = `in-memory-owner-${randomBytes(24).toString('hex')}`;
@@ -80,6 +84,7 @@ export async function startInMemoryBroker(
         .sign(issuerKeys.privateKey),
     close: async () => {
       services.verifier.stop();
+      await services.sealer.close();
       await stores.close();
     },
   };

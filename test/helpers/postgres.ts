@@ -15,20 +15,22 @@ export class PostgresCluster {
   private constructor(
     readonly directory: string,
     readonly port: number,
+    /** PostgreSQL's default durability (fsync on) for the bench; tests run with fsync off, for speed. */
+    private readonly durable = false,
   ) {}
 
   get url(): string {
     return `postgres://postgres@127.0.0.1:${this.port}/broker`;
   }
 
-  static async start(): Promise<PostgresCluster> {
+  static async start(options: { durable?: boolean } = {}): Promise<PostgresCluster> {
     const directory = await mkdtemp(join(tmpdir(), 'pg-'));
     if (process.getuid?.() === 0) {
       const { stdout } = await run('id', ['-u', 'postgres']);
       const { stdout: group } = await run('id', ['-g', 'postgres']);
       await chown(directory, Number(stdout.trim()), Number(group.trim()));
     }
-    const cluster = new PostgresCluster(directory, await freePort());
+    const cluster = new PostgresCluster(directory, await freePort(), options.durable === true);
     await cluster.pg('initdb', [
       '-D',
       join(directory, 'data'),
@@ -58,7 +60,7 @@ export class PostgresCluster {
       join(this.directory, 'server.log'),
       '-w',
       '-o',
-      `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.directory} -c fsync=off -c max_connections=200`,
+      `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.directory}${this.durable ? '' : ' -c fsync=off'} -c max_connections=200`,
       'start',
     ]);
   }

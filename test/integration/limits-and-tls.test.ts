@@ -9,9 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DATABASE_FILE } from '../../src/broker/broker.js';
 import { hashJti } from '../../src/broker/oidc/token-verifier.js';
 import { BrokerHarness, TEST_AUDIENCE, testPolicy } from '../helpers/broker-harness.js';
-import { run } from '../helpers/child-process.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';
 import { eventually } from '../helpers/eventually.js';
+import { selfSignedCertificate } from '../helpers/tls-certificate.js';
 
 let harness: BrokerHarness | undefined;
 
@@ -111,34 +111,12 @@ describe('source address behind a proxy', () => {
 describe('native TLS', () => {
   it('serves HTTPS with --tls-cert and --tls-key', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tls-'));
-    const generated = await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
-    expect(generated.code, generated.stderr).toBe(0);
+    const { certFile, keyFile } = await selfSignedCertificate(dir);
     const h = (harness = await BrokerHarness.start());
     await h.stopBroker();
-    await h.startBroker(
-      {},
-      { SECRETS_BROKER_TLS_CERT: join(dir, 'cert.pem'), SECRETS_BROKER_TLS_KEY: join(dir, 'key.pem') },
-    );
+    await h.startBroker({}, { SECRETS_BROKER_TLS_CERT: certFile, SECRETS_BROKER_TLS_KEY: keyFile });
     expect(h.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-    const ca = await readFile(join(dir, 'cert.pem'));
+    const ca = await readFile(certFile);
     const body = await new Promise<string>((resolve, reject) => {
       get(`${h.url}/v1/info`, { ca }, (response) => {
         let text = '';

@@ -97,7 +97,7 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
         { name: 'prod/A', version: 2, ...sealed('k1', 'a@2') },
       ]);
       expect(await secrets.current([])).toEqual([]);
-      expect(await secrets.currentNames()).toEqual(['prod/A', 'prod/B']);
+      expect(await secrets.currentNames([''])).toEqual(['prod/A', 'prod/B']);
     });
 
     it('writes nothing when encrypt throws', async () => {
@@ -108,7 +108,7 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
         }),
       ).rejects.toThrow('no key');
       expect(await secrets.nextVersion('prod/A')).toBe(1);
-      expect(await secrets.currentNames()).toEqual([]);
+      expect(await secrets.currentNames([''])).toEqual([]);
     });
 
     it('gives concurrent writers of one name consecutive versions', async () => {
@@ -141,7 +141,7 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
       expect(await secrets.delete('prod/api/A')).toBe(false);
       expect(await secrets.delete('prod/never')).toBe(false);
       expect(await secrets.current(['prod/api/A'])).toEqual([]);
-      expect(await secrets.currentNames()).not.toContain('prod/api/A');
+      expect(await secrets.currentNames([''])).not.toContain('prod/api/A');
       expect((await secrets.list('prod/api/')).length).toBe(0);
       expect(await secrets.countNotUnder('k1')).toEqual({ total: 3, remaining: 0 });
       // Versions only grow, also across a delete.
@@ -231,13 +231,17 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
 
       // Purging forgets only tokens that expired before the given time.
       await audit.append('{"kind":"late"}', link, use('jti-3', 5_000));
-      expect(await replay.purgeExpired(2_000)).toBe(0);
-      expect(await replay.purgeExpired(2_001)).toBe(2);
+      expect(await replay.purgeExpired(2_000, 100)).toEqual({ purged: 0, next: undefined });
+      // A batch looks at `window` tokens in key order and says where the next one starts.
+      const key = (jtiHash: string) => ({ issuer: 'https://issuer.example', jtiHash });
+      expect(await replay.purgeExpired(2_001, 1)).toEqual({ purged: 1, next: key('jti-1') });
+      expect(await replay.purgeExpired(2_001, 2, key('jti-1'))).toEqual({ purged: 1, next: key('jti-3') });
+      expect(await replay.purgeExpired(2_001, 2, key('jti-3'))).toEqual({ purged: 0, next: undefined });
       await expect(audit.append('{}', link, use('jti-3', 5_000))).rejects.toBeInstanceOf(
         TokenAlreadyUsedError,
       );
       await audit.append('{"kind":"used again after purge"}', link, use('jti-1'));
-      expect(await replay.purgeExpired(10_000)).toBe(2);
+      expect(await replay.purgeExpired(10_000, 100)).toEqual({ purged: 2, next: undefined });
     });
 
     it('filters queries by every field, and pages after a sequence number', async () => {
@@ -365,6 +369,6 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
     await stores.ping();
     await stores.secrets.insertVersion('prod/A', (v) => sealed('k1', `${v}`));
     await stores.audit.append('{}', link);
-    expect(await stores.secrets.currentNames()).toEqual(['prod/A']);
+    expect(await stores.secrets.currentNames([''])).toEqual(['prod/A']);
   });
 });

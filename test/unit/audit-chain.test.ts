@@ -126,6 +126,38 @@ describe('links', () => {
 });
 
 describe('verifyAuditChain', () => {
+  it('lets the event loop turn between pages, so a long chain never holds it', async () => {
+    const keys = new AuditChainKeys(master());
+    const pagesRead: number[] = [];
+    const turnsSeen: number[] = [];
+    let turns = 0;
+    // Answers each page at once, as SQLite does: only the walk itself can give other work a turn.
+    const store = new (class extends MemoryAuditRecords {
+      override page(afterSeq: number, limit: number): Promise<AuditEntry[]> {
+        pagesRead.push(afterSeq);
+        turnsSeen.push(turns);
+        return super.page(afterSeq, limit);
+      }
+    })();
+    await write(store, keys, 50);
+    // Other work: counts each turn of the event loop it gets while the walk runs.
+    let ticking = true;
+    const spin = (): void => {
+      if (!ticking) return;
+      turns += 1;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    try {
+      expect(await verifyAuditChain(store, { keys, pageSize: 10 })).toMatchObject({ ok: true });
+    } finally {
+      ticking = false;
+    }
+    expect(pagesRead).toEqual([0, 10, 20, 30, 40, 50]);
+    for (let index = 1; index < turnsSeen.length; index += 1)
+      expect(turnsSeen[index]!).toBeGreaterThan(turnsSeen[index - 1]!);
+  });
+
   it('A to B to C: with C alone, the A and B records are pinned by the C records and reported', async () => {
     const [a, b, c] = [master(), master(), master()];
     const store = new MemoryAuditRecords();

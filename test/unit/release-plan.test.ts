@@ -1,24 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { planRelease } from '../../src/broker/exchange/release-plan.js';
-import { Grants, matchingRules } from '../../src/broker/policy/evaluate.js';
-import { parsePolicy } from '../../src/broker/policy/load-policy.js';
 import { parseRequestedEntry } from '../../src/protocol/secret-names.js';
+import { grantsOf } from '../helpers/grants.js';
 
-const policy = parsePolicy(
-  `version: 1
-audience: a
-issuers:
-  gh:
-    url: https://token.actions.githubusercontent.com
-rules:
-  - name: r
-    issuer: gh
-    claims: { repository_id: "1" }
-    secrets: [prod/**, shared/A]
-`,
-  'p',
-);
-const grants = new Grants(matchingRules(policy, 'gh', { repository_id: '1' }));
+const grants = grantsOf(['prod/**', 'shared/A']);
 const stored = ['prod/a/X', 'prod/a/Y', 'prod/b/Z', 'shared/A', 'shared/B'];
 let storeReads = 0;
 const plan = (...entries: string[]) =>

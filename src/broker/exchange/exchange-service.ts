@@ -21,7 +21,7 @@ import {
   type TokenVerifier,
   type VerifiedToken,
 } from '../oidc/token-verifier.js';
-import { sealPayload } from '../sealing.js';
+import type { SealingThread } from '../sealing-thread.js';
 import { TokenAlreadyUsedError, type TokenUse } from '../store/interfaces.js';
 import type { DecryptedSecret, SecretVault } from '../store/secret-vault.js';
 import { planRelease } from './release-plan.js';
@@ -83,6 +83,8 @@ export interface ExchangeDependencies {
   /** Per workload (issuer and repository or project), in a map of their own: address floods cannot evict them. */
   readonly workloadLimits: TokenBuckets;
   readonly spentTokens: SpentTokens;
+  /** Seals the released payloads off the event loop. */
+  readonly sealer: SealingThread;
 }
 
 /** What an exchange came to: the response to release, or the problem to answer. */
@@ -141,10 +143,11 @@ export class ExchangeService {
     const entries = parseEntries(request.secrets);
     trail.tokenUse = tokenUse;
     const secrets = await this.grantedSecrets(entries, policy, verified, trail);
-    const released = secrets.map((secret) => ({
+    const sealed = await this.deps.sealer.seal(secrets, request.recipient);
+    const released = secrets.map((secret, index) => ({
       name: secret.name,
       version: secret.version,
-      sealed: sealPayload(secret, request.recipient).toString('base64'),
+      sealed: sealed[index] as string,
     }));
     trail.released = released.map(({ name, version }) => ({ name, version }));
     this.deps.logger.debug({ request_id: request.requestId, released: trail.released }, 'exchange sealed');
@@ -190,7 +193,12 @@ export class ExchangeService {
     // A request refused for its matching cost spends its token: one token cannot buy that cost twice.
     const grants = new Grants(matchingRules(policy, verified.issuer.name, verified.claims, budget), budget);
     trail.rules = grants.matchedRuleNames;
-    const plan = await planRelease(entries, grants, () => this.deps.vault.currentNames(), budget);
+    const plan = await planRelease(
+      entries,
+      grants,
+      (prefixes) => this.deps.vault.currentNames(prefixes),
+      budget,
+    );
     const secrets = await this.deps.vault.readCurrent([...plan.names.keys()]);
     const found = new Set(secrets.map((secret) => secret.name));
     const notFound = [

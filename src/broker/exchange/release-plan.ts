@@ -1,4 +1,5 @@
 import type { Meter } from '../../protocol/automaton.js';
+import type { Glob } from '../../protocol/glob.js';
 import type { RequestedEntry } from '../../protocol/secret-names.js';
 import type { Grants } from '../policy/evaluate.js';
 
@@ -11,8 +12,26 @@ export interface ReleasePlan {
   readonly emptyPatterns: readonly string[];
 }
 
-/** Reads the stored secret names (only called when a requested pattern overlaps what is granted). */
-export type StoredNames = () => Promise<readonly string[]>;
+/**
+ * Reads the stored secret names that start with one of `prefixes` (only called when a requested pattern
+ * overlaps what is granted): a superset of what the patterns may release, read as ranges of the name index.
+ */
+export type StoredNames = (prefixes: readonly string[]) => Promise<readonly string[]>;
+
+/**
+ * Where every granted name a pattern matches lies: for each pattern and grant, the longer of their literal
+ * prefixes when one extends the other. When neither does, no name starts with both, so the pair adds nothing.
+ */
+export function namePrefixesToRead(patterns: readonly Glob[], grantPrefixes: readonly string[]): string[] {
+  const prefixes = new Set<string>();
+  for (const { literalPrefix: wanted } of patterns) {
+    for (const granted of grantPrefixes) {
+      if (wanted.startsWith(granted)) prefixes.add(wanted);
+      else if (granted.startsWith(wanted)) prefixes.add(granted);
+    }
+  }
+  return [...prefixes];
+}
 
 /**
  * Decides what to read for a request. A pattern is first intersected with the workload's grants: one that
@@ -47,8 +66,13 @@ export async function planRelease(
   }
   if (grantedPatterns.length === 0) return { names, notGranted, emptyPatterns };
 
-  // Granted first (the admin's globs), then the requested pattern, each name at most once per pattern.
-  const granted = (await storedNames()).filter((name) => grants.isGranted(name));
+  // Only the names under the patterns' and grants' prefixes are read: a superset, so granted first (the admin's
+  // globs), then the requested pattern, each name at most once per pattern.
+  const prefixes = namePrefixesToRead(
+    grantedPatterns.map((entry) => entry.glob),
+    grants.namePrefixes,
+  );
+  const granted = (await storedNames(prefixes)).filter((name) => grants.isGranted(name));
   for (const entry of grantedPatterns) {
     const matches = granted.filter((name) => entry.glob.test(name, meter)).sort();
     for (const name of matches) want(name, false, entry.raw);

@@ -37,6 +37,18 @@ export interface CompiledRule {
   readonly secrets: readonly CompiledSecretGrant[];
 }
 
+/**
+ * One issuer's rules filed for lookup (built by rule-index.ts): each rule that binds a claim exactly is filed under
+ * one such claim and every value it accepts there; the others are scanned. Rules are named by their position in
+ * `rules`, so candidates come back in policy order.
+ */
+export interface IssuerRuleIndex {
+  /** Claim name, then exact value, then the positions of the rules filed under it (ascending). */
+  readonly byClaim: ReadonlyMap<string, ReadonlyMap<string, readonly number[]>>;
+  /** Positions of the rules that bind no claim exactly: candidates for every token of the issuer. */
+  readonly scan: readonly number[];
+}
+
 /** A validated policy with every matcher compiled once. */
 export interface CompiledPolicy {
   readonly source: string;
@@ -44,5 +56,7 @@ export interface CompiledPolicy {
   readonly issuers: ReadonlyMap<string, IssuerConfig>;
   readonly issuersByUrl: ReadonlyMap<string, IssuerConfig>;
   readonly rules: readonly CompiledRule[];
+  /** The rules by issuer, for matching a token without evaluating every rule. */
+  readonly ruleIndex: ReadonlyMap<string, IssuerRuleIndex>;
   readonly limits: { readonly perSourceIp: BucketLimit; readonly perWorkload: BucketLimit };
 }

@@ -2,6 +2,7 @@ import type { Meter } from '../../protocol/automaton.js';
 import { quoted } from '../../protocol/quoted.js';
 import type { Glob } from '../../protocol/glob.js';
 import { claimValues } from './matchers.js';
+import { candidateRules } from './rule-index.js';
 import type { CompiledPolicy, CompiledRule } from './compiled-policy.js';
 
 export interface ClaimCheck {
@@ -23,8 +24,9 @@ export interface RuleEvaluation {
 type Claims = Readonly<Record<string, unknown>>;
 
 /**
- * The rules that match a verified token: its issuer, then each claim of the rule cheapest first, stopping at
- * the first that fails. Deny by default: only these rules grant.
+ * The rules that match a verified token, in policy order: its issuer, then each claim of the rule cheapest first,
+ * stopping at the first that fails. Only the rules the index offers for the token are evaluated; the others
+ * cannot match. Deny by default: only these rules grant.
  */
 export function matchingRules(
   policy: CompiledPolicy,
@@ -32,7 +34,7 @@ export function matchingRules(
   claims: Claims,
   meter?: Meter,
 ): CompiledRule[] {
-  return policy.rules.filter(
+  return candidateRules(policy, issuerName, claims).filter(
     (rule) =>
       rule.issuer === issuerName &&
       rule.claimsByCost.every(({ claim, matcher }) => {
@@ -101,6 +103,14 @@ export class Grants {
   /** Whether some name the pattern matches is granted: decided on the patterns, before any name is read. */
   overlaps(pattern: Glob): boolean {
     return this.matchedRules.some((rule) => grantsAnyOf(rule, pattern, this.meter));
+  }
+
+  /** Every granted name starts with one of these: the literal prefix of each grant. */
+  get namePrefixes(): string[] {
+    const prefixes = this.matchedRules.flatMap((rule) =>
+      rule.secrets.map((grant) => grant.glob.literalPrefix),
+    );
+    return [...new Set(prefixes)];
   }
 }
 

@@ -17,6 +17,7 @@ import type {
 } from './compiled-policy.js';
 import { compileSecretTarget } from '../../protocol/secret-names.js';
 import { describeSchemaIssues, type Path } from './schema-problems.js';
+import { indexRules } from './rule-index.js';
 
 export interface PolicyProblem {
   readonly file: string;
@@ -210,7 +211,15 @@ function compile(policy: PolicyFile, file: string, report: Report, lineOf: LineO
     perSourceIp: policy.limits?.per_source_ip ?? DEFAULT_LIMITS.per_source_ip,
     perWorkload: policy.limits?.per_workload ?? DEFAULT_LIMITS.per_workload,
   };
-  return { source: file, audience: policy.audience, issuers, issuersByUrl, rules, limits };
+  return {
+    source: file,
+    audience: policy.audience,
+    issuers,
+    issuersByUrl,
+    rules,
+    ruleIndex: indexRules(rules),
+    limits,
+  };
 }
 
 /** Offset of the node at `path` (or of the key `atKey` inside it); the nearest existing ancestor if it is missing. */

@@ -13,6 +13,11 @@ export interface ClaimMatcher {
   readonly description: string;
   /** How much work a match may take, for checking the cheap claims of a rule first. */
   readonly cost: MatcherCost;
+  /**
+   * Set only when the matcher is plain string equality (an exact string, or a list of them): it matches exactly
+   * when one of the token's values is one of these, so rules can be looked up by them (rule-index.ts).
+   */
+  readonly exactValues?: readonly string[];
 }
 
 /** Exact strings cost a comparison; globs and regexes run an automaton over the value. */
@@ -97,6 +102,7 @@ export function compileClaimMatcher(spec: unknown): ClaimMatcher {
       matches: (values, meter) => values.some((value) => compiled.test(value, meter)),
       description: JSON.stringify(spec),
       cost: compiled.cost,
+      exactValues: compiled.cost === MatcherCost.Exact ? [spec] : undefined,
     };
   }
   if (Array.isArray(spec)) {
@@ -114,6 +120,9 @@ export function compileClaimMatcher(spec: unknown): ClaimMatcher {
       matches: (values, meter) => members.some((member) => member.matches(values, meter)),
       description: `any of [${members.map((member) => member.description).join(', ')}]`,
       cost: Math.max(...members.map((member) => member.cost)),
+      exactValues: members.every((member) => member.exactValues !== undefined)
+        ? members.flatMap((member) => member.exactValues ?? [])
+        : undefined,
     };
   }
   if (spec !== null && typeof spec === 'object') {

@@ -88,7 +88,29 @@ function createTable(table: Table, dialect: 'sqlite' | 'postgres'): string {
   ].join('\n');
 }
 
+/**
+ * Secret names compare byte by byte in both stores, so the names under a prefix are one range of the name index
+ * (how a requested pattern reads only the names it could match). SQLite's TEXT does already; PostgreSQL's would
+ * follow the database's collation, in which "prod/z" may sort after "prod/{".
+ */
+const NAMES_IN_BYTE_ORDER: Readonly<Record<'sqlite' | 'postgres', string>> = {
+  sqlite: '',
+  postgres: ['secret_heads', 'secret_versions']
+    .map((table) => `ALTER TABLE ${table} ALTER COLUMN name TYPE TEXT COLLATE "C";`)
+    .join('\n'),
+};
+
+/**
+ * The purge walks used_tokens in primary key order (SqlReplayCache.purgeExpired); nothing else read this index,
+ * which cost every insert an update.
+ */
+const NO_EXPIRY_INDEX = 'DROP INDEX used_tokens_expires_at;';
+
 /** The schema migrations in order, as SQL scripts of `dialect`; the database records how many it applied. */
 export function migrations(dialect: 'sqlite' | 'postgres'): readonly string[] {
-  return [TABLES_V1.map((table) => createTable(table, dialect)).join('\n')];
+  return [
+    TABLES_V1.map((table) => createTable(table, dialect)).join('\n'),
+    NAMES_IN_BYTE_ORDER[dialect],
+    NO_EXPIRY_INDEX,
+  ];
 }

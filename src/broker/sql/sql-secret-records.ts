@@ -1,9 +1,13 @@
 import type { EncryptedValue } from '../store/envelope.js';
 import type { EncryptedSecretRecord, SecretRecords, SecretSummary } from '../store/interfaces.js';
 import { currentInOrder, toSecretRecord, type VersionRow } from './rows.js';
-import { execute, select, sql, type SqlDatabase } from './statement.js';
+import { nameRanges, type NameRange } from './name-ranges.js';
+import { execute, join, select, sql, type SqlDatabase } from './statement.js';
 
 const VERSION_COLUMNS = sql`name, version, key_id, wrapped_key, nonce, ciphertext`;
+
+const inRange = ({ from, to }: NameRange) =>
+  to === undefined ? sql`name >= ${from}` : sql`(name >= ${from} AND name < ${to})`;
 
 export class SqlSecretRecords implements SecretRecords {
   constructor(private readonly database: SqlDatabase) {}
@@ -52,12 +56,16 @@ export class SqlSecretRecords implements SecretRecords {
     });
   }
 
-  currentNames(): Promise<string[]> {
+  currentNames(prefixes: readonly string[]): Promise<string[]> {
+    const ranges = nameRanges(prefixes);
+    if (ranges.length === 0) return Promise.resolve([]);
     return this.database.run('listing secrets', function* () {
+      // One index range per prefix (no ORDER BY, which could make the planner walk the whole index instead).
       const rows = yield* select<{ name: string }>(
-        sql`SELECT name FROM secret_heads WHERE current_version IS NOT NULL ORDER BY name`,
+        sql`SELECT name FROM secret_heads
+            WHERE current_version IS NOT NULL AND (${join(ranges.map(inRange), ' OR ')})`,
       );
-      return rows.map((row) => row.name);
+      return rows.map((row) => row.name).sort();
     });
   }
 

@@ -1,14 +1,40 @@
-import type { AdminTokenRecord, AdminTokens, MetaSettings, ReplayCache } from '../store/interfaces.js';
+import type {
+  AdminTokenRecord,
+  AdminTokens,
+  MetaSettings,
+  PurgeBatch,
+  ReplayCache,
+  ReplayKey,
+} from '../store/interfaces.js';
 import { toTokenRecord, type TokenRow } from './rows.js';
 import { execute, select, sql, type SqlDatabase } from './statement.js';
 
 export class SqlReplayCache implements ReplayCache {
   constructor(private readonly database: SqlDatabase) {}
 
-  purgeExpired(nowSeconds: number): Promise<number> {
-    return this.database.run('purging used tokens', () =>
-      execute(sql`DELETE FROM used_tokens WHERE expires_at < ${nowSeconds}`),
-    );
+  purgeExpired(nowSeconds: number, window: number, after?: ReplayKey): Promise<PurgeBatch> {
+    // The walk follows the primary key, so a batch deletes neighbours on a few pages. Jti hashes are random: in
+    // expiry order nearly every deleted row was on a page of its own, each written out again per statement.
+    const from =
+      after === undefined ? sql`TRUE` : sql`(issuer, jti_sha256) > (${after.issuer}, ${after.jtiHash})`;
+    const inKeyOrder = sql`FROM used_tokens WHERE ${from} ORDER BY issuer, jti_sha256`;
+    return this.database.run('purging used tokens', function* () {
+      const [last] = yield* select<{ issuer: string; jti_sha256: string }>(
+        sql`SELECT issuer, jti_sha256 ${inKeyOrder} LIMIT 1 OFFSET ${window - 1}`,
+      );
+      // The window by its keys, not as a range up to `last`: PostgreSQL would read a row comparison's upper
+      // bound as a filter and scan the rest of the key.
+      const purged = yield* execute(
+        sql`DELETE FROM used_tokens
+            WHERE (issuer, jti_sha256) IN (SELECT issuer, jti_sha256 ${inKeyOrder} LIMIT ${window})
+              AND expires_at < ${nowSeconds}`,
+      );
+      return {
+        purged,
+        // Without a last key fewer than `window` tokens followed `after`: this batch took them all.
+        next: last === undefined ? undefined : { issuer: last.issuer, jtiHash: last.jti_sha256 },
+      };
+    });
   }
 }
 

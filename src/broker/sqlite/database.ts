@@ -2,29 +2,103 @@ import Database from 'better-sqlite3';
 import { closeSync, openSync } from 'node:fs';
 import { migrations } from '../sql/schema.js';
 import { StoreUnavailableError } from '../store/interfaces.js';
+import { Checkpointer, type CheckpointOptions } from './checkpointer.js';
+import { WalSync, type SyncFile } from './wal-sync.js';
 
 export type SqliteDatabase = Database.Database;
+
+/** The serving connection, and how its writes become durable. */
+export interface SqliteConnection {
+  readonly database: SqliteDatabase;
+  /**
+   * Resolves once every write committed so far is on disk; a write is answered only after it. Without a WAL
+   * (an in-memory database) commits are as durable as they get when they return, and this resolves at once.
+   */
+  durable(): Promise<void>;
+  /** Throws StoreUnavailableError once writes can no longer be made durable (see WalSync). */
+  assertWritable(): void;
+  /** Stops the checkpoints, waits for the sync under way, and closes the connection. */
+  close(): Promise<void>;
+}
+
+export interface SqliteOptions {
+  /** How the WAL file is flushed (tests hold or fail it). */
+  readonly syncFile?: SyncFile;
+  readonly checkpoints?: CheckpointOptions;
+}
 
 /** How long a call waits for another process's write lock before the store counts as unavailable. */
 const BUSY_DEADLINE_MS = 5000;
 
 const MIGRATIONS = migrations('sqlite');
 
-/** Opens (creating with mode 0600) and migrates the embedded database. */
-export function openSqliteDatabase(file: string): SqliteDatabase {
+/**
+ * Opens (creating with mode 0600) and migrates the embedded database. A committed secret write or audit record
+ * must survive a power cut, not only a process crash: the migration commits with synchronous=FULL, and the
+ * serving connection then commits with NORMAL and makes each write durable off the event loop (WalSync), with
+ * its checkpoints in a worker thread (Checkpointer).
+ */
+export function openSqliteDatabase(file: string, options: SqliteOptions = {}): SqliteConnection {
   if (file !== ':memory:') closeSync(openSync(file, 'a', 0o600));
   const database = new Database(file);
-  database.pragma('journal_mode = WAL');
-  // FULL: a committed secret write or audit record survives a power cut, not only a process crash.
+  const journal = database.pragma('journal_mode = WAL', { simple: true });
   database.pragma('synchronous = FULL');
   // Replicas starting at once wait for each other's migration here, where blocking is harmless.
   database.pragma(`busy_timeout = ${BUSY_DEADLINE_MS}`);
   database.pragma('foreign_keys = ON');
-  migrate(database);
+  try {
+    migrate(database);
+  } catch (error) {
+    database.close();
+    throw error;
+  }
   // From now on a locked database answers at once and guarded() waits asynchronously instead: SQLite's own
   // busy handler sleeps on the event loop, which would stall every other request of this replica meanwhile.
   database.pragma('busy_timeout = 0');
-  return database;
+  if (journal !== 'wal') {
+    // No WAL (an in-memory database): FULL stays, and its commits sync when they return.
+    return {
+      database,
+      durable: () => Promise.resolve(),
+      assertWritable: () => undefined,
+      close: async () => void database.close(),
+    };
+  }
+  return durableWal(database, file, options);
+}
+
+function durableWal(database: SqliteDatabase, file: string, options: SqliteOptions): SqliteConnection {
+  let walSync: WalSync | undefined;
+  let checkpointer: Checkpointer;
+  try {
+    // SQLite names the log after the database's full path (links resolved), which database_list gives.
+    const main = (database.pragma('database_list') as { name: string; file: string }[]).find(
+      (entry) => entry.name === 'main',
+    );
+    walSync = WalSync.open(`${main?.file ?? file}-wal`, options.syncFile);
+    checkpointer = new Checkpointer(database, file, options.checkpoints);
+  } catch (error) {
+    void walSync?.close();
+    database.close();
+    throw new StoreUnavailableError(
+      `the database's write-ahead log could not be set up: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  database.pragma('synchronous = NORMAL');
+  const sync = walSync;
+  return {
+    database,
+    durable: () => sync.durable(),
+    assertWritable: () => {
+      if (sync.failed !== undefined) throw sync.failed;
+    },
+    close: async () => {
+      await checkpointer.close();
+      await sync.close();
+      database.close();
+    },
+  };
 }
 
 function migrate(database: SqliteDatabase): void {

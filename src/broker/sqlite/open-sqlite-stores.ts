@@ -2,12 +2,13 @@ import { SqlAuditRecords } from '../sql/sql-audit-records.js';
 import { SqlSecretRecords } from '../sql/sql-secret-records.js';
 import { SqlAdminTokens, SqlMetaSettings, SqlReplayCache } from '../sql/sql-small-stores.js';
 import type { Stores } from '../store/interfaces.js';
-import { guarded, openSqliteDatabase } from './database.js';
+import { guarded, openSqliteDatabase, type SqliteOptions } from './database.js';
 import { sqliteSql } from './sqlite-sql.js';
 
-export function openSqliteStores(file: string): Stores {
-  const database = openSqliteDatabase(file);
-  const statements = sqliteSql(database);
+export function openSqliteStores(file: string, options: SqliteOptions = {}): Stores {
+  const connection = openSqliteDatabase(file, options);
+  const { database } = connection;
+  const statements = sqliteSql(connection);
   const ping = database.prepare('SELECT 1');
   return {
     kind: 'sqlite',
@@ -16,9 +17,12 @@ export function openSqliteStores(file: string): Stores {
     audit: new SqlAuditRecords(statements),
     adminTokens: new SqlAdminTokens(statements),
     meta: new SqlMetaSettings(statements),
-    ping: () => guarded(database, 'checking the database', () => void ping.get()),
-    close: async () => {
-      database.close();
-    },
+    // Not ready once writes can no longer be made durable: they all fail until a restart.
+    ping: () =>
+      guarded(database, 'checking the database', () => {
+        connection.assertWritable();
+        ping.get();
+      }),
+    close: () => connection.close(),
   };
 }

@@ -29,7 +29,11 @@ export interface SecretRecords {
   nextVersion(name: string): Promise<number>;
   /** The current version of each name that exists. */
   current(names: readonly string[]): Promise<EncryptedSecretRecord[]>;
-  currentNames(): Promise<string[]>;
+  /**
+   * The names with a current version that start with one of `prefixes` (`['']`: every name), sorted, each once.
+   * Reads only those names' range of the name index, however many others are stored.
+   */
+  currentNames(prefixes: readonly string[]): Promise<string[]>;
   list(prefix: string): Promise<SecretSummary[]>;
   /** Removes every version of `name` (ciphertexts included); false when it did not exist. */
   delete(name: string): Promise<boolean>;
@@ -65,7 +69,24 @@ export class TokenAlreadyUsedError extends CodedError {
 
 /** Used tokens are recorded with the audit record of their exchange (AuditRecords.append); this purges them. */
 export interface ReplayCache {
-  purgeExpired(nowSeconds: number): Promise<number>;
+  /**
+   * One batch of a purge that walks the used tokens in key order: looks at the next `window` of them after
+   * `after` (from the first when undefined) and forgets those that expired before `nowSeconds`. Returns how many
+   * it forgot and where the next batch starts, undefined once the walk reached the end. ReplayPurger runs the
+   * batches one by one, so however many tokens expired no statement holds the event loop or the write lock long.
+   */
+  purgeExpired(nowSeconds: number, window: number, after?: ReplayKey): Promise<PurgeBatch>;
+}
+
+/** A used token's key: a purge's walk resumes after one. */
+export interface ReplayKey {
+  readonly issuer: string;
+  readonly jtiHash: string;
+}
+
+export interface PurgeBatch {
+  readonly purged: number;
+  readonly next: ReplayKey | undefined;
 }
 
 export interface AuditEntry {

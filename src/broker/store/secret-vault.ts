@@ -77,8 +77,8 @@ export class SecretVault {
     return this.records.nextVersion(name);
   }
 
-  currentNames(): Promise<string[]> {
-    return this.records.currentNames();
+  currentNames(prefixes: readonly string[]): Promise<string[]> {
+    return this.records.currentNames(prefixes);
   }
 
   list(prefix: string): Promise<SecretSummary[]> {
