@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditChainKeys } from '../../src/broker/audit/audit-chain-keys.js';
 import { verifyAuditChain } from '../../src/broker/audit/audit-chain.js';
 import { DATABASE_FILE } from '../../src/broker/broker.js';
@@ -81,6 +81,7 @@ describe('SQLite writes wait for the WAL sync', () => {
   });
 
   it('a failed sync fails the write, every later write and readiness; reads go on', async () => {
+    const checkpointerClosed = vi.spyOn(Checkpointer.prototype, 'close');
     const stores = open();
     disk.passThrough = true;
     await append(stores, 'before');
@@ -89,6 +90,9 @@ describe('SQLite writes wait for the WAL sync', () => {
     await disk.held();
     disk.fail();
     await expect(failing).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Nothing SQLite wrote since may be copied into the database file: the checkpoints stop.
+    expect(checkpointerClosed).toHaveBeenCalled();
+    checkpointerClosed.mockRestore();
     const syncs = disk.calls.length;
     await expect(append(stores, 'later')).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(stores.meta.set('k', 'v')).rejects.toThrow(
@@ -96,7 +100,25 @@ describe('SQLite writes wait for the WAL sync', () => {
     );
     await expect(stores.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(disk.calls).toHaveLength(syncs);
-    expect((await stores.audit.head())?.seq).toBeGreaterThanOrEqual(1);
+    expect((await stores.audit.page(0, 10)).length).toBeGreaterThanOrEqual(1);
+    // The head is published: nothing proves it is on disk any more, so it is not given.
+    await expect(stores.audit.head()).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('the chain head, which is published, is given only once the commit it reads is on disk', async () => {
+    const file = join(directory, 'broker.db');
+    const stores = open(file);
+    const appended = tracked(append(stores, 'held'));
+    await disk.held();
+    // Committed but not synced: a head read now would publish a record a power cut could still undo.
+    const head = tracked(stores.audit.head());
+    await someTurns();
+    expect(head.settled).toBe(false);
+    disk.release();
+    await appended.promise;
+    await disk.held();
+    disk.release();
+    expect((await head.promise)?.seq).toBe(1);
   });
 
   it('syncs the WAL file SQLite writes, also when the database path is a link', async () => {

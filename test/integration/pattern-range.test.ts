@@ -55,6 +55,7 @@ function recording(database: SqlDatabase, statements: Statement[]): SqlDatabase 
     dialect: database.dialect,
     run: (what, work) => database.run(what, recorded(work)),
     transaction: (what, work) => database.transaction(what, recorded(work)),
+    settled: () => database.settled(),
   };
 }
 

@@ -92,6 +92,7 @@ function counting(database: SqlDatabase, statements: Statement[]): SqlDatabase {
     dialect: database.dialect,
     run: (what, work) => database.run(what, () => noted(work())),
     transaction: (what, work) => database.transaction(what, () => noted(work())),
+    settled: () => database.settled(),
   };
 }
 

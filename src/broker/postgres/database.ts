@@ -142,6 +142,8 @@ export function postgresSql(pool: PostgresPool): SqlDatabase {
   return {
     dialect: POSTGRES,
     run: (what, work) => runAsync(work(), answerOn(pool, what)),
+    // A PostgreSQL commit is durable before any other session can read it.
+    settled: () => Promise.resolve(),
     transaction: (what, work) =>
       transaction(pool, what, (client) => runAsync(work(), answerOn(client, what))),
   };

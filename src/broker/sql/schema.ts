@@ -104,7 +104,7 @@ const NAMES_IN_BYTE_ORDER: Readonly<Record<'sqlite' | 'postgres', string>> = {
  * The purge walks used_tokens in primary key order (SqlReplayCache.purgeExpired); nothing else read this index,
  * which cost every insert an update.
  */
-const NO_EXPIRY_INDEX = 'DROP INDEX used_tokens_expires_at;';
+const NO_EXPIRY_INDEX = 'DROP INDEX IF EXISTS used_tokens_expires_at;';
 
 /** The schema migrations in order, as SQL scripts of `dialect`; the database records how many it applied. */
 export function migrations(dialect: 'sqlite' | 'postgres'): readonly string[] {

@@ -78,8 +78,11 @@ export class SqlAuditRecords implements AuditRecords {
     return this.batcher.append({ record, hashFor, tokenUse });
   }
 
-  head(): Promise<{ seq: number; hash: string } | undefined> {
-    return this.database.run('reading the audit log', readHead);
+  /** The newest record, once it is on disk: the head is published, and must not be one a power cut undoes. */
+  async head(): Promise<{ seq: number; hash: string } | undefined> {
+    const head = await this.database.run('reading the audit log', readHead);
+    await this.database.settled();
+    return head;
   }
 
   page(afterSeq: number, limit: number): Promise<AuditEntry[]> {

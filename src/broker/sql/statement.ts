@@ -103,6 +103,12 @@ export interface SqlDatabase {
   run<T>(what: string, work: () => Work<T>): Promise<T>;
   /** Runs `work` in one transaction, which in SQLite holds the write lock from its start. */
   transaction<T>(what: string, work: () => Work<T>): Promise<T>;
+  /**
+   * Resolves once every commit made before the call, by any connection to this database, is on disk. What a read
+   * shows that leaves the broker (a published chain head) waits for it: with SQLite another call's commit can be
+   * read before its sync.
+   */
+  settled(): Promise<void>;
 }
 
 /** What is spelled differently between SQLite and PostgreSQL. */

@@ -31,7 +31,11 @@ export class Checkpointer {
   ) {
     database.pragma('wal_autocheckpoint = 0');
     this.worker = startModuleWorker('checkpoint-worker', import.meta.url, {
-      workerData: { file, ...DEFAULTS, ...options },
+      workerData: {
+        file,
+        intervalMs: options.intervalMs ?? DEFAULTS.intervalMs,
+        restartFrames: options.restartFrames ?? DEFAULTS.restartFrames,
+      },
     });
     // A forgotten close must not keep the process alive.
     this.worker.unref();

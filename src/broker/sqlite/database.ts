@@ -78,7 +78,8 @@ function durableWal(database: SqliteDatabase, file: string, options: SqliteOptio
     walSync = WalSync.open(`${main?.file ?? file}-wal`, options.syncFile);
     checkpointer = new Checkpointer(database, file, options.checkpoints);
   } catch (error) {
-    void walSync?.close();
+    // Setting up failed already; a failure to close the log's descriptor adds nothing to report.
+    walSync?.close().catch(() => undefined);
     database.close();
     throw new StoreUnavailableError(
       `the database's write-ahead log could not be set up: ${(error as Error).message}`,
@@ -89,7 +90,13 @@ function durableWal(database: SqliteDatabase, file: string, options: SqliteOptio
   const sync = walSync;
   return {
     database,
-    durable: () => sync.durable(),
+    // Once a sync has failed, the pages SQLite wrote may not be what is on disk: no checkpoint may copy them
+    // into the database file (nor restart the log) before a restart recovers from what the disk holds.
+    durable: () =>
+      sync.durable().catch(async (error: unknown) => {
+        await checkpointer.close();
+        throw error;
+      }),
     assertWritable: () => {
       if (sync.failed !== undefined) throw sync.failed;
     },

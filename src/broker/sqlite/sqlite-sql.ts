@@ -77,5 +77,6 @@ export function sqliteSql(connection: SqliteConnection): SqlDatabase {
       await connection.durable();
       return result;
     },
+    settled: () => connection.durable(),
   };
 }
