@@ -4,6 +4,11 @@ import type { SealAnswer, SealRequest } from './seal-worker.js';
 import { RecipientKeyError } from './sealing.js';
 import { startModuleWorker } from './threads/module-worker.js';
 
+/** Workers lost in a row after which the sealer counts as down (/readyz) and restarts wait. */
+const LOSSES_BEFORE_DOWN = 3;
+const FIRST_RESTART_DELAY_MS = 1000;
+const LONGEST_RESTART_DELAY_MS = 30_000;
+
 interface Pending {
   readonly resolve: (sealed: readonly string[]) => void;
   readonly reject: (error: Error) => void;
@@ -21,15 +26,31 @@ export class SealingThread {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private closed = false;
+  /** Workers lost since the last seal that worked, the last reason, and when a new one may start. */
+  private losses = 0;
+  private lastLoss = '';
+  private restartAt = 0;
 
-  constructor() {
+  constructor(private readonly now: () => number = () => performance.now()) {
     this.worker = this.start();
+  }
+
+  /**
+   * Why nothing can be sealed (after several workers in a row were lost), or undefined while sealing works:
+   * /readyz reports it, so a load balancer stops sending exchanges this replica would refuse.
+   */
+  get problem(): string | undefined {
+    if (this.losses < LOSSES_BEFORE_DOWN) return undefined;
+    return `the sealing thread was lost ${this.losses} times in a row (${this.lastLoss})`;
   }
 
   /** The payloads sealed to `recipient`, base64, in their order. Throws RecipientKeyError for an unusable key. */
   seal(payloads: readonly SealedPayload[], recipient: Buffer): Promise<readonly string[]> {
     if (this.closed) return Promise.reject(new Error('the sealing thread is closed'));
     if (payloads.length === 0) return Promise.resolve([]);
+    // A worker that keeps failing is not restarted for every exchange: each waits out a growing delay.
+    if (this.worker === undefined && this.now() < this.restartAt)
+      return Promise.reject(new Error(`the sealing thread is down: ${this.problem ?? this.lastLoss}`));
     const encoded = payloads.map(encodeSealedPayload);
     const lengths = encoded.map((bytes) => bytes.length);
     const plaintext = new Uint8Array(lengths.reduce((sum, length) => sum + length, 0));
@@ -76,14 +97,22 @@ export class SealingThread {
     worker.on('message', (answer: SealAnswer) => {
       const pending = this.settle(answer.id);
       if (pending === undefined) return;
-      if ('sealed' in answer) pending.resolve(answer.sealed);
-      else if (answer.refused === 'recipient')
+      if ('sealed' in answer) {
+        this.losses = 0;
+        pending.resolve(answer.sealed);
+      } else if (answer.refused === 'recipient')
         pending.reject(new RecipientKeyError('the recipient is not a usable X25519 public key'));
       else pending.reject(new Error('sealing failed in the sealing thread'));
     });
     const lost = (reason: string) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      this.losses += 1;
+      this.lastLoss = reason;
+      if (this.losses >= LOSSES_BEFORE_DOWN) {
+        const delay = FIRST_RESTART_DELAY_MS * 2 ** (this.losses - LOSSES_BEFORE_DOWN);
+        this.restartAt = this.now() + Math.min(delay, LONGEST_RESTART_DELAY_MS);
+      }
       this.failAll(new Error(`the sealing thread ${reason}`));
     };
     worker.on('error', (error) => lost(`failed: ${error.message}`));

@@ -127,6 +127,7 @@ export async function createServices(
       metrics,
       logger,
       version: BROKER_VERSION,
+      sealingProblem: () => sealer.problem,
     });
     return {
       app,

@@ -157,6 +157,23 @@ describe('the app in memory', () => {
     await expectProblem(tooLarge, 413, 'payload_too_large');
   });
 
+  it('is not ready while exchanges cannot be sealed, and releases nothing then', async () => {
+    expect((await app.request('/readyz')).status).toBe(200);
+    const sealer = broker.services.sealer;
+    // Three workers lost in a row, each while sealing.
+    for (let loss = 0; loss < 3; loss += 1) {
+      const underWay = sealer.seal([{ name: 'a', version: 1, value: 'v' }], newRecipient().publicKey);
+      sealer['worker']?.emit('error', new Error('worker crashed'));
+      await underWay.catch(() => undefined);
+    }
+    const ready = await app.request('/readyz');
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { sealing: string }).sealing).toMatch(/sealing thread was lost 3 times/);
+    const refused = await exchange(await githubToken(), ['prod/api/DB_PASSWORD']);
+    expect(refused.status).toBeGreaterThanOrEqual(500);
+    expect((await refused.json()) as Record<string, unknown>).not.toHaveProperty('secrets');
+  });
+
   it('opened no socket and listened on none', () => {
     expect(socketConnects).not.toHaveBeenCalled();
     expect(serverListens).not.toHaveBeenCalled();

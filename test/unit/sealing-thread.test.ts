@@ -46,6 +46,30 @@ describe('SealingThread', () => {
     expect(openSealed(sealed[9]!, recipient)).toEqual(payloads[9]);
   });
 
+  it('after workers lost three times in a row it reports itself down and waits before a new one, then recovers', async () => {
+    let now = 0;
+    const clocked = new SealingThread(() => now);
+    try {
+      const recipient = newRecipient();
+      for (let loss = 1; loss <= 3; loss += 1) {
+        expect(clocked.problem).toBeUndefined();
+        const underWay = clocked.seal(payloads, recipient.publicKey);
+        clocked['worker']?.emit('error', new Error(`crash ${loss}`));
+        await expect(underWay).rejects.toThrow(/the sealing thread failed/);
+      }
+      expect(clocked.problem).toMatch(/lost 3 times in a row \(failed: crash 3\)/);
+      // No new worker for every exchange meanwhile: refused at once, closed.
+      await expect(clocked.seal(payloads, recipient.publicKey)).rejects.toThrow(/the sealing thread is down/);
+      expect(clocked['worker']).toBeUndefined();
+      now += 1000;
+      const sealed = await clocked.seal(payloads, recipient.publicKey);
+      expect(openSealed(sealed[0]!, recipient)).toEqual(payloads[0]);
+      expect(clocked.problem).toBeUndefined();
+    } finally {
+      await clocked.close();
+    }
+  });
+
   it('seals nothing once closed', async () => {
     await sealer.close();
     await expect(sealer.seal(payloads, newRecipient().publicKey)).rejects.toThrow(/closed/);

@@ -11,6 +11,8 @@ export interface StatusRouteDependencies {
   readonly stores: Stores;
   readonly metrics: BrokerMetrics;
   readonly version: string;
+  /** Why exchanges cannot be sealed, or undefined while they can. */
+  readonly sealingProblem: () => string | undefined;
 }
 
 /** What the broker is and whether it can serve: /v1/info, /healthz, /readyz, /metrics. */
@@ -43,6 +45,8 @@ export function statusRoutes(deps: StatusRouteDependencies): Hono<BrokerEnv> {
     } catch (error) {
       return c.json({ status: 'unavailable', store: (error as Error).message, issuers }, 503);
     }
+    const sealing = deps.sealingProblem();
+    if (sealing !== undefined) return c.json({ status: 'unavailable', store: 'ok', sealing, issuers }, 503);
     return c.json({ status: 'ready', store: 'ok', policy: deps.policy.current.source, issuers });
   });
 
