@@ -16,6 +16,8 @@ import {
   type TokenUse,
 } from '../../src/broker/store/interfaces.js';
 import { openPostgresStores } from '../../src/broker/postgres/open-postgres-stores.js';
+import { SqlAuditRecords } from '../../src/broker/sql/sql-audit-records.js';
+import type { SqlDatabase } from '../../src/broker/sql/statement.js';
 import { openSqliteStores } from '../../src/broker/sqlite/open-sqlite-stores.js';
 import { PostgresCluster } from '../helpers/postgres.js';
 
@@ -313,6 +315,42 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
       expect(await found({ repository: 'o/%' })).toEqual([]);
       const [entry] = await audit.query({ requestId: 'r2' }, 0, 1);
       expect(entry).toEqual((await audit.page(1, 1))[0]);
+    });
+  });
+
+  describe('audit queries over a long log', () => {
+    it('search it a window at a time, letting the event loop turn between windows, and find every match once', async () => {
+      const stores = await open();
+      for (let index = 1; index <= 20; index += 1)
+        await stores.audit.append(JSON.stringify({ kind: 'test', request_id: `r${index % 7}` }), link);
+      const database = (stores.audit as unknown as { database: SqlDatabase }).database;
+      // Each statement notes how many turns the event loop has had when it is sent.
+      const turnsSeen: number[] = [];
+      let turns = 0;
+      const audit = new SqlAuditRecords(
+        { ...database, run: (what, work) => (turnsSeen.push(turns), database.run(what, work)) },
+        3,
+      );
+      let ticking = true;
+      const spin = (): void => {
+        if (!ticking) return;
+        turns += 1;
+        setImmediate(spin);
+      };
+      setImmediate(spin);
+      let found: AuditEntry[];
+      try {
+        found = await audit.query({ requestId: 'r3' }, 0, 100);
+      } finally {
+        ticking = false;
+      }
+      expect(seqs(found)).toEqual([3, 10, 17]);
+      // The newest record's number, then ceil(20 / 3) windows, each a turn of the event loop after the last.
+      expect(turnsSeen).toHaveLength(1 + 7);
+      for (let index = 2; index < turnsSeen.length; index += 1)
+        expect(turnsSeen[index]!).toBeGreaterThan(turnsSeen[index - 1]!);
+      expect(seqs(await audit.query({ requestId: 'r3' }, 3, 1))).toEqual([10]);
+      expect(seqs(await audit.query({ requestId: 'r3' }, 17, 100))).toEqual([]);
     });
   });
 
