@@ -19,6 +19,7 @@ import { openPostgresStores } from '../../src/broker/postgres/open-postgres-stor
 import { SqlAuditRecords } from '../../src/broker/sql/sql-audit-records.js';
 import type { SqlDatabase } from '../../src/broker/sql/statement.js';
 import { openSqliteStores } from '../../src/broker/sqlite/open-sqlite-stores.js';
+import { EventLoopTurns } from '../helpers/event-loop-turns.js';
 import { PostgresCluster } from '../helpers/postgres.js';
 
 let cluster: PostgresCluster;
@@ -326,23 +327,16 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
       const database = (stores.audit as unknown as { database: SqlDatabase }).database;
       // Each statement notes how many turns the event loop has had when it is sent.
       const turnsSeen: number[] = [];
-      let turns = 0;
+      const turns = new EventLoopTurns();
       const audit = new SqlAuditRecords(
-        { ...database, run: (what, work) => (turnsSeen.push(turns), database.run(what, work)) },
+        { ...database, run: (what, work) => (turnsSeen.push(turns.count), database.run(what, work)) },
         3,
       );
-      let ticking = true;
-      const spin = (): void => {
-        if (!ticking) return;
-        turns += 1;
-        setImmediate(spin);
-      };
-      setImmediate(spin);
       let found: AuditEntry[];
       try {
         found = await audit.query({ requestId: 'r3' }, 0, 100);
       } finally {
-        ticking = false;
+        turns.stop();
       }
       expect(seqs(found)).toEqual([3, 10, 17]);
       // The newest record's number, then ceil(20 / 3) windows, each a turn of the event loop after the last.

@@ -17,6 +17,7 @@ import type { AdminAuditRecord } from '../../src/broker/audit/audit-records.js';
 import { ChainHeadPublisher } from '../../src/broker/audit/chain-head-publisher.js';
 import { GENESIS_HASH } from '../../src/broker/audit/audit-batcher.js';
 import type { AuditEntry, AuditRecords } from '../../src/broker/store/interfaces.js';
+import { EventLoopTurns } from '../helpers/event-loop-turns.js';
 import { masterKeyFromBytes, type MasterKey } from '../../src/broker/store/master-key.js';
 
 class MemoryAuditRecords implements AuditRecords {
@@ -130,28 +131,20 @@ describe('verifyAuditChain', () => {
     const keys = new AuditChainKeys(master());
     const pagesRead: number[] = [];
     const turnsSeen: number[] = [];
-    let turns = 0;
+    const turns = new EventLoopTurns();
     // Answers each page at once, as SQLite does: only the walk itself can give other work a turn.
     const store = new (class extends MemoryAuditRecords {
       override page(afterSeq: number, limit: number): Promise<AuditEntry[]> {
         pagesRead.push(afterSeq);
-        turnsSeen.push(turns);
+        turnsSeen.push(turns.count);
         return super.page(afterSeq, limit);
       }
     })();
     await write(store, keys, 50);
-    // Other work: counts each turn of the event loop it gets while the walk runs.
-    let ticking = true;
-    const spin = (): void => {
-      if (!ticking) return;
-      turns += 1;
-      setImmediate(spin);
-    };
-    setImmediate(spin);
     try {
       expect(await verifyAuditChain(store, { keys, pageSize: 10 })).toMatchObject({ ok: true });
     } finally {
-      ticking = false;
+      turns.stop();
     }
     expect(pagesRead).toEqual([0, 10, 20, 30, 40, 50]);
     for (let index = 1; index < turnsSeen.length; index += 1)
