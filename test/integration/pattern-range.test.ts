@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planRelease } from '../../src/broker/exchange/release-plan.js';
+import { MAX_NAMES_READ, planRelease } from '../../src/broker/exchange/release-plan.js';
 import { SqlSecretRecords } from '../../src/broker/sql/sql-secret-records.js';
 import type { SqlDatabase, Statement, Work } from '../../src/broker/sql/statement.js';
 import { parseRequestedEntry } from '../../src/protocol/secret-names.js';
@@ -118,14 +118,14 @@ describe.each(['sqlite', 'postgres'] as const)('a pattern request on %s', (kind)
   async function request(store: Opened, entry: string, granted = grants) {
     let read = 0;
     store.statements.length = 0;
-    const plan = await planRelease([parseRequestedEntry(entry)], granted, async (prefixes) => {
-      const names = await store.records.currentNames(prefixes);
+    const plan = await planRelease([parseRequestedEntry(entry)], granted, async (prefixes, limit) => {
+      const names = await store.records.currentNames(prefixes, limit);
       read += names.length;
       return names;
     });
     expect(store.statements).toHaveLength(1);
     const rows = await rowsRead(store, store.statements[0] as Statement);
-    return { released: [...plan.names.keys()], read, rows };
+    return { released: [...plan.names.keys()], tooWide: plan.tooWide, read, rows };
   }
 
   it('reads only the matching range, with 100,000 names stored as with 1,000', async () => {
@@ -140,6 +140,20 @@ describe.each(['sqlite', 'postgres'] as const)('a pattern request on %s', (kind)
     expect(large.read).toBe(UNDER_PREFIX);
     expect(small.read).toBe(UNDER_PREFIX);
     if (kind === 'postgres') expect(large.rows).toBe(UNDER_PREFIX);
+  }, 60_000);
+
+  it(`refuses a pattern with more than ${MAX_NAMES_READ} stored names under its prefixes, reading one more at most`, async () => {
+    const store = await open();
+    await store.names.insert([...STORED_NEAR, ...filler(0, MAX_NAMES_READ)]);
+    const wide = await request(store, 'prod/*');
+    expect(wide.tooWide).toEqual(['prod/*']);
+    expect(wide.released).toEqual([]);
+    expect(wide.read).toBe(MAX_NAMES_READ + 1);
+    if (kind === 'postgres') expect(wide.rows).toBe(MAX_NAMES_READ + 1);
+    // A narrower pattern over the same store is served as before.
+    const narrow = await request(store, 'prod/db/*');
+    expect(narrow.tooWide).toEqual([]);
+    expect(narrow.released).toEqual(WANTED);
   }, 60_000);
 
   it('a pattern that starts with a wildcard reads only under the grants it overlaps', async () => {

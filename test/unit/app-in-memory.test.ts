@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAdminToken } from '../../src/broker/admin/admin-credentials.js';
 import { MAX_EXCHANGE_BODY_BYTES } from '../../src/broker/http/create-app.js';
 import { newRecipient, openSealed } from '../helpers/broker-harness.js';
+import { MAX_NAMES_READ } from '../../src/broker/exchange/release-plan.js';
 import { startInMemoryBroker, type InMemoryBroker } from '../helpers/in-memory-broker.js';
 
 const socketConnects = vi.spyOn(net.Socket.prototype, 'connect');
@@ -155,6 +156,30 @@ describe('the app in memory', () => {
     );
     const tooLarge = await admin('POST', '/tokens', { label: 'x'.repeat(64 * 1024), role: 'auditor' });
     await expectProblem(tooLarge, 413, 'payload_too_large');
+  });
+
+  it('refuses a pattern that would look through too many stored names, saying how to narrow it', async () => {
+    const vault = broker.services.vault;
+    const asked: number[] = [];
+    const currentNames = vault.currentNames.bind(vault);
+    vault.currentNames = async (prefixes, limit) => {
+      asked.push(limit ?? Infinity);
+      return Array.from({ length: limit ?? 0 }, (_, index) => `prod/api/MANY_${index}`);
+    };
+    try {
+      const problem = await expectProblem(
+        await exchange(await githubToken(), ['prod/api/*']),
+        400,
+        'invalid_request',
+      );
+      expect(problem.detail).toBe(
+        `prod/api/* would have to look through more than ${MAX_NAMES_READ} stored names. Nothing was released.`,
+      );
+      expect(problem.hint).toMatch(/narrower patterns/);
+      expect(asked).toEqual([MAX_NAMES_READ + 1]);
+    } finally {
+      vault.currentNames = currentNames;
+    }
   });
 
   it('is not ready while exchanges cannot be sealed, and releases nothing then', async () => {

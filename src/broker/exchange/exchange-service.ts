@@ -24,7 +24,7 @@ import {
 import type { SealingThread } from '../sealing-thread.js';
 import { TokenAlreadyUsedError, type TokenUse } from '../store/interfaces.js';
 import type { DecryptedSecret, SecretVault } from '../store/secret-vault.js';
-import { planRelease } from './release-plan.js';
+import { MAX_NAMES_READ, planRelease } from './release-plan.js';
 import type { TokenBuckets } from '../traffic/token-bucket.js';
 import { claimedIdentity, NO_IDENTITY, workloadIdentity } from '../audit/workload.js';
 import type { SpentTokens } from './spent-tokens.js';
@@ -196,7 +196,7 @@ export class ExchangeService {
     const plan = await planRelease(
       entries,
       grants,
-      (prefixes) => this.deps.vault.currentNames(prefixes),
+      (prefixes, limit) => this.deps.vault.currentNames(prefixes, limit),
       budget,
     );
     const secrets = await this.deps.vault.readCurrent([...plan.names.keys()]);
@@ -209,6 +209,16 @@ export class ExchangeService {
     ];
     if (plan.notGranted.length > 0) {
       throw denied(plan.notGranted, notFound, entries, policy.rules, verified, budget);
+    }
+    if (plan.tooWide.length > 0) {
+      throw new BrokerError(
+        'invalid_request',
+        `${plan.tooWide.join(', ')} would have to look through more than ${MAX_NAMES_READ} stored names. Nothing was released.`,
+        {
+          secrets: [...plan.tooWide],
+          hint: 'request narrower patterns (a longer literal prefix, such as prod/api/* rather than prod/*), or name the secrets',
+        },
+      );
     }
     if (notFound.length > 0) {
       throw new BrokerError(

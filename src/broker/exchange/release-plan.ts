@@ -10,13 +10,21 @@ export interface ReleasePlan {
   readonly notGranted: readonly string[];
   /** Non-optional patterns that are granted but match no stored secret. */
   readonly emptyPatterns: readonly string[];
+  /** The granted patterns, when the names under their prefixes are more than MAX_NAMES_READ (nothing expanded). */
+  readonly tooWide: readonly string[];
 }
+
+/**
+ * Stored names one request's patterns may read (the names under their and the grants' prefixes). Beyond it
+ * the request is refused rather than reading on: a request's work stays bounded whatever a grant covers.
+ */
+export const MAX_NAMES_READ = 10_000;
 
 /**
  * Reads the stored secret names that start with one of `prefixes` (only called when a requested pattern
  * overlaps what is granted): a superset of what the patterns may release, read as ranges of the name index.
  */
-export type StoredNames = (prefixes: readonly string[]) => Promise<readonly string[]>;
+export type StoredNames = (prefixes: readonly string[], limit: number) => Promise<readonly string[]>;
 
 /**
  * Where every granted name a pattern matches lies: for each pattern and grant, the longer of their literal
@@ -64,7 +72,7 @@ export async function planRelease(
       notGranted.push(entry.raw);
     }
   }
-  if (grantedPatterns.length === 0) return { names, notGranted, emptyPatterns };
+  if (grantedPatterns.length === 0) return { names, notGranted, emptyPatterns, tooWide: [] };
 
   // Only the names under the patterns' and grants' prefixes are read: a superset, so granted first (the admin's
   // globs), then the requested pattern, each name at most once per pattern.
@@ -72,11 +80,14 @@ export async function planRelease(
     grantedPatterns.map((entry) => entry.glob),
     grants.namePrefixes,
   );
-  const granted = (await storedNames(prefixes)).filter((name) => grants.isGranted(name));
+  const read = await storedNames(prefixes, MAX_NAMES_READ + 1);
+  if (read.length > MAX_NAMES_READ)
+    return { names, notGranted, emptyPatterns, tooWide: grantedPatterns.map((entry) => entry.raw) };
+  const granted = read.filter((name) => grants.isGranted(name));
   for (const entry of grantedPatterns) {
     const matches = granted.filter((name) => entry.glob.test(name, meter)).sort();
     for (const name of matches) want(name, false, entry.raw);
     if (matches.length === 0 && !entry.optional) emptyPatterns.push(entry.raw);
   }
-  return { names, notGranted, emptyPatterns };
+  return { names, notGranted, emptyPatterns, tooWide: [] };
 }

@@ -2,7 +2,7 @@ import type { EncryptedValue } from '../store/envelope.js';
 import type { EncryptedSecretRecord, SecretRecords, SecretSummary } from '../store/interfaces.js';
 import { currentInOrder, toSecretRecord, type VersionRow } from './rows.js';
 import { nameRanges, type NameRange } from './name-ranges.js';
-import { execute, join, select, sql, type SqlDatabase } from './statement.js';
+import { execute, join, raw, select, sql, type SqlDatabase } from './statement.js';
 
 const VERSION_COLUMNS = sql`name, version, key_id, wrapped_key, nonce, ciphertext`;
 
@@ -56,14 +56,15 @@ export class SqlSecretRecords implements SecretRecords {
     });
   }
 
-  currentNames(prefixes: readonly string[]): Promise<string[]> {
+  currentNames(prefixes: readonly string[], limit?: number): Promise<string[]> {
     const ranges = nameRanges(prefixes);
     if (ranges.length === 0) return Promise.resolve([]);
+    const atMost = limit === undefined ? raw('') : sql` LIMIT ${limit}`;
     return this.database.run('listing secrets', function* () {
       // One index range per prefix (no ORDER BY, which could make the planner walk the whole index instead).
       const rows = yield* select<{ name: string }>(
         sql`SELECT name FROM secret_heads
-            WHERE current_version IS NOT NULL AND (${join(ranges.map(inRange), ' OR ')})`,
+            WHERE current_version IS NOT NULL AND (${join(ranges.map(inRange), ' OR ')})${atMost}`,
       );
       return rows.map((row) => row.name).sort();
     });

@@ -31,9 +31,9 @@ export interface SecretRecords {
   current(names: readonly string[]): Promise<EncryptedSecretRecord[]>;
   /**
    * The names with a current version that start with one of `prefixes` (`['']`: every name), sorted, each once.
-   * Reads only those names' range of the name index, however many others are stored.
+   * Reads only those names' range of the name index, however many others are stored, and at most `limit` of them.
    */
-  currentNames(prefixes: readonly string[]): Promise<string[]>;
+  currentNames(prefixes: readonly string[], limit?: number): Promise<string[]>;
   list(prefix: string): Promise<SecretSummary[]>;
   /** Removes every version of `name` (ciphertexts included); false when it did not exist. */
   delete(name: string): Promise<boolean>;

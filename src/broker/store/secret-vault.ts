@@ -77,8 +77,8 @@ export class SecretVault {
     return this.records.nextVersion(name);
   }
 
-  currentNames(prefixes: readonly string[]): Promise<string[]> {
-    return this.records.currentNames(prefixes);
+  currentNames(prefixes: readonly string[], limit?: number): Promise<string[]> {
+    return this.records.currentNames(prefixes, limit);
   }
 
   list(prefix: string): Promise<SecretSummary[]> {
