@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { Agent, get, request } from 'node:http';
+import { get } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -28,6 +28,7 @@ import sodium from 'sodium-native';
 import { LocalIssuer, localWorkloadClaims } from '../src/dev/local-issuer.js';
 import { BROKER_CLI, REPO_ROOT } from '../test/helpers/child-process.js';
 import { freePort } from '../test/helpers/free-port.js';
+import { closedLoop, openLoop, quantile, sequentialLatencies, type Job, type Target } from './load-driver.js';
 
 const AUDIENCE = 'https://secrets.probe.example';
 const SECRETS = Number(process.env.PROBE_SECRETS ?? 10);
@@ -45,15 +46,6 @@ const recipient = (() => {
   sodium.crypto_box_keypair(publicKey, Buffer.alloc(32));
   return publicKey.toString('base64');
 })();
-// Below the broker's limit of connections per client address (256), past which it refuses them.
-let agent = new Agent({ keepAlive: true, maxSockets: 200 });
-
-/** Fresh connections for a new phase: one kept alive over a pause may be closed by the broker as it is reused. */
-function renewConnections(): void {
-  agent.destroy();
-  agent = new Agent({ keepAlive: true, maxSockets: 200 });
-}
-
 interface Broker {
   /** The checkout and Node options it was started with. */
   readonly variant: string;
@@ -114,93 +106,6 @@ async function seed(url: string): Promise<string[]> {
   return names;
 }
 
-/** One exchange; resolves with its HTTP status once the whole response has arrived. */
-function exchange(url: string, token: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const outgoing = request(
-      `${url}/v1/exchange`,
-      {
-        method: 'POST',
-        agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          authorization: `Bearer ${token}`,
-        },
-      },
-      (response) => {
-        response.on('data', () => {});
-        response.on('end', () => resolve(response.statusCode ?? 0));
-        response.on('error', reject);
-      },
-    );
-    outgoing.on('error', reject);
-    outgoing.end(body);
-  });
-}
-
-async function closedLoop(url: string, tokens: string[], body: string): Promise<number> {
-  let next = 0;
-  let failed = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: PEAK_IN_FLIGHT }, async () => {
-      while (next < tokens.length) {
-        if ((await exchange(url, tokens[next++] as string, body)) !== 200) failed += 1;
-      }
-    }),
-  );
-  if (failed > 0) throw new Error(`${failed} exchanges failed in the closed loop`);
-  return tokens.length / ((performance.now() - started) / 1000);
-}
-
-interface OpenLoopResult {
-  latencies: number[];
-  failed: number;
-}
-
-/** Poisson arrivals at `rate`: each request leaves at its scheduled time (or as soon after as this loop runs). */
-async function openLoop(url: string, tokens: string[], body: string, rate: number): Promise<OpenLoopResult> {
-  const schedule: number[] = [];
-  let at = 0;
-  for (let index = 0; index < tokens.length; index += 1) {
-    at += -Math.log(1 - Math.random()) / rate;
-    schedule.push(at * 1000);
-  }
-  const latencies: number[] = [];
-  let failed = 0;
-  const pending: Promise<void>[] = [];
-  const started = performance.now();
-  let next = 0;
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const now = performance.now() - started;
-      while (next < schedule.length && (schedule[next] as number) <= now) {
-        const scheduled = started + (schedule[next] as number);
-        pending.push(
-          exchange(url, tokens[next] as string, body).then(
-            (status) => {
-              if (status === 200) latencies.push(performance.now() - scheduled);
-              else failed += 1;
-            },
-            () => {
-              failed += 1;
-            },
-          ),
-        );
-        next += 1;
-      }
-      if (next >= schedule.length) return resolve();
-      const wait = (schedule[next] as number) - (performance.now() - started);
-      if (wait > 1) setTimeout(tick, Math.max(0, wait - 1));
-      else setImmediate(tick);
-    };
-    tick();
-  });
-  await Promise.all(pending);
-  return { latencies, failed };
-}
-
 /** CPU seconds (user + system) of the broker's main thread and of the whole process so far (Linux /proc). */
 async function cpuSeconds(pid: number): Promise<{ main: number; all: number }> {
   const read = async (path: string) => {
@@ -248,12 +153,21 @@ async function brokerFigures(url: string): Promise<BrokerFigures> {
   };
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+/** `count` exchanges, each with a fresh token, all asking for the same secrets. */
+async function mintJobs(issuer: LocalIssuer, count: number, body: string): Promise<Job[]> {
+  const tokens = await Promise.all(Array.from({ length: count }, () => issuer.mint(AUDIENCE)));
+  return tokens.map((token) => ({ token, body }));
 }
 
-function mintTokens(issuer: LocalIssuer, count: number): Promise<string[]> {
-  return Promise.all(Array.from({ length: count }, () => issuer.mint(AUDIENCE)));
+function targetOf(broker: Broker): Target {
+  return { host: '127.0.0.1', port: Number(new URL(broker.url).port), transport: 'keep-alive' };
+}
+
+/** Exchanges a second over a closed loop of all `jobs`; every one must succeed. */
+async function peakRate(broker: Broker, jobs: readonly Job[]): Promise<number> {
+  const { ok, errors, seconds } = await closedLoop([targetOf(broker)], jobs, PEAK_IN_FLIGHT);
+  if (errors > 0) throw new Error(`${errors} exchanges failed in the closed loop`);
+  return ok / seconds;
 }
 
 async function main(): Promise<void> {
@@ -275,10 +189,8 @@ async function main(): Promise<void> {
     );
     const peaks: number[] = [];
     for (const [index, broker] of brokers.entries()) {
-      await closedLoop(broker.url, await mintTokens(issuer, 1000), bodies[index] as string);
-      peaks.push(
-        await closedLoop(broker.url, await mintTokens(issuer, PEAK_REQUESTS), bodies[index] as string),
-      );
+      await peakRate(broker, await mintJobs(issuer, 1000, bodies[index] as string));
+      peaks.push(await peakRate(broker, await mintJobs(issuer, PEAK_REQUESTS, bodies[index] as string)));
     }
     console.log(
       `latency probe: ${cpus().length} cores, Node ${process.version}, one replica, ${SECRETS} secrets, ${SECONDS} s a round`,
@@ -292,17 +204,12 @@ async function main(): Promise<void> {
       );
     }
     for (const [index, broker] of brokers.entries()) {
-      const tokens = await mintTokens(issuer, SEQUENTIAL);
-      const latencies: number[] = [];
-      for (const token of tokens) {
-        const started = performance.now();
-        if ((await exchange(broker.url, token, bodies[index] as string)) !== 200)
-          throw new Error('an exchange failed');
-        latencies.push(performance.now() - started);
-      }
-      const sorted = latencies.sort((a, b) => a - b);
+      const sorted = await sequentialLatencies(
+        targetOf(broker),
+        await mintJobs(issuer, SEQUENTIAL, bodies[index] as string),
+      );
       console.log(
-        `  [${index}] one at a time: p50 ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms, max ${percentile(sorted, 100).toFixed(2)} ms`,
+        `  [${index}] one at a time: p50 ${quantile(sorted, 0.5).toFixed(2)} ms, p99 ${quantile(sorted, 0.99).toFixed(2)} ms, max ${quantile(sorted, 1).toFixed(2)} ms`,
       );
     }
     console.log(
@@ -310,35 +217,32 @@ async function main(): Promise<void> {
     );
     for (let round = 1; round <= ROUNDS; round += 1) {
       for (const [index, broker] of brokers.entries()) {
-        const tokens = await mintTokens(issuer, Math.round((rates[index] as number) * SECONDS));
-        renewConnections();
+        const jobs = await mintJobs(
+          issuer,
+          Math.round((rates[index] as number) * SECONDS),
+          bodies[index] as string,
+        );
         const before = await brokerFigures(broker.url);
         const own = monitorEventLoopDelay({ resolution: 1 });
         own.enable();
         const cpuBefore = await cpuSeconds(broker.child.pid as number);
-        const { latencies, failed } = await openLoop(
-          broker.url,
-          tokens,
-          bodies[index] as string,
-          rates[index] as number,
-        );
+        const { latencies, errors } = await openLoop([targetOf(broker)], jobs, rates[index] as number);
         own.disable();
         const cpuAfter = await cpuSeconds(broker.child.pid as number);
         const after = await brokerFigures(broker.url);
         const share = (key: 'within5' | 'within10') =>
           ((100 * (after[key] - before[key])) / (after.allowed - before.allowed)).toFixed(2);
-        const perExchange = (seconds: number) => ((seconds * 1000) / tokens.length).toFixed(2);
-        const sorted = latencies.sort((a, b) => a - b);
+        const perExchange = (seconds: number) => ((seconds * 1000) / jobs.length).toFixed(2);
         const columns = [
           String(round).padStart(5),
           `[${index}]`.padStart(6),
-          String(tokens.length).padStart(6),
-          ...[50, 99, 99.9, 100].map((p) =>
-            percentile(sorted, p)
+          String(jobs.length).padStart(6),
+          ...[0.5, 0.99, 0.999, 1].map((q) =>
+            quantile(latencies, q)
               .toFixed(2)
-              .padStart(p === 99.9 ? 10 : 8),
+              .padStart(q === 0.999 ? 10 : 8),
           ),
-          String(failed).padStart(8),
+          String(errors).padStart(8),
           after.loopMaxMs.toFixed(2).padStart(20),
           (own.max / 1e6).toFixed(2).padStart(19),
           `${perExchange(cpuAfter.main - cpuBefore.main)}, ${perExchange(cpuAfter.all - cpuBefore.all)}`.padStart(
@@ -355,7 +259,6 @@ async function main(): Promise<void> {
       await new Promise((resolve) => broker.child.once('exit', resolve));
     }
     await issuer.stop();
-    agent.destroy();
   }
 }
 

@@ -145,6 +145,22 @@ export async function closedLoop(
   return { ok, errors, seconds: (lastResponse - started) / 1000 };
 }
 
+/** Each job sent after the previous one's answer: milliseconds per exchange, sorted (the latency without load). */
+export async function sequentialLatencies(target: Target, jobs: readonly Job[]): Promise<Float64Array> {
+  const sender = new Sender(target);
+  const latencies = new Float64Array(jobs.length);
+  try {
+    for (const [index, job] of jobs.entries()) {
+      const started = performance.now();
+      if ((await sender.exchange(job)) !== 200) throw new Error('an exchange failed');
+      latencies[index] = performance.now() - started;
+    }
+  } finally {
+    sender.close();
+  }
+  return latencies.sort();
+}
+
 /** Arrival times in ms from the start: exponential gaps with mean 1000/rate (a Poisson process). */
 function poissonArrivals(count: number, rate: number): Float64Array {
   const arrivals = new Float64Array(count);
