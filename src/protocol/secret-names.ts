@@ -56,20 +56,87 @@ function compileSecretPattern(pattern: string): Glob | string {
   }
 }
 
-/** One entry of an exchange request: a name or a pattern, optionally marked optional by a trailing "?". */
+/** One name an entry asks for, at its current version or at the version written after "@". */
+export interface SecretReference {
+  readonly name: string;
+  /** Set by `NAME@N`; undefined asks for the current version. */
+  readonly version: number | undefined;
+}
+
+/**
+ * One entry of an exchange request: a pattern, or one or more names (`a|b`: the first granted and stored wins),
+ * each optionally at a version (`NAME@3`), the whole entry optionally marked optional by a trailing "?".
+ */
 export interface RequestedEntry {
   /** The entry as the client sent it. */
   readonly raw: string;
-  /** The name or pattern without the optional marker. */
+  /** The entry without the optional marker: a pattern, a name, `NAME@N` or `a|b`. */
   readonly target: string;
   readonly optional: boolean;
   readonly isPattern: boolean;
-  /** The target compiled: a literal glob for a name. */
+  /** The pattern compiled; for names, the first one as a literal glob. */
   readonly glob: Glob;
+  /** The names in the order written (one for a plain name, none for a pattern). */
+  readonly alternatives: readonly SecretReference[];
 }
 
 export class RequestedEntryError extends CodedError {
   readonly code = 'requested_entry_invalid';
+}
+
+/** Names one entry may list as alternatives (`a|b|c`). */
+export const MAX_ALTERNATIVES = 10;
+/** Longest entry: MAX_ALTERNATIVES names of the longest length, each with a version, and the separators. */
+export const MAX_ENTRY_LENGTH = MAX_ALTERNATIVES * (SECRET_NAME_MAX_LENGTH + 11) + MAX_ALTERNATIVES;
+/** Highest version a request may name: versions are stored as 32-bit integers. */
+export const MAX_VERSION = 2_147_483_647;
+const VERSION_DIGITS = /^[1-9][0-9]{0,9}$/;
+
+/** The version written after "@", or why it is not one. */
+function parseVersion(text: string): number | string {
+  if (text === '')
+    return 'nothing follows "@": write NAME@3 for version 3, or leave out "@" for the current version';
+  if (text === '0') return 'versions start at 1';
+  if (!VERSION_DIGITS.test(text) || Number(text) > MAX_VERSION) {
+    return `"${text}" is not a version: write a whole number from 1 to ${MAX_VERSION}, without sign or leading zeros`;
+  }
+  return Number(text);
+}
+
+/** One alternative of a names entry: a name, optionally `@N`; or why it is not one. */
+function parseReference(text: string): SecretReference | string {
+  const at = text.indexOf('@');
+  const name = at === -1 ? text : text.slice(0, at);
+  if (name !== '' && hasGlobCharacters(name)) {
+    return `"${name}" is a pattern: only names can be given a version or alternatives`;
+  }
+  const problem = secretNameProblem(name);
+  if (problem !== undefined) return problem;
+  if (at === -1) return { name, version: undefined };
+  const version = parseVersion(text.slice(at + 1));
+  return typeof version === 'string' ? version : { name, version };
+}
+
+/** The names of a `a|b` or `NAME@N` entry, or why they are not valid. */
+function parseAlternatives(target: string): SecretReference[] | string {
+  const parts = target.split('|');
+  if (parts.length > MAX_ALTERNATIVES) {
+    return `it lists ${parts.length} alternatives; the limit is ${MAX_ALTERNATIVES}`;
+  }
+  const references: SecretReference[] = [];
+  for (const [index, part] of parts.entries()) {
+    if (part === '') {
+      return `alternative ${index + 1} is empty (a leading, trailing or doubled "|"): write a|b, each a secret name`;
+    }
+    const reference = parseReference(part);
+    if (typeof reference === 'string')
+      return parts.length === 1 ? reference : `alternative ${index + 1}: ${reference}`;
+    if (references.some((seen) => seen.name === reference.name && seen.version === reference.version)) {
+      return `it lists "${part}" twice`;
+    }
+    references.push(reference);
+  }
+  return references;
 }
 
 /**
@@ -77,10 +144,29 @@ export class RequestedEntryError extends CodedError {
  * optional marker, never a glob (write "[a-z]" to match one character at the end).
  */
 export function parseRequestedEntry(raw: string): RequestedEntry {
+  if (raw.length > MAX_ENTRY_LENGTH) {
+    throw new RequestedEntryError(
+      `an entry of ${raw.length} characters starting ${JSON.stringify(raw.slice(0, 40))}: the limit is ${MAX_ENTRY_LENGTH}`,
+    );
+  }
   const optional = raw.endsWith('?');
   const target = optional ? raw.slice(0, -1) : raw;
-  const isPattern = hasGlobCharacters(target);
-  const compiled = compileSecretTarget(target);
-  if (typeof compiled === 'string') throw new RequestedEntryError(`${JSON.stringify(raw)}: ${compiled}`);
-  return { raw, target, optional, isPattern, glob: compiled };
+  if (!target.includes('|') && !target.includes('@')) {
+    const isPattern = hasGlobCharacters(target);
+    const compiled = compileSecretTarget(target);
+    if (typeof compiled === 'string') throw new RequestedEntryError(`${JSON.stringify(raw)}: ${compiled}`);
+    return {
+      raw,
+      target,
+      optional,
+      isPattern,
+      glob: compiled,
+      alternatives: isPattern ? [] : [{ name: target, version: undefined }],
+    };
+  }
+  const alternatives = parseAlternatives(target);
+  if (typeof alternatives === 'string')
+    throw new RequestedEntryError(`${JSON.stringify(raw)}: ${alternatives}`);
+  const first = alternatives[0] as SecretReference;
+  return { raw, target, optional, isPattern: false, glob: compileGlob(first.name), alternatives };
 }

@@ -3,7 +3,7 @@
  * exchange requests with. Client code imports wire-shapes.ts, so the client bundles carry no zod.
  */
 import { z } from 'zod';
-import { SECRET_NAME_MAX_LENGTH } from './secret-names.js';
+import { MAX_ENTRY_LENGTH } from './secret-names.js';
 import { MAX_SECRETS_PER_REQUEST } from './wire-shapes.js';
 
 export * from './wire-shapes.js';
@@ -16,7 +16,7 @@ export const exchangeRequestSchema = z.strictObject({
     .string()
     .regex(BASE64_32_BYTES, 'must be the standard base64 encoding of a 32-byte X25519 public key'),
   secrets: z
-    .array(z.string().max(SECRET_NAME_MAX_LENGTH + 1))
+    .array(z.string().max(MAX_ENTRY_LENGTH))
     .min(1, 'must name at least one secret')
     .max(MAX_SECRETS_PER_REQUEST, `must name at most ${MAX_SECRETS_PER_REQUEST} secrets`),
 });

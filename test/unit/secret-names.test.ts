@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   parseRequestedEntry,
+  MAX_ENTRY_LENGTH,
+  MAX_VERSION,
   RequestedEntryError,
   secretNameProblem,
 } from '../../src/protocol/secret-names.js';
@@ -60,5 +62,46 @@ describe('requested entries', () => {
     expect(() => parseRequestedEntry('prod/{a')).toThrow(/closing/);
     expect(() => parseRequestedEntry('prod/a b*')).toThrow(/neither a name character nor a glob/);
     expect(() => parseRequestedEntry('?')).toThrow(/empty/);
+  });
+});
+
+describe('versions and alternatives in entries', () => {
+  it('parses NAME@N, a|b and both, optional as a whole', () => {
+    expect(parseRequestedEntry('prod/DB@3').alternatives).toEqual([{ name: 'prod/DB', version: 3 }]);
+    expect(parseRequestedEntry('prod/DB').alternatives).toEqual([{ name: 'prod/DB', version: undefined }]);
+    expect(parseRequestedEntry('prod/*').alternatives).toEqual([]);
+    const entry = parseRequestedEntry('prod/api/DB|shared/DB@2?');
+    expect(entry).toMatchObject({ optional: true, isPattern: false, target: 'prod/api/DB|shared/DB@2' });
+    expect(entry.alternatives).toEqual([
+      { name: 'prod/api/DB', version: undefined },
+      { name: 'shared/DB', version: 2 },
+    ]);
+    expect(entry.glob.literal).toBe('prod/api/DB');
+    expect(parseRequestedEntry(`A@${MAX_VERSION}`).alternatives[0]?.version).toBe(MAX_VERSION);
+  });
+
+  it.each([
+    ['A@', /nothing follows "@"/],
+    ['A@0', /versions start at 1/],
+    ['A@-1', /not a version/],
+    ['A@01', /not a version/],
+    ['A@1.5', /not a version/],
+    ['A@1e3', /not a version/],
+    [`A@${MAX_VERSION + 1}`, /not a version/],
+    ['A@3@4', /not a version/],
+    ['@3', /name is empty/],
+    ['prod/*@3', /is a pattern/],
+    ['a||b', /alternative 2 is empty/],
+    ['|a', /alternative 1 is empty/],
+    ['a|', /alternative 2 is empty/],
+    ['|', /alternative 1 is empty/],
+    ['a|prod/*', /alternative 2: "prod\/\*" is a pattern/],
+    ['a|a', /twice/],
+    ['a|../b', /alternative 2: .*".." segment/],
+    [Array.from({ length: 100 }, (_, index) => `s${index}`).join('|'), /100 alternatives; the limit is 10/],
+    ['x'.repeat(MAX_ENTRY_LENGTH + 1), /the limit is/],
+  ])('refuses %j with a clear message', (raw, message) => {
+    expect(() => parseRequestedEntry(raw)).toThrow(RequestedEntryError);
+    expect(() => parseRequestedEntry(raw)).toThrow(message);
   });
 });
