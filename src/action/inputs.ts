@@ -1,5 +1,6 @@
 import { brokerUrlProblem, normalBrokerUrl } from '../client/broker-url.js';
-import { InputError, parseSecretLines, type SecretLine } from '../client/secret-lines.js';
+import { InputError, parseListLines, parseSecretLines, type SecretLine } from '../client/secret-lines.js';
+import type { RequestedEntry } from '../protocol/secret-names.js';
 
 export { InputError, parseSecretLines, type SecretLine };
 
@@ -9,7 +10,12 @@ export interface ActionInputs {
   /** As `normalBrokerUrl` writes it: the default audience too. */
   readonly brokerUrl: string;
   readonly audience: string;
+  /** The entries to fetch; none with list-only. */
   readonly lines: readonly SecretLine[];
+  /** list-only: ask which secrets this job may read (names and versions, no value); nothing is exported. */
+  readonly listOnly: boolean;
+  /** list-only: the names and patterns the list is narrowed to (none: everything). */
+  readonly listEntries: readonly RequestedEntry[];
   readonly run: string | undefined;
   readonly exportEnv: boolean;
   readonly file: string | undefined;
@@ -53,7 +59,9 @@ function brokerUrlInput(text: string): string {
 
 export function parseInputs(getInput: (name: string) => string): ActionInputs {
   const brokerUrl = brokerUrlInput(getInput('broker-url').trim());
-  const lines = parseSecretLines(getInput('secrets'));
+  const listOnly = booleanInput(getInput, 'list-only', false);
+  const lines = listOnly ? [] : parseSecretLines(getInput('secrets'));
+  const listEntries = listOnly ? parseListLines(getInput('secrets')) : [];
   const fileFormat = getInput('file-format').trim() || 'dotenv';
   if (fileFormat !== 'dotenv' && fileFormat !== 'json') {
     throw new InputError(`the file-format input must be dotenv or json, not "${fileFormat}"`);
@@ -63,10 +71,18 @@ export function parseInputs(getInput: (name: string) => string): ActionInputs {
   if (run !== undefined && file !== undefined) {
     throw new InputError("use either run (secrets only in that command's environment) or file, not both");
   }
+  if (listOnly && (run !== undefined || file !== undefined)) {
+    throw new InputError(
+      `list-only fetches no value, so the ${run === undefined ? 'file' : 'run'} input has nothing to use: ` +
+        'remove it, or run this action again without list-only in a later step',
+    );
+  }
   return {
     brokerUrl,
     audience: getInput('audience').trim() || brokerUrl,
     lines,
+    listOnly,
+    listEntries,
     run,
     exportEnv: booleanInput(getInput, 'export-env', true),
     file,

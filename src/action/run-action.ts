@@ -1,8 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { BrokerCallOptions } from '../client/broker-calls.js';
 import { fetchSecrets, type ReleasedSecret } from '../client/exchange-client.js';
 import { githubRunnerTokens } from '../client/token-sources.js';
-import { planExports, type ExportItem } from '../client/export-plan.js';
+import { fallbackNotes, fallbackReason, planExports, type ExportItem } from '../client/export-plan.js';
+import { listSecrets } from '../client/list-client.js';
 import { formatDotenv, formatJson } from '../client/formats.js';
 import { checkPathFree } from '../client/private-files.js';
 import { printable } from '../protocol/printable.js';
@@ -39,11 +41,9 @@ export async function runAction(): Promise<void> {
       process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN ?? '',
       inputs.audience,
     );
-    const destinations = await checkDestinations(inputs);
-    const released = await fetchSecrets({
+    const call: BrokerCallOptions = {
       brokerUrl: inputs.brokerUrl,
-      entries: inputs.lines.map((line) => line.entry.raw),
-      // Masked as soon as it arrives. fetchSecrets bounds the wait by the time the step has left; the request
+      // Masked as soon as it arrives. The client bounds the wait by the time the step has left; the request
       // itself by its own cap, and index.ts ends the process so a request given up on holds nothing open.
       getToken: async () => {
         const token = await tokens.next();
@@ -56,7 +56,13 @@ export async function runAction(): Promise<void> {
         core.info(
           `The broker did not answer (${printable(reason)}); retry ${attempt} of ${inputs.retries} in ${(delayMs / 1000).toFixed(1)} s.`,
         ),
-    });
+    };
+    if (inputs.listOnly) {
+      await listOnly(inputs, call);
+      return;
+    }
+    const destinations = await checkDestinations(inputs);
+    const released = await fetchSecrets({ ...call, entries: inputs.lines.map((line) => line.entry.raw) });
     // Before anything else is done with the values: register every form of every value with the runner.
     maskAll(released.secrets, inputs.maskDerived);
     const items = planExports(inputs.lines, released.secrets);
@@ -66,12 +72,31 @@ export async function runAction(): Promise<void> {
           .map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`)
           .join(', ') || 'none'),
     );
+    for (const note of fallbackNotes(items)) core.info(note);
     if (inputs.run !== undefined) await runCommand(inputs.run, items, destinations);
     else await exportAll(inputs, items, released.secrets, destinations);
     await writeSummary(items, inputs.run !== undefined);
   } catch (error) {
     core.setFailed(failureMessage(error));
   }
+}
+
+/**
+ * list-only: which secrets this job may read, as the `names` and `versions` outputs; no value is fetched, and
+ * nothing is exported or written but the outputs.
+ */
+async function listOnly(inputs: ActionInputs, call: BrokerCallOptions): Promise<void> {
+  if (!process.env.GITHUB_OUTPUT)
+    throw new Error('GITHUB_OUTPUT is not set: this runner cannot receive the names output of list-only');
+  const listed = await listSecrets({ ...call, entries: inputs.listEntries.map((entry) => entry.raw) });
+  core.info(
+    `This job may read ${listed.length} stored secret(s): ` +
+      (listed.map((secret) => `${printable(secret.name)} v${secret.version}`).join(', ') || 'none'),
+  );
+  core.setOutputs([
+    ['names', JSON.stringify(listed.map((secret) => secret.name))],
+    ['versions', JSON.stringify(Object.fromEntries(listed.map((secret) => [secret.name, secret.version])))],
+  ]);
 }
 
 async function checkDestinations(inputs: ActionInputs): Promise<Destinations> {
@@ -159,7 +184,7 @@ async function exportAll(
     core.setOutputs([
       ...values,
       ...(secretsFile === undefined ? [] : [['file', secretsFile.path] as const]),
-      ['names', JSON.stringify(secrets.map((secret) => secret.name))],
+      ['names', JSON.stringify([...new Set(secrets.map((secret) => secret.name))])],
     ]);
   } catch (error) {
     for (const path of await restoreFileCommands(checkpoint))
@@ -228,10 +253,12 @@ function cell(text: string): string {
 /** The job summary; the secrets are delivered by now, so a summary that cannot be written is only a warning. */
 async function writeSummary(items: readonly ExportItem[], ranCommand: boolean): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
+  const withAlternatives = items.some((item) => item.fallback !== undefined);
   const rows = items.map((item) => [
     cell(item.secretName),
     item.toFile ? `${item.envName} (file path)` : item.envName,
     String(item.version),
+    ...(withAlternatives ? [item.fallback === undefined ? '' : cell(fallbackReason(item.fallback))] : []),
   ]);
   try {
     await core.appendStepSummary(
@@ -240,6 +267,7 @@ async function writeSummary(items: readonly ExportItem[], ranCommand: boolean): 
           { data: 'Secret', header: true },
           { data: ranCommand ? 'Variable (run command only)' : 'Variable', header: true },
           { data: 'Version', header: true },
+          ...(withAlternatives ? [{ data: 'Alternative used', header: true }] : []),
         ],
         ...rows.map((row) => row.map((data) => ({ data }))),
       ]),

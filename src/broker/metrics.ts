@@ -5,6 +5,7 @@ export interface BrokerMetrics {
   readonly registry: Registry;
   readonly exchanges: Counter<'outcome' | 'code'>;
   readonly exchangeSeconds: Histogram<'outcome'>;
+  readonly listRequests: Counter<'outcome' | 'code'>;
   readonly issuerKeyRefreshFailures: Counter<'issuer'>;
   readonly auditFailures: Counter;
   readonly adminRequests: Counter<'action' | 'outcome'>;
@@ -12,11 +13,19 @@ export interface BrokerMetrics {
   readonly policyRules: Gauge;
   readonly policyReloads: Counter<'result'>;
   readonly policyReloadOk: Gauge;
+  /** Current secrets whose expiry falls within the next 7 days, counted when scraped. */
+  readonly secretsExpiringSoon: Gauge;
+  /** Sets how secretsExpiringSoon counts (an indexed range read of the store); until then it stays 0. */
+  countSecretsExpiringSoonWith(count: () => Promise<number>): void;
 }
+
+/** How far ahead secretsExpiringSoon looks. */
+export const EXPIRING_SOON_SECONDS = 7 * 86_400;
 
 export function createMetrics(): BrokerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'secrets_broker_' });
+  let countExpiring: (() => Promise<number>) | undefined;
   return {
     registry,
     exchanges: new Counter({
@@ -30,6 +39,12 @@ export function createMetrics(): BrokerMetrics {
       help: 'Time to answer an exchange, by outcome',
       labelNames: ['outcome'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    listRequests: new Counter({
+      name: 'secrets_broker_list_requests_total',
+      help: 'POST /v1/list requests by outcome (allowed, denied, error) and problem code',
+      labelNames: ['outcome', 'code'],
       registers: [registry],
     }),
     issuerKeyRefreshFailures: new Counter({
@@ -70,5 +85,21 @@ export function createMetrics(): BrokerMetrics {
       help: '1 when the last reload was applied (or none was tried), 0 when it was refused and an older policy serves',
       registers: [registry],
     }),
+    secretsExpiringSoon: new Gauge({
+      name: 'secrets_broker_secrets_expiring_soon',
+      help: 'Stored secrets whose expiry (secret set/update --expires) is within the next 7 days',
+      registers: [registry],
+      async collect() {
+        if (countExpiring === undefined) return;
+        try {
+          this.set(await countExpiring());
+        } catch {
+          // The last count stays; a store that cannot be read shows in readiness, not here.
+        }
+      },
+    }),
+    countSecretsExpiringSoonWith: (count) => {
+      countExpiring = count;
+    },
   };
 }

@@ -14,8 +14,11 @@ import { AdminService, type AdminDependencies } from './admin/admin-service.js';
 import { AuditChainKeys } from './audit/audit-chain-keys.js';
 import { AuditLog } from './audit/audit-log.js';
 import { BOOTSTRAP_TOKEN_VARIABLE, type BrokerConfig } from './config.js';
+import { SYSTEM_CLOCK, type Clock } from './exchange/clock.js';
 import { ExchangeService } from './exchange/exchange-service.js';
+import { ListService } from './exchange/list-service.js';
 import { SpentTokens } from './exchange/spent-tokens.js';
+import { WorkloadRequests } from './exchange/workload-request.js';
 import { SealingThread } from './sealing-thread.js';
 import { createApp } from './http/create-app.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
@@ -42,6 +45,8 @@ export interface ServiceOptions {
   readonly issuerKeys?: IssuerKeysOptions;
   /** Failed admin authentication limits (tests inject a clock and small numbers). */
   readonly adminAuthLimits?: Partial<AdminAuthLimits>;
+  /** The time rule windows, secret expiry and read budgets are decided by (tests give their own). */
+  readonly clock?: Clock;
 }
 
 /** The master keys the services work with, and the vault that reads with them. */
@@ -54,6 +59,7 @@ export interface ServiceKeys {
 
 export interface Services {
   readonly exchange: ExchangeService;
+  readonly list: ListService;
   readonly app: ReturnType<typeof createApp>;
   readonly metrics: BrokerMetrics;
   readonly verifier: TokenVerifier;
@@ -96,18 +102,21 @@ export async function createServices(
     await audit.checkKeyed(config.keyLegacyAudit === true);
     const authLimits = { ...DEFAULT_ADMIN_AUTH_LIMITS, ...options.adminAuthLimits };
     const { vault } = keys;
-    const exchange = new ExchangeService({
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    const requests = new WorkloadRequests({
       workloadLimits: new TokenBuckets(),
       spentTokens: new SpentTokens(),
-      sealer,
+      clock,
       policy,
       verifier,
-      vault,
       audit,
       metrics,
       logger,
     });
+    const exchange = new ExchangeService({ requests, vault, sealer });
+    const list = new ListService({ requests, vault });
     const admin = createAdminService(config, stores, keys, authLimits, {
+      clock,
       policy,
       audit,
       chainKeys,
@@ -120,6 +129,7 @@ export async function createServices(
       sourceLimits: new TokenBuckets(),
       trustedProxies,
       exchange,
+      list,
       admin,
       policy,
       verifier,
@@ -132,6 +142,7 @@ export async function createServices(
     return {
       app,
       exchange,
+      list,
       metrics,
       verifier,
       vault,
@@ -155,7 +166,7 @@ function createAdminService(
   stores: Stores,
   keys: ServiceKeys,
   authLimits: AdminAuthLimits,
-  shared: Pick<AdminDependencies, 'policy' | 'audit' | 'chainKeys' | 'metrics' | 'logger'>,
+  shared: Pick<AdminDependencies, 'clock' | 'policy' | 'audit' | 'chainKeys' | 'metrics' | 'logger'>,
 ): AdminService {
   return new AdminService({
     ...shared,

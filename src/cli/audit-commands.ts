@@ -88,9 +88,17 @@ function describe(record: AuditEntry): [string, string] {
         : '';
     return [shown(record.admin_label), `${shown(record.action)}${target}${refused}${keying}`];
   }
-  const released = list(record.released).map(
-    (entry) => `${shown(fieldOf(entry, 'name'))}@v${shown(fieldOf(entry, 'version'))}`,
-  );
+  const versions = (entries: unknown): string[] =>
+    list(entries).map((entry) => `${shown(fieldOf(entry, 'name'))}@v${shown(fieldOf(entry, 'version'))}`);
+  if (record.kind === 'list') {
+    const listed = versions(record.listed);
+    const more = Number(record.listed_count) - listed.length;
+    return [
+      exchangeWho(record),
+      `listed ${shown(record.listed_count)}${listed.length > 0 ? `: ${listed.join(' ')}` : ''}${more > 0 ? ` and ${more} more` : ''}`,
+    ];
+  }
+  const released = versions(record.released);
   const what =
     released.length > 0
       ? released.join(' ')

@@ -28,6 +28,28 @@ function formatTokenChecks(token: NonNullable<Explanation['token']>): string[] {
   return [...lines, ''];
 }
 
+type RuleExplanation = Explanation['rules'][number];
+type ConditionCheck = RuleExplanation['conditions'][number];
+
+function conditionLine(check: ConditionCheck): string {
+  const p = printable;
+  const mark = check.holds === null ? '--  ' : check.holds ? 'ok  ' : 'FAIL';
+  if (check.condition === 'source_ips') {
+    const seen =
+      check.actual === null ? 'not checked (give --source-ip ADDRESS)' : `client address ${p(check.actual)}`;
+    return `${mark} when.source_ips: ${seen}, rule allows ${p(check.expected)}`;
+  }
+  return `${mark} when.time: it is ${p(check.actual ?? '')}, rule allows ${p(check.expected)}`;
+}
+
+function ruleDecision(rule: RuleExplanation): string {
+  if (!rule.matched) return 'does not match';
+  const failed = rule.conditions.filter((check) => check.holds === false);
+  if (failed.length === 0) return 'matches';
+  const names = failed.map((check) => `when.${check.condition}`).join(' and ');
+  return `claims match but ${failed.length === 1 ? `condition ${names} fails` : `conditions ${names} fail`}: grants nothing`;
+}
+
 /** The explanation as text: the token checks, every rule, every claim with expected and actual, and every requested secret. */
 export function formatExplanation(explanation: Explanation): string[] {
   const p = (text: string | null | undefined): string => printable(text ?? '');
@@ -36,6 +58,7 @@ export function formatExplanation(explanation: Explanation): string[] {
     explanation.issuer === null
       ? `Issuer: ${explanation.issuer_url === null ? '(none)' : p(explanation.issuer_url)}: ${p(explanation.note)}`
       : `Issuer: ${p(explanation.issuer)} (${p(explanation.issuer_url)}).${explanation.token === null ? ' Claims given as a file: the token checks (signature, audience, lifetime) are not made.' : ''}`,
+    `Conditions checked for client address ${explanation.source_ip === null ? '(not given)' : p(explanation.source_ip)} at ${explanation.at === null ? 'the present time' : p(explanation.at)}.`,
     '',
     'Rules:',
   ];
@@ -46,21 +69,20 @@ export function formatExplanation(explanation: Explanation): string[] {
       );
       continue;
     }
-    lines.push(
-      `  [${rule.matched ? 'x' : ' '}] ${p(rule.name)} (line ${rule.line}): ${rule.matched ? 'matches' : 'does not match'}`,
-    );
+    lines.push(`  [${rule.grants ? 'x' : ' '}] ${p(rule.name)} (line ${rule.line}): ${ruleDecision(rule)}`);
     for (const check of rule.claims) {
       lines.push(
         `        ${check.matched ? 'ok  ' : 'FAIL'} ${p(check.claim)}: token has ${show(check.actual)}, rule wants ${p(check.expected)}`,
       );
     }
+    for (const condition of rule.conditions) lines.push(`        ${conditionLine(condition)}`);
   }
   if (explanation.secrets.length > 0) {
     lines.push('', 'Secrets:');
     for (const secret of explanation.secrets) {
       lines.push(
         secret.granted
-          ? `  ${p(secret.entry)}: granted by ${secret.rules.map(p).join(', ')}`
+          ? `  ${p(secret.entry)}: granted by ${secret.rules.map(p).join(', ')}${secret.assumes === null ? '' : ` if the client address is allowed: ${p(secret.assumes)}`}`
           : `  ${p(secret.entry)}: DENIED: ${p(secret.reason)}`,
       );
     }

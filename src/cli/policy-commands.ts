@@ -1,10 +1,19 @@
 import { Option, type Command } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
-import { explainDecision, explainToken } from '../broker/explain/explain.js';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import {
+  EXPLAIN_STEPS,
+  explainDecision,
+  explainToken,
+  type ExplainConditions,
+} from '../broker/explain/explain.js';
+import { WorkBudget } from '../protocol/automaton.js';
 import { lintPolicy, unknownClaims, type LintFinding } from '../broker/policy/lint.js';
 import { loadPolicyFile, parsePolicy, PolicyError } from '../broker/policy/load-policy.js';
 import { pinPolicy, restLookup } from '../broker/policy/pin.js';
 import { printable } from '../protocol/printable.js';
+import { quoted } from '../protocol/quoted.js';
 import { parseRequestedEntry, RequestedEntryError } from '../protocol/secret-names.js';
 import { formatExplanation } from './explain-output.js';
 import { CliError, writeLine } from './cli-error.js';
@@ -39,6 +48,26 @@ async function readClaims(file: string): Promise<Record<string, unknown>> {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw new CliError(`${printable(file)} must hold a JSON object of claims`);
   return parsed as Record<string, unknown>;
+}
+
+/** The grammar of the admin API's `at` (explainRequestSchema), so both forms of explain take the same times. */
+const ISO_DATE_TIME = z.iso.datetime({ offset: true });
+
+/** --source-ip and --at, checked: the rule conditions are explained for that address at that time. */
+function explainConditions(sourceIp: string | undefined, at: string | undefined): ExplainConditions {
+  if (sourceIp !== undefined && isIP(sourceIp) === 0)
+    throw new CliError(
+      `--source-ip ${quoted(sourceIp)} is not an IP address`,
+      'give an IPv4 or IPv6 address such as 203.0.113.7 or 2001:db8::7',
+    );
+  if (at === undefined) return { sourceIp };
+  const time = ISO_DATE_TIME.safeParse(at).success ? new Date(at) : undefined;
+  if (time === undefined || Number.isNaN(time.getTime()))
+    throw new CliError(
+      `--at ${quoted(at)} is not an ISO 8601 date-time with a zone`,
+      'write it such as 2026-03-09T14:00:00Z or 2026-03-09T09:00:00-05:00',
+    );
+  return { sourceIp, at: time };
 }
 
 export function registerPolicyCommands(program: Command, io: CommandIo): void {
@@ -162,16 +191,32 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
       (value: string, all: string[]) => [...all, value],
       [],
     )
+    .option(
+      '--source-ip <address>',
+      "the client address to check rules' when.source_ips against (not checked without it)",
+    )
+    .option(
+      '--at <time>',
+      "the time to check rules' when.time at (ISO 8601, such as 2026-03-09T14:00:00Z; default now)",
+    )
     .option('--json', 'print JSON')
     .description('show, rule by rule and claim by claim, what the policy decides for a token')
     .action(
       async (
         file: string,
-        options: { claims?: string; token?: string; secret: string[]; json?: boolean },
+        options: {
+          claims?: string;
+          token?: string;
+          secret: string[];
+          sourceIp?: string;
+          at?: string;
+          json?: boolean;
+        },
       ) => {
         const compiled = await loadPolicy(file, io, options.json === true);
         if ((options.claims === undefined) === (options.token === undefined))
           throw new CliError('give exactly one of --claims FILE.json and --token JWT');
+        const conditions = explainConditions(options.sourceIp, options.at);
         for (const entry of options.secret) {
           try {
             parseRequestedEntry(entry);
@@ -183,8 +228,14 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
         }
         const explanation =
           options.token !== undefined
-            ? explainToken(compiled, options.token, options.secret)
-            : explainDecision(compiled, await readClaims(options.claims as string), options.secret);
+            ? explainToken(compiled, options.token, options.secret, undefined, undefined, conditions)
+            : explainDecision(
+                compiled,
+                await readClaims(options.claims as string),
+                options.secret,
+                new WorkBudget(EXPLAIN_STEPS),
+                conditions,
+              );
         if (options.json === true) writeLine(io.stdout, terminalJson(explanation, 2));
         else for (const line of formatExplanation(explanation)) writeLine(io.stdout, line);
       },

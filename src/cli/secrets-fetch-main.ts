@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import { brokerUrlProblem, normalBrokerUrl } from '../client/broker-url.js';
 import { CLIENT_VERSION } from '../client/client-version.js';
 import { resolveCommand } from '../client/command-path.js';
-import { fetchSecrets } from '../client/exchange-client.js';
-import { planExports, type ExportItem } from '../client/export-plan.js';
+import { fetchSecrets, type RetryNotice } from '../client/exchange-client.js';
+import { fallbackNotes, planExports, type ExportItem } from '../client/export-plan.js';
 import { failureMessage, type ClientWording } from '../client/failure-message.js';
 import {
   formatDotenv,
@@ -19,7 +19,9 @@ import {
 } from '../client/formats.js';
 import { checkPathFree, writeNewPrivateFile } from '../client/private-files.js';
 import { Redactor, redactionPatterns } from '../client/redactor.js';
-import { InputError, parseSecretFlags, type SecretLine } from '../client/secret-lines.js';
+import { listSecrets, type ListedSecret } from '../client/list-client.js';
+import { InputError, parseListFlags, parseSecretFlags, type SecretLine } from '../client/secret-lines.js';
+import type { RequestedEntry } from '../protocol/secret-names.js';
 import { resolveTokenSource, type TokenSource } from '../client/token-sources.js';
 import { printable, printableLines } from '../protocol/printable.js';
 
@@ -32,18 +34,23 @@ export interface FetchIo {
 const USAGE = `usage:
   secrets-fetch --broker URL --secret ENTRY... [options]
   secrets-fetch exec --broker URL --secret ENTRY... [options] -- COMMAND [ARG...]
+  secrets-fetch list --broker URL [--secret PATTERN...] [--json] [options]
   secrets-fetch --help | --version`;
 
 const HELP = `${USAGE}
 
 Gets secrets from a secrets broker with this CI job's OIDC ID token and prints them, or (exec) runs COMMAND with
 them in its environment only, every value (each line of a multi-line one, and its hex, base64, base64url and
-URL-encoded forms) replaced by *** in the command's output.
+URL-encoded forms) replaced by *** in the command's output. list prints the secrets this job may read and that
+are stored, one NAME VERSION a line (current versions, sorted by name), and fetches no value; the broker spends
+the token as for a fetch.
 
 options:
   --broker URL           the broker's address: https://, or http:// on 127.0.0.1, localhost or [::1] (required)
-  --secret ENTRY         NAME, ENV=NAME or PREFIX/*; a trailing ? makes it optional; repeat it for each entry
-                         (required)
+  --secret ENTRY         NAME, ENV=NAME or PREFIX/*; a trailing ? makes it optional; NAME@3 asks for version 3,
+                         a|b for the first of a and b that is granted and stored (ENV=a|b names its variable,
+                         needed unless a and b end in the same segment); repeat it for each entry (required;
+                         with list: names or patterns to narrow the list to, optional)
   --audience A           the audience secrets-fetch requests ID tokens with from the GitHub runner
                          (default: the --broker URL, without a trailing slash)
   --token-env VAR        take a token from the variable VAR; repeat it for one token per attempt
@@ -55,6 +62,7 @@ options:
   --retries N            retries after network errors, 429 and 5xx answers, 0 to 10, each with a fresh token
                          (default: 3)
   --timeout-seconds S    give up after S seconds, retries included, 1 to 600 (default: 30)
+  --json                 with list: print a JSON array of {"name", "version"} instead of lines
   --version              print the version
   --help                 print this help
 
@@ -79,6 +87,7 @@ const OPTIONS = {
   out: { type: 'string' },
   retries: { type: 'string' },
   'timeout-seconds': { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean' },
   version: { type: 'boolean' },
 } as const;
@@ -141,13 +150,21 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
       return 0;
     }
     const exec = positionals[0] === 'exec';
-    if (positionals.length > (exec ? 1 : 0))
-      throw new UsageError(`unexpected argument "${printable(positionals[exec ? 1 : 0] as string)}"`);
+    const list = positionals[0] === 'list';
+    const verbs = exec || list ? 1 : 0;
+    if (positionals.length > verbs)
+      throw new UsageError(`unexpected argument "${printable(positionals[verbs] as string)}"`);
     if (exec && command.length === 0) throw new UsageError('exec needs a command after "--"');
     if (!exec && command.length > 0)
       throw new UsageError('a command after "--" needs the exec verb: secrets-fetch exec ... -- COMMAND');
     if (exec && values.out !== undefined)
       throw new UsageError('--out does not go with exec: the command gets the secrets in its environment');
+    if (list && (values.out !== undefined || values.format !== undefined))
+      throw new UsageError(
+        `${values.out === undefined ? '--format' : '--out'} does not go with list: list prints names and versions to stdout (--json for JSON)`,
+      );
+    if (!list && values.json === true)
+      throw new UsageError('--json goes with list; to print fetched secrets as JSON, use --format json');
     const given = values.broker;
     if (given === undefined) throw new UsageError('--broker URL is required');
     const brokerProblem = brokerUrlProblem(given);
@@ -160,9 +177,11 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
       );
     const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
     const timeoutSeconds = wholeNumber(values['timeout-seconds'], 'timeout-seconds', 30, 1, 600);
-    let lines: SecretLine[];
+    let lines: SecretLine[] = [];
+    let listEntries: RequestedEntry[] = [];
     try {
-      lines = parseSecretFlags(values.secret ?? []);
+      if (list) listEntries = parseListFlags(values.secret ?? []);
+      else lines = parseSecretFlags(values.secret ?? []);
     } catch (error) {
       if (error instanceof InputError) throw new UsageError(error.message);
       throw error;
@@ -188,20 +207,26 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
       io.environment,
     );
     const source = tokens;
-    const released = await fetchSecrets({
+    const call = {
       brokerUrl: broker,
-      entries: lines.map((line) => line.entry.raw),
-      getToken: (remainingMs) => source.next(remainingMs),
+      getToken: (remainingMs: number) => source.next(remainingMs),
       timeoutMs: timeoutSeconds * 1000,
       retries,
-      onRetry: ({ attempt, delayMs, reason }) =>
+      onRetry: ({ attempt, delayMs, reason }: RetryNotice) =>
         tell(io, `${printable(reason)}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`),
-    });
+    };
+    if (list) {
+      const listed = await listSecrets({ ...call, entries: listEntries.map((entry) => entry.raw) });
+      io.stdout.write(values.json === true ? `${JSON.stringify(listed)}\n` : listLines(listed));
+      return 0;
+    }
+    const released = await fetchSecrets({ ...call, entries: lines.map((line) => line.entry.raw) });
     const items = planExports(lines, released.secrets);
     tell(
       io,
       `released ${items.map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`).join(', ') || 'nothing'}`,
     );
+    for (const note of fallbackNotes(items)) tell(io, note);
     if (commandPath !== undefined) return await runRedacted(commandPath, command, items, io);
     const text = render(format, items);
     if (out !== undefined) await writeNewPrivateFile(out, text, { base });
@@ -219,6 +244,11 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
     tell(io, failureMessage(error, fetchWording(tokens)));
     return 1;
   }
+}
+
+/** One `NAME VERSION` line a secret. */
+function listLines(listed: readonly ListedSecret[]): string {
+  return listed.map((secret) => `${printable(secret.name)} ${secret.version}\n`).join('');
 }
 
 function render(format: OutputFormat, items: readonly ExportItem[]): string {

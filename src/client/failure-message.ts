@@ -7,6 +7,11 @@ const LEADS: Readonly<Record<string, string>> = {
   unknown_issuer: "The broker does not trust the issuer of this job's OIDC token",
   token_replayed: 'The broker saw this OIDC token before (tokens are single-use)',
   policy_denied: "The broker's policy does not grant this job what it asked for",
+  condition_failed:
+    "A condition of the broker's policy (source address or time window) does not hold for this job",
+  secret_expired: 'A secret this job asked for has expired, so the broker released nothing',
+  rotation_required: 'A secret this job asked for must be rotated before it is released again',
+  read_budget_exhausted: 'A secret this job asked for has used up its read budget for now',
   secret_not_found: 'The broker does not store some of the secrets this job asked for',
   invalid_request: 'The broker refused the request',
   payload_too_large: 'The request was too large for the broker',

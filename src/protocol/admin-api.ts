@@ -10,7 +10,7 @@ export const ADMIN_API_PATH = '/v1/admin';
 export const ADMIN_ROLES = ['owner', 'admin', 'auditor'] as const;
 
 /** The values of the audit query's enumerated filters: the CLI offers exactly these, the API refuses others. */
-export const AUDIT_KINDS = ['exchange', 'admin'] as const;
+export const AUDIT_KINDS = ['exchange', 'list', 'admin'] as const;
 export const AUDIT_OUTCOMES = ['allowed', 'denied', 'error'] as const;
 
 /** Records in one audit page: `limit` is 1 to this, 100 when not given. A full page comes with a cursor. */
@@ -36,18 +36,53 @@ export const MAX_ROTATION_BATCH = 1000;
 
 // Requests (JSON bodies).
 
+/** Longest description and owner of a secret (printable text on one line). */
+export const MAX_SECRET_DESCRIPTION = 200;
+export const MAX_SECRET_OWNER = 100;
+
+/** A read budget: at most `count` releases in each fixed window of `period_seconds`. */
+const readBudgetSchema = z.strictObject({
+  count: z.number().int(),
+  period_seconds: z.number().int(),
+});
+
+/**
+ * Conditions of a secret as a write changes them: a key left out keeps its value, null clears it. The broker
+ * checks each value (an expiry in the past, a budget of 0, text too long or not printable are refused).
+ */
+export const secretConditionsChangeSchema = z.strictObject({
+  expires_at: z.string().max(64).nullable().optional(),
+  max_reads: readBudgetSchema.nullable().optional(),
+  rotate_after_reads: z.number().int().nullable().optional(),
+  description: z.string().max(4096).nullable().optional(),
+  owner: z.string().max(4096).nullable().optional(),
+});
+export type SecretConditionsChange = z.infer<typeof secretConditionsChangeSchema>;
+
 /** PUT /secrets/{name} */
 export const setSecretRequestSchema = z.strictObject({
   value: z.string(),
   dry_run: z.boolean().optional(),
+  conditions: secretConditionsChangeSchema.optional(),
 });
 export type SetSecretRequest = z.infer<typeof setSecretRequestSchema>;
+
+/** PATCH /secrets/{name}: changes conditions without touching the value. */
+export const updateSecretRequestSchema = z.strictObject({ conditions: secretConditionsChangeSchema });
+export type UpdateSecretRequest = z.infer<typeof updateSecretRequestSchema>;
+
+/** POST /rollback/{name}: stores kept version `to`'s value as a new version. */
+export const rollbackSecretRequestSchema = z.strictObject({ to: z.number().int() });
+export type RollbackSecretRequest = z.infer<typeof rollbackSecretRequestSchema>;
 
 /** POST /tokens. The role is checked by the broker, which names the roles in its answer. */
 export const createTokenRequestSchema = z.strictObject({ label: z.string(), role: z.string() });
 export type CreateTokenRequest = z.infer<typeof createTokenRequestSchema>;
 
-/** POST /policy/explain: exactly one of `claims` and `token`. */
+/**
+ * POST /policy/explain: exactly one of `claims` and `token`. Rule conditions are checked for `source_ip` (not
+ * checked without it) at `at` (an ISO 8601 date-time with a zone; default now).
+ */
 export const explainRequestSchema = z.strictObject({
   claims: z.record(z.string(), z.unknown()).optional(),
   token: z
@@ -55,6 +90,15 @@ export const explainRequestSchema = z.strictObject({
     .max(16 * 1024)
     .optional(),
   secrets: z.array(z.string()).max(100).optional(),
+  source_ip: z
+    .union([z.ipv4(), z.ipv6()], { message: 'must be an IPv4 or IPv6 address such as 203.0.113.7' })
+    .optional(),
+  at: z.iso
+    .datetime({
+      offset: true,
+      message: 'must be an ISO 8601 date-time with a zone, such as 2026-03-09T14:00:00Z',
+    })
+    .optional(),
 });
 export type ExplainRequest = z.infer<typeof explainRequestSchema>;
 
@@ -73,14 +117,73 @@ const role = z.enum(ADMIN_ROLES);
 export const whoamiResponseSchema = z.strictObject({ token_id: z.string(), label: z.string(), role });
 export type WhoamiResponse = z.infer<typeof whoamiResponseSchema>;
 
-/** One secret: names and versions, never a value. */
+/** A secret's conditions as stored; null: not set. */
+export const secretConditionsSchema = z.strictObject({
+  expires_at: z.string().nullable(),
+  max_reads: readBudgetSchema.nullable(),
+  rotate_after_reads: z.number().int().nullable(),
+  description: z.string().nullable(),
+  owner: z.string().nullable(),
+});
+export type SecretConditionsAnswer = z.infer<typeof secretConditionsSchema>;
+
+/**
+ * One secret: names, versions and conditions, never a value. `releases`: of the current version, counted while
+ * rotate_after_reads is set; `reads_in_window`: reads counted in the read budget's current window. The three
+ * flags say whether an exchange would now be refused for the secret, and why.
+ */
 export const secretListingSchema = z.strictObject({
   name: z.string(),
   version: z.number().int(),
   versions: z.number().int(),
   updated_at: z.string(),
+  ...secretConditionsSchema.shape,
+  releases: z.number().int(),
+  reads_in_window: z.number().int(),
+  expired: z.boolean(),
+  budget_exhausted: z.boolean(),
+  rotation_required: z.boolean(),
 });
 export type SecretListing = z.infer<typeof secretListingSchema>;
+
+/** PATCH /secrets/{name} */
+export const secretUpdateResponseSchema = z.strictObject({
+  name: z.string(),
+  version: z.number().int(),
+  conditions: secretConditionsSchema,
+});
+export type SecretUpdateResponse = z.infer<typeof secretUpdateResponseSchema>;
+
+/**
+ * One kept version, never its value: `bytes` (UTF-8 length) and `fingerprint` (first 12 hex digits of an HMAC of
+ * the value under a key derived from the master key) are null for versions stored before they were kept.
+ */
+export const secretVersionSchema = z.strictObject({
+  version: z.number().int(),
+  created_at: z.string(),
+  bytes: z.number().int().nullable(),
+  fingerprint: z.string().nullable(),
+  created_by: z.strictObject({ token_id: z.string(), label: z.string() }).nullable(),
+  current: z.boolean(),
+});
+export type SecretVersionAnswer = z.infer<typeof secretVersionSchema>;
+
+/** GET /versions/{name}: newest first. `current_version` is null once the name is deleted. */
+export const secretVersionsResponseSchema = z.strictObject({
+  name: z.string(),
+  current_version: z.number().int().nullable(),
+  last_version: z.number().int(),
+  versions: z.array(secretVersionSchema),
+});
+export type SecretVersionsResponse = z.infer<typeof secretVersionsResponseSchema>;
+
+/** POST /rollback/{name} */
+export const secretRollbackResponseSchema = z.strictObject({
+  name: z.string(),
+  from: z.number().int(),
+  version: z.number().int(),
+});
+export type SecretRollbackResponse = z.infer<typeof secretRollbackResponseSchema>;
 
 /** GET /secrets */
 export const secretListResponseSchema = z.strictObject({ secrets: z.array(secretListingSchema) });
@@ -96,7 +199,7 @@ export const secretWriteResponseSchema = z.strictObject({
 });
 export type SecretWriteResponse = z.infer<typeof secretWriteResponseSchema>;
 
-/** DELETE /secrets/{name} */
+/** DELETE /secrets/{name}, with `?purge=true` to destroy every kept version too. */
 export const secretDeleteResponseSchema = z.strictObject({ name: z.string(), deleted: z.literal(true) });
 export type SecretDeleteResponse = z.infer<typeof secretDeleteResponseSchema>;
 
@@ -206,6 +309,8 @@ export const explainResponseSchema = z.strictObject({
   issuer: z.string().nullable(),
   issuer_url: z.string().nullable(),
   note: z.string().nullable(),
+  source_ip: z.string().nullable(),
+  at: z.string().nullable(),
   rules: z
     .array(
       z.strictObject({
@@ -224,6 +329,17 @@ export const explainResponseSchema = z.strictObject({
             }),
           )
           .readonly(),
+        conditions: z
+          .array(
+            z.strictObject({
+              condition: z.enum(['source_ips', 'time']),
+              expected: z.string(),
+              actual: z.string().nullable(),
+              holds: z.boolean().nullable(),
+            }),
+          )
+          .readonly(),
+        grants: z.boolean(),
       }),
     )
     .readonly(),
@@ -235,6 +351,7 @@ export const explainResponseSchema = z.strictObject({
         granted: z.boolean(),
         rules: z.array(z.string()).readonly(),
         reason: z.string().nullable(),
+        assumes: z.string().nullable(),
       }),
     )
     .readonly(),

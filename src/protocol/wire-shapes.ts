@@ -4,6 +4,8 @@
  */
 
 export const EXCHANGE_PATH = '/v1/exchange';
+/** Discovery: the names (and current versions) a workload may read and that are stored, never a value. */
+export const LIST_PATH = '/v1/list';
 export const MAX_SECRETS_PER_REQUEST = 100;
 export const RECIPIENT_KEY_BYTES = 32;
 
@@ -16,6 +18,16 @@ export interface SealedSecret {
 export interface ExchangeResponse {
   request_id: string;
   secrets: SealedSecret[];
+}
+
+export interface ListedSecret {
+  name: string;
+  version: number;
+}
+
+/** The 200 answer to POST /v1/list: exactly this, sorted by name. */
+export interface ListResponse {
+  secrets: ListedSecret[];
 }
 
 /** What each sealed box holds, as UTF-8 JSON. */
@@ -74,6 +86,27 @@ export function parseExchangeResponse(value: unknown): ExchangeResponse | undefi
   return { request_id: value.request_id, secrets: value.secrets };
 }
 
+function isListedSecret(value: unknown): value is ListedSecret {
+  return (
+    isObject(value) &&
+    hasOnlyKeys(value, ['name', 'version']) &&
+    isString(value.name) &&
+    isVersion(value.version)
+  );
+}
+
+/** A 200 answer to the list, or undefined when the body is not exactly that shape. */
+export function parseListResponse(value: unknown): ListResponse | undefined {
+  if (
+    !isObject(value) ||
+    !hasOnlyKeys(value, ['secrets']) ||
+    !Array.isArray(value.secrets) ||
+    !value.secrets.every(isListedSecret)
+  )
+    return undefined;
+  return { secrets: value.secrets.map(({ name, version }) => ({ name, version })) };
+}
+
 export function parseSealedPayload(value: unknown): SealedPayload | undefined {
   if (
     !isObject(value) ||
@@ -116,9 +149,13 @@ export const PROBLEM_TYPES = {
   unknown_issuer: { status: 401, title: 'Unknown issuer' },
   token_replayed: { status: 401, title: 'Token already used' },
   policy_denied: { status: 403, title: 'Denied by policy' },
+  condition_failed: { status: 403, title: 'Condition not met' },
+  secret_expired: { status: 403, title: 'Secret expired' },
+  rotation_required: { status: 403, title: 'Rotation required' },
   secret_not_found: { status: 404, title: 'Secret not found' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   rate_limited: { status: 429, title: 'Rate limited' },
+  read_budget_exhausted: { status: 429, title: 'Read budget exhausted' },
   unavailable: { status: 503, title: 'Service unavailable' },
   unauthorized: { status: 401, title: 'Admin token missing or not valid' },
   forbidden: { status: 403, title: 'Role not allowed' },

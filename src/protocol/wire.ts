@@ -1,6 +1,6 @@
 /**
- * Wire protocol v1 (contract, DESIGN.md): everything in wire-shapes.ts, plus the zod schema the broker parses
- * exchange requests with. Client code imports wire-shapes.ts, so the client bundles carry no zod.
+ * Wire protocol v1 (contract, DESIGN.md): everything in wire-shapes.ts, plus the zod schemas the broker parses
+ * exchange and list requests with. Client code imports wire-shapes.ts, so the client bundles carry no zod.
  */
 import { z } from 'zod';
 import { MAX_ENTRY_LENGTH } from './secret-names.js';
@@ -21,3 +21,13 @@ export const exchangeRequestSchema = z.strictObject({
     .max(MAX_SECRETS_PER_REQUEST, `must name at most ${MAX_SECRETS_PER_REQUEST} secrets`),
 });
 export type ExchangeRequest = z.infer<typeof exchangeRequestSchema>;
+
+/** POST /v1/list: `{}` lists everything the workload may read; `secrets` narrows it to these names and patterns. */
+export const listRequestSchema = z.strictObject({
+  secrets: z
+    .array(z.string().max(MAX_ENTRY_LENGTH))
+    .min(1, 'must name at least one name or pattern; send {} to list everything')
+    .max(MAX_SECRETS_PER_REQUEST, `must name at most ${MAX_SECRETS_PER_REQUEST} names or patterns`)
+    .optional(),
+});
+export type ListRequest = z.infer<typeof listRequestSchema>;

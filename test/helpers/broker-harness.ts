@@ -6,14 +6,16 @@ import { join } from 'node:path';
 import sodium from 'sodium-native';
 import { startBroker, type RunningBroker } from '../../src/broker/broker.js';
 import { resolveBrokerConfig } from '../../src/broker/config.js';
+import type { Clock } from '../../src/broker/exchange/clock.js';
 import { createLogger } from '../../src/broker/logger.js';
 import { DEFAULT_ISSUER_KEYS_OPTIONS, type IssuerKeysOptions } from '../../src/broker/oidc/issuer-keys.js';
 import { TestIssuer } from './oidc-issuer.js';
 
 export const TEST_AUDIENCE = 'https://secrets.test.example';
 
-export function testPolicy(githubUrl: string, gitlabUrl: string): string {
-  return `version: 1
+/** A test policy with the harness's audience and issuers, and `rules` (the YAML list under "rules:"). */
+export function policyWithRules(rules: string): (githubUrl: string, gitlabUrl: string) => string {
+  return (githubUrl, gitlabUrl) => `version: 1
 audience: ${TEST_AUDIENCE}
 issuers:
   github:
@@ -21,7 +23,11 @@ issuers:
   gitlab:
     url: ${gitlabUrl}
 rules:
-  - name: api-deploy-prod
+${rules}`;
+}
+
+export function testPolicy(githubUrl: string, gitlabUrl: string): string {
+  return policyWithRules(`  - name: api-deploy-prod
     issuer: github
     claims:
       repository_owner_id: "1234"
@@ -57,7 +63,7 @@ rules:
       environment_protected: "true"
     secrets:
       - prod/web/**
-`;
+`)(githubUrl, gitlabUrl);
 }
 
 export interface KeyPair {
@@ -80,6 +86,27 @@ export function openSealed(sealed: string, recipient: KeyPair): unknown {
   return JSON.parse(message.toString('utf8'));
 }
 
+/** A clock a test sets and moves: the broker decides rule time windows, expiry and read budgets by it. */
+export class ManualClock implements Clock {
+  private current: number;
+
+  constructor(start: Date | string) {
+    this.current = new Date(start).getTime();
+  }
+
+  now(): Date {
+    return new Date(this.current);
+  }
+
+  set(time: Date | string): void {
+    this.current = new Date(time).getTime();
+  }
+
+  advance(seconds: number): void {
+    this.current += seconds * 1000;
+  }
+}
+
 export interface HttpResult {
   readonly status: number;
   readonly headers: Headers;
@@ -96,6 +123,8 @@ export interface HarnessOptions {
   readonly databaseUrl?: string;
   /** More SECRETS_BROKER_* variables for the first start. */
   readonly environment?: Record<string, string>;
+  /** The clock the broker and its replicas decide conditions by (given in process, as code can only). */
+  readonly clock?: Clock;
 }
 
 export class BrokerHarness {
@@ -110,6 +139,7 @@ export class BrokerHarness {
   policyFile!: string;
   masterKeyHex!: string;
   databaseUrl: string | undefined;
+  clock: Clock | undefined;
   readonly replicas: RunningBroker[] = [];
   private ownsDataDir = false;
 
@@ -128,6 +158,7 @@ export class BrokerHarness {
     await writeFile(this.policyFile, (options.policy ?? testPolicy)(this.github.url, this.gitlab.url));
     this.masterKeyHex = options.masterKeyHex ?? randomBytes(32).toString('hex');
     this.databaseUrl = options.databaseUrl;
+    this.clock = options.clock;
     try {
       await this.startBroker(options, options.environment ?? {});
     } catch (error) {
@@ -167,6 +198,7 @@ export class BrokerHarness {
       logger,
       environment,
       issuerKeys: { ...DEFAULT_ISSUER_KEYS_OPTIONS, ...options.issuerKeys },
+      ...(this.clock === undefined ? {} : { clock: this.clock }),
     });
   }
 
@@ -200,15 +232,49 @@ export class BrokerHarness {
     secrets: string[],
     recipient: KeyPair = newRecipient(),
     baseUrl?: string,
+    headers: Record<string, string> = {},
   ): Promise<HttpResult> {
-    return this.request('POST', '/v1/exchange', {
+    const body = { recipient: recipient.publicKey.toString('base64'), secrets };
+    return this.workloadRequest('/v1/exchange', token, body, baseUrl, headers);
+  }
+
+  /** POST /v1/list with `body` ({} lists everything the token's workload may read). */
+  list(
+    token: string | undefined,
+    body: unknown = {},
+    baseUrl?: string,
+    headers: Record<string, string> = {},
+  ): Promise<HttpResult> {
+    return this.workloadRequest('/v1/list', token, body, baseUrl, headers);
+  }
+
+  /** A workload's JSON request with its bearer token (none when undefined). */
+  private workloadRequest(
+    path: string,
+    token: string | undefined,
+    body: unknown,
+    baseUrl: string | undefined,
+    headers: Record<string, string>,
+  ): Promise<HttpResult> {
+    return this.request('POST', path, {
       ...(baseUrl === undefined ? {} : { baseUrl }),
       headers: {
         'content-type': 'application/json',
         ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+        ...headers,
       },
-      body: JSON.stringify({ recipient: recipient.publicKey.toString('base64'), secrets }),
+      body: JSON.stringify(body),
     });
+  }
+
+  /** The audit record of request `requestId` (the last one when a request left two), parsed. */
+  async auditRecord(requestId: unknown): Promise<Record<string, unknown>> {
+    const records = (await this.broker.stores.audit.page(0, 1_000_000))
+      .map((entry) => JSON.parse(entry.record) as Record<string, unknown>)
+      .filter((record) => record.request_id === requestId);
+    const record = records.at(-1);
+    if (record === undefined) throw new Error(`no audit record for request ${String(requestId)}`);
+    return record;
   }
 
   admin(

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { BOOTSTRAP_TOKEN_VARIABLE } from '../../src/broker/config.js';
+import type { Clock } from '../../src/broker/exchange/clock.js';
 import { createLogger } from '../../src/broker/logger.js';
 import { DEFAULT_ISSUER_KEYS_OPTIONS } from '../../src/broker/oidc/issuer-keys.js';
 import { parsePolicy } from '../../src/broker/policy/load-policy.js';
@@ -40,11 +41,12 @@ export interface InMemoryBroker {
 
 /**
  * `policy` maps the test policy's text (as the harness writes it for these issuer URLs) to the one to serve;
- * `openStores` gives another store than the in-memory SQLite one.
+ * `openStores` gives another store than the in-memory SQLite one; `options.clock` the time conditions are decided by.
  */
 export async function startInMemoryBroker(
   policy: (text: string) => string = (text) => text,
   openStores: () => Stores = () => openSqliteStores(':memory:'),
+  options: { readonly clock?: Clock } = {},
 ): Promise<InMemoryBroker> {
   const issuerKeys = await generateKeyPair('RS256');
   const publicJwk: JWK = { ...(await exportJWK(issuerKeys.publicKey)), kid: KID, alg: 'RS256', use: 'sig' };
@@ -66,7 +68,7 @@ export async function startInMemoryBroker(
   );
   const services = await createServices(
     { adminToken: ownerToken, adminTokenVariable: BOOTSTRAP_TOKEN_VARIABLE },
-    { logger, issuerKeys: { ...DEFAULT_ISSUER_KEYS_OPTIONS, getJson } },
+    { logger, issuerKeys: { ...DEFAULT_ISSUER_KEYS_OPTIONS, getJson }, ...options },
     holder,
     stores,
     { current: masterKey, old: undefined, keyRing, vault: new SecretVault(stores.secrets, keyRing) },

@@ -5,6 +5,14 @@ import { join } from 'node:path';
 import { REPO_ROOT, run } from './child-process.js';
 import type { TokenEndpoint } from './token-endpoint.js';
 
+/**
+ * A file of the bundles the end-to-end tests run: dist/ of the repository, or of SECRETS_ACTION_TEST_DIST when
+ * set (a bundle built elsewhere, to test sources without touching the committed dist/).
+ */
+export function distFile(name: string): string {
+  return join(process.env.SECRETS_ACTION_TEST_DIST || join(REPO_ROOT, 'dist'), name);
+}
+
 export interface RunnerDirectory {
   readonly root: string;
   readonly temp: string;
@@ -109,7 +117,7 @@ export async function runStep(
       environment[`STATE_${name}`] = value;
     }
   }
-  const script = join(REPO_ROOT, step === 'main' ? 'dist/index.js' : 'dist/post.js');
+  const script = distFile(step === 'main' ? 'index.js' : 'post.js');
   const result = await run(options.node ?? process.execPath, [script], {
     env: environment,
     cwd: directory.workspace,

@@ -95,9 +95,21 @@ describe('--json', () => {
     const set = await json(['secret', 'set', 'json/B', '--value', 'json-value-b']);
     expect(set).toMatchObject({ name: 'json/B', version: 1, dry_run: false });
     const list = await json(['secret', 'list', 'json/']);
+    const noConditions = {
+      expires_at: null,
+      max_reads: null,
+      rotate_after_reads: null,
+      description: null,
+      owner: null,
+      releases: 0,
+      reads_in_window: 0,
+      expired: false,
+      budget_exhausted: false,
+      rotation_required: false,
+    };
     expect(list).toEqual([
-      { name: 'json/A', version: 1, versions: 1, updated_at: expect.any(String) },
-      { name: 'json/B', version: 1, versions: 1, updated_at: expect.any(String) },
+      { name: 'json/A', version: 1, versions: 1, updated_at: expect.any(String), ...noConditions },
+      { name: 'json/B', version: 1, versions: 1, updated_at: expect.any(String), ...noConditions },
     ]);
     expect(await json(['secret', 'delete', 'json/B'])).toEqual({ name: 'json/B', deleted: true });
 
@@ -114,7 +126,8 @@ describe('--json', () => {
     expect(await json(['token', 'revoke', created.id])).toEqual({ id: created.id, revoked: true });
 
     const rotation = await json(['rotate-key']);
-    expect(rotation).toMatchObject({ new_key_version: true, rewrapped: 1, total: 1, remaining: 0 });
+    // json/B was deleted, its version kept: both are re-wrapped.
+    expect(rotation).toMatchObject({ new_key_version: true, rewrapped: 2, total: 2, remaining: 0 });
     const verification = await json(['audit', 'verify']);
     expect(verification).toMatchObject({
       ok: true,

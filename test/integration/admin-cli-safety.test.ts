@@ -191,8 +191,8 @@ describe('names and ids in admin URLs', () => {
     const put = await harness.admin('PUT', `/secrets/${encodeURIComponent('enc/ok/NAME')}`, { value: 'v' });
     expect(put.status).toBe(201);
     expect(put.json.name).toBe('enc/ok/NAME');
-    expect((await cli(['secret', 'delete', 'enc/ok/NAME'])).stdout).toBe(
-      'deleted enc/ok/NAME (every version)\n',
+    expect((await cli(['secret', 'delete', 'enc/ok/NAME', '--purge'])).stdout).toBe(
+      'deleted enc/ok/NAME and purged every version\n',
     );
   });
 });

@@ -103,16 +103,20 @@ describe('secrets-broker secret', () => {
     expect(await released('prod/api/DRY')).toMatchObject({ value: 'v1', version: 1 });
   });
 
-  it('list shows names and versions, never values; delete removes every version', async () => {
+  it('list shows names and versions, never values; delete keeps the versions, --purge destroys them', async () => {
     await cli(['secret', 'set', 'list/A', '--value', 'list-value-a']);
     await cli(['secret', 'set', 'list/A', '--value', 'list-value-a2']);
     const list = await cli(['secret', 'list', 'list/']);
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(/^NAME\s+VERSION\s+VERSIONS\s+UPDATED\nlist\/A\s+2\s+2\s+\d{4}-/);
+    expect(list.stdout).toMatch(/^NAME\s+VERSION\s+VERSIONS\s+UPDATED\s+EXPIRES.*\nlist\/A\s+2\s+2\s+\d{4}-/);
     expect(list.stdout).not.toContain('list-value');
     const json = JSON.parse((await cli(['secret', 'list', 'list/', '--json'])).stdout) as unknown[];
     expect(json).toMatchObject([{ name: 'list/A', version: 2, versions: 2 }]);
-    expect((await cli(['secret', 'delete', 'list/A'])).stdout).toBe('deleted list/A (every version)\n');
+    expect((await cli(['secret', 'delete', 'list/A'])).stdout).toContain(
+      'deleted list/A; its versions are kept',
+    );
+    expect((await cli(['secret', 'list', 'list/'])).stdout).not.toContain('list/A');
+    expect(JSON.parse((await cli(['secret', 'versions', 'list/A', '--json'])).stdout)).toHaveLength(2);
     const again = await cli(['secret', 'delete', 'list/A']);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('no secret is named "list/A"');
@@ -138,7 +142,9 @@ describe('secrets-broker secret', () => {
       environment: { SECRETS_BROKER_URL: `http://127.0.0.1:${closedPort}` },
     });
     expect(down.stderr).toContain(`cannot reach the broker at http://127.0.0.1:${closedPort} (ECONNREFUSED)`);
-    expect((await cli(['secret', 'list', 'prod/x'])).stdout).toBe('NAME  VERSION  VERSIONS  UPDATED\n');
+    expect((await cli(['secret', 'list', 'prod/x'])).stdout).toMatch(
+      /^NAME {2}VERSION {2}VERSIONS {2}UPDATED {2}EXPIRES[^\n]*\n$/,
+    );
   });
 
   it('the bootstrap owner token is made once, on a first start without SECRETS_BROKER_BOOTSTRAP_TOKEN', async () => {

@@ -92,12 +92,17 @@ describe('encrypted store', () => {
     expect((await h.admin('DELETE', '/secrets/prod/api/X')).status).toBe(200);
     expect((await h.admin('DELETE', '/secrets/prod/api/X')).status).toBe(404);
     expect((await h.admin('GET', '/secrets')).json.secrets).toEqual([]);
-    const count = withDatabase(
-      h,
-      (database) => database.prepare('SELECT count(*) AS n FROM secret_versions').get() as { n: number },
-    );
-    expect(count.n).toBe(0);
-    expect(await h.setSecret('prod/api/X', 'three')).toBe(3);
+    const stored = (): number =>
+      withDatabase(
+        h,
+        (database) => database.prepare('SELECT count(*) AS n FROM secret_versions').get() as { n: number },
+      ).n;
+    // A delete keeps the history (rollback can restore it); a purge destroys every version's data key.
+    expect(stored()).toBe(2);
+    expect(await h.setSecret('prod/api/X', 'kept')).toBe(3);
+    expect((await h.admin('DELETE', '/secrets/prod/api/X?purge=true')).status).toBe(200);
+    expect(stored()).toBe(0);
+    expect(await h.setSecret('prod/api/X', 'four')).toBe(4);
   });
 });
 

@@ -13,7 +13,9 @@ import {
   TokenAlreadyUsedError,
   type AuditEntry,
   type Stores,
+  type ConditionChanges,
   type TokenUse,
+  type VersionDetails,
 } from '../../src/broker/store/interfaces.js';
 import { openPostgresStores } from '../../src/broker/postgres/open-postgres-stores.js';
 import { SqlAuditRecords } from '../../src/broker/sql/sql-audit-records.js';
@@ -26,6 +28,8 @@ let cluster: PostgresCluster;
 let directory: string;
 let databases = 0;
 const opened: Stores[] = [];
+/** The URL each PostgreSQL store was opened on, for a second replica of it. */
+const lastUrls = new WeakMap<Stores, string>();
 
 beforeAll(async () => {
   cluster = await PostgresCluster.start();
@@ -49,7 +53,10 @@ const adapters: Record<'sqlite' | 'postgres', () => Promise<Stores>> = {
     await admin.connect();
     await admin.query(`CREATE DATABASE ${name}`);
     await admin.end();
-    return openPostgresStores(cluster.url.replace(/\/broker$/, `/${name}`));
+    const url = cluster.url.replace(/\/broker$/, `/${name}`);
+    const stores = await openPostgresStores(url);
+    lastUrls.set(stores, url);
+    return stores;
   },
 };
 
@@ -62,6 +69,8 @@ function sealed(keyId: string, text: string): EncryptedValue {
     ciphertext: Buffer.from(text),
   };
 }
+
+const DETAILS: VersionDetails = { bytes: 1, fingerprint: 'f', createdBy: undefined };
 
 const link = (prevHash: string, record: string): string => `${prevHash.slice(0, 8)}>${record.length}`;
 const use = (jti: string, expiresAtSeconds = 2_000): TokenUse => ({
@@ -79,6 +88,17 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
     return stores;
   }
 
+  /** Another pool on the database `stores` opened, as a second replica would have. */
+  async function openSecond(stores: Stores): Promise<Stores> {
+    const url = lastUrls.get(stores) as string;
+    const second = await openPostgresStores(url);
+    opened.push(second);
+    return second;
+  }
+
+  const store = (secrets: Stores['secrets'], name: string, details: Partial<VersionDetails> = {}) =>
+    secrets.insertVersion(name, (v) => sealed('k1', `${name}@${v}`), { ...DETAILS, ...details });
+
   describe('secret records', () => {
     it('numbers versions per name, hands encrypt its version, and reads the current one', async () => {
       const { secrets } = await open();
@@ -88,9 +108,9 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
         asked.push(version);
         return sealed('k1', `${text}@${version}`);
       };
-      expect(await secrets.insertVersion('prod/A', encrypt('a'))).toBe(1);
-      expect(await secrets.insertVersion('prod/A', encrypt('a'))).toBe(2);
-      expect(await secrets.insertVersion('prod/B', encrypt('b'))).toBe(1);
+      expect(await secrets.insertVersion('prod/A', encrypt('a'), DETAILS)).toBe(1);
+      expect(await secrets.insertVersion('prod/A', encrypt('a'), DETAILS)).toBe(2);
+      expect(await secrets.insertVersion('prod/B', encrypt('b'), DETAILS)).toBe(1);
       expect(asked).toEqual([1, 2, 1]);
       expect(await secrets.nextVersion('prod/A')).toBe(3);
       // In the order asked for; a name without a current version is left out.
@@ -106,9 +126,13 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
     it('writes nothing when encrypt throws', async () => {
       const { secrets } = await open();
       await expect(
-        secrets.insertVersion('prod/A', () => {
-          throw new Error('no key');
-        }),
+        secrets.insertVersion(
+          'prod/A',
+          () => {
+            throw new Error('no key');
+          },
+          DETAILS,
+        ),
       ).rejects.toThrow('no key');
       expect(await secrets.nextVersion('prod/A')).toBe(1);
       expect(await secrets.currentNames([''])).toEqual([]);
@@ -117,15 +141,17 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
     it('gives concurrent writers of one name consecutive versions', async () => {
       const { secrets } = await open();
       const versions = await Promise.all(
-        Array.from({ length: 8 }, () => secrets.insertVersion('prod/A', (v) => sealed('k1', `${v}`))),
+        Array.from({ length: 8 }, () =>
+          secrets.insertVersion('prod/A', (v) => sealed('k1', `${v}`), DETAILS),
+        ),
       );
       expect([...versions].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     });
 
-    it('lists by literal prefix with the version count, and deletes every version', async () => {
+    it('lists by literal prefix with the version count, and deletes keeping history or purging it', async () => {
       const { secrets } = await open();
       for (const name of ['prod/api/A', 'prod/api/A', 'prod/apiX/B', 'prod/a%_/C', 'staging/D'])
-        await secrets.insertVersion(name, (v) => sealed('k1', `${name}@${v}`));
+        await secrets.insertVersion(name, (v) => sealed('k1', `${name}@${v}`), DETAILS);
       const listed = await secrets.list('prod/api/');
       expect(listed.map(({ name, version, versions }) => ({ name, version, versions }))).toEqual([
         { name: 'prod/api/A', version: 2, versions: 2 },
@@ -140,24 +166,28 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
         'staging/D',
       ]);
 
-      expect(await secrets.delete('prod/api/A')).toBe(true);
-      expect(await secrets.delete('prod/api/A')).toBe(false);
-      expect(await secrets.delete('prod/never')).toBe(false);
+      expect(await secrets.delete('prod/api/A', false)).toBe(true);
+      expect(await secrets.delete('prod/api/A', false)).toBe(false);
+      expect(await secrets.delete('prod/never', true)).toBe(false);
+      // History is kept: the versions are still stored, not current.
+      expect(await secrets.countNotUnder('k1')).toEqual({ total: 5, remaining: 0 });
+      expect(await secrets.delete('prod/api/A', true)).toBe(true);
+      expect(await secrets.delete('prod/api/A', true)).toBe(false);
       expect(await secrets.current(['prod/api/A'])).toEqual([]);
       expect(await secrets.currentNames([''])).not.toContain('prod/api/A');
       expect((await secrets.list('prod/api/')).length).toBe(0);
       expect(await secrets.countNotUnder('k1')).toEqual({ total: 3, remaining: 0 });
       // Versions only grow, also across a delete.
       expect(await secrets.nextVersion('prod/api/A')).toBe(3);
-      expect(await secrets.insertVersion('prod/api/A', (v) => sealed('k1', `${v}`))).toBe(3);
+      expect(await secrets.insertVersion('prod/api/A', (v) => sealed('k1', `${v}`), DETAILS)).toBe(3);
       expect((await secrets.list('prod/api/'))[0]).toMatchObject({ version: 3, versions: 1 });
     });
 
     it('re-wraps only versions still under the old key, in one call', async () => {
       const { secrets } = await open();
-      await secrets.insertVersion('prod/A', (v) => sealed('old', `a${v}`));
-      await secrets.insertVersion('prod/A', (v) => sealed('old', `a${v}`));
-      await secrets.insertVersion('prod/B', (v) => sealed('new', `b${v}`));
+      await secrets.insertVersion('prod/A', (v) => sealed('old', `a${v}`), DETAILS);
+      await secrets.insertVersion('prod/A', (v) => sealed('old', `a${v}`), DETAILS);
+      await secrets.insertVersion('prod/B', (v) => sealed('new', `b${v}`), DETAILS);
       expect((await secrets.keyIdsInUse()).sort()).toEqual(['new', 'old']);
       expect(await secrets.countNotUnder('new')).toEqual({ total: 3, remaining: 2 });
 
@@ -186,6 +216,227 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
       expect(await secrets.listNotUnder('k1', 10)).toEqual([]);
       expect(await secrets.keyIdsInUse()).toEqual([]);
       expect(await secrets.list('')).toEqual([]);
+    });
+  });
+
+  describe('secret lifecycle', () => {
+    const budget = (count: number, periodSeconds: number): ConditionChanges => ({
+      maxReads: { count, periodSeconds },
+    });
+    const author = { tokenId: '0123456789abcdef', label: 'ops' };
+
+    it('finds the current version or an exact kept one, with conditions, in the order asked', async () => {
+      const { secrets } = await open();
+      await store(secrets, 'prod/A', { conditions: { owner: 'team-a', description: 'db' } });
+      await store(secrets, 'prod/A');
+      await store(secrets, 'prod/B');
+      const found = await secrets.find([
+        { name: 'prod/B', version: undefined },
+        { name: 'prod/A', version: 1 },
+        { name: 'prod/A', version: undefined },
+        { name: 'prod/A', version: 7 },
+        { name: 'prod/missing', version: undefined },
+      ]);
+      expect(found.map(({ name, version, isCurrent }) => `${name}@${version}:${isCurrent}`)).toEqual([
+        'prod/B@1:true',
+        'prod/A@1:false',
+        'prod/A@2:true',
+      ]);
+      expect(found[1]?.conditions).toEqual({
+        expiresAt: undefined,
+        maxReads: undefined,
+        rotateAfterReads: undefined,
+        description: 'db',
+        owner: 'team-a',
+      });
+      expect(found[1]?.encrypted).toEqual({ name: 'prod/A', version: 1, ...sealed('k1', 'prod/A@1') });
+      expect(found[0]?.releases).toBe(0);
+      expect(await secrets.find([])).toEqual([]);
+
+      // A deleted name releases nothing, not even its kept versions; a purged version is gone.
+      expect(await secrets.delete('prod/A', false)).toBe(true);
+      expect(await secrets.find([{ name: 'prod/A', version: 1 }])).toEqual([]);
+      expect(await secrets.version('prod/A', 1)).toEqual({
+        name: 'prod/A',
+        version: 1,
+        ...sealed('k1', 'prod/A@1'),
+      });
+      expect(await secrets.delete('prod/A', true)).toBe(true);
+      expect(await secrets.version('prod/A', 1)).toBeUndefined();
+      // Numbering continues after a purge, and the conditions were cleared with the delete.
+      expect(await store(secrets, 'prod/A')).toBe(3);
+      expect(
+        (await secrets.find([{ name: 'prod/A', version: undefined }]))[0]?.conditions.owner,
+      ).toBeUndefined();
+    });
+
+    it('sets, changes and clears conditions without a new version, only on a current secret', async () => {
+      const { secrets } = await open();
+      await store(secrets, 'prod/A');
+      const all: ConditionChanges = {
+        expiresAt: '2030-01-01T00:00:00.000Z',
+        maxReads: { count: 5, periodSeconds: 3600 },
+        rotateAfterReads: 10,
+        description: 'the database password',
+        owner: 'team-a',
+      };
+      expect(await secrets.updateConditions('prod/A', all)).toBe(true);
+      expect((await secrets.list('prod/'))[0]).toMatchObject({ version: 1, conditions: all });
+      expect(await secrets.updateConditions('prod/A', { maxReads: null, owner: null })).toBe(true);
+      expect((await secrets.list('prod/'))[0]?.conditions).toEqual({
+        ...all,
+        maxReads: undefined,
+        owner: undefined,
+      });
+      expect(await secrets.updateConditions('prod/A', {})).toBe(true);
+      expect(await secrets.updateConditions('prod/missing', { owner: 'x' })).toBe(false);
+      expect(await secrets.updateConditions('prod/missing', {})).toBe(false);
+      await secrets.delete('prod/A', false);
+      expect(await secrets.updateConditions('prod/A', { owner: 'x' })).toBe(false);
+    });
+
+    it('lists versions newest first with length, fingerprint and author, and keeps them across a delete', async () => {
+      const { secrets } = await open();
+      expect(await secrets.history('prod/A')).toBeUndefined();
+      await store(secrets, 'prod/A', { bytes: 5, fingerprint: 'aaaaaaaaaaaa', createdBy: author });
+      await store(secrets, 'prod/A', { bytes: 7, fingerprint: 'bbbbbbbbbbbb' });
+      const history = await secrets.history('prod/A');
+      expect(history).toMatchObject({ name: 'prod/A', currentVersion: 2, lastVersion: 2 });
+      expect(history?.versions.map(({ createdAt: _createdAt, ...rest }) => rest)).toEqual([
+        { version: 2, bytes: 7, fingerprint: 'bbbbbbbbbbbb', createdBy: undefined, current: true },
+        { version: 1, bytes: 5, fingerprint: 'aaaaaaaaaaaa', createdBy: author, current: false },
+      ]);
+      await secrets.delete('prod/A', false);
+      expect(await secrets.history('prod/A')).toMatchObject({ currentVersion: undefined, lastVersion: 2 });
+      expect((await secrets.history('prod/A'))?.versions.map((v) => v.current)).toEqual([false, false]);
+      await secrets.delete('prod/A', true);
+      expect(await secrets.history('prod/A')).toEqual({
+        name: 'prod/A',
+        currentVersion: undefined,
+        lastVersion: 2,
+        versions: [],
+      });
+    });
+
+    it('counts reads in fixed windows and refuses past the budget, counting nothing', async () => {
+      const { secrets } = await open();
+      await store(secrets, 'prod/A', { conditions: budget(2, 60) });
+      await store(secrets, 'prod/B', { conditions: budget(1, 60) });
+      await store(secrets, 'prod/C');
+      const [a, b, c] = await secrets.find(
+        ['prod/A', 'prod/B', 'prod/C'].map((name) => ({ name, version: undefined })),
+      );
+      const t = 6_000; // a window starts at 6000 for a 60 s period
+      // Same name twice in one call counts once.
+      expect(await secrets.recordReleases([a!, a!, c!], t)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([b!], t + 10)).toEqual({ refused: undefined });
+      // B is spent: A is not counted either.
+      expect(await secrets.recordReleases([a!, b!], t + 20)).toEqual({
+        refused: 'read_budget_exhausted',
+        name: 'prod/B',
+        retryAfterSeconds: 40,
+      });
+      expect((await secrets.list('prod/A', t + 20))[0]?.readsInWindow).toBe(1);
+      expect(await secrets.recordReleases([a!], t + 59)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([a!], t + 59)).toMatchObject({
+        refused: 'read_budget_exhausted',
+        retryAfterSeconds: 1,
+      });
+      expect((await secrets.list('prod/A', t + 59))[0]?.readsInWindow).toBe(2);
+      // The next window starts afresh.
+      expect(await secrets.recordReleases([a!, b!], t + 60)).toEqual({ refused: undefined });
+      expect((await secrets.list('prod/', t + 60)).map((s) => s.readsInWindow)).toEqual([1, 1, 0]);
+      // Nothing budgeted or rotating: nothing to count.
+      expect(await secrets.recordReleases([c!], t)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([], t)).toEqual({ refused: undefined });
+    });
+
+    it('counts releases of the current version and refuses after rotateAfterReads until a new version', async () => {
+      const { secrets } = await open();
+      await store(secrets, 'prod/A', { conditions: { rotateAfterReads: 2 } });
+      await store(secrets, 'prod/B', { conditions: budget(100, 3600) });
+      const current = async () =>
+        secrets.find([
+          { name: 'prod/A', version: undefined },
+          { name: 'prod/B', version: undefined },
+        ]);
+      let [a, b] = await current();
+      expect(await secrets.recordReleases([a!, b!], 1)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([a!], 2)).toEqual({ refused: undefined });
+      [a, b] = await current();
+      expect(a?.releases).toBe(2);
+      expect((await secrets.list('prod/A'))[0]?.releases).toBe(2);
+      // Refused, and B's budget was not counted.
+      expect(await secrets.recordReleases([b!, a!], 3)).toEqual({
+        refused: 'rotation_required',
+        name: 'prod/A',
+      });
+      expect((await secrets.list('prod/B', 3))[0]?.readsInWindow).toBe(1);
+      // A release counted before a refusal later in the same call is taken back.
+      await store(secrets, 'prod/C', { conditions: { rotateAfterReads: 5 } });
+      await store(secrets, 'prod/D', { conditions: budget(1, 3600) });
+      const [c, d] = await secrets.find([
+        { name: 'prod/C', version: undefined },
+        { name: 'prod/D', version: undefined },
+      ]);
+      expect(await secrets.recordReleases([d!], 3)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([c!, d!], 4)).toMatchObject({ refused: 'read_budget_exhausted' });
+      expect((await secrets.list('prod/C'))[0]?.releases).toBe(0);
+      // An old version is not counted against rotation.
+      await store(secrets, 'prod/A');
+      const [old, fresh] = await secrets.find([
+        { name: 'prod/A', version: 1 },
+        { name: 'prod/A', version: undefined },
+      ]);
+      expect(old?.isCurrent).toBe(false);
+      expect(await secrets.recordReleases([old!, old!, old!], 4)).toEqual({ refused: undefined });
+      expect(fresh?.releases).toBe(0);
+      expect(await secrets.recordReleases([fresh!], 5)).toEqual({ refused: undefined });
+    });
+
+    it('counts secrets expiring in a time range among current ones', async () => {
+      const { secrets } = await open();
+      await store(secrets, 'prod/soon', { conditions: { expiresAt: '2030-01-03T00:00:00.000Z' } });
+      await store(secrets, 'prod/later', { conditions: { expiresAt: '2030-02-01T00:00:00.000Z' } });
+      await store(secrets, 'prod/past', { conditions: { expiresAt: '2029-12-01T00:00:00.000Z' } });
+      await store(secrets, 'prod/never');
+      await store(secrets, 'prod/gone', { conditions: { expiresAt: '2030-01-02T00:00:00.000Z' } });
+      await secrets.delete('prod/gone', false);
+      expect(await secrets.countExpiring('2030-01-01T00:00:00.000Z', '2030-01-08T00:00:00.000Z')).toBe(1);
+    });
+  });
+
+  describe('read budgets across replicas', () => {
+    it('let exactly one of many concurrent callers take the last read, and none past it', async () => {
+      const first = await open();
+      // A second connection (pool) to the same database: another replica.
+      const second = kind === 'postgres' ? await openSecond(first) : first;
+      await store(first.secrets, 'prod/A', { conditions: { maxReads: { count: 3, periodSeconds: 3600 } } });
+      const [found] = await first.secrets.find([{ name: 'prod/A', version: undefined }]);
+      expect(await first.secrets.recordReleases([found!], 100)).toEqual({ refused: undefined });
+      expect(await first.secrets.recordReleases([found!], 100)).toEqual({ refused: undefined });
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, (_, index) =>
+          (index % 2 === 0 ? first : second).secrets.recordReleases([found!], 100),
+        ),
+      );
+      expect(outcomes.filter((outcome) => outcome.refused === undefined)).toHaveLength(1);
+      expect(outcomes.filter((outcome) => outcome.refused === 'read_budget_exhausted')).toHaveLength(9);
+      expect((await second.secrets.list('prod/', 100))[0]?.readsInWindow).toBe(3);
+    });
+
+    it('let exactly one of many concurrent callers take the last release before rotation', async () => {
+      const first = await open();
+      const second = kind === 'postgres' ? await openSecond(first) : first;
+      await store(first.secrets, 'prod/A', { conditions: { rotateAfterReads: 1 } });
+      const [found] = await first.secrets.find([{ name: 'prod/A', version: undefined }]);
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, (_, index) =>
+          (index % 2 === 0 ? first : second).secrets.recordReleases([found!], 100),
+        ),
+      );
+      expect(outcomes.filter((outcome) => outcome.refused === undefined)).toHaveLength(1);
+      expect(outcomes.filter((outcome) => outcome.refused === 'rotation_required')).toHaveLength(9);
     });
   });
 
@@ -399,7 +650,7 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
   it('answers a ping, and a database reopened keeps what was written', async () => {
     const stores = await open();
     await stores.ping();
-    await stores.secrets.insertVersion('prod/A', (v) => sealed('k1', `${v}`));
+    await stores.secrets.insertVersion('prod/A', (v) => sealed('k1', `${v}`), DETAILS);
     await stores.audit.append('{}', link);
     expect(await stores.secrets.currentNames([''])).toEqual(['prod/A']);
   });

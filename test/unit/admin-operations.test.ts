@@ -2,27 +2,15 @@
  * The admin operations table is enforced by AdminService itself: its methods are called directly here, with no
  * route and no HTTP, and refuse a caller whose role the table does not list (audited as over HTTP).
  */
-import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AdminAuthFailures } from '../../src/broker/admin/admin-auth-failures.js';
-import { AdminCredentials, type AdminIdentity } from '../../src/broker/admin/admin-credentials.js';
+import { directAdminService } from '../helpers/admin-service.js';
+import type { AdminIdentity } from '../../src/broker/admin/admin-credentials.js';
 import { ADMIN_OPERATIONS, type AdminAction } from '../../src/broker/admin/admin-operations.js';
-import { AdminService, type AdminCaller, type AdminContext } from '../../src/broker/admin/admin-service.js';
-import { AuditChainKeys } from '../../src/broker/audit/audit-chain-keys.js';
-import { AuditLog } from '../../src/broker/audit/audit-log.js';
+import type { AdminService, AdminCaller, AdminContext } from '../../src/broker/admin/admin-service.js';
 import { BrokerError } from '../../src/broker/errors.js';
-import { createLogger } from '../../src/broker/logger.js';
-import { createMetrics } from '../../src/broker/metrics.js';
-import { parsePolicy } from '../../src/broker/policy/load-policy.js';
-import { PolicyHolder } from '../../src/broker/policy/policy-holder.js';
-import { openSqliteStores } from '../../src/broker/sqlite/open-sqlite-stores.js';
 import type { Stores } from '../../src/broker/store/interfaces.js';
-import { KeyRing } from '../../src/broker/store/key-ring.js';
-import { KeyRotation } from '../../src/broker/store/key-rotation.js';
-import { masterKeyFromBytes } from '../../src/broker/store/master-key.js';
-import { SecretVault } from '../../src/broker/store/secret-vault.js';
+import type { SecretVault } from '../../src/broker/store/secret-vault.js';
 import { ADMIN_ROLES } from '../../src/protocol/admin-api.js';
-import { testPolicy } from '../helpers/broker-harness.js';
 
 const identities: Record<(typeof ADMIN_ROLES)[number], AdminIdentity> = {
   owner: { tokenId: '0000000000000001', label: 'the owner', role: 'owner' },
@@ -41,27 +29,7 @@ function contextOf(name: string): AdminContext {
 }
 
 beforeEach(async () => {
-  const logger = createLogger('silent', { write: () => undefined });
-  stores = openSqliteStores(':memory:');
-  const masterKey = masterKeyFromBytes(randomBytes(32));
-  const keyRing = new KeyRing(masterKey);
-  vault = new SecretVault(stores.secrets, keyRing);
-  const chainKeys = new AuditChainKeys(masterKey);
-  admin = new AdminService({
-    policy: new PolicyHolder(
-      parsePolicy(testPolicy('https://a.example', 'https://b.example'), 'policy.yaml'),
-    ),
-    credentials: new AdminCredentials(stores.adminTokens, undefined),
-    tokens: stores.adminTokens,
-    vault,
-    audit: new AuditLog(stores.audit, logger, chainKeys),
-    auditRecords: stores.audit,
-    chainKeys,
-    authFailures: new AdminAuthFailures(),
-    rotation: new KeyRotation(stores.secrets, keyRing, stores.meta),
-    metrics: createMetrics(),
-    logger,
-  });
+  ({ admin, stores, vault } = directAdminService());
   await vault.put('prod/api/DB_PASSWORD', 'operations-test-value');
 });
 
@@ -100,6 +68,15 @@ function operations(
     'secrets.list': () => admin.listSecrets(caller, read(''), context),
     'secrets.set': () =>
       admin.setSecret(caller, read({ name: 'prod/api/NEW', value: 'v', dryRun: false }), context),
+    'secrets.update': () =>
+      admin.updateSecret(
+        caller,
+        read({ name: 'prod/api/DB_PASSWORD', conditions: { owner: 'ops' } }),
+        context,
+      ),
+    'secrets.versions': () => admin.secretVersions(caller, 'prod/api/DB_PASSWORD', context),
+    'secrets.rollback': () =>
+      admin.rollbackSecret(caller, read({ name: 'prod/api/DB_PASSWORD', to: 1 }), context),
     'secrets.delete': () => admin.deleteSecret(caller, 'prod/api/DB_PASSWORD', context),
     'audit.read': () => admin.queryAudit(caller, read({ filter: {}, after: 0, pageSize: 10 }), context),
     'audit.verify': () => admin.verifyAudit(caller, read([]), context),

@@ -1,7 +1,6 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { backoffDelayMs, retryAfterMs } from '../../src/client/backoff.js';
 import {
@@ -12,7 +11,7 @@ import {
 import { ExportPlanError } from '../../src/client/export-plan.js';
 import { failureMessage } from '../../src/client/failure-message.js';
 import { formatDotenv, formatGithubEnv, formatJson, formatShell } from '../../src/client/formats.js';
-import { fetchMain } from '../../src/cli/secrets-fetch-main.js';
+import { fetchInProcess } from '../helpers/fetch-in-process.js';
 import { hasUnprintable } from '../../src/protocol/printable.js';
 import { parseFileCommands } from '../helpers/runner.js';
 import { run } from '../helpers/child-process.js';
@@ -123,20 +122,7 @@ describe('failure messages', () => {
 });
 
 describe('secrets-fetch usage errors', () => {
-  /** Runs secrets-fetch in-process and collects what it writes. */
-  async function fetchWith(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
-    stdout.on('data', (chunk: Buffer) => chunks.stdout.push(chunk));
-    stderr.on('data', (chunk: Buffer) => chunks.stderr.push(chunk));
-    const code = await fetchMain(argv, { stdout, stderr, environment: {} });
-    return {
-      code,
-      stdout: Buffer.concat(chunks.stdout).toString('utf8'),
-      stderr: Buffer.concat(chunks.stderr).toString('utf8'),
-    };
-  }
+  const fetchWith = (argv: string[]) => fetchInProcess(argv);
 
   const hostileOption = '--\u001b]0;PWNED\u0007';
   const hostileArgument = 'a\u001b[2J\u202eb\nsecrets-fetch: forged';

@@ -81,7 +81,7 @@ limits:
       'policy.yaml:13:13: rules[0].issuer: must not be empty',
       'policy.yaml:14:13: rules[0].claims: must be a map (key: value lines), not the value "x"',
       'policy.yaml:15:13: rules[0].secrets: must be a list (- item lines, or [a, b]), not an empty value',
-      'policy.yaml:20:5: rules[1].colour: unknown key "colour"; the keys allowed here are name, description, issuer, claims, secrets',
+      'policy.yaml:20:5: rules[1].colour: unknown key "colour"; the keys allowed here are name, description, issuer, claims, secrets, when',
       'policy.yaml:22:18: limits.per_source_ip.burst: is missing: add burst: with a number of requests',
       'policy.yaml:22:26: limits.per_source_ip.rate: must be a positive number; got "abc"',
     ]);

@@ -12,14 +12,17 @@ interface AdminOperation {
 
 /**
  * Every admin operation, the roles that may do it and whether it changes anything: the one place this is said.
- * `owner`: everything. `admin`: secrets, audit, explain; no token management, no key rotation. `auditor`: names,
- * audit, explain; never writes. Nothing returns a stored value, whatever the role. AdminService enforces this
- * table in each operation, however it is called.
+ * `owner`: everything. `admin`: secrets, audit, explain; no token management, no key rotation. `auditor`: names
+ * and versions, audit, explain; never writes. Nothing returns a stored value, whatever the role. AdminService
+ * enforces this table in each operation, however it is called.
  */
 export const ADMIN_OPERATIONS = {
   whoami: { roles: ALL_ROLES, mutates: false },
   'secrets.list': { roles: ALL_ROLES, mutates: false },
   'secrets.set': { roles: ['owner', 'admin'], mutates: true },
+  'secrets.update': { roles: ['owner', 'admin'], mutates: true },
+  'secrets.versions': { roles: ALL_ROLES, mutates: false },
+  'secrets.rollback': { roles: ['owner', 'admin'], mutates: true },
   'secrets.delete': { roles: ['owner', 'admin'], mutates: true },
   'audit.read': { roles: ALL_ROLES, mutates: false },
   'audit.verify': { roles: ALL_ROLES, mutates: false },

@@ -23,7 +23,17 @@ import {
   type BatchResult,
   type RotationStatus,
 } from '../store/key-rotation.js';
-import { SecretIntegrityError, SecretValueError, SecretVault } from '../store/secret-vault.js';
+import {
+  SecretIntegrityError,
+  SecretValueError,
+  SecretVault,
+  type VersionAuthor,
+} from '../store/secret-vault.js';
+import { EXPIRING_SOON_SECONDS } from '../metrics.js';
+import { SYSTEM_CLOCK, type Clock } from '../exchange/clock.js';
+import { MAX_VERSION } from '../../protocol/secret-names.js';
+import type { ConditionChanges, SecretSummary } from '../store/interfaces.js';
+import { changesDetail, changesSomething, conditionChanges, conditionsAnswer } from './secret-conditions.js';
 import {
   createAdminToken,
   ENVIRONMENT_TOKEN_ID,
@@ -41,8 +51,12 @@ import {
   type ExplainResponse,
   type RotationBatchResponse,
   type RotationStatusResponse,
+  type SecretConditionsChange,
   type SecretDeleteResponse,
   type SecretListing,
+  type SecretRollbackResponse,
+  type SecretUpdateResponse,
+  type SecretVersionsResponse,
   type SecretWriteResponse,
   type TokenCreateResponse,
   type TokenListing,
@@ -74,6 +88,19 @@ export interface SecretWrite {
   readonly name: string;
   readonly value: string;
   readonly dryRun: boolean;
+  /** Conditions set (or cleared) with the value, as the admin API takes them. */
+  readonly conditions?: SecretConditionsChange;
+}
+
+/** Conditions changed without touching the value. */
+export interface SecretUpdate {
+  readonly name: string;
+  readonly conditions: SecretConditionsChange;
+}
+
+export interface SecretRollback {
+  readonly name: string;
+  readonly to: number;
 }
 
 export interface AuditQuery {
@@ -116,6 +143,33 @@ function checkSecretName(name: string): void {
   }
 }
 
+/** An operation's lazy input, read. */
+async function read<T>(input: OperationInput<T>): Promise<T> {
+  return typeof input === 'function' ? await (input as () => T | Promise<T>)() : input;
+}
+
+function authorOf(identity: AdminIdentity): VersionAuthor {
+  return { tokenId: identity.tokenId, label: identity.label };
+}
+
+/** A secret as `secret list` shows it, with whether an exchange would now be refused for it. */
+function secretListing(summary: SecretSummary, now: Date): SecretListing {
+  const { conditions } = summary;
+  return {
+    name: summary.name,
+    version: summary.version,
+    versions: summary.versions,
+    updated_at: summary.updatedAt,
+    ...conditionsAnswer(conditions),
+    releases: summary.releases,
+    reads_in_window: summary.readsInWindow,
+    expired: conditions.expiresAt !== undefined && Date.parse(conditions.expiresAt) <= now.getTime(),
+    budget_exhausted: conditions.maxReads !== undefined && summary.readsInWindow >= conditions.maxReads.count,
+    rotation_required:
+      conditions.rotateAfterReads !== undefined && summary.releases >= conditions.rotateAfterReads,
+  };
+}
+
 export interface AdminDependencies {
   readonly policy: PolicyHolder;
   readonly credentials: AdminCredentials;
@@ -128,6 +182,8 @@ export interface AdminDependencies {
   readonly rotation: KeyRotation;
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
+  /** The time expiries are judged by (a past --expires is refused); the system clock when not given. */
+  readonly clock?: Clock;
 }
 
 /**
@@ -146,6 +202,7 @@ export class AdminService {
   private readonly rotation: KeyRotation;
   private readonly metrics: BrokerMetrics;
   private readonly logger: Logger;
+  private readonly clock: Clock;
 
   constructor(deps: AdminDependencies) {
     ({
@@ -161,6 +218,11 @@ export class AdminService {
       metrics: this.metrics,
       logger: this.logger,
     } = deps);
+    this.clock = deps.clock ?? SYSTEM_CLOCK;
+    // The service that owns the secrets' writes also answers the expiring-soon gauge, counted at each scrape.
+    this.metrics.countSecretsExpiringSoonWith(() =>
+      this.vault.countExpiring(this.clock.now(), EXPIRING_SOON_SECONDS),
+    );
   }
 
   /**
@@ -256,12 +318,8 @@ export class AdminService {
     return this.perform('secrets.list', caller, context, prefix, {
       target: (given) => (given === '' ? null : given),
       run: async (given) => {
-        const secrets = (await this.vault.list(given)).map(({ name, version, versions, updatedAt }) => ({
-          name,
-          version,
-          versions,
-          updated_at: updatedAt,
-        }));
+        const now = this.clock.now();
+        const secrets = (await this.vault.list(given, now)).map((summary) => secretListing(summary, now));
         return { result: secrets, detail: { count: secrets.length } };
       },
     });
@@ -274,17 +332,18 @@ export class AdminService {
   ): Promise<SecretWriteResponse> {
     return this.perform('secrets.set', caller, context, write, {
       target: ({ name }) => name,
-      run: async ({ name, value, dryRun }) => {
+      run: async ({ name, value, dryRun, conditions: asked }, identity) => {
         const bytes = Buffer.byteLength(value, 'utf8');
         const sha256 = createHash('sha256').update(value, 'utf8').digest('hex');
         checkSecretName(name);
+        const conditions = conditionChanges(asked, this.clock.now());
         let version: number;
         try {
           if (dryRun) {
             SecretVault.validateValue(value);
             version = await this.vault.nextVersion(name);
           } else {
-            version = await this.vault.put(name, value);
+            version = await this.vault.put(name, value, { createdBy: authorOf(identity), conditions });
           }
         } catch (error) {
           if (error instanceof SecretValueError) throw new BrokerError('invalid_request', error.message);
@@ -292,24 +351,127 @@ export class AdminService {
         }
         return {
           result: { name, version, bytes, sha256, dry_run: dryRun },
-          detail: { version, bytes, dry_run: dryRun },
+          detail: { version, bytes, dry_run: dryRun, ...changesDetail(conditions) },
         };
       },
     });
   }
 
+  /** Changes a current secret's conditions; its value and version stay as they are. */
+  async updateSecret(
+    caller: AdminCaller,
+    update: OperationInput<SecretUpdate>,
+    context: AdminContext,
+  ): Promise<SecretUpdateResponse> {
+    return this.perform('secrets.update', caller, context, update, {
+      target: ({ name }) => name,
+      run: async ({ name, conditions: asked }) => {
+        checkSecretName(name);
+        const conditions: ConditionChanges = conditionChanges(asked, this.clock.now());
+        if (!changesSomething(conditions)) {
+          throw new BrokerError('invalid_request', 'the update changes nothing', {
+            hint: 'give at least one of expires_at, max_reads, rotate_after_reads, description, owner (null clears it)',
+          });
+        }
+        const [current] = (await this.vault.updateConditions(name, conditions))
+          ? await this.vault.find([{ name, version: undefined }])
+          : [];
+        if (current === undefined) throw new BrokerError('not_found', `no secret is named "${name}"`);
+        return {
+          result: { name, version: current.version, conditions: conditionsAnswer(current.conditions) },
+          detail: { version: current.version, ...changesDetail(conditions) },
+        };
+      },
+    });
+  }
+
+  /** The versions kept of a secret, newest first: never a value. */
+  async secretVersions(
+    caller: AdminCaller,
+    name: string,
+    context: AdminContext,
+  ): Promise<SecretVersionsResponse> {
+    return this.perform('secrets.versions', caller, context, name, {
+      target: (given) => given,
+      run: async (given) => {
+        checkSecretName(given);
+        const history = await this.vault.history(given);
+        if (history === undefined) throw new BrokerError('not_found', `no secret is named "${given}"`);
+        const versions = history.versions.map((kept) => ({
+          version: kept.version,
+          created_at: kept.createdAt,
+          bytes: kept.bytes ?? null,
+          fingerprint: kept.fingerprint ?? null,
+          created_by:
+            kept.createdBy === undefined
+              ? null
+              : { token_id: kept.createdBy.tokenId, label: kept.createdBy.label },
+          current: kept.current,
+        }));
+        return {
+          result: {
+            name: given,
+            current_version: history.currentVersion ?? null,
+            last_version: history.lastVersion,
+            versions,
+          },
+          detail: { count: versions.length },
+        };
+      },
+    });
+  }
+
+  /** Stores a kept version's value again as a new, current version (also for a deleted name). */
+  async rollbackSecret(
+    caller: AdminCaller,
+    rollback: OperationInput<SecretRollback>,
+    context: AdminContext,
+  ): Promise<SecretRollbackResponse> {
+    return this.perform('secrets.rollback', caller, context, rollback, {
+      target: ({ name }) => name,
+      run: async ({ name, to }, identity) => {
+        checkSecretName(name);
+        if (!Number.isSafeInteger(to) || to < 1 || to > MAX_VERSION)
+          throw new BrokerError('invalid_request', `"to" must be a version number from 1 to ${MAX_VERSION}`);
+        let version: number | undefined;
+        try {
+          version = await this.vault.rollback(name, to, authorOf(identity));
+        } catch (error) {
+          if (error instanceof SecretIntegrityError) throw new BrokerError('unavailable', error.message);
+          throw error;
+        }
+        if (version === undefined) {
+          throw new BrokerError(
+            'not_found',
+            `version ${to} of "${name}" is not kept: never stored, or purged`,
+            {
+              hint: `"secrets-broker secret versions ${name}" lists the versions kept`,
+            },
+          );
+        }
+        return { result: { name, from: to, version }, detail: { from: to, version } };
+      },
+    });
+  }
+
+  /** Deletes a secret, keeping its versions as history unless `purge`, which destroys them. */
   async deleteSecret(
     caller: AdminCaller,
     name: string,
     context: AdminContext,
+    purge: OperationInput<boolean> = false,
   ): Promise<SecretDeleteResponse> {
-    return this.perform('secrets.delete', caller, context, name, {
-      target: (given) => given,
+    return this.perform('secrets.delete', caller, context, async () => ({ name, purge: await read(purge) }), {
+      target: (given) => given.name,
       run: async (given) => {
-        checkSecretName(given);
-        if (!(await this.vault.delete(given)))
-          throw new BrokerError('not_found', `no secret is named "${given}"`);
-        return { result: { name: given, deleted: true as const }, detail: null };
+        checkSecretName(given.name);
+        if (!(await this.vault.delete(given.name, given.purge))) {
+          throw new BrokerError(
+            'not_found',
+            given.purge ? `no version of "${given.name}" is kept` : `no secret is named "${given.name}"`,
+          );
+        }
+        return { result: { name: given.name, deleted: true as const }, detail: { purge: given.purge } };
       },
     });
   }
@@ -486,13 +648,18 @@ export class AdminService {
           }
         }
         const policy = this.policy.current;
+        // Rule conditions are judged for the address and time asked about (now by default, as the CLI does).
+        const conditions = {
+          sourceIp: asked.source_ip,
+          at: asked.at === undefined ? undefined : new Date(asked.at),
+        };
         try {
           return {
             // A token gets every check the broker makes of it (all but the signature) before the policy.
             result:
               asked.token !== undefined
-                ? explainToken(policy, asked.token, asked.secrets ?? [])
-                : explainDecision(policy, asked.claims ?? {}, asked.secrets ?? []),
+                ? explainToken(policy, asked.token, asked.secrets ?? [], undefined, undefined, conditions)
+                : explainDecision(policy, asked.claims ?? {}, asked.secrets ?? [], undefined, conditions),
             detail: null,
           };
         } catch (error) {
@@ -523,7 +690,7 @@ export class AdminService {
     },
   ): Promise<T> {
     const identity = await this.admit(action, caller, context);
-    const given = typeof input === 'function' ? await (input as () => I | Promise<I>)() : input;
+    const given = await read(input);
     let outcome: Outcome<T> | undefined;
     let failure: BrokerError | undefined;
     try {

@@ -6,9 +6,26 @@ export interface ReleasedVersion {
   readonly version: number;
 }
 
-/** One exchange, allowed or denied. Holds names, versions and identities: never a value. */
-export interface ExchangeAuditRecord extends WorkloadIdentity {
-  readonly kind: 'exchange';
+/**
+ * A condition that refused a request: a rule's `when` (condition_failed, naming the rule), or a secret's expiry,
+ * read budget or rotation (naming the secret). `detail` says what was seen; never a value.
+ */
+export interface AuditedCondition {
+  readonly code: string;
+  readonly condition: 'source_ips' | 'time' | 'expires' | 'max_reads' | 'rotate_after_reads';
+  readonly rule?: string;
+  readonly secret?: string;
+  readonly detail: string;
+}
+
+/** An entry with alternatives (`a|b`): the one released, or null when none was (an optional entry). */
+export interface UsedAlternative {
+  readonly entry: string;
+  readonly used: string | null;
+}
+
+/** What every record of a workload's request holds (an exchange, a list): names and identities, never a value. */
+interface WorkloadRequestRecord extends WorkloadIdentity {
   readonly time: string;
   readonly request_id: string;
   readonly source_ip: string;
@@ -24,13 +41,30 @@ export interface ExchangeAuditRecord extends WorkloadIdentity {
   readonly issuer: string | null;
   readonly issuer_url: string | null;
   readonly jti_sha256: string | null;
-  readonly recipient_sha256: string | null;
   /** As sent, escaped; for a token that did not verify only the first few. */
   readonly requested: readonly string[];
   readonly requested_count: number;
-  readonly released: readonly ReleasedVersion[];
+  /** The rules that granted (their claims matched and their conditions held). */
   readonly rules: readonly string[];
+  /** The conditions that refused the request (the first few); records from before conditions existed lack it. */
+  readonly conditions?: readonly AuditedCondition[];
   readonly latency_ms: number;
+}
+
+/** One exchange, allowed or denied. */
+export interface ExchangeAuditRecord extends WorkloadRequestRecord {
+  readonly kind: 'exchange';
+  readonly recipient_sha256: string | null;
+  readonly released: readonly ReleasedVersion[];
+  /** Entries with alternatives and the one used; records from before alternatives existed lack it. */
+  readonly fallbacks?: readonly UsedAlternative[];
+}
+
+/** One discovery request (POST /v1/list): the names and versions it answered (the first MAX_LISTED_AUDITED). */
+export interface ListAuditRecord extends WorkloadRequestRecord {
+  readonly kind: 'list';
+  readonly listed: readonly ReleasedVersion[];
+  readonly listed_count: number;
 }
 
 /** One admin API call, allowed or refused. */
@@ -49,4 +83,4 @@ export interface AdminAuditRecord {
   readonly detail: Readonly<Record<string, string | number | boolean>> | null;
 }
 
-export type AuditRecord = ExchangeAuditRecord | AdminAuditRecord;
+export type AuditRecord = ExchangeAuditRecord | ListAuditRecord | AdminAuditRecord;

@@ -1,11 +1,30 @@
 import type { Meter } from '../../protocol/automaton.js';
 import type { Glob } from '../../protocol/glob.js';
-import type { RequestedEntry } from '../../protocol/secret-names.js';
+import type { RequestedEntry, SecretReference } from '../../protocol/secret-names.js';
+import type { UsedAlternative } from '../audit/audit-records.js';
 import type { Grants } from '../policy/evaluate.js';
 
+/**
+ * An entry that names a version (`NAME@3`) or alternatives (`a|b`): decided once the store is read, when the
+ * first of its granted alternatives that is stored wins.
+ */
+export interface Choice {
+  readonly entry: string;
+  readonly required: boolean;
+  /** The entry's granted alternatives, in the order written (at least one). */
+  readonly granted: readonly SecretReference[];
+  /** Whether the entry lists alternatives (its choice is audited). */
+  readonly isFallback: boolean;
+}
+
 export interface ReleasePlan {
-  /** Granted names to read from the store, in request order; `required` when a non-optional exact entry asked for it. */
+  /**
+   * Granted names to read at their current version, in request order (plain names, and the names patterns
+   * expanded to); `required` when a non-optional exact entry asked for it.
+   */
   readonly names: ReadonlyMap<string, { readonly required: boolean; readonly entry: string }>;
+  /** Granted entries with a version or alternatives, in request order. */
+  readonly choices: readonly Choice[];
   /** Non-optional entries no matched rule grants. */
   readonly notGranted: readonly string[];
   /** Non-optional patterns that are granted but match no stored secret. */
@@ -54,6 +73,7 @@ export async function planRelease(
   meter?: Meter,
 ): Promise<ReleasePlan> {
   const names = new Map<string, { required: boolean; entry: string }>();
+  const choices: Choice[] = [];
   const notGranted: string[] = [];
   const emptyPatterns: string[] = [];
   const want = (name: string, required: boolean, entry: string): void => {
@@ -63,8 +83,16 @@ export async function planRelease(
 
   const grantedPatterns: RequestedEntry[] = [];
   for (const entry of entries) {
-    if (!entry.isPattern) {
-      if (grants.isGranted(entry.target)) want(entry.target, !entry.optional, entry.raw);
+    const [only, ...others] = entry.alternatives;
+    if (only !== undefined && only.version === undefined && others.length === 0) {
+      if (grants.isGranted(only.name)) want(only.name, !entry.optional, entry.raw);
+      else if (!entry.optional) notGranted.push(entry.raw);
+    } else if (!entry.isPattern) {
+      // The policy grants names; a version follows its name. Alternatives not granted are never looked up.
+      const granted = entry.alternatives.filter((reference) => grants.isGranted(reference.name));
+      const isFallback = entry.alternatives.length > 1;
+      if (granted.length > 0)
+        choices.push({ entry: entry.raw, required: !entry.optional, granted, isFallback });
       else if (!entry.optional) notGranted.push(entry.raw);
     } else if (grants.overlaps(entry.glob)) {
       grantedPatterns.push(entry);
@@ -72,7 +100,7 @@ export async function planRelease(
       notGranted.push(entry.raw);
     }
   }
-  if (grantedPatterns.length === 0) return { names, notGranted, emptyPatterns, tooWide: [] };
+  if (grantedPatterns.length === 0) return { names, choices, notGranted, emptyPatterns, tooWide: [] };
 
   // Only the names under the patterns' and grants' prefixes are read: a superset, so granted first (the admin's
   // globs), then the requested pattern, each name at most once per pattern.
@@ -82,12 +110,72 @@ export async function planRelease(
   );
   const read = await storedNames(prefixes, MAX_NAMES_READ + 1);
   if (read.length > MAX_NAMES_READ)
-    return { names, notGranted, emptyPatterns, tooWide: grantedPatterns.map((entry) => entry.raw) };
+    return { names, choices, notGranted, emptyPatterns, tooWide: grantedPatterns.map((entry) => entry.raw) };
   const granted = read.filter((name) => grants.isGranted(name));
   for (const entry of grantedPatterns) {
     const matches = granted.filter((name) => entry.glob.test(name, meter)).sort();
     for (const name of matches) want(name, false, entry.raw);
     if (matches.length === 0 && !entry.optional) emptyPatterns.push(entry.raw);
   }
-  return { names, notGranted, emptyPatterns, tooWide: [] };
+  return { names, choices, notGranted, emptyPatterns, tooWide: [] };
+}
+
+/** Every stored version the plan may release, each once: the names at their current version, then the choices'. */
+export function referencesToFind(plan: ReleasePlan): SecretReference[] {
+  const references = new Map<string, SecretReference>();
+  for (const name of plan.names.keys())
+    references.set(referenceText({ name, version: undefined }), { name, version: undefined });
+  for (const choice of plan.choices)
+    for (const reference of choice.granted) references.set(referenceText(reference), reference);
+  return [...references.values()];
+}
+
+/** `NAME` for the current version, `NAME@N` for version N: as a request writes it. */
+export function referenceText(reference: SecretReference): string {
+  return reference.version === undefined ? reference.name : `${reference.name}@${reference.version}`;
+}
+
+/** What the store holds for a reference: one version of a name, and whether it is the current one. */
+export interface StoredVersion {
+  readonly name: string;
+  readonly version: number;
+  readonly isCurrent: boolean;
+}
+
+export interface Resolution<Stored extends StoredVersion> {
+  /** What the request releases, each stored version once, in request order. */
+  readonly release: readonly Stored[];
+  /** Required entries granted but not stored (no granted alternative stored), then required empty patterns. */
+  readonly notFound: readonly string[];
+  /** Each entry with alternatives and the one it released. */
+  readonly fallbacks: readonly UsedAlternative[];
+}
+
+/** The plan decided on what the store holds: the first granted alternative stored wins each choice. */
+export function resolveRelease<Stored extends StoredVersion>(
+  plan: ReleasePlan,
+  found: readonly Stored[],
+): Resolution<Stored> {
+  const byReference = new Map<string, Stored>();
+  for (const stored of found) {
+    byReference.set(referenceText(stored), stored);
+    if (stored.isCurrent) byReference.set(stored.name, stored);
+  }
+  const release = new Map<string, Stored>();
+  const add = (stored: Stored): void => void release.set(referenceText(stored), stored);
+  const notFound: string[] = [];
+  for (const [name, wanted] of plan.names) {
+    const stored = byReference.get(name);
+    if (stored !== undefined) add(stored);
+    else if (wanted.required) notFound.push(wanted.entry);
+  }
+  const fallbacks: UsedAlternative[] = [];
+  for (const choice of plan.choices) {
+    const used = choice.granted.find((reference) => byReference.has(referenceText(reference)));
+    if (used !== undefined) add(byReference.get(referenceText(used)) as Stored);
+    else if (choice.required) notFound.push(choice.entry);
+    if (choice.isFallback)
+      fallbacks.push({ entry: choice.entry, used: used === undefined ? null : referenceText(used) });
+  }
+  return { release: [...release.values()], notFound: [...notFound, ...plan.emptyPatterns], fallbacks };
 }

@@ -11,7 +11,14 @@ import {
 import type { BrokerError } from '../errors.js';
 import { unverifiedClaims } from '../oidc/token-verifier.js';
 import type { CompiledPolicy } from '../policy/compiled-policy.js';
-import { denialReason, evaluateRules, Grants, type ClaimCheck } from '../policy/evaluate.js';
+import { checkConditions, type ConditionCheck } from '../policy/conditions.js';
+import {
+  denialReason,
+  evaluateRules,
+  Grants,
+  type ClaimCheck,
+  type RuleEvaluation,
+} from '../policy/evaluate.js';
 
 /**
  * Matching steps one explanation may spend: every claim of every rule and each entry against every grant are
@@ -24,8 +31,13 @@ export interface RuleExplanation {
   readonly line: number;
   readonly issuer: string;
   readonly issuer_matches: boolean;
+  /** The issuer and every claim match. */
   readonly matched: boolean;
   readonly claims: readonly ClaimCheck[];
+  /** The rule's `when` conditions, each checked against the address and time given (none: the rule has no when). */
+  readonly conditions: readonly ConditionCheck[];
+  /** The rule grants: it matches and no condition fails (a condition not checked, for want of an address, counts as holding). */
+  readonly grants: boolean;
 }
 
 export interface SecretExplanation {
@@ -35,6 +47,15 @@ export interface SecretExplanation {
   readonly rules: readonly string[];
   /** Why not, when not granted. */
   readonly reason: string | null;
+  /** When granted only if a condition not checked here holds: which (give the address to check it). */
+  readonly assumes: string | null;
+}
+
+/** What the rule conditions are checked against: the client address (unknown when not given) and a time. */
+export interface ExplainConditions {
+  readonly sourceIp?: string | undefined;
+  /** Default: now. */
+  readonly at?: Date | undefined;
 }
 
 export interface TokenCheckExplanation {
@@ -63,7 +84,12 @@ export interface Explanation {
   readonly issuer: string | null;
   readonly issuer_url: string | null;
   readonly note: string | null;
+  /** The client address the conditions were checked for; null when not given (source_ips is then not checked). */
+  readonly source_ip: string | null;
+  /** The time the conditions were checked at (ISO 8601); null for the time of the explanation. */
+  readonly at: string | null;
   readonly rules: readonly RuleExplanation[];
+  /** The rules that grant: they match and no condition of theirs fails. */
   readonly matched_rules: readonly string[];
   readonly secrets: readonly SecretExplanation[];
 }
@@ -77,13 +103,25 @@ export function explainDecision(
   claims: Readonly<Record<string, unknown>>,
   requested: readonly string[],
   budget: Meter = new WorkBudget(EXPLAIN_STEPS),
+  conditions: ExplainConditions = {},
 ): Explanation {
   const issuerUrl = typeof claims.iss === 'string' ? claims.iss : null;
   const issuer = issuerUrl === null ? undefined : policy.issuersByUrl.get(issuerUrl);
   const issuerName = issuer?.name ?? '';
-  const evaluations = evaluateRules(policy, issuerName, claims, budget);
+  const now = conditions.at ?? new Date();
+  const rules = evaluateRules(policy, issuerName, claims, budget).map((evaluation) =>
+    explainRule(evaluation, checkConditions(evaluation.rule, { sourceIp: conditions.sourceIp, now })),
+  );
+  const granting = rules.filter((rule) => rule.explanation.grants);
   const grants = new Grants(
-    evaluations.filter((evaluation) => evaluation.matched).map((evaluation) => evaluation.rule),
+    granting.map((rule) => rule.evaluation.rule),
+    budget,
+  );
+  // Rules whose claims match but whose when fails: they would grant, and name the condition in a denial.
+  const held = new Grants(
+    rules
+      .filter((rule) => rule.explanation.matched && !rule.explanation.grants)
+      .map((rule) => rule.evaluation.rule),
     budget,
   );
   const note =
@@ -97,30 +135,79 @@ export function explainDecision(
     issuer: issuer?.name ?? null,
     issuer_url: issuerUrl,
     note,
-    rules: evaluations.map((evaluation) => ({
+    source_ip: conditions.sourceIp ?? null,
+    at: conditions.at?.toISOString() ?? null,
+    rules: rules.map((rule) => rule.explanation),
+    matched_rules: grants.matchedRuleNames,
+    secrets: requested.map((raw) => {
+      const entry = parseRequestedEntry(raw);
+      // A pattern is granted when a granting rule grants some name it matches, as the exchange decides.
+      const ruleNames = grants.rulesGranting(entry.glob);
+      const granted = ruleNames.length > 0;
+      return {
+        entry: raw,
+        granted,
+        rules: ruleNames,
+        reason: granted
+          ? null
+          : deniedBecause(rules, held.rulesGranting(entry.glob), () =>
+              denialReason(policy.rules, entry.glob, issuerName || '(none)', claims, budget),
+            ),
+        assumes: granted ? assumption(rules, ruleNames) : null,
+      };
+    }),
+  };
+}
+
+interface ExplainedRule {
+  readonly evaluation: RuleEvaluation;
+  readonly explanation: RuleExplanation;
+}
+
+function explainRule(evaluation: RuleEvaluation, conditions: ConditionCheck[]): ExplainedRule {
+  return {
+    evaluation,
+    explanation: {
       name: evaluation.rule.name,
       line: evaluation.rule.line,
       issuer: evaluation.rule.issuer,
       issuer_matches: evaluation.issuerMatches,
       matched: evaluation.matched,
       claims: evaluation.checks,
-    })),
-    matched_rules: grants.matchedRuleNames,
-    secrets: requested.map((raw) => {
-      const entry = parseRequestedEntry(raw);
-      // A pattern is granted when a matched rule grants some name it matches, as the exchange decides.
-      const rules = grants.rulesGranting(entry.glob);
-      const granted = rules.length > 0;
-      return {
-        entry: raw,
-        granted,
-        rules,
-        reason: granted
-          ? null
-          : denialReason(policy.rules, entry.glob, issuerName || '(none)', claims, budget),
-      };
-    }),
+      conditions,
+      grants: evaluation.matched && conditions.every((check) => check.holds !== false),
+    },
   };
+}
+
+function conditionFailure(check: ConditionCheck): string {
+  return check.condition === 'source_ips'
+    ? `condition source_ips fails: the client address ${check.actual ?? ''} is not in ${check.expected}`
+    : `condition time fails: it is ${check.actual ?? ''}, the rule allows ${check.expected}`;
+}
+
+/** A denial: the first rule whose claims match but whose conditions fail, else why no rule matches. */
+function deniedBecause(
+  rules: readonly ExplainedRule[],
+  heldBack: readonly string[],
+  otherwise: () => string,
+): string {
+  const rule = rules.find((candidate) => candidate.explanation.name === heldBack[0]);
+  if (rule === undefined) return otherwise();
+  const failures = rule.explanation.conditions.filter((check) => check.holds === false).map(conditionFailure);
+  return `rule "${rule.explanation.name}": claims match but ${failures.join(', and ')} (the broker answers condition_failed)`;
+}
+
+/** For a grant that relies on a condition not checked here (no address given), which. */
+function assumption(rules: readonly ExplainedRule[], ruleNames: readonly string[]): string | null {
+  const granting = rules.filter((rule) => ruleNames.includes(rule.explanation.name));
+  if (granting.some((rule) => rule.explanation.conditions.every((check) => check.holds !== null)))
+    return null;
+  const unchecked = granting.map(
+    (rule) =>
+      `rule "${rule.explanation.name}" allows only client addresses in ${rule.explanation.conditions.find((check) => check.holds === null)?.expected ?? ''}`,
+  );
+  return `${unchecked.join('; ')}: not checked, give a client address (--source-ip) to check it`;
 }
 
 const ALL_CHECKS: readonly TokenCheck[] = [
@@ -220,9 +307,10 @@ export function explainToken(
   requested: readonly string[],
   nowSeconds: number = Math.floor(Date.now() / 1000),
   budget: Meter = new WorkBudget(EXPLAIN_STEPS),
+  conditions: ExplainConditions = {},
 ): Explanation {
   const tokenExplanation = explainTokenChecks(policy, token, nowSeconds);
-  const decision = explainDecision(policy, unverifiedClaims(token) ?? {}, requested, budget);
+  const decision = explainDecision(policy, unverifiedClaims(token) ?? {}, requested, budget, conditions);
   const refused = tokenExplanation.refused;
   if (refused === null) return { ...decision, token: tokenExplanation };
   return {
@@ -233,6 +321,7 @@ export function explainToken(
       granted: false,
       rules: [],
       reason: `the broker refuses the token before any rule is checked (${refused.code}: ${refused.detail})`,
+      assumes: null,
     })),
   };
 }

@@ -10,14 +10,23 @@ import {
   type ExplainRequest,
   MAX_AUDIT_PAGE,
   MAX_ROTATION_BATCH,
+  rollbackSecretRequestSchema,
   rotationBatchRequestSchema,
   setSecretRequestSchema,
+  updateSecretRequestSchema,
 } from '../../protocol/admin-api.js';
 import { BrokerError } from '../errors.js';
 import { bearerCredential } from './bearer.js';
 import type { BrokerEnv } from './request-context.js';
 import { readRequestBody } from './read-body.js';
-import type { AdminContext, AdminService, AuditQuery, SecretWrite } from '../admin/admin-service.js';
+import type {
+  AdminContext,
+  AdminService,
+  AuditQuery,
+  SecretRollback,
+  SecretUpdate,
+  SecretWrite,
+} from '../admin/admin-service.js';
 import { MAX_SECRET_VALUE_BYTES } from '../store/secret-vault.js';
 import { CHAIN_HEAD_EXAMPLE, parseChainHead, type ChainHead } from '../audit/audit-chain.js';
 
@@ -132,9 +141,38 @@ function secretPrefix(c: Context<BrokerEnv>): string {
   return c.req.query('prefix') ?? '';
 }
 
+const CONDITIONS_SHAPE =
+  '{"expires_at"?, "max_reads"?: {"count", "period_seconds"}, "rotate_after_reads"?, "description"?, "owner"?} (null clears one)';
+
 async function secretWrite(c: Context<BrokerEnv>): Promise<SecretWrite> {
-  const body = await bodyOf(c, setSecretRequestSchema, '{"value": string, "dry_run"?: boolean}', SECRET_BODY);
-  return { name: c.req.param('name') ?? '', value: body.value, dryRun: body.dry_run ?? false };
+  const body = await bodyOf(
+    c,
+    setSecretRequestSchema,
+    `{"value": string, "dry_run"?: boolean, "conditions"?: ${CONDITIONS_SHAPE}}`,
+    SECRET_BODY,
+  );
+  return {
+    name: c.req.param('name') ?? '',
+    value: body.value,
+    dryRun: body.dry_run ?? false,
+    ...(body.conditions === undefined ? {} : { conditions: body.conditions }),
+  };
+}
+
+async function secretUpdate(c: Context<BrokerEnv>): Promise<SecretUpdate> {
+  const body = await bodyOf(c, updateSecretRequestSchema, `{"conditions": ${CONDITIONS_SHAPE}}`);
+  return { name: c.req.param('name') ?? '', conditions: body.conditions };
+}
+
+async function secretRollback(c: Context<BrokerEnv>): Promise<SecretRollback> {
+  const body = await bodyOf(c, rollbackSecretRequestSchema, '{"to": version number}');
+  return { name: c.req.param('name') ?? '', to: body.to };
+}
+
+/** `?purge=true` destroys the kept versions too; nothing else is taken. */
+function purgeAsked(c: Context<BrokerEnv>): boolean {
+  onlyParameters(c, ['purge']);
+  return oneOf(c.req.query('purge'), 'purge', ['true', 'false'] as const) === 'true';
 }
 
 function auditQuery(c: Context<BrokerEnv>): AuditQuery {
@@ -197,8 +235,19 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
     const result = await admin.setSecret(await callerOf(c), () => secretWrite(c), contextOf(c));
     return c.json(result, result.dry_run ? 200 : 201);
   });
+  routes.patch('/secrets/:name{.+}', async (c) =>
+    c.json(await admin.updateSecret(await callerOf(c), () => secretUpdate(c), contextOf(c))),
+  );
   routes.delete('/secrets/:name{.+}', async (c) =>
-    c.json(await admin.deleteSecret(await callerOf(c), c.req.param('name'), contextOf(c))),
+    c.json(
+      await admin.deleteSecret(await callerOf(c), c.req.param('name'), contextOf(c), () => purgeAsked(c)),
+    ),
+  );
+  routes.get('/versions/:name{.+}', async (c) =>
+    c.json(await admin.secretVersions(await callerOf(c), c.req.param('name'), contextOf(c))),
+  );
+  routes.post('/rollback/:name{.+}', async (c) =>
+    c.json(await admin.rollbackSecret(await callerOf(c), () => secretRollback(c), contextOf(c)), 201),
   );
   routes.post('/tokens', async (c) => {
     const request = () =>

@@ -3,14 +3,20 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { AdminService } from '../admin/admin-service.js';
 import { adminRoutes } from './admin-routes.js';
-import { exchangeRoutes, type ExchangeRouteDependencies } from './exchange-routes.js';
+import {
+  exchangeRoutes,
+  listRoutes,
+  type ExchangeRouteDependencies,
+  type ListRouteDependencies,
+} from './exchange-routes.js';
 import type { BrokerEnv } from './request-context.js';
 import { errorHandler, notFoundHandler, requestMiddleware } from './request-middleware.js';
 import { statusRoutes, type StatusRouteDependencies } from './status-routes.js';
 
 export { MAX_EXCHANGE_BODY_BYTES } from './exchange-routes.js';
 
-export interface AppDependencies extends ExchangeRouteDependencies, StatusRouteDependencies {
+export interface AppDependencies
+  extends ExchangeRouteDependencies, ListRouteDependencies, StatusRouteDependencies {
   readonly admin: AdminService;
   readonly logger: Logger;
   readonly trustedProxies: BlockList | undefined;
@@ -26,6 +32,7 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
     .onError(errorHandler(deps.logger))
     .notFound(notFoundHandler)
     .route('/', exchangeRoutes(deps))
+    .route('/', listRoutes(deps))
     .route('/', statusRoutes(deps))
     .route('/v1/admin', adminRoutes(deps.admin));
 }

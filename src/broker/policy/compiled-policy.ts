@@ -1,6 +1,7 @@
 import type { Glob } from '../../protocol/glob.js';
 import type { ClaimMatcher } from './matchers.js';
 import type { BucketLimit } from '../traffic/token-bucket.js';
+import type { BlockList } from 'node:net';
 
 export interface IssuerConfig {
   readonly name: string;
@@ -35,6 +36,41 @@ export interface CompiledRule {
   /** The same, cheapest matcher first: a token is refused by a rule at the first claim that fails. */
   readonly claimsByCost: readonly CompiledClaimBinding[];
   readonly secrets: readonly CompiledSecretGrant[];
+  /** The rule's conditions (`when`); undefined when it has none. */
+  readonly when: CompiledWhen | undefined;
+}
+
+/** `when.source_ips`: the client address must fall in one of these ranges. */
+export interface CompiledSourceIps {
+  /** As written (normalised to address/prefix), for explain output. */
+  readonly ranges: readonly string[];
+  readonly list: BlockList;
+  readonly line: number;
+}
+
+/** Minutes since local midnight: start inclusive, end exclusive; end < start is an overnight window. */
+export interface CompiledHours {
+  readonly startMinute: number;
+  readonly endMinute: number;
+  readonly text: string;
+  readonly line: number;
+}
+
+/** `when.time`: local day and time in an IANA time zone. */
+export interface CompiledTimeWindow {
+  /** Allowed weekdays, 0 = Sunday ... 6 = Saturday; undefined when the rule names no days (every day). */
+  readonly days: ReadonlySet<number> | undefined;
+  readonly daysText: string | undefined;
+  readonly hours: CompiledHours | undefined;
+  /** The canonical IANA name. */
+  readonly timezone: string;
+  readonly line: number;
+}
+
+export interface CompiledWhen {
+  readonly sourceIps: CompiledSourceIps | undefined;
+  readonly time: CompiledTimeWindow | undefined;
+  readonly line: number;
 }
 
 /**

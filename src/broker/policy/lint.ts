@@ -2,6 +2,7 @@ import { hasGlobCharacters } from '../../protocol/glob.js';
 import type { CompiledClaimBinding, CompiledPolicy, CompiledRule } from './compiled-policy.js';
 import { didYouMean } from './did-you-mean.js';
 import { CI_PROVIDER_CLAIMS, claimCatalogFor, isKnownClaim } from './known-claims.js';
+import { windowIsEmpty } from './time-window.js';
 
 export type LintSeverity = 'error' | 'warning';
 
@@ -337,6 +338,21 @@ const looseRegex: RuleCheck = (_policy, rule) =>
       }),
   );
 
+/** A `when` that can never hold: the rule grants nothing, ever (a load error would be too strict for a rule kept off). */
+const conditionNeverHolds: RuleCheck = (_policy, rule) => {
+  const time = rule.when?.time;
+  if (time?.hours === undefined || !windowIsEmpty(time)) return [];
+  return [
+    finding(
+      'condition-never-holds',
+      'warning',
+      rule,
+      time.hours.line,
+      `when.time.hours "${time.hours.text}" starts and ends at the same minute, so the window is empty and the rule never grants anything; write the window you mean (such as "08:00-18:00", or "00:00-24:00" for the whole day)`,
+    ),
+  ];
+};
+
 /** The checks of each rule on its own, in the order their findings are reported for a rule. */
 const RULE_CHECKS: readonly RuleCheck[] = [
   bindsNothing,
@@ -346,6 +362,7 @@ const RULE_CHECKS: readonly RuleCheck[] = [
   productionUnprotected,
   untrustedEvent,
   looseRegex,
+  conditionNeverHolds,
 ];
 
 /** Two rules granting the same secrets where the weaker binds much less: the weaker is the real protection. */

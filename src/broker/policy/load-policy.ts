@@ -18,6 +18,7 @@ import type {
 import { compileSecretTarget } from '../../protocol/secret-names.js';
 import { describeSchemaIssues, type Path } from './schema-problems.js';
 import { indexRules } from './rule-index.js';
+import { compileWhen } from './conditions.js';
 
 export interface PolicyProblem {
   readonly file: string;
@@ -196,7 +197,16 @@ function compileRule(rule: PolicyRule, rulePath: Path, report: Report, lineOf: L
   const claims = compileClaims(rule, rulePath, report, lineOf);
   const secrets = compileSecrets(rule, rulePath, report, lineOf);
   const claimsByCost = [...claims].sort((a, b) => a.matcher.cost - b.matcher.cost);
-  return { name: rule.name, issuer: rule.issuer, line: lineOf(rulePath), claims, claimsByCost, secrets };
+  const when = compileWhen(rule.when, [...rulePath, 'when'], report, lineOf);
+  return {
+    name: rule.name,
+    issuer: rule.issuer,
+    line: lineOf(rulePath),
+    claims,
+    claimsByCost,
+    secrets,
+    when,
+  };
 }
 
 function compile(policy: PolicyFile, file: string, report: Report, lineOf: LineOf): CompiledPolicy {

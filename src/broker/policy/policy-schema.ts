@@ -62,12 +62,32 @@ const issuerSchema = z.strictObject({
     .optional(),
 });
 
+/** `rules[].when`: the shapes; the values (ranges, days, hours, zone) and empty maps are checked by conditions.ts. */
+const whenSchema = z.strictObject({
+  source_ips: z
+    .array(z.string())
+    .min(1, 'list at least one address range (such as 10.0.0.0/8), or remove source_ips')
+    .optional(),
+  time: z
+    .strictObject({
+      days: z
+        .union([z.string(), z.array(z.string())], {
+          message: 'must be a list of days ([mon, tue]) or a range such as "mon-fri"',
+        })
+        .optional(),
+      hours: z.string().optional(),
+      timezone: z.string(),
+    })
+    .optional(),
+});
+
 const ruleSchema = z.strictObject({
   name: z.string().regex(NAME, 'rule names use A-Z, a-z, 0-9, "_", "." and "-"'),
   description: z.string().optional(),
   issuer: z.string().min(1),
   claims: z.record(z.string().min(1), z.unknown()),
   secrets: z.array(z.string()).min(1, 'a rule must grant at least one secret name or pattern'),
+  when: whenSchema.optional(),
 });
 
 const positiveNumber = z

@@ -22,6 +22,7 @@ const KEY_HELP: Readonly<Record<string, string>> = {
   issuer: 'issuer: with the name of an issuer of the issuers section',
   claims: 'claims: with a map of claim names to the values they must have',
   secrets: 'secrets: with a list of secret names or patterns',
+  timezone: 'timezone: with an IANA time zone name such as UTC, Europe/Oslo or America/New_York',
   rate: 'rate: with requests per second',
   burst: 'burst: with a number of requests',
 };

@@ -115,7 +115,7 @@ export async function transaction<T>(
 
 const POSTGRES: Dialect = {
   name: 'postgres',
-  oneOf: (column, names) => sql`${raw(column)} = ANY(${names})`,
+  oneOf: (column, values) => sql`${raw(column)} = ANY(${values})`,
   // Writers from every replica take turns here, so the chain stays one chain.
   auditChainLock: sql`SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK})`,
   auditJson: {

@@ -24,11 +24,13 @@ export function auditFilterConditions(json: AuditJson, filter: AuditFilter, afte
   }
   if (filter.secret !== undefined) {
     const secret = filter.secret;
-    // Requested as written in the request: a plain name, or an optional one ("NAME?").
+    // Requested as written in the request: a plain name, or an optional one ("NAME?"); released (the winner of
+    // an entry's alternatives, or a version); or named by a list answer.
     conditions.push(
       sql`(${member('target')} = ${secret}
            OR EXISTS (SELECT 1 FROM ${raw(json.elements('requested', 'text'))} WHERE e.value IN (${secret}, ${`${secret}?`}))
-           OR EXISTS (SELECT 1 FROM ${raw(json.elements('released', 'object'))} WHERE ${raw(json.elementMember('name'))} = ${secret}))`,
+           OR EXISTS (SELECT 1 FROM ${raw(json.elements('released', 'object'))} WHERE ${raw(json.elementMember('name'))} = ${secret})
+           OR EXISTS (SELECT 1 FROM ${raw(json.elements('listed', 'object'))} WHERE ${raw(json.elementMember('name'))} = ${secret}))`,
     );
   }
   return join(conditions, ' AND ');

@@ -1,5 +1,11 @@
 /** Table rows as both databases return them, and their mapping to the store's records. */
-import type { AdminRole, AdminTokenRecord, AuditEntry, EncryptedSecretRecord } from '../store/interfaces.js';
+import type {
+  AdminRole,
+  AdminTokenRecord,
+  AuditEntry,
+  EncryptedSecretRecord,
+  SecretConditions,
+} from '../store/interfaces.js';
 
 export interface VersionRow {
   name: string;
@@ -31,6 +37,33 @@ export function currentInOrder(
     const row = byName.get(name);
     return row === undefined ? [] : [toSecretRecord(row)];
   });
+}
+
+/** A secret's conditions, as the head row holds them. */
+export interface ConditionRow {
+  expires_at: string | null;
+  max_reads: number | null;
+  max_reads_period: number | null;
+  rotate_after_reads: number | null;
+  description: string | null;
+  owner: string | null;
+}
+
+/** The head columns of ConditionRow, to select with `h` as the head's alias. */
+export const CONDITION_COLUMNS =
+  'h.expires_at, h.max_reads, h.max_reads_period, h.rotate_after_reads, h.description, h.owner';
+
+export function toConditions(row: ConditionRow): SecretConditions {
+  return {
+    expiresAt: row.expires_at ?? undefined,
+    maxReads:
+      row.max_reads === null || row.max_reads_period === null
+        ? undefined
+        : { count: row.max_reads, periodSeconds: row.max_reads_period },
+    rotateAfterReads: row.rotate_after_reads ?? undefined,
+    description: row.description ?? undefined,
+    owner: row.owner ?? undefined,
+  };
 }
 
 export interface TokenRow {

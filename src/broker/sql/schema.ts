@@ -106,11 +106,47 @@ const NAMES_IN_BYTE_ORDER: Readonly<Record<'sqlite' | 'postgres', string>> = {
  */
 const NO_EXPIRY_INDEX = 'DROP INDEX IF EXISTS used_tokens_expires_at;';
 
+/**
+ * Secret lifecycle: conditions per name on its head row; per version the length and keyed fingerprint of its
+ * value, who stored it and how many times it was released (counted while the name has rotate_after_reads); read
+ * budgets counted per name and window. The index on expires_at keeps the "expiring soon" count a range read.
+ */
+const SECRET_LIFECYCLE: Readonly<Record<'sqlite' | 'postgres', string>> = {
+  sqlite: lifecycle('INTEGER', 'TEXT'),
+  // ISO times compare as text in byte order, whatever the database's collation.
+  postgres: lifecycle('BIGINT', 'TEXT COLLATE "C"'),
+};
+
+function lifecycle(bigint: string, isoTime: string): string {
+  const headColumns = [
+    `expires_at ${isoTime}`,
+    'max_reads INTEGER',
+    'max_reads_period INTEGER',
+    'rotate_after_reads INTEGER',
+    'description TEXT',
+    'owner TEXT',
+  ];
+  const versionColumns = [
+    'bytes INTEGER',
+    'fingerprint TEXT',
+    'created_by TEXT',
+    'created_by_label TEXT',
+    'releases INTEGER NOT NULL DEFAULT 0',
+  ];
+  return [
+    ...headColumns.map((column) => `ALTER TABLE secret_heads ADD COLUMN ${column};`),
+    ...versionColumns.map((column) => `ALTER TABLE secret_versions ADD COLUMN ${column};`),
+    'CREATE INDEX secret_heads_expires_at ON secret_heads (expires_at);',
+    `CREATE TABLE secret_read_windows (name TEXT NOT NULL, window_start ${bigint} NOT NULL, reads INTEGER NOT NULL, PRIMARY KEY (name, window_start));`,
+  ].join('\n');
+}
+
 /** The schema migrations in order, as SQL scripts of `dialect`; the database records how many it applied. */
 export function migrations(dialect: 'sqlite' | 'postgres'): readonly string[] {
   return [
     TABLES_V1.map((table) => createTable(table, dialect)).join('\n'),
     NAMES_IN_BYTE_ORDER[dialect],
     NO_EXPIRY_INDEX,
+    SECRET_LIFECYCLE[dialect],
   ];
 }

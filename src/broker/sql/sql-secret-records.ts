@@ -1,18 +1,77 @@
 import type { EncryptedValue } from '../store/envelope.js';
-import type { EncryptedSecretRecord, SecretRecords, SecretSummary } from '../store/interfaces.js';
-import { currentInOrder, toSecretRecord, type VersionRow } from './rows.js';
+import type { SecretReference } from '../../protocol/secret-names.js';
+import type {
+  ConditionChanges,
+  EncryptedSecretRecord,
+  FoundRecord,
+  ReleaseOutcome,
+  SecretHistory,
+  SecretRecords,
+  SecretSummary,
+  VersionDetails,
+} from '../store/interfaces.js';
+import {
+  CONDITION_COLUMNS,
+  currentInOrder,
+  toConditions,
+  toSecretRecord,
+  type ConditionRow,
+  type VersionRow,
+} from './rows.js';
 import { nameRanges, type NameRange } from './name-ranges.js';
-import { execute, join, raw, select, sql, type SqlDatabase } from './statement.js';
+import { execute, join, raw, select, sql, type SqlDatabase, type Statement, type Work } from './statement.js';
 
 const VERSION_COLUMNS = sql`name, version, key_id, wrapped_key, nonce, ciphertext`;
 
 const inRange = ({ from, to }: NameRange) =>
   to === undefined ? sql`name >= ${from}` : sql`(name >= ${from} AND name < ${to})`;
 
+/** `column = value` for each condition `changes` sets or clears (null). */
+function conditionAssignments(changes: ConditionChanges): Statement[] {
+  const assign = (column: string, value: unknown) => sql`${raw(column)} = ${value}`;
+  const assignments: Statement[] = [];
+  if (changes.expiresAt !== undefined) assignments.push(assign('expires_at', changes.expiresAt));
+  if (changes.maxReads !== undefined) {
+    assignments.push(assign('max_reads', changes.maxReads?.count ?? null));
+    assignments.push(assign('max_reads_period', changes.maxReads?.periodSeconds ?? null));
+  }
+  if (changes.rotateAfterReads !== undefined)
+    assignments.push(assign('rotate_after_reads', changes.rotateAfterReads));
+  if (changes.description !== undefined) assignments.push(assign('description', changes.description));
+  if (changes.owner !== undefined) assignments.push(assign('owner', changes.owner));
+  return assignments;
+}
+
+/** Every condition cleared, as a delete leaves a name. */
+const NO_CONDITIONS = conditionAssignments({
+  expiresAt: null,
+  maxReads: null,
+  rotateAfterReads: null,
+  description: null,
+  owner: null,
+});
+
+/** The first of each name, sorted: rows are always locked in the same order, so counters cannot deadlock. */
+function oncePerName<T extends { readonly name: string }>(items: readonly T[]): T[] {
+  const byName = new Map<string, T>();
+  for (const item of items) if (!byName.has(item.name)) byName.set(item.name, item);
+  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+interface FoundRow extends VersionRow, ConditionRow {
+  current_version: number;
+  releases: number;
+}
+
 export class SqlSecretRecords implements SecretRecords {
   constructor(private readonly database: SqlDatabase) {}
 
-  insertVersion(name: string, encrypt: (version: number) => EncryptedValue): Promise<number> {
+  insertVersion(
+    name: string,
+    encrypt: (version: number) => EncryptedValue,
+    details: VersionDetails,
+  ): Promise<number> {
+    const conditions = conditionAssignments(details.conditions ?? {});
     return this.database.transaction('storing a secret version', function* () {
       const now = new Date().toISOString();
       // The head row is the lock: concurrent writers of one name get consecutive versions.
@@ -23,11 +82,15 @@ export class SqlSecretRecords implements SecretRecords {
             RETURNING last_version`,
       );
       const version = (head as { last_version: number }).last_version;
+      if (conditions.length > 0)
+        yield* execute(sql`UPDATE secret_heads SET ${join(conditions, ', ')} WHERE name = ${name}`);
       const encrypted = encrypt(version);
       yield* execute(
-        sql`INSERT INTO secret_versions (name, version, key_id, wrapped_key, nonce, ciphertext, created_at)
+        sql`INSERT INTO secret_versions (name, version, key_id, wrapped_key, nonce, ciphertext, created_at, bytes,
+                                         fingerprint, created_by, created_by_label)
             VALUES (${name}, ${version}, ${encrypted.keyId}, ${encrypted.wrappedKey}, ${encrypted.nonce},
-                    ${encrypted.ciphertext}, ${now})`,
+                    ${encrypted.ciphertext}, ${now}, ${details.bytes}, ${details.fingerprint},
+                    ${details.createdBy?.tokenId ?? null}, ${details.createdBy?.label ?? null})`,
       );
       return version;
     });
@@ -56,6 +119,174 @@ export class SqlSecretRecords implements SecretRecords {
     });
   }
 
+  find(references: readonly SecretReference[]): Promise<FoundRecord[]> {
+    if (references.length === 0) return Promise.resolve([]);
+    const names = [...new Set(references.map((reference) => reference.name))];
+    const versions = [
+      ...new Set(
+        references.flatMap((reference) => (reference.version === undefined ? [] : [reference.version])),
+      ),
+    ];
+    const { dialect } = this.database;
+    return this.database.run('reading secrets', function* () {
+      // One statement: each name's current version and every version asked of any of the names.
+      const rows = yield* select<FoundRow>(
+        sql`SELECT h.current_version, ${raw(CONDITION_COLUMNS)}, v.releases,
+                   v.name, v.version, v.key_id, v.wrapped_key, v.nonce, v.ciphertext
+            FROM secret_heads h JOIN secret_versions v ON v.name = h.name
+            WHERE ${dialect.oneOf('h.name', names)} AND h.current_version IS NOT NULL
+              AND (v.version = h.current_version OR ${dialect.oneOf('v.version', versions)})`,
+      );
+      const byKey = new Map(rows.map((row) => [`${row.version}@${row.name}`, row]));
+      const currentOf = new Map(rows.map((row) => [row.name, row.current_version]));
+      return references.flatMap((reference) => {
+        const version = reference.version ?? currentOf.get(reference.name);
+        const row = byKey.get(`${version}@${reference.name}`);
+        if (row === undefined) return [];
+        return [
+          {
+            name: row.name,
+            version: row.version,
+            isCurrent: row.version === row.current_version,
+            conditions: toConditions(row),
+            releases: row.releases,
+            encrypted: toSecretRecord(row),
+          },
+        ];
+      });
+    });
+  }
+
+  recordReleases(found: readonly FoundRecord[], nowSeconds: number): Promise<ReleaseOutcome> {
+    const rotating = oncePerName(
+      found.filter((secret) => secret.isCurrent && secret.conditions.rotateAfterReads !== undefined),
+    );
+    const budgeted = oncePerName(found.filter((secret) => secret.conditions.maxReads !== undefined));
+    if (rotating.length === 0 && budgeted.length === 0) return Promise.resolve({ refused: undefined });
+    return this.database.transaction('counting secret reads', function* () {
+      // Each count is a conditional write: of two replicas racing for the last read, the second finds the limit
+      // reached. A refusal takes back, in the same transaction, what this call counted before it (the rows stay
+      // locked until the commit, so no other call saw those counts).
+      const counted: Statement[] = [];
+      const refuse = function* (refusal: ReleaseOutcome): Work<ReleaseOutcome> {
+        for (const undo of counted) yield* execute(undo);
+        return refusal;
+      };
+      for (const { name, version, conditions } of rotating) {
+        const released = yield* execute(
+          sql`UPDATE secret_versions SET releases = releases + 1
+              WHERE name = ${name} AND version = ${version} AND releases < ${conditions.rotateAfterReads}`,
+        );
+        if (released === 0) return yield* refuse({ refused: 'rotation_required', name });
+        counted.push(
+          sql`UPDATE secret_versions SET releases = releases - 1 WHERE name = ${name} AND version = ${version}`,
+        );
+      }
+      for (const { name, conditions } of budgeted) {
+        const { count, periodSeconds } = conditions.maxReads as { count: number; periodSeconds: number };
+        const windowStart = Math.floor(nowSeconds / periodSeconds) * periodSeconds;
+        yield* execute(
+          sql`DELETE FROM secret_read_windows WHERE name = ${name} AND window_start < ${windowStart}`,
+        );
+        const read = yield* select<{ reads: number }>(
+          sql`INSERT INTO secret_read_windows (name, window_start, reads) VALUES (${name}, ${windowStart}, 1)
+              ON CONFLICT (name, window_start) DO UPDATE SET reads = secret_read_windows.reads + 1
+                WHERE secret_read_windows.reads < ${count}
+              RETURNING reads`,
+        );
+        if (read.length === 0) {
+          const retryAfterSeconds = Math.max(1, windowStart + periodSeconds - nowSeconds);
+          return yield* refuse({ refused: 'read_budget_exhausted', name, retryAfterSeconds });
+        }
+        counted.push(
+          sql`UPDATE secret_read_windows SET reads = reads - 1
+              WHERE name = ${name} AND window_start = ${windowStart}`,
+        );
+      }
+      return { refused: undefined };
+    });
+  }
+
+  updateConditions(name: string, changes: ConditionChanges): Promise<boolean> {
+    const assignments = conditionAssignments(changes);
+    return this.database.run('changing secret conditions', function* () {
+      if (assignments.length === 0) {
+        const [head] = yield* select<{ name: string }>(
+          sql`SELECT name FROM secret_heads WHERE name = ${name} AND current_version IS NOT NULL`,
+        );
+        return head !== undefined;
+      }
+      const changed = yield* execute(
+        sql`UPDATE secret_heads SET ${join(assignments, ', ')} WHERE name = ${name} AND current_version IS NOT NULL`,
+      );
+      return changed === 1;
+    });
+  }
+
+  history(name: string): Promise<SecretHistory | undefined> {
+    return this.database.run('reading secret versions', function* () {
+      const rows = yield* select<{
+        current_version: number | null;
+        last_version: number;
+        version: number | null;
+        created_at: string | null;
+        bytes: number | null;
+        fingerprint: string | null;
+        created_by: string | null;
+        created_by_label: string | null;
+      }>(
+        sql`SELECT h.current_version, h.last_version, v.version, v.created_at, v.bytes, v.fingerprint,
+                   v.created_by, v.created_by_label
+            FROM secret_heads h LEFT JOIN secret_versions v ON v.name = h.name
+            WHERE h.name = ${name}
+            ORDER BY v.version DESC`,
+      );
+      const [head] = rows;
+      if (head === undefined) return undefined;
+      return {
+        name,
+        currentVersion: head.current_version ?? undefined,
+        lastVersion: head.last_version,
+        versions: rows.flatMap((row) =>
+          row.version === null
+            ? []
+            : [
+                {
+                  version: row.version,
+                  createdAt: row.created_at as string,
+                  bytes: row.bytes ?? undefined,
+                  fingerprint: row.fingerprint ?? undefined,
+                  createdBy:
+                    row.created_by === null
+                      ? undefined
+                      : { tokenId: row.created_by, label: row.created_by_label ?? '' },
+                  current: row.version === row.current_version,
+                },
+              ],
+        ),
+      };
+    });
+  }
+
+  version(name: string, version: number): Promise<EncryptedSecretRecord | undefined> {
+    return this.database.run('reading a secret version', function* () {
+      const [row] = yield* select<VersionRow>(
+        sql`SELECT ${VERSION_COLUMNS} FROM secret_versions WHERE name = ${name} AND version = ${version}`,
+      );
+      return row === undefined ? undefined : toSecretRecord(row);
+    });
+  }
+
+  countExpiring(from: string, until: string): Promise<number> {
+    return this.database.run('counting expiring secrets', function* () {
+      const [row] = yield* select<{ n: number | string }>(
+        sql`SELECT count(*) AS n FROM secret_heads
+            WHERE expires_at >= ${from} AND expires_at < ${until} AND current_version IS NOT NULL`,
+      );
+      return Number(row?.n ?? 0);
+    });
+  }
+
   currentNames(prefixes: readonly string[], limit?: number): Promise<string[]> {
     const ranges = nameRanges(prefixes);
     if (ranges.length === 0) return Promise.resolve([]);
@@ -70,16 +301,25 @@ export class SqlSecretRecords implements SecretRecords {
     });
   }
 
-  list(prefix: string): Promise<SecretSummary[]> {
+  list(prefix: string, nowSeconds = Math.floor(Date.now() / 1000)): Promise<SecretSummary[]> {
     return this.database.run('listing secrets', function* () {
-      const rows = yield* select<{
-        name: string;
-        version: number;
-        versions: number | string;
-        updated_at: string;
-      }>(
-        sql`SELECT h.name, h.current_version AS version, h.updated_at,
-                   (SELECT count(*) FROM secret_versions v WHERE v.name = h.name) AS versions
+      const rows = yield* select<
+        ConditionRow & {
+          name: string;
+          version: number;
+          versions: number | string;
+          updated_at: string;
+          releases: number | null;
+          reads: number | null;
+        }
+      >(
+        sql`SELECT h.name, h.current_version AS version, h.updated_at, ${raw(CONDITION_COLUMNS)},
+                   (SELECT count(*) FROM secret_versions v WHERE v.name = h.name) AS versions,
+                   (SELECT v.releases FROM secret_versions v
+                    WHERE v.name = h.name AND v.version = h.current_version) AS releases,
+                   (SELECT w.reads FROM secret_read_windows w
+                    WHERE w.name = h.name
+                      AND w.window_start = (CAST(${nowSeconds} AS BIGINT) / h.max_reads_period) * h.max_reads_period) AS reads
             FROM secret_heads h
             WHERE h.current_version IS NOT NULL AND substr(h.name, 1, length(${prefix})) = ${prefix}
             ORDER BY h.name`,
@@ -89,19 +329,24 @@ export class SqlSecretRecords implements SecretRecords {
         version: row.version,
         versions: Number(row.versions),
         updatedAt: row.updated_at,
+        conditions: toConditions(row),
+        releases: row.releases ?? 0,
+        readsInWindow: row.reads ?? 0,
       }));
     });
   }
 
-  delete(name: string): Promise<boolean> {
+  delete(name: string, purge: boolean): Promise<boolean> {
     return this.database.transaction('deleting a secret', function* () {
       const cleared = yield* execute(
-        sql`UPDATE secret_heads SET current_version = NULL, updated_at = ${new Date().toISOString()}
+        sql`UPDATE secret_heads SET current_version = NULL, updated_at = ${new Date().toISOString()},
+                                    ${join(NO_CONDITIONS, ', ')}
             WHERE name = ${name} AND current_version IS NOT NULL`,
       );
-      if (cleared === 0) return false;
-      yield* execute(sql`DELETE FROM secret_versions WHERE name = ${name}`);
-      return true;
+      yield* execute(sql`DELETE FROM secret_read_windows WHERE name = ${name}`);
+      // The rows go with their wrapped data keys: nothing of a purged value can be opened again.
+      const purged = purge ? yield* execute(sql`DELETE FROM secret_versions WHERE name = ${name}`) : 0;
+      return cleared + purged > 0;
     });
   }
 

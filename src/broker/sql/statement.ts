@@ -114,8 +114,8 @@ export interface SqlDatabase {
 /** What is spelled differently between SQLite and PostgreSQL. */
 export interface Dialect {
   readonly name: 'sqlite' | 'postgres';
-  /** `name IN names` for a list of any length, as one value. */
-  oneOf(column: string, names: readonly string[]): Statement;
+  /** `column IN values` for a list of any length (names, or version numbers), as one value. */
+  oneOf(column: string, values: readonly string[] | readonly number[]): Statement;
   /** Taken first in an audit write transaction so writers from every replica take turns at the chain. */
   readonly auditChainLock: Statement | undefined;
   /** The audit_log table with its record readable as JSON, and how to read its members. */

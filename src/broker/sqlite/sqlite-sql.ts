@@ -13,7 +13,7 @@ import { guarded, type SqliteConnection } from './database.js';
 const SQLITE: Dialect = {
   name: 'sqlite',
   // One value for any number of names: a JSON array.
-  oneOf: (column, names) => sql`${raw(column)} IN (SELECT value FROM json_each(${JSON.stringify(names)}))`,
+  oneOf: (column, values) => sql`${raw(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`,
   // The IMMEDIATE transaction already holds the database's one write lock.
   auditChainLock: undefined,
   auditJson: {

@@ -3,6 +3,7 @@
  * Every method may fail with StoreUnavailableError; callers then release nothing.
  */
 import { CodedError } from '../../protocol/coded-error.js';
+import type { SecretReference } from '../../protocol/secret-names.js';
 import type { EncryptedValue } from './envelope.js';
 
 export class StoreUnavailableError extends CodedError {
@@ -15,28 +16,133 @@ export interface EncryptedSecretRecord extends EncryptedValue {
   readonly version: number;
 }
 
+/** A read budget: at most `count` releases of a secret in each window of `periodSeconds` (floor(now/period)). */
+export interface ReadBudget {
+  readonly count: number;
+  readonly periodSeconds: number;
+}
+
+/** What an admin set on a secret NAME (not per version); undefined: not set. */
+export interface SecretConditions {
+  /** ISO 8601 UTC; from then on the secret is not released. */
+  readonly expiresAt: string | undefined;
+  readonly maxReads: ReadBudget | undefined;
+  /** Releases of the current version after which it is refused until a new version is stored. */
+  readonly rotateAfterReads: number | undefined;
+  readonly description: string | undefined;
+  readonly owner: string | undefined;
+}
+
+/** A change of conditions: a key left out keeps its value, null clears it. */
+export type ConditionChanges = {
+  readonly [K in keyof SecretConditions]?: Exclude<SecretConditions[K], undefined> | null;
+};
+
 export interface SecretSummary {
   readonly name: string;
   readonly version: number;
   readonly versions: number;
   readonly updatedAt: string;
+  readonly conditions: SecretConditions;
+  /** Releases of the current version counted so far (counted only while rotateAfterReads is set). */
+  readonly releases: number;
+  /** Reads counted in the read budget's current window (0 without a budget). */
+  readonly readsInWindow: number;
 }
+
+/** A stored version as `secret versions` lists it: never its value. */
+export interface VersionSummary {
+  readonly version: number;
+  readonly createdAt: string;
+  /** UTF-8 bytes of the value; undefined for versions stored before the length was kept. */
+  readonly bytes: number | undefined;
+  /** Keyed fingerprint of the value (see SecretVault.fingerprint); undefined for versions stored before it. */
+  readonly fingerprint: string | undefined;
+  /** Who stored it: the admin token's id and label; undefined when not known (older versions, dev seeding). */
+  readonly createdBy: { readonly tokenId: string; readonly label: string } | undefined;
+  readonly current: boolean;
+}
+
+/** The versions kept of a name, newest first; undefined when no version of it was ever stored. */
+export interface SecretHistory {
+  readonly name: string;
+  /** Undefined once the name is deleted. */
+  readonly currentVersion: number | undefined;
+  readonly lastVersion: number;
+  readonly versions: readonly VersionSummary[];
+}
+
+/** What is kept with a new version besides its ciphertext. */
+export interface VersionDetails {
+  readonly bytes: number;
+  readonly fingerprint: string;
+  readonly createdBy: { readonly tokenId: string; readonly label: string } | undefined;
+  /** Condition changes applied to the name in the same transaction. */
+  readonly conditions?: ConditionChanges;
+}
+
+/** A stored version found for a request (see SecretVault.find), its value still encrypted. */
+export interface FoundRecord {
+  readonly name: string;
+  readonly version: number;
+  readonly isCurrent: boolean;
+  readonly conditions: SecretConditions;
+  /** Releases of this version counted so far. */
+  readonly releases: number;
+  readonly encrypted: EncryptedSecretRecord;
+}
+
+export type ReleaseOutcome =
+  | { readonly refused: undefined }
+  | { readonly refused: 'read_budget_exhausted'; readonly name: string; readonly retryAfterSeconds: number }
+  | { readonly refused: 'rotation_required'; readonly name: string };
 
 /** Encrypted secret versions. Versions of a name only grow, also across a delete. */
 export interface SecretRecords {
-  /** Stores a new version; `encrypt` receives the version number it gets, inside the same transaction. */
-  insertVersion(name: string, encrypt: (version: number) => EncryptedValue): Promise<number>;
+  /**
+   * Stores a new version, which becomes current; `encrypt` receives the version number it gets, inside the same
+   * transaction. Condition changes in `details` apply in that transaction too.
+   */
+  insertVersion(
+    name: string,
+    encrypt: (version: number) => EncryptedValue,
+    details: VersionDetails,
+  ): Promise<number>;
   nextVersion(name: string): Promise<number>;
   /** The current version of each name that exists. */
   current(names: readonly string[]): Promise<EncryptedSecretRecord[]>;
+  /**
+   * One per reference that is stored, in the order asked: the current version for version undefined, else that
+   * version if kept. A deleted name has none (its kept versions are history, not released). One statement.
+   */
+  find(references: readonly SecretReference[]): Promise<FoundRecord[]>;
+  /**
+   * In one transaction: one read of each budgeted name in its window, one release of each current version with
+   * rotateAfterReads. If any would pass its limit, counts nothing and says which. A name counts once per call.
+   */
+  recordReleases(found: readonly FoundRecord[], nowSeconds: number): Promise<ReleaseOutcome>;
+  /** Changes the conditions of a name with a current version; false when it has none. */
+  updateConditions(name: string, changes: ConditionChanges): Promise<boolean>;
+  /** The versions kept of `name`, newest first; undefined when no version of it was ever stored. */
+  history(name: string): Promise<SecretHistory | undefined>;
+  /** One kept version, encrypted; undefined when it was never stored or was purged. */
+  version(name: string, version: number): Promise<EncryptedSecretRecord | undefined>;
+  /** How many current secrets expire in [from, until) (ISO times). */
+  countExpiring(from: string, until: string): Promise<number>;
   /**
    * The names with a current version that start with one of `prefixes` (`['']`: every name), sorted, each once.
    * Reads only those names' range of the name index, however many others are stored, and at most `limit` of them.
    */
   currentNames(prefixes: readonly string[], limit?: number): Promise<string[]>;
-  list(prefix: string): Promise<SecretSummary[]>;
-  /** Removes every version of `name` (ciphertexts included); false when it did not exist. */
-  delete(name: string): Promise<boolean>;
+  /** The current secrets under `prefix`, sorted; read windows are judged at `nowSeconds`. */
+  list(prefix: string, nowSeconds?: number): Promise<SecretSummary[]>;
+  /**
+   * Deletes `name`: it has no current version any more (not released, not listed), its conditions and read
+   * windows are cleared; its versions are kept as history unless `purge`, which removes every version's row
+   * (ciphertext and wrapped data key). The head stays, so version numbers only grow. False when there was
+   * nothing to delete (no current version, and with `purge` no kept version either).
+   */
+  delete(name: string, purge: boolean): Promise<boolean>;
   keyIdsInUse(): Promise<string[]>;
   /** How many versions exist, and how many are not under `keyId`. */
   countNotUnder(keyId: string): Promise<{ total: number; remaining: number }>;

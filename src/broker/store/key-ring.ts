@@ -11,6 +11,7 @@ export class KeyRing {
   private readonly masters: ReadonlyMap<string, MasterKey>;
   private readonly derived = new Map<string, Buffer>();
   private version: number;
+  private fingerprintKeyCache: Buffer | undefined;
 
   constructor(
     private readonly current: MasterKey,
@@ -33,6 +34,17 @@ export class KeyRing {
   /** Moves new writes to another version of the current master key (rotation without a new master key). */
   useVersion(version: number): void {
     this.version = version;
+  }
+
+  /**
+   * The key of value fingerprints (`secret versions`): derived from the current master key, so a fingerprint
+   * cannot be checked against a guessed value without it. Versions stored under another master key have others.
+   */
+  get fingerprintKey(): Buffer {
+    this.fingerprintKeyCache ??= Buffer.from(
+      hkdfSync('sha256', this.current.material, Buffer.alloc(0), 'secrets-broker value fingerprint v1', 32),
+    );
+    return this.fingerprintKeyCache;
   }
 
   /** The wrapping key for `id`, or undefined when no configured master key produced it. */

@@ -1,11 +1,46 @@
 import { CodedError } from '../../protocol/coded-error.js';
+import { createHmac } from 'node:crypto';
 import { decryptValue, DecryptionError, encryptValue } from './envelope.js';
-import type { SecretRecords, SecretSummary } from './interfaces.js';
+import type {
+  ConditionChanges,
+  EncryptedSecretRecord,
+  FoundRecord,
+  ReleaseOutcome,
+  SecretHistory,
+  SecretRecords,
+  SecretSummary,
+} from './interfaces.js';
+import type { SecretReference } from '../../protocol/secret-names.js';
 import type { KeyRing } from './key-ring.js';
 import { MasterKeyError } from './master-key.js';
 import { secretNameProblem } from '../../protocol/secret-names.js';
 
 export const MAX_SECRET_VALUE_BYTES = 64 * 1024;
+
+export type {
+  ConditionChanges,
+  ReadBudget,
+  ReleaseOutcome,
+  SecretConditions,
+  SecretHistory,
+  SecretSummary,
+  VersionSummary,
+} from './interfaces.js';
+
+/** A stored version found for a request: name, version, its secret's conditions; its value still encrypted. */
+export type FoundSecret = FoundRecord;
+
+/** Who stores a version: the admin token's id and label. */
+export interface VersionAuthor {
+  readonly tokenId: string;
+  readonly label: string;
+}
+
+export interface PutOptions {
+  readonly createdBy?: VersionAuthor;
+  /** Condition changes stored with the version, in the same transaction. */
+  readonly conditions?: ConditionChanges;
+}
 
 export interface DecryptedSecret {
   readonly name: string;
@@ -58,15 +93,27 @@ export class SecretVault {
     }
   }
 
-  async put(name: string, value: string): Promise<number> {
+  /** A value's fingerprint: HMAC-SHA256 under a key derived from the master key, first 12 hex digits. */
+  fingerprint(value: string): string {
+    return createHmac('sha256', this.keyRing.fingerprintKey).update(value, 'utf8').digest('hex').slice(0, 12);
+  }
+
+  async put(name: string, value: string, options: PutOptions = {}): Promise<number> {
     SecretVault.validateName(name);
     SecretVault.validateValue(value);
     const keyId = this.keyRing.currentKeyId;
     const wrappingKey = this.keyRing.wrappingKey(keyId) as Buffer;
     const plaintext = Buffer.from(value, 'utf8');
     try {
-      return await this.records.insertVersion(name, (version) =>
-        encryptValue(plaintext, name, version, keyId, wrappingKey),
+      return await this.records.insertVersion(
+        name,
+        (version) => encryptValue(plaintext, name, version, keyId, wrappingKey),
+        {
+          bytes: plaintext.length,
+          fingerprint: this.fingerprint(value),
+          createdBy: options.createdBy,
+          ...(options.conditions === undefined ? {} : { conditions: options.conditions }),
+        },
       );
     } finally {
       plaintext.fill(0);
@@ -81,17 +128,67 @@ export class SecretVault {
     return this.records.currentNames(prefixes, limit);
   }
 
-  list(prefix: string): Promise<SecretSummary[]> {
-    return this.records.list(prefix);
+  list(prefix: string, now: Date = new Date()): Promise<SecretSummary[]> {
+    return this.records.list(prefix, Math.floor(now.getTime() / 1000));
   }
 
-  delete(name: string): Promise<boolean> {
-    return this.records.delete(name);
+  /** See SecretRecords.delete: history is kept unless `purge`. */
+  delete(name: string, purge = false): Promise<boolean> {
+    return this.records.delete(name, purge);
+  }
+
+  /** Changes a current secret's conditions without touching its value; false when it has no current version. */
+  updateConditions(name: string, changes: ConditionChanges): Promise<boolean> {
+    return this.records.updateConditions(name, changes);
+  }
+
+  history(name: string): Promise<SecretHistory | undefined> {
+    return this.records.history(name);
+  }
+
+  /**
+   * Stores the value of kept version `to` as a new version (which becomes current); returns its number, or
+   * undefined when that version was never stored or was purged (nothing is stored then).
+   */
+  async rollback(name: string, to: number, createdBy?: VersionAuthor): Promise<number | undefined> {
+    const record = await this.records.version(name, to);
+    if (record === undefined) return undefined;
+    const [opened] = this.openRecords([record]);
+    return this.put(name, (opened as DecryptedSecret).value, createdBy === undefined ? {} : { createdBy });
+  }
+
+  /** How many current secrets expire within `seconds` after `now` (not those already expired). */
+  countExpiring(now: Date, seconds: number): Promise<number> {
+    return this.records.countExpiring(
+      now.toISOString(),
+      new Date(now.getTime() + seconds * 1000).toISOString(),
+    );
+  }
+
+  /** The stored version each reference names (see SecretRecords.find); nothing is decrypted. */
+  find(references: readonly SecretReference[]): Promise<FoundSecret[]> {
+    return this.records.find(references);
+  }
+
+  /** Decrypts found versions, in order; one that does not open throws SecretIntegrityError. */
+  open(found: readonly FoundSecret[]): DecryptedSecret[] {
+    return this.openRecords(found.map((secret) => secret.encrypted));
+  }
+
+  /**
+   * Counts one read of each budgeted secret in its window of `now` and one release of each current version with
+   * rotateAfterReads, all in one transaction; if any would pass its limit, counts nothing and says which.
+   */
+  recordReleases(found: readonly FoundSecret[], now: Date): Promise<ReleaseOutcome> {
+    return this.records.recordReleases(found, Math.floor(now.getTime() / 1000));
   }
 
   /** The current version of each name that exists, decrypted. */
   async readCurrent(names: readonly string[]): Promise<DecryptedSecret[]> {
-    const records = await this.records.current(names);
+    return this.openRecords(await this.records.current(names));
+  }
+
+  private openRecords(records: readonly EncryptedSecretRecord[]): DecryptedSecret[] {
     return records.map((record) => {
       const wrappingKey = this.keyRing.wrappingKey(record.keyId);
       if (wrappingKey === undefined) {
