@@ -20,7 +20,7 @@ import {
   type SecretListing,
 } from '../protocol/admin-api.js';
 import { hasUnprintable, printable } from '../protocol/printable.js';
-import { secretNameProblem } from '../protocol/secret-names.js';
+import { MAX_VERSION, secretNameProblem } from '../protocol/secret-names.js';
 import { AdminClient, adminPath } from './admin-client.js';
 import { CliError, writeLine } from './cli-error.js';
 import { formatTable } from './format-table.js';
@@ -141,7 +141,7 @@ function conditionOptions(command: Command): Command {
     )
     .option(
       '--rotate-after-reads <N>',
-      `refuse the current version after N releases until a new version is stored; "${CLEAR}" clears`,
+      `refuse a version after N releases of it (each version counted on its own) until a new version is stored; "${CLEAR}" clears`,
       clearable(wholeNumberFrom(1, MAX_CONDITION_COUNT)),
     )
     .option(
@@ -376,6 +376,12 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
         path,
         secretVersionsResponseSchema,
       );
+      if (history.more) {
+        writeLine(
+          io.stderr,
+          `only the newest ${history.versions.length} versions of ${printable(history.name)} are shown; older ones are kept`,
+        );
+      }
       if (options.json === true) {
         writeLine(io.stdout, terminalJson(history.versions, 2));
         return;
@@ -407,7 +413,7 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
     .requiredOption(
       '--to <version>',
       'the kept version whose value becomes current again',
-      wholeNumberFrom(1, 999_999_999),
+      wholeNumberFrom(1, MAX_VERSION),
     )
     .description("store a kept version's value again as a new, current version (versions only grow)")
     .option('--json', 'print the result as JSON: {name, from, version}')

@@ -24,7 +24,7 @@ export function exitTwoOnUsageErrors<T extends Command>(command: T): T {
 export function wholeNumberFrom(min: number, max: number): (text: string) => number {
   return (text) => {
     const value = Number(text);
-    if (!/^\d{1,9}$/.test(text) || value < min || value > max)
+    if (!/^\d{1,10}$/.test(text) || value < min || value > max)
       throw new InvalidArgumentError(`It must be a whole number from ${min} to ${max}.`);
     return value;
   };

@@ -114,15 +114,20 @@ export function planExports(lines: readonly SecretLine[], released: readonly Rel
     byEnvName.set(envName, item);
     items.push(item);
   };
+  const winners = new Map(
+    lines.filter((line) => !line.entry.isPattern).map((line) => [line, winnerOf(line.entry, released)]),
+  );
+  // A name released for a line of its own is exported there, not also under a pattern's name for it; an
+  // alternative that did not win is still exported by a pattern that matches it.
   const namedOnTheirOwnLine = new Set(
-    lines.flatMap((line) => line.entry.alternatives.map((reference) => reference.name)),
+    [...winners.values()].flatMap((winner) => (winner === undefined ? [] : [winner.item.name])),
   );
   for (const line of lines) {
     if (line.entry.isPattern) {
       for (const secret of patternMatches(line.entry, released))
         if (!namedOnTheirOwnLine.has(secret.name)) add(secret, line);
     } else {
-      const winner = winnerOf(line.entry, released);
+      const winner = winners.get(line);
       if (winner !== undefined) add(winner.item, line, fallbackOf(line.entry, winner.index));
     }
   }

@@ -4,6 +4,7 @@
  * objects, so a renamed or added key is a change of this contract, not a surprise for a client.
  */
 import { z } from 'zod';
+import { MAX_VERSION } from './secret-names.js';
 
 export const ADMIN_API_PATH = '/v1/admin';
 
@@ -72,7 +73,7 @@ export const updateSecretRequestSchema = z.strictObject({ conditions: secretCond
 export type UpdateSecretRequest = z.infer<typeof updateSecretRequestSchema>;
 
 /** POST /rollback/{name}: stores kept version `to`'s value as a new version. */
-export const rollbackSecretRequestSchema = z.strictObject({ to: z.number().int() });
+export const rollbackSecretRequestSchema = z.strictObject({ to: z.number().int().min(1).max(MAX_VERSION) });
 export type RollbackSecretRequest = z.infer<typeof rollbackSecretRequestSchema>;
 
 /** POST /tokens. The role is checked by the broker, which names the roles in its answer. */
@@ -173,7 +174,9 @@ export const secretVersionsResponseSchema = z.strictObject({
   name: z.string(),
   current_version: z.number().int().nullable(),
   last_version: z.number().int(),
+  /** The newest versions kept (at most 1000); `more` when older ones are kept too. */
   versions: z.array(secretVersionSchema),
+  more: z.boolean(),
 });
 export type SecretVersionsResponse = z.infer<typeof secretVersionsResponseSchema>;
 

@@ -170,3 +170,8 @@ export function parseRequestedEntry(raw: string): RequestedEntry {
   const first = alternatives[0] as SecretReference;
   return { raw, target, optional, isPattern: false, glob: compileGlob(first.name), alternatives };
 }
+
+/** What an entry may release, compiled: its pattern, or each of its names in the order written. */
+export function entryGlobs(entry: RequestedEntry): Glob[] {
+  return entry.isPattern ? [entry.glob] : entry.alternatives.map((reference) => compileGlob(reference.name));
+}

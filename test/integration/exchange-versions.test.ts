@@ -192,6 +192,10 @@ describe('alternatives', () => {
     expectProblem(stored.result, 403, 'policy_denied');
     expectProblem(missing.result, 403, 'policy_denied');
     expect(comparable(stored.result, 'other/TOKEN')).toBe(comparable(missing.result, 'other/NEVER'));
+    // The hint explains every alternative, not only the first.
+    const hint = String(stored.result.json.hint);
+    expect(hint).toContain('"other/TOKEN"');
+    expect(hint).toContain('"other/ALSO"');
   });
 
   it('granted but none stored is secret_not_found, and never reveals a stored ungranted alternative', async () => {

@@ -283,9 +283,14 @@ describe('secret versions, rollback and delete', () => {
       ['secret', 'rollback', 'life/V'],
       ['secret', 'rollback', 'life/V', '--to', '0'],
       ['secret', 'rollback', 'life/V', '--to', 'two'],
+      ['secret', 'rollback', 'life/V', '--to', '2147483648'],
     ]) {
       expect((await cli(args)).code, args.join(' ')).toBe(2);
     }
+    // The highest version a request may name is asked about, and is not kept.
+    expect((await cli(['secret', 'rollback', 'life/V', '--to', '2147483647'])).stderr).toContain(
+      '(not_found)',
+    );
     expect((await cli(['secret', 'versions', 'life/none-such'])).stderr).toContain('(not_found)');
     expect(await listed('life/V')).toMatchObject({ version: 4, versions: 4 });
   });

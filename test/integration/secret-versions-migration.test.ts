@@ -111,10 +111,11 @@ describe.each([
       ]);
       expect(await secrets.updateConditions('prod/A', { rotateAfterReads: 1 })).toBe(true);
       const [current] = await secrets.find([{ name: 'prod/A', version: undefined }]);
-      expect(await secrets.recordReleases([current!], 1)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([current!], 1)).toMatchObject({ refused: undefined });
       expect(await secrets.recordReleases([current!], 2)).toEqual({
         refused: 'rotation_required',
         name: 'prod/A',
+        version: 2,
       });
     } finally {
       await stores.close();

@@ -3,9 +3,10 @@
  * cluster. Each case gets an empty database.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EncryptedValue } from '../../src/broker/store/envelope.js';
@@ -315,6 +316,7 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
         currentVersion: undefined,
         lastVersion: 2,
         versions: [],
+        more: false,
       });
     });
 
@@ -328,8 +330,8 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
       );
       const t = 6_000; // a window starts at 6000 for a 60 s period
       // Same name twice in one call counts once.
-      expect(await secrets.recordReleases([a!, a!, c!], t)).toEqual({ refused: undefined });
-      expect(await secrets.recordReleases([b!], t + 10)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([a!, a!, c!], t)).toMatchObject({ refused: undefined });
+      expect(await secrets.recordReleases([b!], t + 10)).toMatchObject({ refused: undefined });
       // B is spent: A is not counted either.
       expect(await secrets.recordReleases([a!, b!], t + 20)).toEqual({
         refused: 'read_budget_exhausted',
@@ -337,18 +339,18 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
         retryAfterSeconds: 40,
       });
       expect((await secrets.list('prod/A', t + 20))[0]?.readsInWindow).toBe(1);
-      expect(await secrets.recordReleases([a!], t + 59)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([a!], t + 59)).toMatchObject({ refused: undefined });
       expect(await secrets.recordReleases([a!], t + 59)).toMatchObject({
         refused: 'read_budget_exhausted',
         retryAfterSeconds: 1,
       });
       expect((await secrets.list('prod/A', t + 59))[0]?.readsInWindow).toBe(2);
       // The next window starts afresh.
-      expect(await secrets.recordReleases([a!, b!], t + 60)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([a!, b!], t + 60)).toMatchObject({ refused: undefined });
       expect((await secrets.list('prod/', t + 60)).map((s) => s.readsInWindow)).toEqual([1, 1, 0]);
       // Nothing budgeted or rotating: nothing to count.
-      expect(await secrets.recordReleases([c!], t)).toEqual({ refused: undefined });
-      expect(await secrets.recordReleases([], t)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([c!], t)).toMatchObject({ refused: undefined });
+      expect(await secrets.recordReleases([], t)).toMatchObject({ refused: undefined });
     });
 
     it('counts releases of the current version and refuses after rotateAfterReads until a new version', async () => {
@@ -361,8 +363,8 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
           { name: 'prod/B', version: undefined },
         ]);
       let [a, b] = await current();
-      expect(await secrets.recordReleases([a!, b!], 1)).toEqual({ refused: undefined });
-      expect(await secrets.recordReleases([a!], 2)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([a!, b!], 1)).toMatchObject({ refused: undefined });
+      expect(await secrets.recordReleases([a!], 2)).toMatchObject({ refused: undefined });
       [a, b] = await current();
       expect(a?.releases).toBe(2);
       expect((await secrets.list('prod/A'))[0]?.releases).toBe(2);
@@ -370,6 +372,7 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
       expect(await secrets.recordReleases([b!, a!], 3)).toEqual({
         refused: 'rotation_required',
         name: 'prod/A',
+        version: 1,
       });
       expect((await secrets.list('prod/B', 3))[0]?.readsInWindow).toBe(1);
       // A release counted before a refusal later in the same call is taken back.
@@ -379,19 +382,45 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
         { name: 'prod/C', version: undefined },
         { name: 'prod/D', version: undefined },
       ]);
-      expect(await secrets.recordReleases([d!], 3)).toEqual({ refused: undefined });
+      expect(await secrets.recordReleases([d!], 3)).toMatchObject({ refused: undefined });
       expect(await secrets.recordReleases([c!, d!], 4)).toMatchObject({ refused: 'read_budget_exhausted' });
       expect((await secrets.list('prod/C'))[0]?.releases).toBe(0);
-      // An old version is not counted against rotation.
+      // A new version starts its own count.
       await store(secrets, 'prod/A');
-      const [old, fresh] = await secrets.find([
+      const [fresh] = await secrets.find([{ name: 'prod/A', version: undefined }]);
+      expect(fresh?.releases).toBe(0);
+      expect(await secrets.recordReleases([fresh!], 5)).toMatchObject({ refused: undefined });
+    });
+
+    it('counts releases of every version of a rotating name: an older one is refused after its limit too', async () => {
+      const { secrets } = await open();
+      await store(secrets, 'prod/A', { conditions: { rotateAfterReads: 2 } });
+      await store(secrets, 'prod/A');
+      const [old, current] = await secrets.find([
         { name: 'prod/A', version: 1 },
         { name: 'prod/A', version: undefined },
       ]);
       expect(old?.isCurrent).toBe(false);
-      expect(await secrets.recordReleases([old!, old!, old!], 4)).toEqual({ refused: undefined });
-      expect(fresh?.releases).toBe(0);
-      expect(await secrets.recordReleases([fresh!], 5)).toEqual({ refused: undefined });
+      // Two versions of one name in one call: each counted once.
+      expect(await secrets.recordReleases([old!, old!, current!], 1)).toEqual({
+        refused: undefined,
+        counted: {
+          versions: [
+            { name: 'prod/A', version: 1 },
+            { name: 'prod/A', version: 2 },
+          ],
+          windows: [],
+        },
+      });
+      expect(await secrets.recordReleases([old!], 2)).toMatchObject({ refused: undefined });
+      expect(await secrets.recordReleases([old!], 3)).toEqual({
+        refused: 'rotation_required',
+        name: 'prod/A',
+        version: 1,
+      });
+      // The current version has its own count: one release so far.
+      expect(await secrets.recordReleases([current!], 4)).toMatchObject({ refused: undefined });
+      expect((await secrets.list('prod/A'))[0]?.releases).toBe(2);
     });
 
     it('counts secrets expiring in a time range among current ones', async () => {
@@ -413,8 +442,8 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
       const second = kind === 'postgres' ? await openSecond(first) : first;
       await store(first.secrets, 'prod/A', { conditions: { maxReads: { count: 3, periodSeconds: 3600 } } });
       const [found] = await first.secrets.find([{ name: 'prod/A', version: undefined }]);
-      expect(await first.secrets.recordReleases([found!], 100)).toEqual({ refused: undefined });
-      expect(await first.secrets.recordReleases([found!], 100)).toEqual({ refused: undefined });
+      expect(await first.secrets.recordReleases([found!], 100)).toMatchObject({ refused: undefined });
+      expect(await first.secrets.recordReleases([found!], 100)).toMatchObject({ refused: undefined });
       const outcomes = await Promise.all(
         Array.from({ length: 10 }, (_, index) =>
           (index % 2 === 0 ? first : second).secrets.recordReleases([found!], 100),
@@ -439,6 +468,173 @@ describe.each(['sqlite', 'postgres'] as const)('stores on %s', (kind) => {
       expect(outcomes.filter((outcome) => outcome.refused === 'rotation_required')).toHaveLength(9);
     });
   });
+
+  describe("counting with the token's single use", () => {
+    const budgeted = async (stores: Stores, name: string, count: number) => {
+      await store(stores.secrets, name, { conditions: { maxReads: { count, periodSeconds: 3600 } } });
+      const [found] = await stores.secrets.find([{ name, version: undefined }]);
+      return found!;
+    };
+
+    it('records the token with the counts: a replayed token counts nothing, and a refusal records nothing', async () => {
+      const stores = await open();
+      const { secrets, audit } = stores;
+      const a = await budgeted(stores, 'prod/A', 2);
+      expect(await secrets.recordReleases([a], 100, use('jti-1'))).toMatchObject({ refused: undefined });
+      expect(await secrets.recordReleases([a], 100, use('jti-1'))).toEqual({ refused: 'token_replayed' });
+      expect((await secrets.list('prod/A', 100))[0]?.readsInWindow).toBe(1);
+      // The counting transaction recorded the token: an audit append with it is a replay.
+      await expect(audit.append('{}', link, use('jti-1'))).rejects.toBeInstanceOf(TokenAlreadyUsedError);
+      // A token the audit recorded first is a replay for counting too.
+      await audit.append('{}', link, use('jti-2'));
+      expect(await secrets.recordReleases([a], 100, use('jti-2'))).toEqual({ refused: 'token_replayed' });
+      // Refused for the budget: neither the count nor the token's use is written.
+      expect(await secrets.recordReleases([a], 100, use('jti-3'))).toMatchObject({ refused: undefined });
+      expect(await secrets.recordReleases([a], 100, use('jti-4'))).toMatchObject({
+        refused: 'read_budget_exhausted',
+      });
+      await audit.append('{}', link, use('jti-4'));
+      // Nothing to count: the token's use is left to the audit record.
+      await store(secrets, 'prod/plain');
+      const [plain] = await secrets.find([{ name: 'prod/plain', version: undefined }]);
+      expect(await secrets.recordReleases([plain!], 100, use('jti-5'))).toEqual({
+        refused: undefined,
+        counted: undefined,
+      });
+      await audit.append('{}', link, use('jti-5'));
+    });
+
+    it('counts exactly one of many concurrent copies of one token, across replicas', async () => {
+      const first = await open();
+      const second = kind === 'postgres' ? await openSecond(first) : first;
+      const a = await budgeted(first, 'prod/A', 100);
+      await store(first.secrets, 'prod/R', { conditions: { rotateAfterReads: 100 } });
+      const [r] = await first.secrets.find([{ name: 'prod/R', version: undefined }]);
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, (_, index) =>
+          (index % 2 === 0 ? first : second).secrets.recordReleases([a, r!], 100, use('jti-copied')),
+        ),
+      );
+      expect(outcomes.filter((outcome) => outcome.refused === undefined)).toHaveLength(1);
+      expect(outcomes.filter((outcome) => outcome.refused === 'token_replayed')).toHaveLength(9);
+      const listed = await second.secrets.list('prod/', 100);
+      expect(listed.map(({ name, readsInWindow, releases }) => ({ name, readsInWindow, releases }))).toEqual([
+        { name: 'prod/A', readsInWindow: 1, releases: 0 },
+        { name: 'prod/R', readsInWindow: 0, releases: 1 },
+      ]);
+    });
+
+    it('takes back what a call counted, and only that', async () => {
+      const stores = await open();
+      const { secrets } = stores;
+      const a = await budgeted(stores, 'prod/A', 5);
+      await store(secrets, 'prod/R', { conditions: { rotateAfterReads: 1 } });
+      const [r] = await secrets.find([{ name: 'prod/R', version: undefined }]);
+      await secrets.recordReleases([a], 100);
+      const outcome = await secrets.recordReleases([a, r!], 100, use('jti-1'));
+      if (outcome.refused !== undefined || outcome.counted === undefined) throw new Error('not counted');
+      await secrets.undoReleases(outcome.counted);
+      const counts = async () =>
+        (await secrets.list('prod/', 100)).map(({ readsInWindow, releases }) => [readsInWindow, releases]);
+      expect(await counts()).toEqual([
+        [1, 0],
+        [0, 0],
+      ]);
+      // The token stays used; the release it took back can be made again.
+      expect(await secrets.recordReleases([a, r!], 100, use('jti-1'))).toEqual({ refused: 'token_replayed' });
+      expect(await secrets.recordReleases([r!], 100, use('jti-2'))).toMatchObject({ refused: undefined });
+      // Taking back twice does not go below zero.
+      await secrets.undoReleases(outcome.counted);
+      await secrets.undoReleases(outcome.counted);
+      expect(await counts()).toEqual([
+        [0, 0],
+        [0, 0],
+      ]);
+    });
+
+    it('keeps the window a replica with a clock behind still counts in', async () => {
+      const stores = await open();
+      const { secrets } = stores;
+      const a = await budgeted(stores, 'prod/A', 2);
+      const window = 3600 * 10;
+      expect(await secrets.recordReleases([a], window + 10)).toMatchObject({ refused: undefined });
+      expect(await secrets.recordReleases([a], window + 20)).toMatchObject({ refused: undefined });
+      // A replica whose clock is in the next window counts there ...
+      expect(await secrets.recordReleases([a], window + 3600)).toMatchObject({ refused: undefined });
+      // ... and one still in the previous window finds its budget spent.
+      expect(await secrets.recordReleases([a], window + 3599)).toMatchObject({
+        refused: 'read_budget_exhausted',
+      });
+      // Two windows on, the old ones go.
+      expect(await secrets.recordReleases([a], window + 7200)).toMatchObject({ refused: undefined });
+      expect(await secrets.recordReleases([a], window + 10)).toMatchObject({ refused: undefined });
+    });
+  });
+
+  describe('reads without ciphertext, bounded', () => {
+    it('reads the current version numbers of names, leaving out deleted and unknown ones', async () => {
+      const { secrets } = await open();
+      await store(secrets, 'prod/A');
+      await store(secrets, 'prod/A');
+      await store(secrets, 'prod/B');
+      await store(secrets, 'prod/gone');
+      await secrets.delete('prod/gone', false);
+      const versions = await secrets.currentVersions(['prod/B', 'prod/A', 'prod/gone', 'prod/missing']);
+      expect([...versions].sort((x, y) => (x.name < y.name ? -1 : 1))).toEqual([
+        { name: 'prod/A', version: 2 },
+        { name: 'prod/B', version: 1 },
+      ]);
+      expect(await secrets.currentVersions([])).toEqual([]);
+    });
+
+    it('lists at most the newest versions asked for, saying when older ones are kept', async () => {
+      const { secrets } = await open();
+      for (let i = 0; i < 4; i += 1) await store(secrets, 'prod/A');
+      const capped = await secrets.history('prod/A', 3);
+      expect(capped?.versions.map((v) => v.version)).toEqual([4, 3, 2]);
+      expect(capped?.more).toBe(true);
+      expect((await secrets.history('prod/A', 4))?.more).toBe(false);
+      expect((await secrets.history('prod/A'))?.versions).toHaveLength(4);
+    });
+  });
+
+  if (kind === 'sqlite') {
+    it('purges a version leaving none of its ciphertext or wrapped key in the database file or its log', async () => {
+      const file = join(directory, `purge-${(databases += 1)}.db`);
+      const stores = openSqliteStores(file);
+      opened.push(stores);
+      // Random bytes: found in a file only if they were written there. A large value fills overflow pages.
+      const secret = (size: number): EncryptedValue => ({
+        keyId: 'k1',
+        wrappedKey: randomBytes(40),
+        nonce: randomBytes(12),
+        ciphertext: randomBytes(size),
+      });
+      const inFile = secret(20_000);
+      const inLog = secret(300);
+      await stores.secrets.insertVersion('prod/A', () => inFile, DETAILS);
+      // Copy it into the database file, then leave the next version in the log only.
+      const other = new Database(file);
+      other.pragma('wal_checkpoint(TRUNCATE)');
+      other.close();
+      await stores.secrets.insertVersion('prod/A', () => inLog, DETAILS);
+      const anyLeft = async (value: EncryptedValue): Promise<string[]> => {
+        const files = await Promise.all([readFile(file), readFile(`${file}-wal`)]);
+        const pieces = [value.wrappedKey];
+        for (let at = 0; at + 16 <= value.ciphertext.length; at += 16)
+          pieces.push(value.ciphertext.subarray(at, at + 16));
+        return pieces.flatMap((piece, index) =>
+          files.some((content) => content.includes(piece)) ? [String(index)] : [],
+        );
+      };
+      expect(await anyLeft(inFile)).not.toEqual([]);
+      expect(await anyLeft(inLog)).not.toEqual([]);
+      expect(await stores.secrets.delete('prod/A', true)).toBe(true);
+      expect(await anyLeft(inFile)).toEqual([]);
+      expect(await anyLeft(inLog)).toEqual([]);
+      expect(await stores.secrets.version('prod/A', 1)).toBeUndefined();
+    });
+  }
 
   describe('audit records', () => {
     it('links appends into one chain from the genesis hash and reports its head', async () => {

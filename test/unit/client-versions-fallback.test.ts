@@ -167,6 +167,20 @@ describe('alternatives', () => {
     ]);
   });
 
+  it('an alternative that did not win is still exported by a pattern that matches it', async () => {
+    const items = await planned(
+      ['KEY=prod/API_KEY|shared/API_KEY', 'shared/*'],
+      [
+        { name: 'prod/API_KEY', version: 1 },
+        { name: 'shared/API_KEY', version: 2 },
+      ],
+    );
+    expect(items.map(({ envName, secretName }) => [envName, secretName])).toEqual([
+      ['KEY', 'prod/API_KEY'],
+      ['API_KEY', 'shared/API_KEY'],
+    ]);
+  });
+
   it('an entry without alternatives has no note', async () => {
     const items = await planned(['prod/api/DB_PASSWORD'], [{ name: 'prod/api/DB_PASSWORD', version: 1 }]);
     expect(fallbackNotes(items)).toEqual([]);

@@ -170,3 +170,23 @@ describe('policy explain with rule conditions', () => {
     expect(time.stderr).toContain('--at "tomorrow" is not an ISO 8601 date-time with a zone');
   });
 });
+
+describe('explain with alternatives and versions', () => {
+  const policy = parsePolicy(POLICY, 'policy.yaml');
+  const at = { sourceIp: '10.1.2.3', at: WEDNESDAY_10_NEW_YORK };
+
+  it("grants an entry when one of its alternatives is granted, naming that alternative's rules", () => {
+    const explained = explainDecision(policy, CLAIMS, ['shared/x|ci/a', 'ci/b@3'], undefined, at);
+    expect(explained.secrets).toMatchObject([
+      { entry: 'shared/x|ci/a', granted: true, rules: ['ci'], reason: null },
+      { entry: 'ci/b@3', granted: true, rules: ['ci'], reason: null },
+    ]);
+  });
+
+  it('explains every alternative of an entry none of whose alternatives is granted', () => {
+    const [explained] = explainDecision(policy, CLAIMS, ['shared/x|other/y'], undefined, at).secrets;
+    expect(explained).toMatchObject({ granted: false, rules: [] });
+    expect(explained?.reason).toContain('"shared/x"');
+    expect(explained?.reason).toContain('"other/y"');
+  });
+});

@@ -63,6 +63,36 @@ describe('when.source_ips', () => {
     });
   });
 
+  it('fails closed for a client address that could not be determined, saying so and never naming the ranges', () => {
+    for (const sourceIp of ['unknown', 'unknown (via 10.0.0.5)', 'unknown (via 2001:db8::1)']) {
+      expect(failedCondition(rule, { sourceIp, now: NOON })).toEqual({
+        condition: 'source_ips',
+        detail: 'rule "deploy": when.source_ips cannot hold: the client address could not be determined',
+      });
+    }
+    // Not even a range for every address holds for it (the proxy it came through is inside 10.0.0.0/8).
+    const all = ruleWith(`      source_ips: [0.0.0.0/0, "::/0", 10.0.0.0/8]\n`);
+    expect(failedCondition(all, { sourceIp: 'unknown (via 10.0.0.5)', now: NOON })?.condition).toBe(
+      'source_ips',
+    );
+  });
+
+  it('"office IPv4, any IPv6" ([10.0.0.0/8, "::/0"]) does not admit the rest of IPv4', () => {
+    const office = ruleWith(`      source_ips: [10.0.0.0/8, "::/0"]\n`);
+    const held = (sourceIp: string): boolean =>
+      failedCondition(office, { sourceIp, now: NOON }) === undefined;
+    expect(held('10.1.2.3')).toBe(true);
+    expect(held('::ffff:10.1.2.3')).toBe(true);
+    expect(held('2001:db8::5')).toBe(true);
+    expect(held('203.0.113.9')).toBe(false);
+    expect(held('::ffff:203.0.113.9')).toBe(false);
+    const ipv6Only = ruleWith(`      source_ips: ["::/64"]\n`);
+    expect(failedCondition(ipv6Only, { sourceIp: '203.0.113.9', now: NOON })).toEqual({
+      condition: 'source_ips',
+      detail: 'rule "deploy": when.source_ips does not include the client address "203.0.113.9"',
+    });
+  });
+
   it('a rule without when has no failed condition', () => {
     const plain = parsePolicy(HEAD, 'policy.yaml').rules[0] as CompiledRule;
     expect(plain.when).toBeUndefined();

@@ -138,7 +138,7 @@ describe('secret conditions', () => {
       },
     });
     const found = await vault.find([{ name: 'prod/A', version: undefined }]);
-    expect(await vault.recordReleases(found, clock.now())).toEqual({ refused: undefined });
+    expect(await vault.recordReleases(found, clock.now())).toMatchObject({ refused: undefined });
     clock.advance(86_400);
     const [flags] = await admin.listSecrets(owner, '', context());
     expect(flags).toMatchObject({
@@ -277,6 +277,7 @@ describe('secret versions', () => {
       name: 'prod/A',
       current_version: 2,
       last_version: 2,
+      more: false,
       versions: [
         {
           version: 2,

@@ -414,6 +414,7 @@ export class AdminService {
             current_version: history.currentVersion ?? null,
             last_version: history.lastVersion,
             versions,
+            more: history.more,
           },
           detail: { count: versions.length },
         };

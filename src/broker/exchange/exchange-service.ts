@@ -4,7 +4,7 @@ import type { ExchangeResponse } from '../../protocol/wire.js';
 import type { ExchangeAuditRecord, ReleasedVersion, UsedAlternative } from '../audit/audit-records.js';
 import { BrokerError } from '../errors.js';
 import type { SealingThread } from '../sealing-thread.js';
-import type { DecryptedSecret, SecretVault } from '../store/secret-vault.js';
+import type { CountedReleases, DecryptedSecret, SecretVault } from '../store/secret-vault.js';
 import { referencesToFind, resolveRelease } from './release-plan.js';
 import {
   expiredAt,
@@ -19,6 +19,7 @@ import {
   parseEntries,
   requestOutcome,
   startTrail,
+  tokenReplayed,
   workloadRecordFields,
   type Admitted,
   type RefusedRequest,
@@ -63,6 +64,8 @@ interface ExchangeTrail {
   readonly recipientSha256: string | null;
   released: readonly ReleasedVersion[];
   fallbacks: readonly UsedAlternative[];
+  /** What the exchange counted against its secrets' budgets and rotation limits, until it released them. */
+  counted: CountedReleases | undefined;
 }
 
 export class ExchangeService {
@@ -79,13 +82,38 @@ export class ExchangeService {
       recipientSha256: refused ? null : createHash('sha256').update(request.recipient).digest('hex'),
       released: [],
       fallbacks: [],
+      counted: undefined,
     };
-    return this.deps.requests.handle(
-      exchange.trail,
-      refused ? request.problem : undefined,
-      () => this.run(request as IncomingExchange, exchange),
-      (result) => auditRecord(exchange, result),
-    );
+    return this.deps.requests
+      .handle(
+        exchange.trail,
+        refused ? request.problem : undefined,
+        () => this.run(request as IncomingExchange, exchange),
+        (result) => auditRecord(exchange, result),
+      )
+      .catch(async (error: unknown) => {
+        // Nothing was released: a version that did not open, a sealing failure, an audit record not written.
+        if (exchange.counted !== undefined) await this.takeBack(exchange.counted, exchange.trail);
+        throw error;
+      });
+  }
+
+  /**
+   * Takes back the counts of an exchange that released nothing. Should that fail too (the store is failing),
+   * they stay counted: the budget is spent early, which fails closed.
+   */
+  private async takeBack(counted: CountedReleases, trail: Trail): Promise<void> {
+    try {
+      await this.deps.vault.undoReleases(counted);
+    } catch (error) {
+      this.deps.requests.logger.error(
+        {
+          request_id: trail.context.requestId,
+          error: error instanceof Error ? error.message : String(error),
+        },
+        'the reads counted for an exchange that released nothing could not be taken back; they stay counted',
+      );
+    }
   }
 
   private async run(request: IncomingExchange, exchange: ExchangeTrail): Promise<ExchangeResponse> {
@@ -144,8 +172,17 @@ export class ExchangeService {
     if (notFound.length > 0) throw notFoundProblem(notFound);
     const expired = expiredAt(release, now);
     if (expired.length > 0) throw refused(trail, expiredRefusal(expired));
-    const counted = await vault.recordReleases(release, now);
+    // The token's single use is recorded with the counts: copies of one token sent at once count once.
+    const counted = await vault.recordReleases(release, now, admitted.tokenUse);
+    if (counted.refused === 'token_replayed') {
+      requests.tokenUseDecided(trail);
+      throw tokenReplayed();
+    }
     if (counted.refused !== undefined) throw refused(trail, releaseRefusal(counted, release));
+    if (counted.counted !== undefined) {
+      requests.tokenUseDecided(trail);
+      exchange.counted = counted.counted;
+    }
     return vault.open(release);
   }
 }

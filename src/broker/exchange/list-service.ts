@@ -62,10 +62,8 @@ export class ListService {
       vault.currentNames(prefixes, limit),
     );
     if (plan.tooWide.length > 0) throw tooWideProblem(plan.tooWide);
-    const found = await vault.find([...plan.names.keys()].map((name) => ({ name, version: undefined })));
-    const secrets = found
-      .map(({ name, version }) => ({ name, version }))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Names and version numbers only: a list reads no ciphertext.
+    const secrets = await vault.currentVersions([...plan.names.keys()]);
     return { secrets };
   }
 }

@@ -4,7 +4,7 @@
  * (or that its patterns expanded to: granted and stored), never a value.
  */
 import { WorkBudgetExceededError, type WorkBudget } from '../../protocol/automaton.js';
-import type { RequestedEntry } from '../../protocol/secret-names.js';
+import { entryGlobs, type RequestedEntry } from '../../protocol/secret-names.js';
 import type { AuditedCondition } from '../audit/audit-records.js';
 import { BrokerError } from '../errors.js';
 import type { VerifiedToken } from '../oidc/token-verifier.js';
@@ -61,7 +61,9 @@ export function notGrantedRefusal(
   if (held.every(({ by }) => by !== undefined)) {
     const kinds = new Set(held.map(({ by }) => by?.failure.condition));
     const retry = [
-      kinds.has('source_ips') ? 'run the job from an address the rule allows' : undefined,
+      kinds.has('source_ips')
+        ? 'run the job from an address the rule allows (behind a proxy: one that forwards the client address)'
+        : undefined,
       kinds.has('time') ? "retry when the rule's time window is open" : undefined,
     ].filter((text) => text !== undefined);
     return {
@@ -103,16 +105,13 @@ function heldBackOrNone(raw: string, context: NotGrantedContext): HeldBackRule |
   }
 }
 
+/** Which rule came closest to granting the entry (each of its alternatives, in the order written). */
 function closestRule(raw: string, context: NotGrantedContext): string {
   const { verified } = context;
   try {
-    return denialReason(
-      context.rules,
-      entryOf(raw, context.entries).glob,
-      verified.issuer.name,
-      verified.claims,
-      context.budget,
-    );
+    return entryGlobs(entryOf(raw, context.entries))
+      .map((glob) => denialReason(context.rules, glob, verified.issuer.name, verified.claims, context.budget))
+      .join('; ');
   } catch (error) {
     if (!(error instanceof WorkBudgetExceededError)) throw error;
     return `no rule that matches this workload grants "${raw}" (the closest rule was not worked out: too costly)`;
@@ -175,14 +174,14 @@ export function expiredRefusal(expired: readonly FoundSecret[]): Refusal {
   };
 }
 
-/** The refusal of recordReleases, named after the secret it names (one the request releases). */
+/** The refusal of recordReleases for a budget or rotation, named after the secret it names. */
 export function releaseRefusal(
-  outcome: Exclude<ReleaseOutcome, { refused: undefined }>,
+  outcome: Extract<ReleaseOutcome, { refused: 'read_budget_exhausted' | 'rotation_required' }>,
   release: readonly FoundSecret[],
 ): Refusal {
-  const secret = release.find((found) => found.name === outcome.name) as FoundSecret;
-  const { maxReads, rotateAfterReads } = secret.conditions;
   if (outcome.refused === 'read_budget_exhausted') {
+    const secret = release.find((found) => found.name === outcome.name) as FoundSecret;
+    const { maxReads } = secret.conditions;
     const budget =
       maxReads === undefined
         ? 'its read budget'
@@ -201,14 +200,22 @@ export function releaseRefusal(
       conditions: [{ code: outcome.refused, condition: 'max_reads', secret: outcome.name, detail }],
     };
   }
-  const detail = `version ${secret.version} of "${outcome.name}" was released ${rotateAfterReads ?? secret.releases} times, its rotate-after-reads limit`;
+  const secret = release.find(
+    (found) => found.name === outcome.name && found.version === outcome.version,
+  ) as FoundSecret;
+  const limit = secret.conditions.rotateAfterReads ?? secret.releases;
+  const detail = `version ${outcome.version} of "${outcome.name}" was released ${limit} times, its rotate-after-reads limit`;
+  const rotate = `"secrets-broker secret set ${outcome.name}"`;
+  const raise = `"secrets-broker secret update ${outcome.name} --rotate-after-reads N"`;
   return {
     problem: new BrokerError(
       'rotation_required',
-      `${detail}: it is not released again until a new version is stored. Nothing was released.`,
+      `${detail}: that version is not released again. Nothing was released.`,
       {
         secrets: [outcome.name],
-        hint: `an admin rotates it: stores a new value with "secrets-broker secret set ${outcome.name}" (or changes the limit with "secrets-broker secret update ${outcome.name} --rotate-after-reads N")`,
+        hint: secret.isCurrent
+          ? `an admin rotates it: stores a new value with ${rotate} (or changes the limit with ${raise})`
+          : `version ${outcome.version} is an older version, not current: ask for "${outcome.name}" (its current version) instead, or an admin changes the limit with ${raise}`,
       },
     ),
     conditions: [{ code: outcome.refused, condition: 'rotate_after_reads', secret: outcome.name, detail }],

@@ -80,6 +80,11 @@ export interface Trail {
   conditions: readonly AuditedCondition[];
   /** Set once the token verified and its workload is within its limit: its single use commits with the record. */
   tokenUse: TokenUse | undefined;
+  /**
+   * The token's use is already decided in the store: recorded with an exchange's counts, or found there by them
+   * (a replay). The record is then appended without it.
+   */
+  tokenUseDecided: boolean;
 }
 
 export function startTrail(
@@ -96,6 +101,7 @@ export function startTrail(
     rules: [],
     conditions: [],
     tokenUse: undefined,
+    tokenUseDecided: false,
   };
 }
 
@@ -201,6 +207,15 @@ export class WorkloadRequests {
     return { plan, heldBack: standing.heldBack, budget, now };
   }
 
+  /**
+   * The token's use was decided with an exchange's counts (recorded, or found recorded before): this replica
+   * remembers it spent, and the audit record will not record it again.
+   */
+  tokenUseDecided(trail: Trail): void {
+    trail.tokenUseDecided = true;
+    if (trail.tokenUse !== undefined) this.deps.spentTokens.remember(trail.tokenUse);
+  }
+
   /** The request up to its audit record; whatever stops it becomes the problem to answer. */
   private async attempt<Response>(trail: Trail, work: () => Promise<Response>): Promise<Result<Response>> {
     try {
@@ -235,7 +250,10 @@ export class WorkloadRequests {
     attempted: Result<Response>,
     recordOf: (result: Result<Response>) => AuditRecord,
   ): Promise<Result<Response>> {
-    const fresh = await this.appendUnlessReplayed(recordOf(attempted), trail.tokenUse);
+    const fresh = await this.appendUnlessReplayed(
+      recordOf(attempted),
+      trail.tokenUseDecided ? undefined : trail.tokenUse,
+    );
     if (trail.tokenUse !== undefined) this.deps.spentTokens.remember(trail.tokenUse);
     if (fresh) return attempted;
     const replayed = { failure: tokenReplayed() };
@@ -336,7 +354,7 @@ function tokenUseOf(verified: VerifiedToken): TokenUse {
   };
 }
 
-function tokenReplayed(): BrokerError {
+export function tokenReplayed(): BrokerError {
   return new BrokerError(
     'token_replayed',
     'this token was already used for an exchange; each token is single-use',

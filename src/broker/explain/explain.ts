@@ -1,5 +1,5 @@
 import { WorkBudget, type Meter } from '../../protocol/automaton.js';
-import { parseRequestedEntry } from '../../protocol/secret-names.js';
+import { entryGlobs, parseRequestedEntry } from '../../protocol/secret-names.js';
 import {
   checkTokenBeforeSignature,
   checkTokenClaims,
@@ -140,9 +140,11 @@ export function explainDecision(
     rules: rules.map((rule) => rule.explanation),
     matched_rules: grants.matchedRuleNames,
     secrets: requested.map((raw) => {
-      const entry = parseRequestedEntry(raw);
-      // A pattern is granted when a granting rule grants some name it matches, as the exchange decides.
-      const ruleNames = grants.rulesGranting(entry.glob);
+      // A pattern is granted when a granting rule grants some name it matches, as the exchange decides; an entry
+      // with alternatives when one of them is (the first granted one that is stored is released).
+      const globs = entryGlobs(parseRequestedEntry(raw));
+      const granting = globs.map((glob) => grants.rulesGranting(glob));
+      const ruleNames = granting.find((names) => names.length > 0) ?? [];
       const granted = ruleNames.length > 0;
       return {
         entry: raw,
@@ -150,9 +152,13 @@ export function explainDecision(
         rules: ruleNames,
         reason: granted
           ? null
-          : deniedBecause(rules, held.rulesGranting(entry.glob), () =>
-              denialReason(policy.rules, entry.glob, issuerName || '(none)', claims, budget),
-            ),
+          : globs
+              .map((glob) =>
+                deniedBecause(rules, held.rulesGranting(glob), () =>
+                  denialReason(policy.rules, glob, issuerName || '(none)', claims, budget),
+                ),
+              )
+              .join('; '),
         assumes: granted ? assumption(rules, ruleNames) : null,
       };
     }),

@@ -65,7 +65,8 @@ function isIpv4Mapped(bytes: readonly number[]): boolean {
 /**
  * "10.0.0.0/8", "2001:db8::/32", or one address ("192.0.2.7", "2001:db8::7"). Refused: a prefix beyond the
  * family's length, host bits set after the prefix ("10.0.0.1/8" is ambiguous: one host or the /8?), zone ids,
- * and IPv4-mapped IPv6 ranges (client addresses are compared in IPv4 form).
+ * and IPv4-mapped IPv6 ranges (client addresses are compared in IPv4 form). Other IPv6 ranges that cover the
+ * mapped block ("::/0", "::/64") are accepted: they hold for IPv6 clients only, never for an IPv4 one.
  */
 export function parseRange(text: string): RangeParse {
   const slash = text.indexOf('/');
@@ -106,17 +107,45 @@ export function parseRange(text: string): RangeParse {
   return { ok: true, address, prefix, family };
 }
 
-/** The ranges in one BlockList (each already accepted by parseRange). */
-export function rangeList(ranges: readonly Extract<RangeParse, { ok: true }>[]): BlockList {
-  const list = new BlockList();
-  for (const range of ranges)
-    list.addSubnet(range.address, range.prefix, range.family === 4 ? 'ipv4' : 'ipv6');
-  return list;
+/**
+ * The ranges, one BlockList per address family. One list for both would compare an IPv4 client with the IPv6
+ * ranges in its ::ffff:a.b.c.d form, so "::/0" (any IPv6 client) would also admit every IPv4 client.
+ */
+export interface AddressRanges {
+  readonly ipv4: BlockList;
+  readonly ipv6: BlockList;
 }
 
-/** Whether the client address is in the list; an IPv4-mapped IPv6 address counts as its IPv4 address. */
-export function rangesInclude(list: BlockList, sourceIp: string): boolean {
+/** The ranges (each already accepted by parseRange), filed by family. */
+export function rangeList(ranges: readonly Extract<RangeParse, { ok: true }>[]): AddressRanges {
+  const lists = { ipv4: new BlockList(), ipv6: new BlockList() };
+  for (const range of ranges) {
+    const type = range.family === 4 ? 'ipv4' : 'ipv6';
+    lists[type].addSubnet(range.address, range.prefix, type);
+  }
+  return lists;
+}
+
+/**
+ * The client address as ranges compare it: an IPv4-mapped IPv6 address (however written: ::ffff:10.0.0.1,
+ * ::ffff:a00:1) is its IPv4 address; undefined when the text is not an address (the client address is unknown).
+ */
+export function comparedAddress(sourceIp: string): { address: string; family: 4 | 6 } | undefined {
   const address = normaliseAddress(sourceIp);
   const family = isIP(address);
-  return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 0) return undefined;
+  if (family === 4) return { address, family };
+  const bytes = addressBytes(address.split('%')[0] ?? '', 6);
+  return isIpv4Mapped(bytes)
+    ? { address: formatBytes(bytes.slice(12), 4), family: 4 }
+    : { address, family: 6 };
+}
+
+/** Whether the client address is in one of the ranges of its own family; never for an unknown address. */
+export function rangesInclude(ranges: AddressRanges, sourceIp: string): boolean {
+  const client = comparedAddress(sourceIp);
+  if (client === undefined) return false;
+  return client.family === 4
+    ? ranges.ipv4.check(client.address, 'ipv4')
+    : ranges.ipv6.check(client.address, 'ipv6');
 }

@@ -1,7 +1,7 @@
 import type { Glob } from '../../protocol/glob.js';
 import type { ClaimMatcher } from './matchers.js';
 import type { BucketLimit } from '../traffic/token-bucket.js';
-import type { BlockList } from 'node:net';
+import type { AddressRanges } from './address-ranges.js';
 
 export interface IssuerConfig {
   readonly name: string;
@@ -44,7 +44,7 @@ export interface CompiledRule {
 export interface CompiledSourceIps {
   /** As written (normalised to address/prefix), for explain output. */
   readonly ranges: readonly string[];
-  readonly list: BlockList;
+  readonly list: AddressRanges;
   readonly line: number;
 }
 

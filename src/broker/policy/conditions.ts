@@ -1,6 +1,6 @@
 /** Rule conditions (`rules[].when`): the client's address and the local day and time. */
 import { quoted } from '../../protocol/quoted.js';
-import { parseRange, rangeList, rangesInclude, type RangeParse } from './address-ranges.js';
+import { comparedAddress, parseRange, rangeList, rangesInclude, type RangeParse } from './address-ranges.js';
 import type { CompiledRule, CompiledSourceIps, CompiledTimeWindow, CompiledWhen } from './compiled-policy.js';
 import type { PolicyFile } from './policy-schema.js';
 import type { Path } from './schema-problems.js';
@@ -47,6 +47,13 @@ function timeHolds(time: CompiledTimeWindow, now: Date): boolean {
 export function failedCondition(rule: CompiledRule, context: ConditionContext): ConditionFailure | undefined {
   const when = rule.when;
   if (when === undefined) return undefined;
+  if (when.sourceIps !== undefined && comparedAddress(context.sourceIp) === undefined) {
+    // Fail closed, and say why: no range holds for an address that could not be determined.
+    return {
+      condition: 'source_ips',
+      detail: `rule "${rule.name}": when.source_ips cannot hold: the client address could not be determined`,
+    };
+  }
   if (when.sourceIps !== undefined && !sourceIpsHold(when.sourceIps, context.sourceIp)) {
     return {
       condition: 'source_ips',

@@ -144,6 +144,8 @@ export function postgresSql(pool: PostgresPool): SqlDatabase {
     run: (what, work) => runAsync(work(), answerOn(pool, what)),
     // A PostgreSQL commit is durable before any other session can read it.
     settled: () => Promise.resolve(),
+    // Old row versions stay until VACUUM reuses their space, and in the WAL and backups: the operator's part.
+    clearDeleted: () => Promise.resolve(),
     transaction: (what, work) =>
       transaction(pool, what, (client) => runAsync(work(), answerOn(client, what))),
   };

@@ -8,6 +8,7 @@ import {
 } from '../audit/audit-batcher.js';
 import type { AuditEntry, AuditFilter, AuditRecords, TokenUse } from '../store/interfaces.js';
 import { auditFilterConditions } from './audit-filter.js';
+import { insertTokenUses, tokenUseKey } from './token-uses.js';
 import { toAuditEntry, type AuditRow } from './rows.js';
 import {
   execute,
@@ -30,25 +31,13 @@ function* readHead(): Work<{ seq: number; hash: string } | undefined> {
   return head === undefined ? undefined : { seq: Number(head.seq), hash: head.hash };
 }
 
-/**
- * One unique insert is the whole single-use check: of two redemptions of one token (in one batch, or from
- * two replicas), one commits. Says per append whether it may write its record (no token, or a token this
- * insert recorded first).
- */
+/** Says per append whether it may write its record: no token, or a token this insert recorded first. */
 function* recordTokenUses(appends: readonly PendingAppend[]): Work<boolean[]> {
   const uses = appends.flatMap(({ tokenUse }) => (tokenUse === undefined ? [] : [tokenUse]));
   if (uses.length === 0) return appends.map(() => true);
-  const rows = yield* select<{ issuer: string; jti_sha256: string }>(
-    sql`INSERT INTO used_tokens (issuer, jti_sha256, expires_at)
-        VALUES ${valueRows(uses.map((use) => [use.issuer, use.jtiHash, use.expiresAtSeconds]))}
-        ON CONFLICT DO NOTHING RETURNING issuer, jti_sha256`,
-  );
-  // Keyed by issuer and hash; one token twice in a batch is inserted once and only its first append counts.
-  const inserted = new Set(rows.map((row) => `${row.issuer}\n${row.jti_sha256}`));
-  return appends.map(({ tokenUse }) => {
-    if (tokenUse === undefined) return true;
-    return inserted.delete(`${tokenUse.issuer}\n${tokenUse.jtiHash}`);
-  });
+  // One token twice in a batch is inserted once and only its first append counts.
+  const inserted = yield* insertTokenUses(uses);
+  return appends.map(({ tokenUse }) => tokenUse === undefined || inserted.delete(tokenUseKey(tokenUse)));
 }
 
 /** A batch in one transaction: its token uses, then its records at the chain's head, in order. */

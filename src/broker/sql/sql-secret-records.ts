@@ -1,14 +1,18 @@
+import { CodedError } from '../../protocol/coded-error.js';
 import type { EncryptedValue } from '../store/envelope.js';
 import type { SecretReference } from '../../protocol/secret-names.js';
-import type {
-  ConditionChanges,
-  EncryptedSecretRecord,
-  FoundRecord,
-  ReleaseOutcome,
-  SecretHistory,
-  SecretRecords,
-  SecretSummary,
-  VersionDetails,
+import {
+  MAX_HISTORY_VERSIONS,
+  type ConditionChanges,
+  type CountedReleases,
+  type EncryptedSecretRecord,
+  type FoundRecord,
+  type ReleaseOutcome,
+  type SecretHistory,
+  type SecretRecords,
+  type SecretSummary,
+  type TokenUse,
+  type VersionDetails,
 } from '../store/interfaces.js';
 import {
   CONDITION_COLUMNS,
@@ -19,6 +23,7 @@ import {
   type VersionRow,
 } from './rows.js';
 import { nameRanges, type NameRange } from './name-ranges.js';
+import { insertTokenUses } from './token-uses.js';
 import { execute, join, raw, select, sql, type SqlDatabase, type Statement, type Work } from './statement.js';
 
 const VERSION_COLUMNS = sql`name, version, key_id, wrapped_key, nonce, ciphertext`;
@@ -51,11 +56,43 @@ const NO_CONDITIONS = conditionAssignments({
   owner: null,
 });
 
-/** The first of each name, sorted: rows are always locked in the same order, so counters cannot deadlock. */
-function oncePerName<T extends { readonly name: string }>(items: readonly T[]): T[] {
-  const byName = new Map<string, T>();
-  for (const item of items) if (!byName.has(item.name)) byName.set(item.name, item);
-  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+const byNameThenVersion = (
+  a: { readonly name: string; readonly version?: number },
+  b: { readonly name: string; readonly version?: number },
+): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : (a.version ?? 0) - (b.version ?? 0));
+
+/** The first of each key, sorted by name (and version): rows are always locked in one order (see recordReleases). */
+function oncePer<T extends { readonly name: string; readonly version: number }>(
+  items: readonly T[],
+  keyOf: (item: T) => string,
+): T[] {
+  const byKey = new Map<string, T>();
+  for (const item of items) if (!byKey.has(keyOf(item))) byKey.set(keyOf(item), item);
+  return [...byKey.values()].sort(byNameThenVersion);
+}
+
+/** A refusal found while counting: thrown out of the transaction so that it rolls back everything it wrote. */
+class CountRefused extends CodedError {
+  readonly code = 'count_refused';
+  constructor(readonly outcome: Exclude<ReleaseOutcome, { refused: undefined }>) {
+    super(`counting refused: ${outcome.refused}`);
+  }
+}
+
+/** Takes back counts in the order recordReleases takes their rows: versions, then read windows. */
+function* uncount({ versions, windows }: CountedReleases): Work<void> {
+  for (const { name, version } of [...versions].sort(byNameThenVersion)) {
+    yield* execute(
+      sql`UPDATE secret_versions SET releases = releases - 1
+          WHERE name = ${name} AND version = ${version} AND releases > 0`,
+    );
+  }
+  for (const { name, windowStart } of [...windows].sort(byNameThenVersion)) {
+    yield* execute(
+      sql`UPDATE secret_read_windows SET reads = reads - 1
+          WHERE name = ${name} AND window_start = ${windowStart} AND reads > 0`,
+    );
+  }
 }
 
 interface FoundRow extends VersionRow, ConditionRow {
@@ -157,36 +194,44 @@ export class SqlSecretRecords implements SecretRecords {
     });
   }
 
-  recordReleases(found: readonly FoundRecord[], nowSeconds: number): Promise<ReleaseOutcome> {
-    const rotating = oncePerName(
-      found.filter((secret) => secret.isCurrent && secret.conditions.rotateAfterReads !== undefined),
+  recordReleases(
+    found: readonly FoundRecord[],
+    nowSeconds: number,
+    tokenUse?: TokenUse,
+  ): Promise<ReleaseOutcome> {
+    // Every version of a rotating name is counted: an older one asked for as NAME@N is no way around the limit.
+    const rotating = oncePer(
+      found.filter((secret) => secret.conditions.rotateAfterReads !== undefined),
+      (secret) => `${secret.version}@${secret.name}`,
     );
-    const budgeted = oncePerName(found.filter((secret) => secret.conditions.maxReads !== undefined));
-    if (rotating.length === 0 && budgeted.length === 0) return Promise.resolve({ refused: undefined });
-    return this.database.transaction('counting secret reads', function* () {
-      // Each count is a conditional write: of two replicas racing for the last read, the second finds the limit
-      // reached. A refusal takes back, in the same transaction, what this call counted before it (the rows stay
-      // locked until the commit, so no other call saw those counts).
-      const counted: Statement[] = [];
-      const refuse = function* (refusal: ReleaseOutcome): Work<ReleaseOutcome> {
-        for (const undo of counted) yield* execute(undo);
-        return refusal;
-      };
+    const budgeted = oncePer(
+      found.filter((secret) => secret.conditions.maxReads !== undefined),
+      (secret) => secret.name,
+    );
+    if (rotating.length === 0 && budgeted.length === 0)
+      return Promise.resolve({ refused: undefined, counted: undefined });
+    const counting = this.database.transaction('counting secret reads', function* () {
+      // The token's use first: a replayed token counts nothing, and of two copies of one token racing (on one
+      // replica or two) one records it and counts. Then each count is a conditional write: of two replicas
+      // racing for the last read, the second finds the limit reached. A refusal throws, so the transaction rolls
+      // back whatever it wrote before (the token's use included).
+      if (tokenUse !== undefined && (yield* insertTokenUses([tokenUse])).size === 0)
+        throw new CountRefused({ refused: 'token_replayed' });
       for (const { name, version, conditions } of rotating) {
         const released = yield* execute(
           sql`UPDATE secret_versions SET releases = releases + 1
               WHERE name = ${name} AND version = ${version} AND releases < ${conditions.rotateAfterReads}`,
         );
-        if (released === 0) return yield* refuse({ refused: 'rotation_required', name });
-        counted.push(
-          sql`UPDATE secret_versions SET releases = releases - 1 WHERE name = ${name} AND version = ${version}`,
-        );
+        if (released === 0) throw new CountRefused({ refused: 'rotation_required', name, version });
       }
+      const windows: { name: string; windowStart: number }[] = [];
       for (const { name, conditions } of budgeted) {
         const { count, periodSeconds } = conditions.maxReads as { count: number; periodSeconds: number };
         const windowStart = Math.floor(nowSeconds / periodSeconds) * periodSeconds;
+        // Only windows before the previous one go: a replica whose clock is a little behind still counts in
+        // the window it sees, and must find that window's count there.
         yield* execute(
-          sql`DELETE FROM secret_read_windows WHERE name = ${name} AND window_start < ${windowStart}`,
+          sql`DELETE FROM secret_read_windows WHERE name = ${name} AND window_start < ${windowStart - periodSeconds}`,
         );
         const read = yield* select<{ reads: number }>(
           sql`INSERT INTO secret_read_windows (name, window_start, reads) VALUES (${name}, ${windowStart}, 1)
@@ -196,15 +241,25 @@ export class SqlSecretRecords implements SecretRecords {
         );
         if (read.length === 0) {
           const retryAfterSeconds = Math.max(1, windowStart + periodSeconds - nowSeconds);
-          return yield* refuse({ refused: 'read_budget_exhausted', name, retryAfterSeconds });
+          throw new CountRefused({ refused: 'read_budget_exhausted', name, retryAfterSeconds });
         }
-        counted.push(
-          sql`UPDATE secret_read_windows SET reads = reads - 1
-              WHERE name = ${name} AND window_start = ${windowStart}`,
-        );
+        windows.push({ name, windowStart });
       }
-      return { refused: undefined };
+      const counted: CountedReleases = {
+        versions: rotating.map(({ name, version }) => ({ name, version })),
+        windows,
+      };
+      return { refused: undefined, counted };
     });
+    return counting.catch((error: unknown) => {
+      if (error instanceof CountRefused) return error.outcome;
+      throw error;
+    });
+  }
+
+  undoReleases(counted: CountedReleases): Promise<void> {
+    if (counted.versions.length === 0 && counted.windows.length === 0) return Promise.resolve();
+    return this.database.transaction('taking back secret reads', () => uncount(counted));
   }
 
   updateConditions(name: string, changes: ConditionChanges): Promise<boolean> {
@@ -223,7 +278,7 @@ export class SqlSecretRecords implements SecretRecords {
     });
   }
 
-  history(name: string): Promise<SecretHistory | undefined> {
+  history(name: string, limit = MAX_HISTORY_VERSIONS): Promise<SecretHistory | undefined> {
     return this.database.run('reading secret versions', function* () {
       const rows = yield* select<{
         current_version: number | null;
@@ -239,7 +294,8 @@ export class SqlSecretRecords implements SecretRecords {
                    v.created_by, v.created_by_label
             FROM secret_heads h LEFT JOIN secret_versions v ON v.name = h.name
             WHERE h.name = ${name}
-            ORDER BY v.version DESC`,
+            ORDER BY v.version DESC
+            LIMIT ${limit + 1}`,
       );
       const [head] = rows;
       if (head === undefined) return undefined;
@@ -247,7 +303,8 @@ export class SqlSecretRecords implements SecretRecords {
         name,
         currentVersion: head.current_version ?? undefined,
         lastVersion: head.last_version,
-        versions: rows.flatMap((row) =>
+        more: rows.length > limit,
+        versions: rows.slice(0, limit).flatMap((row) =>
           row.version === null
             ? []
             : [
@@ -301,6 +358,17 @@ export class SqlSecretRecords implements SecretRecords {
     });
   }
 
+  currentVersions(names: readonly string[]): Promise<{ name: string; version: number }[]> {
+    if (names.length === 0) return Promise.resolve([]);
+    const { dialect } = this.database;
+    return this.database.run('reading secret versions', function* () {
+      return yield* select<{ name: string; version: number }>(
+        sql`SELECT name, current_version AS version FROM secret_heads
+            WHERE ${dialect.oneOf('name', names)} AND current_version IS NOT NULL`,
+      );
+    });
+  }
+
   list(prefix: string, nowSeconds = Math.floor(Date.now() / 1000)): Promise<SecretSummary[]> {
     return this.database.run('listing secrets', function* () {
       const rows = yield* select<
@@ -336,18 +404,22 @@ export class SqlSecretRecords implements SecretRecords {
     });
   }
 
-  delete(name: string, purge: boolean): Promise<boolean> {
-    return this.database.transaction('deleting a secret', function* () {
+  async delete(name: string, purge: boolean): Promise<boolean> {
+    const deleted = await this.database.transaction('deleting a secret', function* () {
       const cleared = yield* execute(
         sql`UPDATE secret_heads SET current_version = NULL, updated_at = ${new Date().toISOString()},
                                     ${join(NO_CONDITIONS, ', ')}
             WHERE name = ${name} AND current_version IS NOT NULL`,
       );
-      yield* execute(sql`DELETE FROM secret_read_windows WHERE name = ${name}`);
-      // The rows go with their wrapped data keys: nothing of a purged value can be opened again.
+      // The rows go with their wrapped data keys: nothing of a purged value can be opened again. Versions before
+      // read windows, the order in which recordReleases takes them.
       const purged = purge ? yield* execute(sql`DELETE FROM secret_versions WHERE name = ${name}`) : 0;
+      yield* execute(sql`DELETE FROM secret_read_windows WHERE name = ${name}`);
       return cleared + purged > 0;
     });
+    // Also after a purge that found nothing: one that committed before its bytes were cleared is run again.
+    if (purge) await this.database.clearDeleted?.();
+    return deleted;
   }
 
   keyIdsInUse(): Promise<string[]> {

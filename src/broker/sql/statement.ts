@@ -109,6 +109,14 @@ export interface SqlDatabase {
    * read before its sync.
    */
   settled(): Promise<void>;
+  /**
+   * After rows were deleted for good (a purge): clears their bytes from the database's files where the adapter
+   * can. SQLite zeroes deleted content as it deletes (secure_delete); this copies the log into the database file
+   * and truncates the log, which held the rows' pages as they were written. PostgreSQL does nothing: old row
+   * versions stay in the table until VACUUM reuses their space, and in its WAL and backups (docs/operations.md).
+   * Absent: nothing to clear.
+   */
+  clearDeleted?(): Promise<void>;
 }
 
 /** What is spelled differently between SQLite and PostgreSQL. */

@@ -28,6 +28,33 @@ function checkpoint(): void {
   if ((passive?.log ?? 0) >= restartFrames) database.pragma('wal_checkpoint(RESTART)');
 }
 
+/**
+ * A TRUNCATE checkpoint, asked for after a purge: every frame is copied into the database file and the log cut
+ * to nothing, so the pages the purged rows were written in are gone from it. It waits longer than the periodic
+ * ones for the writers and readers of the moment (a purge is rare, and its caller waits off the event loop).
+ */
+function truncate(): boolean {
+  database.pragma('busy_timeout = 2000');
+  try {
+    const [result] = database.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    return result?.busy === 0;
+  } finally {
+    database.pragma('busy_timeout = 100');
+  }
+}
+
+port.on('message', (message: { truncate?: number }) => {
+  if (message.truncate === undefined) return;
+  try {
+    port.postMessage({ truncated: message.truncate, done: truncate() });
+  } catch (error) {
+    port.postMessage({
+      truncated: message.truncate,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+});
+
 // Ended by terminate(): a checkpoint under way finishes first (SQLite is not interrupted), and better-sqlite3
 // closes the connection as the thread ends.
 const timer = setInterval(() => {

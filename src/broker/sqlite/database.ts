@@ -17,6 +17,8 @@ export interface SqliteConnection {
   durable(): Promise<void>;
   /** Throws StoreUnavailableError once writes can no longer be made durable (see WalSync). */
   assertWritable(): void;
+  /** See SqlDatabase.clearDeleted: checkpoints the log into the database file and truncates it. */
+  clearDeleted(): Promise<void>;
   /** Stops the checkpoints, waits for the sync under way, and closes the connection. */
   close(): Promise<void>;
 }
@@ -46,6 +48,10 @@ export function openSqliteDatabase(file: string, options: SqliteOptions = {}): S
   // Replicas starting at once wait for each other's migration here, where blocking is harmless.
   database.pragma(`busy_timeout = ${BUSY_DEADLINE_MS}`);
   database.pragma('foreign_keys = ON');
+  // Deleted content is overwritten with zeros, also on freed pages (a purged value's overflow pages): a purge
+  // leaves no ciphertext or wrapped key in the file. Our deletes are few and small (used tokens, read windows),
+  // and the pages they change are written anyway.
+  database.pragma('secure_delete = ON');
   try {
     migrate(database);
   } catch (error) {
@@ -61,6 +67,7 @@ export function openSqliteDatabase(file: string, options: SqliteOptions = {}): S
       database,
       durable: () => Promise.resolve(),
       assertWritable: () => undefined,
+      clearDeleted: () => Promise.resolve(),
       close: async () => void database.close(),
     };
   }
@@ -99,6 +106,16 @@ function durableWal(database: SqliteDatabase, file: string, options: SqliteOptio
       }),
     assertWritable: () => {
       if (sync.failed !== undefined) throw sync.failed;
+    },
+    // After durable(): nothing that is not yet on disk in the log may be copied into the database file.
+    clearDeleted: async () => {
+      await sync.durable();
+      await checkpointer.truncate().catch((error: unknown) => {
+        throw new StoreUnavailableError(
+          `the purge is committed, but its rows' bytes could not yet be cleared from the database's log (${(error as Error).message}); run the purge again`,
+          { cause: error },
+        );
+      });
     },
     close: async () => {
       await checkpointer.close();

@@ -78,5 +78,6 @@ export function sqliteSql(connection: SqliteConnection): SqlDatabase {
       return result;
     },
     settled: () => connection.durable(),
+    clearDeleted: () => connection.clearDeleted(),
   };
 }

@@ -27,7 +27,7 @@ export interface SecretConditions {
   /** ISO 8601 UTC; from then on the secret is not released. */
   readonly expiresAt: string | undefined;
   readonly maxReads: ReadBudget | undefined;
-  /** Releases of the current version after which it is refused until a new version is stored. */
+  /** Releases of a version (each version counted on its own) after which that version is refused. */
   readonly rotateAfterReads: number | undefined;
   readonly description: string | undefined;
   readonly owner: string | undefined;
@@ -69,8 +69,14 @@ export interface SecretHistory {
   /** Undefined once the name is deleted. */
   readonly currentVersion: number | undefined;
   readonly lastVersion: number;
+  /** The newest `limit` versions kept (see SecretRecords.history). */
   readonly versions: readonly VersionSummary[];
+  /** True when older versions are kept than `versions` holds. */
+  readonly more: boolean;
 }
+
+/** Versions `secret versions` reads at most: a name set a million times must not make one answer that large. */
+export const MAX_HISTORY_VERSIONS = 1000;
 
 /** What is kept with a new version besides its ciphertext. */
 export interface VersionDetails {
@@ -92,10 +98,22 @@ export interface FoundRecord {
   readonly encrypted: EncryptedSecretRecord;
 }
 
+/** What one recordReleases call counted: what undoReleases takes back when the exchange then released nothing. */
+export interface CountedReleases {
+  readonly versions: readonly { readonly name: string; readonly version: number }[];
+  readonly windows: readonly { readonly name: string; readonly windowStart: number }[];
+}
+
+/**
+ * What recordReleases came to. Released: `counted` is what it counted, with the token's use recorded in the same
+ * transaction; undefined when there was nothing to count (the token was not recorded then). Refused: nothing was
+ * written, the token's use neither; `token_replayed` when the token was recorded as used before.
+ */
 export type ReleaseOutcome =
-  | { readonly refused: undefined }
+  | { readonly refused: undefined; readonly counted: CountedReleases | undefined }
+  | { readonly refused: 'token_replayed' }
   | { readonly refused: 'read_budget_exhausted'; readonly name: string; readonly retryAfterSeconds: number }
-  | { readonly refused: 'rotation_required'; readonly name: string };
+  | { readonly refused: 'rotation_required'; readonly name: string; readonly version: number };
 
 /** Encrypted secret versions. Versions of a name only grow, also across a delete. */
 export interface SecretRecords {
@@ -117,14 +135,31 @@ export interface SecretRecords {
    */
   find(references: readonly SecretReference[]): Promise<FoundRecord[]>;
   /**
-   * In one transaction: one read of each budgeted name in its window, one release of each current version with
-   * rotateAfterReads. If any would pass its limit, counts nothing and says which. A name counts once per call.
+   * In one transaction: the token's single use (`tokenUse`, the row AuditRecords.append would otherwise write),
+   * one read of each budgeted name in its window, one release of each version (current or older) of a name with
+   * rotateAfterReads. A name's read, and a version's release, count once per call. If the token was used before
+   * or any count would pass its limit, writes nothing and says why. With nothing to count, writes nothing (the
+   * token's use included) and answers at once. Transactions that count or delete take their rows in one order:
+   * used_tokens, then secret_versions, then secret_read_windows, each by name (and version): none can deadlock.
    */
-  recordReleases(found: readonly FoundRecord[], nowSeconds: number): Promise<ReleaseOutcome>;
+  recordReleases(
+    found: readonly FoundRecord[],
+    nowSeconds: number,
+    tokenUse?: TokenUse,
+  ): Promise<ReleaseOutcome>;
+  /**
+   * Takes back what recordReleases counted, for an exchange that then released nothing (a version that did not
+   * open, a sealing or audit failure). The token's use stays recorded. A count already gone (its window purged)
+   * is left as it is.
+   */
+  undoReleases(counted: CountedReleases): Promise<void>;
   /** Changes the conditions of a name with a current version; false when it has none. */
   updateConditions(name: string, changes: ConditionChanges): Promise<boolean>;
-  /** The versions kept of `name`, newest first; undefined when no version of it was ever stored. */
-  history(name: string): Promise<SecretHistory | undefined>;
+  /**
+   * The newest `limit` (MAX_HISTORY_VERSIONS by default) versions kept of `name`, newest first, and whether older
+   * ones are kept; undefined when no version of it was ever stored.
+   */
+  history(name: string, limit?: number): Promise<SecretHistory | undefined>;
   /** One kept version, encrypted; undefined when it was never stored or was purged. */
   version(name: string, version: number): Promise<EncryptedSecretRecord | undefined>;
   /** How many current secrets expire in [from, until) (ISO times). */
@@ -134,13 +169,16 @@ export interface SecretRecords {
    * Reads only those names' range of the name index, however many others are stored, and at most `limit` of them.
    */
   currentNames(prefixes: readonly string[], limit?: number): Promise<string[]>;
+  /** The current version of each of `names` that has one, in no particular order: numbers only, no ciphertext. */
+  currentVersions(names: readonly string[]): Promise<{ name: string; version: number }[]>;
   /** The current secrets under `prefix`, sorted; read windows are judged at `nowSeconds`. */
   list(prefix: string, nowSeconds?: number): Promise<SecretSummary[]>;
   /**
    * Deletes `name`: it has no current version any more (not released, not listed), its conditions and read
    * windows are cleared; its versions are kept as history unless `purge`, which removes every version's row
-   * (ciphertext and wrapped data key). The head stays, so version numbers only grow. False when there was
-   * nothing to delete (no current version, and with `purge` no kept version either).
+   * (ciphertext and wrapped data key), then has the database clear their bytes from its files where it can (see
+   * SqlDatabase.clearDeleted). The head stays, so version numbers only grow. False when there was nothing to
+   * delete (no current version, and with `purge` no kept version either).
    */
   delete(name: string, purge: boolean): Promise<boolean>;
   keyIdsInUse(): Promise<string[]>;

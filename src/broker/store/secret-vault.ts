@@ -3,12 +3,14 @@ import { createHmac } from 'node:crypto';
 import { decryptValue, DecryptionError, encryptValue } from './envelope.js';
 import type {
   ConditionChanges,
+  CountedReleases,
   EncryptedSecretRecord,
   FoundRecord,
   ReleaseOutcome,
   SecretHistory,
   SecretRecords,
   SecretSummary,
+  TokenUse,
 } from './interfaces.js';
 import type { SecretReference } from '../../protocol/secret-names.js';
 import type { KeyRing } from './key-ring.js';
@@ -19,6 +21,7 @@ export const MAX_SECRET_VALUE_BYTES = 64 * 1024;
 
 export type {
   ConditionChanges,
+  CountedReleases,
   ReadBudget,
   ReleaseOutcome,
   SecretConditions,
@@ -142,8 +145,9 @@ export class SecretVault {
     return this.records.updateConditions(name, changes);
   }
 
-  history(name: string): Promise<SecretHistory | undefined> {
-    return this.records.history(name);
+  /** See SecretRecords.history: the newest versions, at most `limit` (MAX_HISTORY_VERSIONS by default). */
+  history(name: string, limit?: number): Promise<SecretHistory | undefined> {
+    return this.records.history(name, limit);
   }
 
   /**
@@ -170,17 +174,29 @@ export class SecretVault {
     return this.records.find(references);
   }
 
+  /** The current version number of each of `names` that has one (no ciphertext is read), sorted by name. */
+  async currentVersions(names: readonly string[]): Promise<{ name: string; version: number }[]> {
+    const versions = await this.records.currentVersions(names);
+    return versions.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
   /** Decrypts found versions, in order; one that does not open throws SecretIntegrityError. */
   open(found: readonly FoundSecret[]): DecryptedSecret[] {
     return this.openRecords(found.map((secret) => secret.encrypted));
   }
 
   /**
-   * Counts one read of each budgeted secret in its window of `now` and one release of each current version with
-   * rotateAfterReads, all in one transaction; if any would pass its limit, counts nothing and says which.
+   * Records the token's use (`tokenUse`) and counts one read of each budgeted secret in its window of `now` and
+   * one release of each version of a secret with rotateAfterReads, all in one transaction; if the token was used
+   * before or any count would pass its limit, writes nothing and says why (see SecretRecords.recordReleases).
    */
-  recordReleases(found: readonly FoundSecret[], now: Date): Promise<ReleaseOutcome> {
-    return this.records.recordReleases(found, Math.floor(now.getTime() / 1000));
+  recordReleases(found: readonly FoundSecret[], now: Date, tokenUse?: TokenUse): Promise<ReleaseOutcome> {
+    return this.records.recordReleases(found, Math.floor(now.getTime() / 1000), tokenUse);
+  }
+
+  /** Takes back what recordReleases counted, for an exchange that then released nothing. */
+  undoReleases(counted: CountedReleases): Promise<void> {
+    return this.records.undoReleases(counted);
   }
 
   /** The current version of each name that exists, decrypted. */
