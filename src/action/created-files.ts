@@ -1,4 +1,10 @@
-import { makePrivateDirectory, writeNewPrivateFile, type FileIdentity } from '../client/private-files.js';
+import {
+  directoryModeFor,
+  makePrivateDirectory,
+  writeNewPrivateFile,
+  type FileIdentity,
+  type PrivateFileMode,
+} from '../client/private-files.js';
 import { removeCreated, type CleanupReport } from './cleanup.js';
 import { encodeCreated, type CreatedState } from './state.js';
 
@@ -17,22 +23,27 @@ export class CreatedFiles {
     return { files: [...this.files], directories: [...this.directories] };
   }
 
-  /** A fresh 0700 directory under `parent`; returns its path. */
-  async makeDirectory(parent: string): Promise<string> {
-    const identity = await makePrivateDirectory(parent, (created) => {
-      this.directories.push(created);
-      this.save(encodeCreated(this.state));
-    });
+  /** A fresh directory under `parent` for files of `fileMode` (0700, or 0710 for 0640); returns its path. */
+  async makeDirectory(parent: string, fileMode: PrivateFileMode = 0o600): Promise<string> {
+    const identity = await makePrivateDirectory(
+      parent,
+      (created) => {
+        this.directories.push(created);
+        this.save(encodeCreated(this.state));
+      },
+      directoryModeFor(fileMode),
+    );
     return identity.path;
   }
 
   /**
-   * A new 0600 file at `path` holding `content`; refused if anything is at `path` already, or if a directory
-   * on the way below `base` is a symbolic link.
+   * A new file of mode `mode` at `path` holding `content`; refused if anything is at `path` already, or if a
+   * directory on the way below `base` is a symbolic link.
    */
-  async writeFile(path: string, content: string, base: string): Promise<void> {
+  async writeFile(path: string, content: string, base: string, mode: PrivateFileMode = 0o600): Promise<void> {
     await writeNewPrivateFile(path, content, {
       base,
+      mode,
       record: (identity) => {
         const index = this.files.findIndex((file) => file.path === identity.path);
         if (index === -1) this.files.push(identity);

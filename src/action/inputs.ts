@@ -1,6 +1,10 @@
 import { brokerUrlProblem, normalBrokerUrl } from '../client/broker-url.js';
+import { parseOutputInputLines, type OutputLine } from '../client/output-lines.js';
+import { parseFileDivider, parseFileMode } from '../client/file-entries.js';
+import type { PrivateFileMode } from '../client/private-files.js';
 import { InputError, parseListLines, parseSecretLines, type SecretLine } from '../client/secret-lines.js';
 import type { RequestedEntry } from '../protocol/secret-names.js';
+import { parseOutputTtl } from '../protocol/wire-shapes.js';
 
 export { InputError, parseSecretLines, type SecretLine };
 
@@ -20,9 +24,17 @@ export interface ActionInputs {
   readonly exportEnv: boolean;
   readonly file: string | undefined;
   readonly fileFormat: FileFormat;
+  /** file-divider: written between two sources of an ENV=@a+b or ENV=@PREFIX/* file. */
+  readonly fileDivider: string;
+  /** file-mode: of every file the step writes (ENV=@ files and the file input). */
+  readonly fileMode: PrivateFileMode;
   readonly maskDerived: boolean;
   readonly timeoutSeconds: number;
   readonly retries: number;
+  /** put-outputs: variables of this step's environment handed to later jobs of the run (read as run/NAME). */
+  readonly putOutputs: readonly OutputLine[];
+  /** put-outputs-ttl: how long those outputs live; the broker's default (6h) when undefined. */
+  readonly putOutputsTtl: string | undefined;
 }
 
 function booleanInput(getInput: (name: string) => string, name: string, fallback: boolean): boolean {
@@ -49,6 +61,16 @@ function integerInput(
   return value;
 }
 
+/** An input checked by `check`, which says what is wrong with it. */
+function checkedInput<T>(
+  text: string,
+  check: (text: string) => { readonly value: T } | { readonly problem: string },
+): T {
+  const checked = check(text);
+  if ('problem' in checked) throw new InputError(checked.problem);
+  return checked.value;
+}
+
 function brokerUrlInput(text: string): string {
   if (text === '')
     throw new InputError('the broker-url input is required (the https:// address of your secrets broker)');
@@ -57,10 +79,37 @@ function brokerUrlInput(text: string): string {
   return normalBrokerUrl(text);
 }
 
+/** put-outputs and put-outputs-ttl; with put-outputs, `secrets` may be empty (a step that only puts). */
+function putOutputsInputs(getInput: (name: string) => string, listOnly: boolean) {
+  const putOutputs = parseOutputInputLines(getInput('put-outputs'));
+  const ttl = getInput('put-outputs-ttl').trim() || undefined;
+  if (ttl !== undefined && putOutputs.length === 0)
+    throw new InputError('put-outputs-ttl says how long put-outputs live, and put-outputs names no output');
+  const seconds = ttl === undefined ? 0 : parseOutputTtl(ttl);
+  if (typeof seconds === 'string') throw new InputError(`the put-outputs-ttl input "${ttl}": ${seconds}`);
+  if (listOnly && putOutputs.length > 0)
+    throw new InputError('list-only fetches and puts no value: put outputs in a step of its own');
+  return {
+    putOutputs,
+    putOutputsTtl: ttl,
+    putOnly: putOutputs.length > 0 && getInput('secrets').trim() === '',
+  };
+}
+
+/** A step that only puts outputs fetches nothing, so it has nothing to run a command with or write. */
+function checkPutOnly(run: string | undefined, file: string | undefined): void {
+  if (run !== undefined || file !== undefined)
+    throw new InputError(
+      `the ${run === undefined ? 'file' : 'run'} input uses fetched secrets, and the secrets input is empty ` +
+        '(this step only puts outputs): add entries to secrets, or remove it',
+    );
+}
+
 export function parseInputs(getInput: (name: string) => string): ActionInputs {
   const brokerUrl = brokerUrlInput(getInput('broker-url').trim());
   const listOnly = booleanInput(getInput, 'list-only', false);
-  const lines = listOnly ? [] : parseSecretLines(getInput('secrets'));
+  const { putOutputs, putOutputsTtl, putOnly } = putOutputsInputs(getInput, listOnly);
+  const lines = listOnly || putOnly ? [] : parseSecretLines(getInput('secrets'));
   const listEntries = listOnly ? parseListLines(getInput('secrets')) : [];
   const fileFormat = getInput('file-format').trim() || 'dotenv';
   if (fileFormat !== 'dotenv' && fileFormat !== 'json') {
@@ -71,6 +120,7 @@ export function parseInputs(getInput: (name: string) => string): ActionInputs {
   if (run !== undefined && file !== undefined) {
     throw new InputError("use either run (secrets only in that command's environment) or file, not both");
   }
+  if (putOnly) checkPutOnly(run, file);
   if (listOnly && (run !== undefined || file !== undefined)) {
     throw new InputError(
       `list-only fetches no value, so the ${run === undefined ? 'file' : 'run'} input has nothing to use: ` +
@@ -87,8 +137,12 @@ export function parseInputs(getInput: (name: string) => string): ActionInputs {
     exportEnv: booleanInput(getInput, 'export-env', true),
     file,
     fileFormat,
+    fileDivider: checkedInput(getInput('file-divider'), parseFileDivider),
+    fileMode: checkedInput(getInput('file-mode').trim(), parseFileMode),
     maskDerived: booleanInput(getInput, 'mask-derived', true),
     timeoutSeconds: integerInput(getInput, 'timeout-seconds', 30, 1, 600),
     retries: integerInput(getInput, 'retries', 3, 0, 10),
+    putOutputs,
+    putOutputsTtl,
   };
 }

@@ -38,3 +38,13 @@ function jsonLeaves(value: string): string[] {
   walk(parsed);
   return leaves;
 }
+
+/**
+ * What to mask for a file joined from several values, besides each value's own forms: the forms of the whole
+ * content (its lines include those where two values meet), but not the forms of a line of the divider alone,
+ * which is text of the workflow (such as "---"), not of a secret.
+ */
+export function joinedMaskForms(content: string, divider: string, derived: boolean): string[] {
+  const dividerOnly = new Set(logLines(divider).flatMap((line) => maskForms(line, derived)));
+  return maskForms(content, derived).filter((form) => !dividerOnly.has(form));
+}

@@ -3,17 +3,27 @@ import { join, resolve } from 'node:path';
 import type { BrokerCallOptions } from '../client/broker-calls.js';
 import { fetchSecrets, type ReleasedSecret } from '../client/exchange-client.js';
 import { githubRunnerTokens } from '../client/token-sources.js';
-import { fallbackNotes, fallbackReason, planExports, type ExportItem } from '../client/export-plan.js';
+import {
+  fallbackNotes,
+  fallbackReason,
+  itemSecrets,
+  planExports,
+  type ExportItem,
+} from '../client/export-plan.js';
 import { listSecrets } from '../client/list-client.js';
+import { putOutputs } from '../client/output-client.js';
+import { readOutputValues } from '../client/output-lines.js';
 import { formatDotenv, formatJson } from '../client/formats.js';
-import { checkPathFree } from '../client/private-files.js';
+import { checkPathFree, type PrivateFileMode } from '../client/private-files.js';
+import { requestedEntries } from '../client/secret-lines.js';
 import { printable } from '../protocol/printable.js';
+import type { OutputPayload } from '../protocol/wire-shapes.js';
 import { reportCleanup } from './cleanup.js';
 import { CreatedFiles } from './created-files.js';
 import { failureMessage, MissingIdTokenPermissionError } from './error-messages.js';
 import { fileCommandCheckpoint, restoreFileCommands } from './file-commands.js';
 import { parseInputs, type ActionInputs, type FileFormat } from './inputs.js';
-import { maskForms } from './masking.js';
+import { joinedMaskForms, maskForms } from './masking.js';
 import * as core from './runner-commands.js';
 import { STATE_CREATED } from './state.js';
 
@@ -34,6 +44,16 @@ interface Destinations {
 export async function runAction(): Promise<void> {
   try {
     const inputs = parseInputs((name) => core.getInput(name));
+    const outputs = readOutputValues(
+      inputs.putOutputs,
+      process.env,
+      "set it in the step's env:, or write it to GITHUB_ENV in an earlier step",
+    );
+    // Before anything else is done with them: every form of every value to put is masked.
+    maskValues(
+      outputs.map((output) => output.value),
+      inputs.maskDerived,
+    );
     const requestUrl = process.env.ACTIONS_ID_TOKEN_REQUEST_URL;
     if (!requestUrl) throw new MissingIdTokenPermissionError();
     const tokens = githubRunnerTokens(
@@ -61,19 +81,29 @@ export async function runAction(): Promise<void> {
       await listOnly(inputs, call);
       return;
     }
-    const destinations = await checkDestinations(inputs);
-    const released = await fetchSecrets({ ...call, entries: inputs.lines.map((line) => line.entry.raw) });
+    const putOnly = inputs.lines.length === 0;
+    const destinations = putOnly ? undefined : await checkDestinations(inputs);
+    if (outputs.length > 0) await putAll(call, outputs, inputs.putOutputsTtl);
+    if (destinations === undefined) return;
+    const released = await fetchSecrets({ ...call, entries: requestedEntries(inputs.lines) });
     // Before anything else is done with the values: register every form of every value with the runner.
-    maskAll(released.secrets, inputs.maskDerived);
-    const items = planExports(inputs.lines, released.secrets);
+    maskValues(
+      released.secrets.map((secret) => secret.value),
+      inputs.maskDerived,
+    );
+    const items = planExports(inputs.lines, released.secrets, inputs.fileDivider);
+    // A file joining several values: the whole of it too, before it is written or anything is logged.
+    core.setSecrets(
+      items.flatMap((item) =>
+        item.sources.length > 1 ? joinedMaskForms(item.value, inputs.fileDivider, inputs.maskDerived) : [],
+      ),
+    );
     core.info(
       `Released ${released.secrets.length} secret(s) (request id ${printable(released.requestId)}): ` +
-        (items
-          .map((item) => `${printable(item.secretName)} v${item.version} as ${item.envName}`)
-          .join(', ') || 'none'),
+        (items.map((item) => `${itemSecrets(item)} as ${item.envName}`).join(', ') || 'none'),
     );
     for (const note of fallbackNotes(items)) core.info(note);
-    if (inputs.run !== undefined) await runCommand(inputs.run, items, destinations);
+    if (inputs.run !== undefined) await runCommand(inputs.run, items, destinations, inputs.fileMode);
     else await exportAll(inputs, items, released.secrets, destinations);
     await writeSummary(items, inputs.run !== undefined);
   } catch (error) {
@@ -124,29 +154,51 @@ async function checkDestinations(inputs: ActionInputs): Promise<Destinations> {
   return { runnerTemp, file, workspace };
 }
 
-function maskAll(secrets: readonly ReleasedSecret[], derived: boolean): void {
-  core.setSecrets(secrets.flatMap((secret) => maskForms(secret.value, derived)));
+function maskValues(values: readonly string[], derived: boolean): void {
+  core.setSecrets(values.flatMap((value) => maskForms(value, derived)));
+}
+
+/** put-outputs: the values sealed to the broker's run-output key and put for the later jobs of this run. */
+async function putAll(
+  call: BrokerCallOptions,
+  outputs: readonly OutputPayload[],
+  ttl: string | undefined,
+): Promise<void> {
+  const put = await putOutputs({ ...call, outputs, ...(ttl === undefined ? {} : { ttl }) });
+  core.info(
+    `Put ${put.outputs.length} output(s) for later jobs of this run (request id ${printable(put.requestId)}, ` +
+      `run-output key ${printable(put.keyId)}): ` +
+      put.outputs
+        .map((output) => `${printable(output.name)} until ${printable(output.expires_at)}`)
+        .join(', ') +
+      `. Later jobs read them with the secrets entries ${put.outputs.map((output) => `run/${printable(output.name)}`).join(', ')}.`,
+  );
 }
 
 function newCreatedFiles(): CreatedFiles {
   return new CreatedFiles((encoded) => core.saveState(STATE_CREATED, encoded));
 }
 
-/** ENV=@NAME values go to 0600 files in a fresh 0700 directory; returns each variable's final value. */
+/**
+ * ENV=@... values go to files of `mode` (0600 by default) in a fresh 0700 directory (0710 for 0640); returns
+ * each variable's final value.
+ */
 async function materialise(
   items: readonly ExportItem[],
   runnerTemp: string | undefined,
   created: CreatedFiles,
+  mode: PrivateFileMode,
 ): Promise<Map<string, string>> {
   const values = new Map<string, string>();
   const fileItems = items.filter((item) => item.toFile);
   if (fileItems.length > 0) {
     if (runnerTemp === undefined) throw new Error('RUNNER_TEMP is not set');
-    const directory = await created.makeDirectory(runnerTemp);
+    const directory = await created.makeDirectory(runnerTemp, mode);
     for (const item of fileItems) {
-      const path = join(directory, item.envName);
-      // The directory was just made, new, by this step: nothing below it to check.
-      await created.writeFile(path, item.value, directory);
+      // A plain name (checked when the line was read), in the directory this step just made, new: nothing
+      // below it to check.
+      const path = join(directory, item.fileName ?? item.envName);
+      await created.writeFile(path, item.value, directory, mode);
       values.set(item.envName, path);
     }
   }
@@ -176,9 +228,9 @@ async function exportAll(
   const created = newCreatedFiles();
   const checkpoint = await fileCommandCheckpoint();
   try {
-    const values = await materialise(items, destinations.runnerTemp, created);
+    const values = await materialise(items, destinations.runnerTemp, created, inputs.fileMode);
     if (secretsFile !== undefined)
-      await created.writeFile(secretsFile.path, secretsFile.text, destinations.workspace);
+      await created.writeFile(secretsFile.path, secretsFile.text, destinations.workspace, inputs.fileMode);
     // One write per file: the runner reads each file once the step has ended.
     if (inputs.exportEnv) core.exportVariables([...values]);
     core.setOutputs([
@@ -198,11 +250,12 @@ async function runCommand(
   command: string,
   items: readonly ExportItem[],
   destinations: Destinations,
+  fileMode: PrivateFileMode,
 ): Promise<void> {
   const created = newCreatedFiles();
   let exitCode: number;
   try {
-    const values = await materialise(items, destinations.runnerTemp, created);
+    const values = await materialise(items, destinations.runnerTemp, created, fileMode);
     const environment: Record<string, string> = {};
     for (const [name, value] of Object.entries(process.env))
       if (value !== undefined) environment[name] = value;
@@ -255,9 +308,13 @@ async function writeSummary(items: readonly ExportItem[], ranCommand: boolean): 
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   const withAlternatives = items.some((item) => item.fallback !== undefined);
   const rows = items.map((item) => [
-    cell(item.secretName),
+    item.sources.length > 1
+      ? item.sources.map((source) => cell(source.name)).join(' + ')
+      : cell(item.secretName),
     item.toFile ? `${item.envName} (file path)` : item.envName,
-    String(item.version),
+    item.sources.length > 1
+      ? item.sources.map((source) => String(source.version)).join(' + ')
+      : String(item.version),
     ...(withAlternatives ? [item.fallback === undefined ? '' : cell(fallbackReason(item.fallback))] : []),
   ]);
   try {

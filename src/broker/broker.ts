@@ -20,7 +20,10 @@ import type { Stores } from './store/interfaces.js';
 import { KeyRing } from './store/key-ring.js';
 import { KEY_VERSION_SETTING, KeyRotation } from './store/key-rotation.js';
 import { loadMasterKeys } from './store/master-key.js';
-import { ReplayPurger, type PurgeSummary } from './store/replay-purger.js';
+import { BatchPurger, PURGE_WINDOW, ReplayPurger, type PurgeSummary } from './store/replay-purger.js';
+import type { OutputKey } from './store/interfaces.js';
+import type { RunOutputKeys } from './outputs/run-output-keys.js';
+import { SYSTEM_CLOCK } from './exchange/clock.js';
 import { SecretVault } from './store/secret-vault.js';
 import { openPostgresStores } from './postgres/open-postgres-stores.js';
 import { openSqliteStores } from './sqlite/open-sqlite-stores.js';
@@ -45,6 +48,9 @@ const MAX_CONNECTIONS = 4096;
 /** Open connections one client address (IPv6: one /64) may hold; a trusted proxy is not limited. */
 const MAX_CONNECTIONS_PER_ADDRESS = 256;
 const REPLAY_PURGE_INTERVAL_MS = 10 * 60_000;
+const OUTPUT_PURGE_INTERVAL_MS = 5 * 60_000;
+/** How often a replica reads the run-output keys again (another replica may have rotated or dropped them). */
+const OUTPUT_KEY_REFRESH_INTERVAL_MS = 60_000;
 
 export interface StartOptions extends ServiceOptions {
   readonly environment: Readonly<Record<string, string | undefined>>;
@@ -69,6 +75,10 @@ export interface RunningBroker {
   publishAuditHead(): Promise<ChainHead | undefined>;
   /** Purges expired used tokens now, as the timer does; undefined when one is running or it failed (logged). */
   purgeUsedTokens(): Promise<PurgeSummary | undefined>;
+  /** Purges expired run outputs now (by the broker's clock), as the timer does; undefined as purgeUsedTokens. */
+  purgeExpiredOutputs(): Promise<PurgeSummary | undefined>;
+  /** The run-output key pairs this replica holds. */
+  readonly outputKeys: RunOutputKeys;
   /** Writes the aggregate records of refused admin authentications now, as the timer and close() do. */
   flushAdminAuthFailures(): Promise<void>;
   close(): Promise<void>;
@@ -123,6 +133,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       reloadPolicy: () => background.reloader.reload(true),
       publishAuditHead: () => background.headPublisher.publish(),
       purgeUsedTokens: () => background.purger.purgeLogged(),
+      purgeExpiredOutputs: () => background.outputPurger.purgeLogged(),
+      outputKeys: services.outputKeys,
       flushAdminAuthFailures: () => services.admin.flushAuthFailures(),
       close: async () => {
         await background.stop();
@@ -243,6 +255,7 @@ interface BackgroundWork {
   readonly reloader: PolicyReloader;
   readonly headPublisher: ChainHeadPublisher;
   readonly purger: ReplayPurger;
+  readonly outputPurger: BatchPurger<OutputKey>;
   /**
    * Stops the reloader and the timers, and waits for a running purge to end after its current batch (the
    * publisher's last head is written by close).
@@ -278,6 +291,17 @@ async function startBackgroundWork(
 
   const purger = new ReplayPurger(stores.replay, logger);
   purger.start(REPLAY_PURGE_INTERVAL_MS);
+  const clock = options.clock ?? SYSTEM_CLOCK;
+  const outputPurger = new BatchPurger<OutputKey>(stores.outputs, logger, PURGE_WINDOW, 'run outputs', () =>
+    Math.floor(clock.now().getTime() / 1000),
+  );
+  outputPurger.start(OUTPUT_PURGE_INTERVAL_MS);
+  const keyRefreshTimer = setInterval(() => {
+    services.outputKeys.refresh().catch((error: unknown) => {
+      logger.warn({ error: (error as Error).message }, 'reading the run-output keys again failed');
+    });
+  }, OUTPUT_KEY_REFRESH_INTERVAL_MS);
+  keyRefreshTimer.unref();
   const authFailureTimer = setInterval(
     () => void admin.flushAuthFailures(),
     services.authLimits.summaryIntervalMs,
@@ -290,18 +314,23 @@ async function startBackgroundWork(
   } catch (error) {
     reloader.stop();
     void purger.stop();
+    void outputPurger.stop();
     clearInterval(authFailureTimer);
+    clearInterval(keyRefreshTimer);
     throw error;
   }
   return {
     reloader,
     headPublisher,
     purger,
+    outputPurger,
     stop: async () => {
       reloader.stop();
       clearInterval(authFailureTimer);
+      clearInterval(keyRefreshTimer);
       headPublisher.stop();
       await purger.stop();
+      await outputPurger.stop();
     },
   };
 }

@@ -6,6 +6,8 @@ export interface BrokerMetrics {
   readonly exchanges: Counter<'outcome' | 'code'>;
   readonly exchangeSeconds: Histogram<'outcome'>;
   readonly listRequests: Counter<'outcome' | 'code'>;
+  /** POST /v1/outputs requests (puts of run outputs), by outcome and problem code. */
+  readonly outputPuts: Counter<'outcome' | 'code'>;
   readonly issuerKeyRefreshFailures: Counter<'issuer'>;
   readonly auditFailures: Counter;
   readonly adminRequests: Counter<'action' | 'outcome'>;
@@ -44,6 +46,12 @@ export function createMetrics(): BrokerMetrics {
     listRequests: new Counter({
       name: 'secrets_broker_list_requests_total',
       help: 'POST /v1/list requests by outcome (allowed, denied, error) and problem code',
+      labelNames: ['outcome', 'code'],
+      registers: [registry],
+    }),
+    outputPuts: new Counter({
+      name: 'secrets_broker_output_puts_total',
+      help: 'POST /v1/outputs requests (puts of run outputs) by outcome (allowed, denied, error) and problem code',
       labelNames: ['outcome', 'code'],
       registers: [registry],
     }),

@@ -17,6 +17,9 @@ import { BOOTSTRAP_TOKEN_VARIABLE, type BrokerConfig } from './config.js';
 import { SYSTEM_CLOCK, type Clock } from './exchange/clock.js';
 import { ExchangeService } from './exchange/exchange-service.js';
 import { ListService } from './exchange/list-service.js';
+import { OutputService } from './exchange/output-service.js';
+import { RunOutputKeys } from './outputs/run-output-keys.js';
+import { RunOutputReader } from './outputs/run-output-reader.js';
 import { SpentTokens } from './exchange/spent-tokens.js';
 import { WorkloadRequests } from './exchange/workload-request.js';
 import { SealingThread } from './sealing-thread.js';
@@ -60,6 +63,9 @@ export interface ServiceKeys {
 export interface Services {
   readonly exchange: ExchangeService;
   readonly list: ListService;
+  readonly outputs: OutputService;
+  /** The run-output key pairs this replica holds (refreshed from the store). */
+  readonly outputKeys: RunOutputKeys;
   readonly app: ReturnType<typeof createApp>;
   readonly metrics: BrokerMetrics;
   readonly verifier: TokenVerifier;
@@ -113,9 +119,17 @@ export async function createServices(
       metrics,
       logger,
     });
-    const exchange = new ExchangeService({ requests, vault, sealer });
+    const outputKeys = await RunOutputKeys.load(stores.outputs, keys.keyRing, logger);
+    const exchange = new ExchangeService({
+      requests,
+      vault,
+      sealer,
+      outputs: new RunOutputReader(stores.outputs, outputKeys),
+    });
     const list = new ListService({ requests, vault });
+    const outputs = new OutputService({ requests, records: stores.outputs, keys: outputKeys });
     const admin = createAdminService(config, stores, keys, authLimits, {
+      outputKeys,
       clock,
       policy,
       audit,
@@ -130,6 +144,7 @@ export async function createServices(
       trustedProxies,
       exchange,
       list,
+      outputs,
       admin,
       policy,
       verifier,
@@ -138,11 +153,14 @@ export async function createServices(
       logger,
       version: BROKER_VERSION,
       sealingProblem: () => sealer.problem,
+      runOutputKey: () => outputKeys.current,
     });
     return {
       app,
       exchange,
       list,
+      outputs,
+      outputKeys,
       metrics,
       verifier,
       vault,
@@ -166,7 +184,10 @@ function createAdminService(
   stores: Stores,
   keys: ServiceKeys,
   authLimits: AdminAuthLimits,
-  shared: Pick<AdminDependencies, 'clock' | 'policy' | 'audit' | 'chainKeys' | 'metrics' | 'logger'>,
+  shared: Pick<
+    AdminDependencies,
+    'clock' | 'policy' | 'audit' | 'chainKeys' | 'metrics' | 'logger' | 'outputKeys'
+  >,
 ): AdminService {
   return new AdminService({
     ...shared,

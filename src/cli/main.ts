@@ -4,6 +4,7 @@ import { printableLines } from '../protocol/printable.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { reportFailure } from './cli-error.js';
 import { registerDevCommand } from './dev-command.js';
+import { registerOutputKeyCommands } from './output-key-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerSecretCommands, type CommandIo } from './secret-commands.js';
 import { registerRotateKeyCommand } from './rotate-key-command.js';
@@ -29,6 +30,7 @@ export function buildProgram(io: CommandIo): Command {
   registerTokenCommands(program, io);
   registerAuditCommands(program, io);
   registerRotateKeyCommand(program, io);
+  registerOutputKeyCommands(program, io);
   return program;
 }
 

@@ -20,6 +20,9 @@ import {
 import { checkPathFree, writeNewPrivateFile } from '../client/private-files.js';
 import { Redactor, redactionPatterns } from '../client/redactor.js';
 import { listSecrets, type ListedSecret } from '../client/list-client.js';
+import { putOutputs, type PutOutputsResult, type StoredOutput } from '../client/output-client.js';
+import { parseOutputFlags, readOutputValues } from '../client/output-lines.js';
+import { parseOutputTtl, RUN_OUTPUT_PREFIX, type OutputPayload } from '../protocol/wire-shapes.js';
 import { InputError, parseListFlags, parseSecretFlags, type SecretLine } from '../client/secret-lines.js';
 import type { RequestedEntry } from '../protocol/secret-names.js';
 import { resolveTokenSource, type TokenSource } from '../client/token-sources.js';
@@ -35,6 +38,7 @@ const USAGE = `usage:
   secrets-fetch --broker URL --secret ENTRY... [options]
   secrets-fetch exec --broker URL --secret ENTRY... [options] -- COMMAND [ARG...]
   secrets-fetch list --broker URL [--secret PATTERN...] [--json] [options]
+  secrets-fetch put --broker URL --output NAME[=ENV_VAR]... [--ttl DURATION] [--json] [options]
   secrets-fetch --help | --version`;
 
 const HELP = `${USAGE}
@@ -43,7 +47,9 @@ Gets secrets from a secrets broker with this CI job's OIDC ID token and prints t
 them in its environment only, every value (each line of a multi-line one, and its hex, base64, base64url and
 URL-encoded forms) replaced by *** in the command's output. list prints the secrets this job may read and that
 are stored, one NAME VERSION a line (current versions, sorted by name), and fetches no value; the broker spends
-the token as for a fetch.
+the token as for a fetch. put hands values of its environment to later jobs of the same CI run (a GitHub
+workflow run, a GitLab pipeline): each sealed to the broker's run-output key, then sent with a token of its own;
+a later job reads NAME as the entry run/NAME. Values are read from the environment only, never from arguments.
 
 options:
   --broker URL           the broker's address: https://, or http:// on 127.0.0.1, localhost or [::1] (required)
@@ -51,6 +57,10 @@ options:
                          a|b for the first of a and b that is granted and stored (ENV=a|b names its variable,
                          needed unless a and b end in the same segment); repeat it for each entry (required;
                          with list: names or patterns to narrow the list to, optional)
+  --output NAME[=ENV]    with put: the output NAME takes the value of the environment variable ENV (default:
+                         the variable NAME); repeat it for each output, 1 to 20 (required with put)
+  --ttl DURATION         with put: how long the outputs live, 90s, 10m, 6h, 1d or combined (1h30m), 1m to
+                         24h (default: the broker's, 6h)
   --audience A           the audience secrets-fetch requests ID tokens with from the GitHub runner
                          (default: the --broker URL, without a trailing slash)
   --token-env VAR        take a token from the variable VAR; repeat it for one token per attempt
@@ -62,7 +72,8 @@ options:
   --retries N            retries after network errors, 429 and 5xx answers, 0 to 10, each with a fresh token
                          (default: 3)
   --timeout-seconds S    give up after S seconds, retries included, 1 to 600 (default: 30)
-  --json                 with list: print a JSON array of {"name", "version"} instead of lines
+  --json                 with list: print a JSON array of {"name", "version"} instead of lines; with put: print
+                         {"request_id", "outputs": [{"name", "expires_at"}]} instead of lines
   --version              print the version
   --help                 print this help
 
@@ -73,13 +84,16 @@ formats:
   json        one JSON object, NAME: value
   github-env  NAME<<DELIMITER blocks for GitHub's GITHUB_ENV file
 
-exit status: 0 done; 1 the fetch or the output failed; 2 a usage error (nothing was fetched); with exec, the
+exit status: 0 done; 1 the fetch, the put or the output failed; 2 a usage error (nothing was fetched or put,
+a variable of put unset or empty included); with exec, the
 command's own status, 128 + N when signal N ended it, 127 when COMMAND is not found and 126 when it is not an
 executable file (both found out before any token is spent).`;
 
 const OPTIONS = {
   broker: { type: 'string' },
   secret: { type: 'string', multiple: true },
+  output: { type: 'string', multiple: true },
+  ttl: { type: 'string' },
   audience: { type: 'string' },
   'token-env': { type: 'string', multiple: true },
   'token-file': { type: 'string' },
@@ -151,7 +165,8 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
     }
     const exec = positionals[0] === 'exec';
     const list = positionals[0] === 'list';
-    const verbs = exec || list ? 1 : 0;
+    const put = positionals[0] === 'put';
+    const verbs = exec || list || put ? 1 : 0;
     if (positionals.length > verbs)
       throw new UsageError(`unexpected argument "${printable(positionals[verbs] as string)}"`);
     if (exec && command.length === 0) throw new UsageError('exec needs a command after "--"');
@@ -163,8 +178,11 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
       throw new UsageError(
         `${values.out === undefined ? '--format' : '--out'} does not go with list: list prints names and versions to stdout (--json for JSON)`,
       );
-    if (!list && values.json === true)
-      throw new UsageError('--json goes with list; to print fetched secrets as JSON, use --format json');
+    if (!list && !put && values.json === true)
+      throw new UsageError(
+        '--json goes with list and put; to print fetched secrets as JSON, use --format json',
+      );
+    checkPutOptions(put, values);
     const given = values.broker;
     if (given === undefined) throw new UsageError('--broker URL is required');
     const brokerProblem = brokerUrlProblem(given);
@@ -179,8 +197,10 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
     const timeoutSeconds = wholeNumber(values['timeout-seconds'], 'timeout-seconds', 30, 1, 600);
     let lines: SecretLine[] = [];
     let listEntries: RequestedEntry[] = [];
+    let outputs: OutputPayload[] = [];
     try {
-      if (list) listEntries = parseListFlags(values.secret ?? []);
+      if (put) outputs = putValues(values.output ?? [], values.ttl, io.environment);
+      else if (list) listEntries = parseListFlags(values.secret ?? []);
       else lines = parseSecretFlags(values.secret ?? []);
     } catch (error) {
       if (error instanceof InputError) throw new UsageError(error.message);
@@ -215,6 +235,16 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
       onRetry: ({ attempt, delayMs, reason }: RetryNotice) =>
         tell(io, `${printable(reason)}; retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s`),
     };
+    if (put) {
+      const stored = await putOutputs({
+        ...call,
+        outputs,
+        ...(values.ttl === undefined ? {} : { ttl: values.ttl }),
+      });
+      tell(io, `put ${stored.outputs.length} output(s) (request id ${printable(stored.requestId)})`);
+      io.stdout.write(values.json === true ? `${JSON.stringify(putAnswer(stored))}\n` : storedLines(stored));
+      return 0;
+    }
     if (list) {
       const listed = await listSecrets({ ...call, entries: listEntries.map((entry) => entry.raw) });
       io.stdout.write(values.json === true ? `${JSON.stringify(listed)}\n` : listLines(listed));
@@ -244,6 +274,49 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
     tell(io, failureMessage(error, fetchWording(tokens)));
     return 1;
   }
+}
+
+/** With put: what only goes with fetching, and put's own options without put. */
+function checkPutOptions(put: boolean, values: { readonly [name: string]: unknown }): void {
+  if (put) {
+    const fetchOnly = ['secret', 'format', 'out'].find((name) => values[name] !== undefined);
+    if (fetchOnly !== undefined)
+      throw new UsageError(
+        `--${fetchOnly} does not go with put: put takes --output NAME[=ENV_VAR], values from the environment`,
+      );
+    return;
+  }
+  const putOnly = ['output', 'ttl'].find((name) => values[name] !== undefined);
+  if (putOnly !== undefined)
+    throw new UsageError(`--${putOnly} goes with the put verb: secrets-fetch put --broker URL --output NAME`);
+}
+
+/** put's outputs, each value read from the environment (every problem named at once, never a value). */
+function putValues(
+  flags: readonly string[],
+  ttl: string | undefined,
+  environment: FetchIo['environment'],
+): OutputPayload[] {
+  if (ttl !== undefined) {
+    const seconds = parseOutputTtl(ttl);
+    if (typeof seconds === 'string') throw new UsageError(`--ttl "${printable(ttl)}": ${seconds}`);
+  }
+  return readOutputValues(
+    parseOutputFlags(flags),
+    environment,
+    'export it before secrets-fetch runs; values are never taken from arguments',
+  );
+}
+
+function putAnswer(stored: PutOutputsResult): { request_id: string; outputs: readonly StoredOutput[] } {
+  return { request_id: stored.requestId, outputs: stored.outputs };
+}
+
+/** One `run/NAME EXPIRES_AT` line an output: the entry later jobs fetch it with, and until when they can. */
+function storedLines(stored: PutOutputsResult): string {
+  return stored.outputs
+    .map((output) => `${RUN_OUTPUT_PREFIX}${printable(output.name)} ${printable(output.expires_at)}\n`)
+    .join('');
 }
 
 /** One `NAME VERSION` line a secret. */

@@ -117,8 +117,19 @@ export async function callBroker<T>(options: BrokerCallOptions, call: BrokerCall
 }
 
 const INFO_PATH = '/v1/info';
-/** The longest wait for the broker's /v1/info when telling a refused token's audience from the broker's. */
+/** The longest wait for one answer of the broker's /v1/info. */
 const INFO_TIMEOUT_MS = 5_000;
+/** /v1/info is a few hundred bytes; whatever answers in the broker's place cannot make the client read more. */
+const INFO_MAX_BYTES = 64 * 1024;
+
+/** The broker's /v1/info (no token), one bounded GET of at most `remainingMs` (and INFO_TIMEOUT_MS). */
+export function getBrokerInfo(brokerUrl: string, remainingMs: number): Promise<Record<string, unknown>> {
+  return boundedGetJson(`${normalBrokerUrl(brokerUrl)}${INFO_PATH}`, {
+    what: "the broker's info",
+    timeoutMs: Math.min(remainingMs, INFO_TIMEOUT_MS),
+    maxBytes: INFO_MAX_BYTES,
+  });
+}
 
 /**
  * An `invalid_token` answer, with the audience the token was issued for and the one the broker expects when
@@ -135,13 +146,7 @@ async function withAudienceCheck(
   if (sent === undefined || remainingMs <= 0) return error;
   let expected: unknown;
   try {
-    expected = (
-      await boundedGetJson(`${brokerUrl}${INFO_PATH}`, {
-        what: "the broker's info",
-        timeoutMs: Math.min(remainingMs, INFO_TIMEOUT_MS),
-        maxBytes: 64 * 1024,
-      })
-    ).audience;
+    expected = (await getBrokerInfo(brokerUrl, remainingMs)).audience;
   } catch (infoError) {
     if (infoError instanceof BoundedRequestError) return error;
     throw infoError;

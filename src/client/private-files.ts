@@ -1,7 +1,7 @@
 /**
  * Files that hold secret values: each is created new (never over something at its path, never through a
- * link, never through a linked directory), mode 0600, and removed later only while its path still leads to
- * that very file. "That very file" is the device, the inode and the birth time it had: an inode number alone is
+ * link, never through a linked directory), mode 0600 (0640 when asked), and removed later only while its path
+ * still leads to that very file. "That very file" is the device, the inode and the birth time it had: an inode number alone is
  * handed to the next new file as soon as the file is deleted (ext4, tmpfs). Where the file system keeps no birth
  * time, the change time after the last write stands in for it, and a file whose metadata changed since is left
  * alone (with a warning) rather than removed.
@@ -23,6 +23,17 @@ export interface FileIdentity {
   readonly birthNs?: string;
   /** Change time in nanoseconds after the last write this job made: used only when there is no birth time. */
   readonly ctimeNs?: string;
+}
+
+/**
+ * The modes a secrets file may have: 0600, or 0640 for a group that must read it (never wider; never read-only,
+ * as the removal overwrites the file before unlinking it).
+ */
+export type PrivateFileMode = 0o600 | 0o640;
+
+/** The mode of a private directory holding files of `fileMode`: its group may reach them by name, never list. */
+export function directoryModeFor(fileMode: PrivateFileMode): 0o700 | 0o710 {
+  return fileMode === 0o640 ? 0o710 : 0o700;
 }
 
 /** A path that cannot take a new file, or a file that could not be created: the message says what to do. */
@@ -149,11 +160,13 @@ export interface NewFileOptions {
   readonly record?: (identity: FileIdentity) => void;
   /** The directory below which no directory on the way may be a link (default: the current directory). */
   readonly base?: string;
+  /** Default 0600. */
+  readonly mode?: PrivateFileMode;
 }
 
 /**
- * Creates `path` as a new 0600 file holding `content`, and returns its identity after the last write. If
- * writing or recording fails, the new file is removed again.
+ * Creates `path` as a new file of mode `options.mode` (0600 by default) holding `content`, and returns its
+ * identity after the last write. If writing or recording fails, the new file is removed again.
  */
 export async function writeNewPrivateFile(
   path: string,
@@ -161,14 +174,20 @@ export async function writeNewPrivateFile(
   options: NewFileOptions = {},
 ): Promise<FileIdentity> {
   const record = options.record ?? (() => undefined);
+  const mode = options.mode ?? 0o600;
+  // Typed already; checked again because a wider mode here would leak every value written.
+  if (mode !== 0o600 && mode !== 0o640)
+    throw new PrivateFileError(
+      `mode ${(mode as number).toString(8)} is refused: a secrets file is 0600 or 0640`,
+    );
   await checkRealDirectories(path, options.base ?? process.cwd());
   const handle = await createNew(path);
   let identity: FileIdentity | undefined;
   try {
     identity = identityOf(path, await handle.stat({ bigint: true }), 'file');
     record(identity);
-    // The umask may have taken bits away; the owner needs exactly read and write.
-    await handle.chmod(0o600);
+    // The umask may have taken bits away: set exactly the mode asked for.
+    await handle.chmod(mode);
     await handle.writeFile(content, 'utf8');
     await handle.sync();
     identity = identityOf(path, await handle.stat({ bigint: true }), 'file');
@@ -182,10 +201,14 @@ export async function writeNewPrivateFile(
   return identity;
 }
 
-/** A fresh 0700 directory with a random name under `parent` (never one that existed before). */
+/**
+ * A fresh directory with a random name under `parent` (never one that existed before), mode 0700, or 0710 for
+ * files of mode 0640.
+ */
 export async function makePrivateDirectory(
   parent: string,
   onCreated: (identity: FileIdentity) => void = () => undefined,
+  mode: 0o700 | 0o710 = 0o700,
 ): Promise<FileIdentity> {
   const path = join(resolve(parent), `secrets-action-${randomBytes(6).toString('hex')}`);
   try {
@@ -196,7 +219,7 @@ export async function makePrivateDirectory(
     );
   }
   try {
-    const identity = await directoryIdentity(path);
+    const identity = await directoryIdentity(path, mode);
     onCreated(identity);
     return identity;
   } catch (error) {
@@ -205,14 +228,14 @@ export async function makePrivateDirectory(
   }
 }
 
-/** Its identity from a handle on it where directories can be opened, and its mode set to exactly 0700. */
-async function directoryIdentity(path: string): Promise<FileIdentity> {
+/** Its identity from a handle on it where directories can be opened, and its mode set to exactly `mode`. */
+async function directoryIdentity(path: string, mode: 0o700 | 0o710): Promise<FileIdentity> {
   if (process.platform === 'win32') return identityOf(path, await lstat(path, { bigint: true }), 'directory');
   const handle = await open(path, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | NOFOLLOW);
   try {
     const stats = await handle.stat({ bigint: true });
     if (!stats.isDirectory()) throw new PrivateFileError(`${printable(path)} changed while it was created`);
-    await handle.chmod(0o700);
+    await handle.chmod(mode);
     return identityOf(path, stats, 'directory');
   } finally {
     await handle.close();

@@ -75,6 +75,36 @@ export function encodeRecipient(keyPair: RecipientKeyPair): string {
   return Buffer.from(keyPair.publicKey).toString('base64');
 }
 
+/** crypto_box_seal's nonce: BLAKE2b-192 of the ephemeral public key, then the recipient's. */
+function sealNonce(ephemeralKey: Uint8Array, recipientKey: Uint8Array): Uint8Array {
+  const nonceInput = new Uint8Array(2 * KEY_BYTES);
+  nonceInput.set(ephemeralKey, 0);
+  nonceInput.set(recipientKey, KEY_BYTES);
+  return blake2b(nonceInput, { dkLen: 24 });
+}
+
+/**
+ * crypto_box's key between `privateKey` (whose own public key is `publicKey`) and `peerKey`:
+ * HSalsa20(X25519(privateKey, peerKey), 16 zero bytes). Throws for a small-order peer key, as libsodium does.
+ * The caller wipes the key it gets.
+ */
+function boxKey(privateKey: Uint8Array, publicKey: Uint8Array, peerKey: Uint8Array): Uint8Array {
+  const derived = sharedSecret(privateKey, publicKey, peerKey);
+  // Copied into a fresh, 4-byte-aligned array for the word view HSalsa20 reads.
+  const shared = new Uint8Array(derived);
+  derived.fill(0);
+  const keyWords = new Uint32Array(8);
+  try {
+    // libsodium refuses a shared secret of all zeros (a small-order key).
+    if (shared.every((byte) => byte === 0)) throw new Error('small-order key');
+    hsalsa(SIGMA, u32(shared), new Uint32Array(4), keyWords);
+    return new Uint8Array(swap32IfBE(keyWords).buffer.slice(0));
+  } finally {
+    shared.fill(0);
+    keyWords.fill(0);
+  }
+}
+
 /**
  * libsodium's crypto_box_seal_open: the box is the sender's ephemeral public key, then crypto_box_easy's output
  * (Poly1305 tag, then ciphertext) under nonce BLAKE2b-192(ephemeral key || recipient key) and key
@@ -83,25 +113,37 @@ export function encodeRecipient(keyPair: RecipientKeyPair): string {
 export function openSealedBox(box: Uint8Array, publicKey: Uint8Array, privateKey: Uint8Array): Uint8Array {
   if (box.length < SEAL_OVERHEAD_BYTES) throw new Error('too short for a sealed box');
   const ephemeralKey = box.subarray(0, KEY_BYTES);
-  const nonceInput = new Uint8Array(2 * KEY_BYTES);
-  nonceInput.set(ephemeralKey, 0);
-  nonceInput.set(publicKey, KEY_BYTES);
-  const nonce = blake2b(nonceInput, { dkLen: 24 });
-  const derived = sharedSecret(privateKey, publicKey, ephemeralKey);
-  // Copied into a fresh, 4-byte-aligned array for the word view HSalsa20 reads.
-  const shared = new Uint8Array(derived);
-  derived.fill(0);
-  const keyWords = new Uint32Array(8);
+  const key = boxKey(privateKey, publicKey, ephemeralKey);
   try {
-    // libsodium refuses a shared secret of all zeros (a small-order ephemeral key).
-    if (shared.every((byte) => byte === 0)) throw new Error('small-order ephemeral key');
-    hsalsa(SIGMA, u32(shared), new Uint32Array(4), keyWords);
-    return xsalsa20poly1305(new Uint8Array(swap32IfBE(keyWords).buffer), nonce).decrypt(
-      box.subarray(KEY_BYTES),
-    );
+    return xsalsa20poly1305(key, sealNonce(ephemeralKey, publicKey)).decrypt(box.subarray(KEY_BYTES));
   } finally {
-    shared.fill(0);
-    keyWords.fill(0);
+    key.fill(0);
+  }
+}
+
+/**
+ * libsodium's crypto_box_seal: `message` sealed to `recipientKey` (raw 32 bytes) with a fresh ephemeral key
+ * pair, whose private key is wiped once used. Only the holder of the recipient's private key can open it.
+ */
+export async function sealBox(message: Uint8Array, recipientKey: Uint8Array): Promise<Uint8Array> {
+  if (recipientKey.length !== KEY_BYTES) throw new SealedBoxError('a recipient key is 32 bytes');
+  const ephemeral = await newRecipientKeyPair();
+  let key: Uint8Array;
+  try {
+    key = boxKey(ephemeral.privateKey, ephemeral.publicKey, recipientKey);
+  } catch {
+    throw new SealedBoxError('the recipient key is not a usable X25519 public key');
+  } finally {
+    wipeKeyPair(ephemeral);
+  }
+  try {
+    const encrypted = xsalsa20poly1305(key, sealNonce(ephemeral.publicKey, recipientKey)).encrypt(message);
+    const box = new Uint8Array(KEY_BYTES + encrypted.length);
+    box.set(ephemeral.publicKey, 0);
+    box.set(encrypted, KEY_BYTES);
+    return box;
+  } finally {
+    key.fill(0);
   }
 }
 

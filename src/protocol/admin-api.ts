@@ -11,7 +11,7 @@ export const ADMIN_API_PATH = '/v1/admin';
 export const ADMIN_ROLES = ['owner', 'admin', 'auditor'] as const;
 
 /** The values of the audit query's enumerated filters: the CLI offers exactly these, the API refuses others. */
-export const AUDIT_KINDS = ['exchange', 'list', 'admin'] as const;
+export const AUDIT_KINDS = ['exchange', 'list', 'output', 'admin'] as const;
 export const AUDIT_OUTCOMES = ['allowed', 'denied', 'error'] as const;
 
 /** Records in one audit page: `limit` is 1 to this, 100 when not given. A full page comes with a cursor. */
@@ -378,3 +378,22 @@ export const rotationBatchResponseSchema = z.strictObject({
   remaining: z.number().int(),
 });
 export type RotationBatchResponse = z.infer<typeof rotationBatchResponseSchema>;
+
+/** POST /output-key/rotate: a new current run-output key pair; `drop_old` then deletes every other pair. */
+export const outputKeyRotateRequestSchema = z.strictObject({
+  drop_old: z.boolean().optional(),
+});
+
+/** POST /output-key/rotate and POST /output-key/drop-old */
+export const outputKeyRotateResponseSchema = z.strictObject({
+  key_id: z.string(),
+  /** base64 of the current X25519 public key (what /v1/info publishes as run_output_key). */
+  public_key: z.string(),
+  rotated: z.boolean(),
+  /** Older pairs still kept: outputs sealed to them stay readable until dropped. */
+  kept_key_ids: z.array(z.string()).readonly(),
+  dropped_key_ids: z.array(z.string()).readonly(),
+  /** Outputs deleted with the dropped pairs (they could never be opened again). */
+  dropped_outputs: z.number().int(),
+});
+export type OutputKeyRotateResponse = z.infer<typeof outputKeyRotateResponseSchema>;

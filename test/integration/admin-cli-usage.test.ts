@@ -31,7 +31,7 @@ describe('the admin CLI', () => {
       ],
       [
         ['audit', '--kind', 'exchanges', '--json'],
-        "error: option '--kind <kind>' argument 'exchanges' is invalid. Allowed choices are exchange, list, admin.\n",
+        "error: option '--kind <kind>' argument 'exchanges' is invalid. Allowed choices are exchange, list, output, admin.\n",
       ],
       [
         ['token', 'create', 'ci', '--role', 'superuser'],
@@ -80,7 +80,7 @@ describe('the admin CLI', () => {
     // Help wraps at 80 columns.
     const text = help.stdout.replace(/\s+/g, ' ');
     expect(text).toContain('(choices: "allowed", "denied", "error")');
-    expect(text).toContain('(choices: "exchange", "list", "admin")');
+    expect(text).toContain('(choices: "exchange", "list", "output", "admin")');
     expect((await cli(['token', 'create', '--help'])).stdout.replace(/\s+/g, ' ')).toContain(
       '(choices: "owner", "admin", "auditor")',
     );
@@ -105,7 +105,7 @@ describe('the admin API', () => {
     });
     const kind = await harness.admin('GET', '/audit?kind=Exchange');
     expect(kind.status).toBe(400);
-    expect(kind.json.detail).toBe('"kind" must be one of exchange, list, admin, not "Exchange"');
+    expect(kind.json.detail).toBe('"kind" must be one of exchange, list, output, admin, not "Exchange"');
   });
 
   it('refuses a query parameter the endpoint does not take, naming those it takes', async () => {

@@ -33,6 +33,14 @@ import { EXPIRING_SOON_SECONDS } from '../metrics.js';
 import { SYSTEM_CLOCK, type Clock } from '../exchange/clock.js';
 import { MAX_VERSION } from '../../protocol/secret-names.js';
 import type { ConditionChanges, SecretSummary } from '../store/interfaces.js';
+import type { OutputKeyRotateResponse } from '../../protocol/admin-api.js';
+import type { RunOutputKeys } from '../outputs/run-output-keys.js';
+
+/** What a rotate-output-key call asks: a new current pair (`rotate`), and whether to drop the others. */
+export interface OutputKeyRotateRequest {
+  readonly rotate: boolean;
+  readonly drop_old: boolean;
+}
 import { changesDetail, changesSomething, conditionChanges, conditionsAnswer } from './secret-conditions.js';
 import {
   createAdminToken,
@@ -184,6 +192,8 @@ export interface AdminDependencies {
   readonly logger: Logger;
   /** The time expiries are judged by (a past --expires is refused); the system clock when not given. */
   readonly clock?: Clock;
+  /** The run-output key pairs (rotate-output-key); without them those calls answer `unavailable`. */
+  readonly outputKeys?: RunOutputKeys;
 }
 
 /**
@@ -204,6 +214,8 @@ export class AdminService {
   private readonly logger: Logger;
   private readonly clock: Clock;
 
+  private readonly outputKeys: RunOutputKeys | undefined;
+
   constructor(deps: AdminDependencies) {
     ({
       policy: this.policy,
@@ -219,6 +231,7 @@ export class AdminService {
       logger: this.logger,
     } = deps);
     this.clock = deps.clock ?? SYSTEM_CLOCK;
+    this.outputKeys = deps.outputKeys;
     // The service that owns the secrets' writes also answers the expiring-soon gauge, counted at each scrape.
     this.metrics.countSecretsExpiringSoonWith(() =>
       this.vault.countExpiring(this.clock.now(), EXPIRING_SOON_SECONDS),
@@ -628,6 +641,43 @@ export class AdminService {
           if (error instanceof SecretIntegrityError) throw new BrokerError('unavailable', error.message);
           throw error;
         }
+      },
+    });
+  }
+
+  /**
+   * Makes a new run-output key pair current (`rotate`), then with `dropOld` deletes every other pair and the
+   * outputs sealed to them; or only drops (`rotate` false). Outputs sealed to a dropped key can never be read.
+   */
+  async rotateOutputKey(
+    caller: AdminCaller,
+    request: OperationInput<OutputKeyRotateRequest>,
+    context: AdminContext,
+  ): Promise<OutputKeyRotateResponse> {
+    return this.perform('keys.rotate', caller, context, request, {
+      target: ({ rotate }) => (rotate ? 'output-key' : 'output-key/drop-old'),
+      run: async ({ rotate, drop_old: dropOld }) => {
+        const keys = this.outputKeys;
+        if (keys === undefined) throw new BrokerError('unavailable', 'this broker has no run-output keys');
+        const current = rotate ? await keys.rotate() : keys.current;
+        const dropped = dropOld ? await keys.dropOld() : { keyIds: [], outputs: 0 };
+        const result = {
+          key_id: current.keyId,
+          public_key: current.publicKey,
+          rotated: rotate,
+          kept_key_ids: keys.keyIds.filter((id) => id !== current.keyId),
+          dropped_key_ids: dropped.keyIds,
+          dropped_outputs: dropped.outputs,
+        };
+        return {
+          result,
+          detail: {
+            key_id: current.keyId,
+            rotated: rotate,
+            dropped_key_ids: dropped.keyIds.join(','),
+            dropped_outputs: dropped.outputs,
+          },
+        };
       },
     });
   }

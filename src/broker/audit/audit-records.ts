@@ -4,6 +4,8 @@ import type { WorkloadIdentity } from './workload.js';
 export interface ReleasedVersion {
   readonly name: string;
   readonly version: number;
+  /** For a run output (`run/NAME`) an exchange released: the request id of the put it came from. */
+  readonly put_request_id?: string;
 }
 
 /**
@@ -67,6 +69,28 @@ export interface ListAuditRecord extends WorkloadRequestRecord {
   readonly listed_count: number;
 }
 
+/** One output a put stored (never its value): its entry name, where it is bound, how long it lives. */
+export interface StoredOutputRecord {
+  /** The entry name later jobs read it by: `run/NAME`. */
+  readonly name: string;
+  /** 1, or one more than the output of the same name it replaced. */
+  readonly version: number;
+  readonly replaced: boolean;
+  readonly key_id: string;
+  readonly ttl_seconds: number;
+  readonly expires_at: string;
+}
+
+/**
+ * One put of run outputs (POST /v1/outputs), allowed or refused. The putter is the record's identity; `run` the
+ * binding the outputs are stored under (null when the token did not verify or named no run).
+ */
+export interface OutputAuditRecord extends WorkloadRequestRecord {
+  readonly kind: 'output';
+  readonly run: string | null;
+  readonly outputs: readonly StoredOutputRecord[];
+}
+
 /** One admin API call, allowed or refused. */
 export interface AdminAuditRecord {
   readonly kind: 'admin';
@@ -83,4 +107,4 @@ export interface AdminAuditRecord {
   readonly detail: Readonly<Record<string, string | number | boolean>> | null;
 }
 
-export type AuditRecord = ExchangeAuditRecord | ListAuditRecord | AdminAuditRecord;
+export type AuditRecord = ExchangeAuditRecord | ListAuditRecord | OutputAuditRecord | AdminAuditRecord;

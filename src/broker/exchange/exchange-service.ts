@@ -2,18 +2,19 @@ import { createHash } from 'node:crypto';
 import type { RequestedEntry } from '../../protocol/secret-names.js';
 import type { ExchangeResponse } from '../../protocol/wire.js';
 import type { ExchangeAuditRecord, ReleasedVersion, UsedAlternative } from '../audit/audit-records.js';
-import { BrokerError } from '../errors.js';
+import { checkRunEntries, type RunOutputReader } from '../outputs/run-output-reader.js';
 import type { SealingThread } from '../sealing-thread.js';
 import type { CountedReleases, DecryptedSecret, SecretVault } from '../store/secret-vault.js';
-import { referencesToFind, resolveRelease } from './release-plan.js';
+import { RUN_OUTPUT_PREFIX } from '../../protocol/wire-shapes.js';
+import { referencesToFind, resolveRelease, type ReleasePlan } from './release-plan.js';
 import {
   expiredAt,
   expiredRefusal,
   notFoundProblem,
   notGrantedRefusal,
+  refusalProblem as refused,
   releaseRefusal,
   tooWideProblem,
-  type Refusal,
 } from './refusals.js';
 import {
   parseEntries,
@@ -56,6 +57,8 @@ export interface ExchangeDependencies {
   readonly vault: SecretVault;
   /** Seals the released payloads off the event loop. */
   readonly sealer: SealingThread;
+  /** Reads the run outputs (`run/NAME` entries) of the exchange's own run. */
+  readonly outputs: RunOutputReader;
 }
 
 /** What an exchange's record adds to the trail: where its secrets were sealed, what it released. */
@@ -63,6 +66,8 @@ interface ExchangeTrail {
   readonly trail: Trail;
   readonly recipientSha256: string | null;
   released: readonly ReleasedVersion[];
+  /** Released run outputs (`run/NAME`) → the request id of the put each came from. */
+  putRequestIds: ReadonlyMap<string, string>;
   fallbacks: readonly UsedAlternative[];
   /** What the exchange counted against its secrets' budgets and rotation limits, until it released them. */
   counted: CountedReleases | undefined;
@@ -81,6 +86,7 @@ export class ExchangeService {
       trail: startTrail(request, request.token, refused ? [] : request.secrets),
       recipientSha256: refused ? null : createHash('sha256').update(request.recipient).digest('hex'),
       released: [],
+      putRequestIds: new Map(),
       fallbacks: [],
       counted: undefined,
     };
@@ -121,6 +127,7 @@ export class ExchangeService {
     const admitted = await this.deps.requests.admit(request.token, trail);
     // Compiled only now, for a fresh token of a workload within its limit; an invalid entry spends nothing.
     const entries = parseEntries(request.secrets);
+    checkRunEntries(entries);
     trail.tokenUse = admitted.tokenUse;
     const secrets = await this.releasable(entries, admitted, exchange);
     const sealed = await this.deps.sealer.seal(secrets, request.recipient);
@@ -129,7 +136,10 @@ export class ExchangeService {
       version: secret.version,
       sealed: sealed[index] as string,
     }));
-    exchange.released = released.map(({ name, version }) => ({ name, version }));
+    exchange.released = released.map(({ name, version }) => {
+      const putRequestId = exchange.putRequestIds.get(name);
+      return putRequestId === undefined ? { name, version } : { name, version, put_request_id: putRequestId };
+    });
     this.deps.requests.logger.debug(
       { request_id: request.requestId, released: exchange.released },
       'exchange sealed',
@@ -152,9 +162,12 @@ export class ExchangeService {
     const { plan, heldBack, budget, now } = await requests.plan(entries, admitted, trail, (prefixes, limit) =>
       vault.currentNames(prefixes, limit),
     );
-    const found = await vault.find(referencesToFind(plan));
-    const { release, notFound, fallbacks } = resolveRelease(plan, found);
+    const { secretPlan, runNames } = splitRunOutputs(plan);
+    const found = await vault.find(referencesToFind(secretPlan));
+    const resolved = resolveRelease(secretPlan, found);
+    const { release, fallbacks } = resolved;
     exchange.fallbacks = fallbacks;
+    let { notFound } = resolved;
     if (plan.notGranted.length > 0) {
       const { policy, verified } = admitted;
       throw refused(
@@ -169,6 +182,13 @@ export class ExchangeService {
       );
     }
     if (plan.tooWide.length > 0) throw tooWideProblem(plan.tooWide);
+    // Outputs are read only for a request every entry of which is granted, like secrets' values.
+    const outputs =
+      runNames.size === 0 ? undefined : await this.deps.outputs.read(admitted.verified, runNames, now);
+    if (outputs !== undefined) {
+      notFound = [...notFound, ...outputs.notFound];
+      exchange.putRequestIds = outputs.putRequestIds;
+    }
     if (notFound.length > 0) throw notFoundProblem(notFound);
     const expired = expiredAt(release, now);
     if (expired.length > 0) throw refused(trail, expiredRefusal(expired));
@@ -183,8 +203,20 @@ export class ExchangeService {
       requests.tokenUseDecided(trail);
       exchange.counted = counted.counted;
     }
-    return vault.open(release);
+    return [...vault.open(release), ...(outputs?.released ?? [])];
   }
+}
+
+/** The plan without its run outputs (`run/NAME` names, read from the outputs of the run), and those names. */
+function splitRunOutputs(plan: ReleasePlan): { secretPlan: ReleasePlan; runNames: ReleasePlan['names'] } {
+  const names = new Map(plan.names);
+  const runNames = new Map<string, { readonly required: boolean; readonly entry: string }>();
+  for (const [name, wanted] of plan.names) {
+    if (!name.startsWith(RUN_OUTPUT_PREFIX)) continue;
+    runNames.set(name, wanted);
+    names.delete(name);
+  }
+  return { secretPlan: { ...plan, names }, runNames };
 }
 
 /** The record of an exchange: what was asked, by whom, what came of it and what was released. */
@@ -197,10 +229,4 @@ function auditRecord(exchange: ExchangeTrail, result: Result<ExchangeResponse>):
     released: result.response === undefined ? [] : exchange.released,
     fallbacks: exchange.fallbacks,
   };
-}
-
-/** The refusal's problem, its conditions noted for the audit record. */
-function refused(trail: Trail, refusal: Refusal): BrokerError {
-  trail.conditions = refusal.conditions;
-  return refusal.problem;
 }

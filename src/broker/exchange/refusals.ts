@@ -11,8 +11,10 @@ import type { VerifiedToken } from '../oidc/token-verifier.js';
 import type { CompiledRule } from '../policy/compiled-policy.js';
 import { denialReason } from '../policy/evaluate.js';
 import type { FoundSecret, ReleaseOutcome } from '../store/secret-vault.js';
+import { RUN_OUTPUT_PREFIX } from '../../protocol/wire-shapes.js';
 import { MAX_NAMES_READ } from './release-plan.js';
 import { heldBackFor, type HeldBackRule } from './rule-standing.js';
+import type { Trail } from './workload-request.js';
 
 /** Reasons one hint gives, and conditions one audit record names: the first few. */
 export const MAX_REASONS = 5;
@@ -139,14 +141,29 @@ export function tooWideProblem(tooWide: readonly string[]): BrokerError {
 
 export function notFoundProblem(notFound: readonly string[]): BrokerError {
   const versioned = notFound.some((entry) => entry.includes('@'));
+  const outputs = notFound.some((entry) => entry.startsWith(RUN_OUTPUT_PREFIX));
+  const secrets = notFound.some((entry) => !entry.startsWith(RUN_OUTPUT_PREFIX));
+  const hints = [
+    secrets ? 'an admin stores it with "secrets-broker secret set NAME"' : undefined,
+    versioned
+      ? 'a version (NAME@3) must be one that "secrets-broker secret versions NAME" lists (not purged)'
+      : undefined,
+    outputs
+      ? 'a run output (run/NAME) is released only to jobs of the run that put it, until its TTL ends: put it in an earlier job of this run (put-outputs)'
+      : undefined,
+    'or mark the entry optional with a trailing "?"',
+  ];
   return new BrokerError(
     'secret_not_found',
     `granted but not stored: ${notFound.join(', ')}. Nothing was released.`,
-    {
-      secrets: notFound,
-      hint: `an admin stores it with "secrets-broker secret set NAME"${versioned ? '; a version (NAME@3) must be one that "secrets-broker secret versions NAME" lists (not purged)' : ''}; or mark the entry optional with a trailing "?"`,
-    },
+    { secrets: notFound, hint: hints.filter((hint) => hint !== undefined).join('; ') },
   );
+}
+
+/** The refusal's problem, its conditions noted for the audit record. */
+export function refusalProblem(trail: Trail, refusal: Refusal): BrokerError {
+  trail.conditions = refusal.conditions;
+  return refusal.problem;
 }
 
 /** The secrets among `release` whose expiry has passed at `now`. */

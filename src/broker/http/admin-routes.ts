@@ -11,6 +11,7 @@ import {
   MAX_AUDIT_PAGE,
   MAX_ROTATION_BATCH,
   rollbackSecretRequestSchema,
+  outputKeyRotateRequestSchema,
   rotationBatchRequestSchema,
   setSecretRequestSchema,
   updateSecretRequestSchema,
@@ -23,6 +24,7 @@ import type {
   AdminContext,
   AdminService,
   AuditQuery,
+  OutputKeyRotateRequest,
   SecretRollback,
   SecretUpdate,
   SecretWrite,
@@ -208,6 +210,13 @@ async function explainRequest(c: Context<BrokerEnv>): Promise<ExplainRequest> {
   return body;
 }
 
+/** A rotation's body (`{}` or `{"drop_old": true}`); dropping alone takes no body. */
+async function outputKeyRotation(c: Context<BrokerEnv>, rotate: boolean): Promise<OutputKeyRotateRequest> {
+  if (!rotate) return { rotate, drop_old: true };
+  const body = await bodyOf(c, outputKeyRotateRequestSchema, '{} or {"drop_old": true}');
+  return { rotate, drop_old: body.drop_old === true };
+}
+
 async function rotationBatch(c: Context<BrokerEnv>): Promise<{ targetKeyId: string; size: number }> {
   const shape = `{"target_key_id": string, "size": 1..${MAX_ROTATION_BATCH}}`;
   const body = await bodyOf(c, rotationBatchRequestSchema, shape);
@@ -271,6 +280,12 @@ export function adminRoutes(admin: AdminService): Hono<BrokerEnv> {
   );
   routes.post('/keys/rotate', async (c) =>
     c.json(await admin.beginRotation(await callerOf(c), contextOf(c))),
+  );
+  routes.post('/output-key/rotate', async (c) =>
+    c.json(await admin.rotateOutputKey(await callerOf(c), () => outputKeyRotation(c, true), contextOf(c))),
+  );
+  routes.post('/output-key/drop-old', async (c) =>
+    c.json(await admin.rotateOutputKey(await callerOf(c), () => outputKeyRotation(c, false), contextOf(c))),
   );
   routes.post('/keys/rotate/batch', async (c) =>
     c.json(await admin.rotationBatch(await callerOf(c), () => rotationBatch(c), contextOf(c))),

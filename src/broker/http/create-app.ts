@@ -6,8 +6,10 @@ import { adminRoutes } from './admin-routes.js';
 import {
   exchangeRoutes,
   listRoutes,
+  outputRoutes,
   type ExchangeRouteDependencies,
   type ListRouteDependencies,
+  type OutputRouteDependencies,
 } from './exchange-routes.js';
 import type { BrokerEnv } from './request-context.js';
 import { errorHandler, notFoundHandler, requestMiddleware } from './request-middleware.js';
@@ -16,7 +18,7 @@ import { statusRoutes, type StatusRouteDependencies } from './status-routes.js';
 export { MAX_EXCHANGE_BODY_BYTES } from './exchange-routes.js';
 
 export interface AppDependencies
-  extends ExchangeRouteDependencies, ListRouteDependencies, StatusRouteDependencies {
+  extends ExchangeRouteDependencies, ListRouteDependencies, OutputRouteDependencies, StatusRouteDependencies {
   readonly admin: AdminService;
   readonly logger: Logger;
   readonly trustedProxies: BlockList | undefined;
@@ -33,6 +35,7 @@ export function createApp(deps: AppDependencies): Hono<BrokerEnv> {
     .notFound(notFoundHandler)
     .route('/', exchangeRoutes(deps))
     .route('/', listRoutes(deps))
+    .route('/', outputRoutes(deps))
     .route('/', statusRoutes(deps))
     .route('/v1/admin', adminRoutes(deps.admin));
 }

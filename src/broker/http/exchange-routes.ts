@@ -6,7 +6,8 @@ import {
   exchangeRequestSchema,
   LIST_PATH,
   listRequestSchema,
-  type ExchangeRequest,
+  OUTPUTS_PATH,
+  outputsRequestSchema,
   type ListRequest,
 } from '../../protocol/wire.js';
 import { quoted } from '../../protocol/quoted.js';
@@ -18,6 +19,7 @@ import {
   type RefusedExchange,
 } from '../exchange/exchange-service.js';
 import type { IncomingList, ListService } from '../exchange/list-service.js';
+import type { IncomingOutputs, OutputService } from '../exchange/output-service.js';
 import type { RefusedRequest } from '../exchange/workload-request.js';
 import type { BrokerMetrics } from '../metrics.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
@@ -28,6 +30,8 @@ import { readRequestBody } from './read-body.js';
 import type { BrokerEnv } from './request-context.js';
 
 export const MAX_EXCHANGE_BODY_BYTES = 64 * 1024;
+/** A put of outputs carries sealed values (up to 64 KiB each), not names: a larger bound. */
+export const MAX_OUTPUTS_BODY_BYTES = 1024 * 1024;
 
 /** What the routes of a workload's requests (exchange, list) share. */
 interface WorkloadRouteDependencies {
@@ -46,6 +50,13 @@ export interface ListRouteDependencies extends WorkloadRouteDependencies {
   readonly metrics: BrokerMetrics;
 }
 
+export interface OutputRouteDependencies extends WorkloadRouteDependencies {
+  readonly outputs: OutputService;
+  readonly metrics: BrokerMetrics;
+}
+
+const OUTPUTS_BODY_SHAPE =
+  '{"outputs": [{"name": "NAME", "sealed": "<base64 crypto_box_seal of the JSON {name, value} to run_output_key>", "ttl"?: "6h"}, ...]}';
 const EXCHANGE_BODY_SHAPE = '{"recipient": "<base64 X25519 public key>", "secrets": ["NAME", ...]}';
 const LIST_BODY_SHAPE = '{} (everything this workload may read), or {"secrets": ["NAME or pattern", ...]}';
 
@@ -72,8 +83,22 @@ export function listRoutes(deps: ListRouteDependencies): Hono<BrokerEnv> {
   );
 }
 
-/** The body of a JSON request, refused for another Content-Type or beyond MAX_EXCHANGE_BODY_BYTES. */
-async function jsonBody(c: Context<BrokerEnv>): Promise<string> {
+/**
+ * POST /v1/outputs: limited per source like an exchange (and within the same budget), then a JSON body of at most
+ * MAX_OUTPUTS_BODY_BYTES read into the put the output service runs (or the refusal it audits).
+ */
+export function outputRoutes(deps: OutputRouteDependencies): Hono<BrokerEnv> {
+  return new Hono<BrokerEnv>().post(
+    OUTPUTS_PATH,
+    outputMetrics(deps.metrics),
+    perSourceLimit(deps),
+    async (c) =>
+      c.json(await deps.outputs.put(outputsRequestOf(c, await jsonBody(c, MAX_OUTPUTS_BODY_BYTES)))),
+  );
+}
+
+/** The body of a JSON request, refused for another Content-Type or beyond `maxBytes`. */
+async function jsonBody(c: Context<BrokerEnv>, maxBytes = MAX_EXCHANGE_BODY_BYTES): Promise<string> {
   const contentType = c.req.header('content-type') ?? '';
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
     throw new BrokerError(
@@ -81,7 +106,7 @@ async function jsonBody(c: Context<BrokerEnv>): Promise<string> {
       `the Content-Type is ${quoted(contentType)}; send application/json`,
     );
   }
-  return readRequestBody(c, MAX_EXCHANGE_BODY_BYTES, bodyTooLarge);
+  return readRequestBody(c, maxBytes, () => bodyTooLarge(maxBytes));
 }
 
 /** The one place exchanges are counted and timed, by the problem they answered (or none): every refusal included. */
@@ -106,6 +131,15 @@ function listMetrics(metrics: BrokerMetrics): MiddlewareHandler<BrokerEnv> {
   };
 }
 
+/** Puts of outputs counted by the problem they answered (or none), like exchanges. */
+function outputMetrics(metrics: BrokerMetrics): MiddlewareHandler<BrokerEnv> {
+  return async (c, next) => {
+    await next();
+    const failure = c.error === undefined ? undefined : toBrokerError(c.error, 'request');
+    metrics.outputPuts.inc({ outcome: exchangeOutcome(failure), code: failure?.code ?? 'ok' });
+  };
+}
+
 /** Per source IP, before the body is read or anything is written: a flood costs almost nothing. */
 function perSourceLimit(deps: WorkloadRouteDependencies): MiddlewareHandler<BrokerEnv> {
   return async (c, next) => {
@@ -127,12 +161,13 @@ function perSourceLimit(deps: WorkloadRouteDependencies): MiddlewareHandler<Brok
   };
 }
 
-function bodyTooLarge(): BrokerError {
-  return new BrokerError(
-    'payload_too_large',
-    `the request body is larger than ${MAX_EXCHANGE_BODY_BYTES} bytes`,
-    { hint: 'request fewer secrets per exchange, or use a pattern entry such as "prod/api/*"' },
-  );
+function bodyTooLarge(maxBytes: number): BrokerError {
+  return new BrokerError('payload_too_large', `the request body is larger than ${maxBytes} bytes`, {
+    hint:
+      maxBytes === MAX_EXCHANGE_BODY_BYTES
+        ? 'request fewer secrets per exchange, or use a pattern entry such as "prod/api/*"'
+        : 'put fewer or smaller outputs per request',
+  });
 }
 
 /**
@@ -163,6 +198,24 @@ function listRequestOf(c: Context<BrokerEnv>, body: string): IncomingList | Refu
   return { ...context, token, secrets: parsed.secrets };
 }
 
+/** The put the output service runs, or the refusal it audits: the token first, then the body. */
+function outputsRequestOf(c: Context<BrokerEnv>, body: string): IncomingOutputs | RefusedRequest {
+  const context = { requestId: c.get('requestId'), sourceIp: c.get('sourceIp') };
+  const token = bearerCredential(c);
+  if (token === undefined) return { ...context, token, problem: missingToken() };
+  const parsed = parseBody(body, outputsRequestSchema, OUTPUTS_BODY_SHAPE);
+  if (parsed instanceof BrokerError) return { ...context, token, problem: parsed };
+  return {
+    ...context,
+    token,
+    outputs: parsed.outputs.map((output) => ({
+      name: output.name,
+      sealed: Buffer.from(output.sealed, 'base64'),
+      ttlSeconds: output.ttl,
+    })),
+  };
+}
+
 function missingToken(): BrokerError {
   return new BrokerError(
     'invalid_token',
@@ -174,9 +227,9 @@ function missingToken(): BrokerError {
 }
 
 /** The body as the wire schema describes it, or the problem that names everything wrong with it. */
-function parseBody<Request extends ExchangeRequest | ListRequest>(
+function parseBody<Request>(
   body: string,
-  schema: z.ZodType<Request>,
+  schema: z.ZodType<Request, unknown>,
   shape: string,
 ): Request | BrokerError {
   let json: unknown;

@@ -11,6 +11,8 @@ export interface StatusRouteDependencies {
   readonly stores: Stores;
   readonly metrics: BrokerMetrics;
   readonly version: string;
+  /** The run-output public key jobs seal outputs to, and its id. */
+  readonly runOutputKey: () => { readonly publicKey: string; readonly keyId: string };
   /** Why exchanges cannot be sealed, or undefined while they can. */
   readonly sealingProblem: () => string | undefined;
 }
@@ -21,12 +23,15 @@ export function statusRoutes(deps: StatusRouteDependencies): Hono<BrokerEnv> {
 
   routes.get('/v1/info', (c) => {
     const policy = deps.policy.current;
+    const outputKey = deps.runOutputKey();
     return c.json({
       service: 'secrets-broker',
       version: deps.version,
       protocol: 1,
       audience: policy.audience,
       issuers: [...policy.issuers.values()].map((issuer) => ({ name: issuer.name, url: issuer.url })),
+      run_output_key: outputKey.publicKey,
+      run_output_key_id: outputKey.keyId,
     });
   });
 

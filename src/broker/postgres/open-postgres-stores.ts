@@ -1,4 +1,5 @@
 import { SqlAuditRecords } from '../sql/sql-audit-records.js';
+import { SqlRunOutputs } from '../sql/sql-run-outputs.js';
 import { SqlSecretRecords } from '../sql/sql-secret-records.js';
 import { SqlAdminTokens, SqlMetaSettings, SqlReplayCache } from '../sql/sql-small-stores.js';
 import type { Stores } from '../store/interfaces.js';
@@ -17,6 +18,7 @@ export async function openPostgresStores(url: string): Promise<Stores> {
   return {
     kind: 'postgres',
     secrets: new SqlSecretRecords(statements),
+    outputs: new SqlRunOutputs(statements),
     replay: new SqlReplayCache(statements),
     audit: new SqlAuditRecords(statements),
     adminTokens: new SqlAdminTokens(statements),

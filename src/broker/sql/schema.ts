@@ -141,6 +141,23 @@ function lifecycle(bigint: string, isoTime: string): string {
   ].join('\n');
 }
 
+/**
+ * Cross-job outputs: the run-output key pairs (the private key wrapped under a master key like a data key; which
+ * one is current is the meta row `run_output_key`), and the outputs, each still sealed to one of those keys,
+ * keyed by issuer, run and name. The purge walks run_outputs in primary key order, as it walks used_tokens.
+ */
+const RUN_OUTPUTS: Readonly<Record<'sqlite' | 'postgres', string>> = {
+  sqlite: runOutputs('INTEGER', 'BLOB', ''),
+  postgres: runOutputs('BIGINT', 'BYTEA', ' COLLATE "C"'),
+};
+
+function runOutputs(bigint: string, bytes: string, byteOrder: string): string {
+  return [
+    `CREATE TABLE run_output_keys (key_id TEXT NOT NULL, public_key ${bytes} NOT NULL, wrap_key_id TEXT NOT NULL, wrapped_key ${bytes} NOT NULL, nonce ${bytes} NOT NULL, ciphertext ${bytes} NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (key_id));`,
+    `CREATE TABLE run_outputs (issuer TEXT${byteOrder} NOT NULL, run TEXT${byteOrder} NOT NULL, name TEXT${byteOrder} NOT NULL, version INTEGER NOT NULL, key_id TEXT NOT NULL, sealed ${bytes} NOT NULL, created_at TEXT NOT NULL, expires_at ${bigint} NOT NULL, request_id TEXT NOT NULL, putter TEXT NOT NULL, PRIMARY KEY (issuer, run, name));`,
+  ].join('\n');
+}
+
 /** The schema migrations in order, as SQL scripts of `dialect`; the database records how many it applied. */
 export function migrations(dialect: 'sqlite' | 'postgres'): readonly string[] {
   return [
@@ -148,5 +165,6 @@ export function migrations(dialect: 'sqlite' | 'postgres'): readonly string[] {
     NAMES_IN_BYTE_ORDER[dialect],
     NO_EXPIRY_INDEX,
     SECRET_LIFECYCLE[dialect],
+    RUN_OUTPUTS[dialect],
   ];
 }

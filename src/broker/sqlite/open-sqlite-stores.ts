@@ -1,4 +1,5 @@
 import { SqlAuditRecords } from '../sql/sql-audit-records.js';
+import { SqlRunOutputs } from '../sql/sql-run-outputs.js';
 import { SqlSecretRecords } from '../sql/sql-secret-records.js';
 import { SqlAdminTokens, SqlMetaSettings, SqlReplayCache } from '../sql/sql-small-stores.js';
 import type { Stores } from '../store/interfaces.js';
@@ -13,6 +14,7 @@ export function openSqliteStores(file: string, options: SqliteOptions = {}): Sto
   return {
     kind: 'sqlite',
     secrets: new SqlSecretRecords(statements),
+    outputs: new SqlRunOutputs(statements),
     replay: new SqlReplayCache(statements),
     audit: new SqlAuditRecords(statements),
     adminTokens: new SqlAdminTokens(statements),

@@ -228,10 +228,7 @@ export interface ReplayKey {
   readonly jtiHash: string;
 }
 
-export interface PurgeBatch {
-  readonly purged: number;
-  readonly next: ReplayKey | undefined;
-}
+export type PurgeBatch = PurgeBatchOf<ReplayKey>;
 
 export interface AuditEntry {
   readonly seq: number;
@@ -293,9 +290,97 @@ export interface AdminTokens {
   revoke(id: string, at: string): Promise<boolean>;
 }
 
+/** A run-output key pair as stored: the private key wrapped under a master key (EncryptedValue's keyId). */
+export interface StoredOutputKey {
+  readonly keyId: string;
+  readonly publicKey: Buffer;
+  readonly wrapped: EncryptedValue;
+  readonly createdAt: string;
+}
+
+/** One output to store: still sealed to the run-output key `keyId`. */
+export interface OutputRow {
+  /** The entry name, with its `run/` prefix. */
+  readonly name: string;
+  readonly keyId: string;
+  readonly sealed: Buffer;
+  readonly expiresAtSeconds: number;
+}
+
+/** Who put outputs, where, and when: kept with each output. */
+export interface OutputPut {
+  readonly issuer: string;
+  readonly run: string;
+  readonly requestId: string;
+  /** JSON of the putter's identity (repository or project, workflow, subject). */
+  readonly putter: string;
+  readonly createdAt: string;
+  readonly outputs: readonly OutputRow[];
+}
+
+/**
+ * What a put came to. Stored: `versions` per name (1, or one more than the output it replaced). Refused, writing
+ * nothing (the token's use neither): `token_replayed`, or `key_dropped` naming the keys no longer stored.
+ */
+export type OutputPutOutcome =
+  | { readonly refused: undefined; readonly versions: ReadonlyMap<string, number> }
+  | { readonly refused: 'token_replayed' }
+  | { readonly refused: 'key_dropped'; readonly keyIds: readonly string[] };
+
+/** A stored output found for an exchange: sealed to a key that is still stored. */
+export interface FoundOutput {
+  readonly name: string;
+  readonly version: number;
+  readonly keyId: string;
+  readonly sealed: Buffer;
+  readonly requestId: string;
+}
+
+/** An output's key: a purge's walk resumes after one. */
+export interface OutputKey {
+  readonly issuer: string;
+  readonly run: string;
+  readonly name: string;
+}
+
+/** Cross-job outputs and the run-output keys they are sealed to. */
+export interface RunOutputRecords {
+  /** Every stored key pair, oldest first. */
+  keys(): Promise<StoredOutputKey[]>;
+  /** The current key's id (the meta row), or undefined before the first start made one. */
+  currentKeyId(): Promise<string | undefined>;
+  /**
+   * Stores `key`; makes it current when `makeCurrent` or when no key is current yet (replicas starting at once:
+   * the first to commit wins, the others' keys stay stored, unused). Returns the current key id after.
+   */
+  addKey(key: StoredOutputKey, makeCurrent: boolean): Promise<string>;
+  /** Replaces a key's wrapping (a master key rotation), only if it is still under `fromWrapKeyId`. */
+  rewrapKey(keyId: string, wrapped: EncryptedValue, fromWrapKeyId: string): Promise<void>;
+  /**
+   * Deletes every key but the current one, and every output sealed to a deleted key, in one transaction; then
+   * clears their bytes where the database can (SqlDatabase.clearDeleted). Returns what it deleted.
+   */
+  dropOldKeys(): Promise<{ keyIds: string[]; outputs: number }>;
+  /**
+   * In one transaction: checks every output's key is stored (held against a concurrent drop), records the token's
+   * use, and stores the outputs, each replacing the output of the same issuer, run and name.
+   */
+  put(put: OutputPut, tokenUse: TokenUse | undefined): Promise<OutputPutOutcome>;
+  /** The unexpired outputs of `names` put in `run` of `issuer`, sealed to keys still stored. One statement. */
+  find(issuer: string, run: string, names: readonly string[], nowSeconds: number): Promise<FoundOutput[]>;
+  /** One batch of the purge of expired outputs, as ReplayCache.purgeExpired walks used tokens. */
+  purgeExpired(nowSeconds: number, window: number, after?: OutputKey): Promise<PurgeBatchOf<OutputKey>>;
+}
+
+export interface PurgeBatchOf<Key> {
+  readonly purged: number;
+  readonly next: Key | undefined;
+}
+
 export interface Stores {
   readonly kind: 'sqlite' | 'postgres';
   readonly secrets: SecretRecords;
+  readonly outputs: RunOutputRecords;
   readonly replay: ReplayCache;
   readonly audit: AuditRecords;
   readonly adminTokens: AdminTokens;

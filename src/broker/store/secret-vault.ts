@@ -16,6 +16,7 @@ import type { SecretReference } from '../../protocol/secret-names.js';
 import type { KeyRing } from './key-ring.js';
 import { MasterKeyError } from './master-key.js';
 import { secretNameProblem } from '../../protocol/secret-names.js';
+import { RUN_OUTPUT_PREFIX } from '../../protocol/wire-shapes.js';
 
 export const MAX_SECRET_VALUE_BYTES = 64 * 1024;
 
@@ -86,6 +87,11 @@ export class SecretVault {
   static validateName(name: string): void {
     const problem = secretNameProblem(name);
     if (problem !== undefined) throw new SecretValueError(`"${name}" is not a valid secret name: ${problem}`);
+    // Entries under run/ are read from the run's outputs: a secret stored there could never be released.
+    if (name.startsWith(RUN_OUTPUT_PREFIX))
+      throw new SecretValueError(
+        `"${name}" is under ${RUN_OUTPUT_PREFIX}, which is reserved for run outputs (jobs put them with put-outputs)`,
+      );
   }
 
   static validateValue(value: string): void {
