@@ -47,7 +47,7 @@ export async function runAction(): Promise<void> {
     const outputs = readOutputValues(
       inputs.putOutputs,
       process.env,
-      "set it in the step's env:, or write it to GITHUB_ENV in an earlier step",
+      'write it to GITHUB_ENV in an earlier step, after masking it there with ::add-mask::',
     );
     // Before anything else is done with them: every form of every value to put is masked.
     maskValues(

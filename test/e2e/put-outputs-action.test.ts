@@ -136,7 +136,7 @@ describe('the action refuses a put it cannot do, before any token is spent', () 
     const missing = await step(node, '1', { 'put-outputs': 'A\nB=EMPTY' }, { EMPTY: '' });
     expect(missing.code).toBe(1);
     expect(missing.stdout).toContain(
-      '::error::Invalid input:%0Aput-outputs line 1: the output "A" reads the variable A, which is not set (set it in the step\'s env:, or write it to GITHUB_ENV in an earlier step)%0Aput-outputs line 2: the output "B" reads the variable EMPTY, which is empty; an output needs a value',
+      '::error::Invalid input:%0Aput-outputs line 1: the output "A" reads the variable A, which is not set (write it to GITHUB_ENV in an earlier step, after masking it there with ::add-mask::)%0Aput-outputs line 2: the output "B" reads the variable EMPTY, which is empty; an output needs a value',
     );
     const withRun = await step(node, '1', { 'put-outputs': 'A', run: 'true' }, { A: 'x' });
     expect(withRun.code).toBe(1);
