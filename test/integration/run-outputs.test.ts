@@ -1,4 +1,5 @@
 /** Cross-job outputs against the real broker (SQLite): put from one job, get from another job of the same run. */
+import Database from 'better-sqlite3';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -243,6 +244,43 @@ describe('run outputs', () => {
     const wal = await readFile(`${file}-wal`).catch(() => undefined);
     if (wal !== undefined) places.wal = wal;
     expect(findLeaks([value], places)).toEqual([]);
+  });
+
+  it('a stored box taken from the database cannot be put into another run, nor read there if moved', async () => {
+    const value = canary('stolen-box');
+    expect((await put(await github({ run_id: '5550008' }), [{ name: 'STOLEN', value }])).status).toBe(200);
+    const database = new Database(join(h.dataDir, 'broker.db'));
+    try {
+      const row = database
+        .prepare("SELECT sealed FROM run_outputs WHERE run = 'github:98765:5550008' AND name = 'run/STOLEN'")
+        .get() as { sealed: Buffer };
+      // Put into the attacker's own run: the stored form is not a put box.
+      const replayed = await h.request('POST', '/v1/outputs', {
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${await github({ run_id: '5550009' })}`,
+        },
+        body: JSON.stringify({ outputs: [{ name: 'STOLEN', sealed: row.sealed.toString('base64') }] }),
+      });
+      expect(replayed.status).toBe(400);
+      expect(replayed.text).toContain('does not hold the JSON');
+      expect(replayed.text).not.toContain(value);
+      // Moved in the database under another run: it names its own run inside, and is not released.
+      const moved = await put(await github({ run_id: '5550010' }), [
+        { name: 'STOLEN', value: 'decoy-value' },
+      ]);
+      expect(moved.status).toBe(200);
+      database
+        .prepare(
+          "UPDATE run_outputs SET sealed = ? WHERE run = 'github:98765:5550010' AND name = 'run/STOLEN'",
+        )
+        .run(row.sealed);
+    } finally {
+      database.close();
+    }
+    const read = await get(await github({ run_id: '5550010' }), ['run/STOLEN']);
+    expect(read.result.status).not.toBe(200);
+    expect(read.result.text).not.toContain(value);
   });
 
   it('counts puts by outcome in the metrics', async () => {

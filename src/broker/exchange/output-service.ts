@@ -23,6 +23,7 @@ import {
 import type { OutputRow, RunOutputRecords } from '../store/interfaces.js';
 import { requireRunBinding, type RunBinding } from '../outputs/run-binding.js';
 import type { RunOutputKeys } from '../outputs/run-output-keys.js';
+import { encodeStoredOutput } from '../outputs/stored-output.js';
 
 /** One output as the HTTP layer read it: its name (without `run/`), its box, its time to live. */
 export interface IncomingOutput {
@@ -94,7 +95,7 @@ export class OutputService {
         notGrantedRefusal(plan.notGranted, [], { entries, rules: policy.rules, verified, heldBack, budget }),
       );
     }
-    const rows = await this.checkedRows(request.outputs, now);
+    const rows = await this.checkedRows(request.outputs, now, binding);
     const identity = workloadIdentity(admitted.verified.claims);
     const outcome = await records.put(
       {
@@ -139,9 +140,13 @@ export class OutputService {
 
   /**
    * The rows to store, once every box opened with a run-output key and holds its own name and a value of a size
-   * an output may have. The values are looked at and dropped here; the rows keep the boxes as received.
+   * an output may have. Each value is sealed again with the run it was put in (stored-output.ts) and dropped.
    */
-  private async checkedRows(outputs: readonly IncomingOutput[], now: Date): Promise<OutputRow[]> {
+  private async checkedRows(
+    outputs: readonly IncomingOutput[],
+    now: Date,
+    binding: RunBinding,
+  ): Promise<OutputRow[]> {
     const { keys } = this.deps;
     let opened = outputs.map((output) => keys.open(output.sealed));
     if (opened.includes(undefined) && (await keys.refreshIfRotated()))
@@ -154,12 +159,18 @@ export class OutputService {
         problems.push(`"${output.name}" is not sealed to a run-output key this broker holds`);
         continue;
       }
-      const problem = payloadProblem(output.name, box.plaintext);
-      if (problem !== undefined) problems.push(`"${output.name}" ${problem}`);
+      const checked = checkedPayload(output.name, box.plaintext);
+      if (typeof checked === 'string') {
+        problems.push(`"${output.name}" ${checked}`);
+        continue;
+      }
+      const stored = encodeStoredOutput(output.name, checked.value, binding);
+      const sealed = keys.seal(stored, box.keyId);
+      stored.fill(0);
       rows.push({
         name: `${RUN_OUTPUT_PREFIX}${output.name}`,
         keyId: box.keyId,
-        sealed: output.sealed,
+        sealed,
         expiresAtSeconds: Math.floor(now.getTime() / 1000) + output.ttlSeconds,
       });
     }
@@ -171,10 +182,10 @@ export class OutputService {
 }
 
 /**
- * What is wrong with an opened box (undefined when nothing): it must hold the JSON {name, value} with the name it
+ * The value of an opened box, or what is wrong with it: it must hold the JSON {name, value} with the name it
  * is put under, so a box cannot be replayed under another name. The plaintext is wiped; the value never leaves.
  */
-function payloadProblem(name: string, plaintext: Buffer): string | undefined {
+function checkedPayload(name: string, plaintext: Buffer): string | { readonly value: string } {
   let payload: unknown;
   try {
     payload = JSON.parse(plaintext.toString('utf8'));
@@ -191,7 +202,7 @@ function payloadProblem(name: string, plaintext: Buffer): string | undefined {
   if (bytes === 0) return 'has an empty value';
   if (bytes > MAX_OUTPUT_VALUE_BYTES)
     return `has a value of ${bytes} bytes; the limit is ${MAX_OUTPUT_VALUE_BYTES}`;
-  return undefined;
+  return { value: parsed.value };
 }
 
 function droppedKey(keyIds: readonly string[]): BrokerError {

@@ -65,6 +65,15 @@ export class RunOutputKeys {
     return [this.currentId, ...[...this.held.keys()].filter((id) => id !== this.currentId)];
   }
 
+  /** Seals `plaintext` to the held key `keyId` (which opened the box it came from). */
+  seal(plaintext: Buffer, keyId: string): Buffer {
+    const key = this.held.get(keyId);
+    if (key === undefined) throw new Error(`run-output key ${keyId} is not held`);
+    const box = Buffer.alloc(plaintext.length + sodium.crypto_box_SEALBYTES);
+    sodium.crypto_box_seal(box, plaintext, key.publicKey);
+    return box;
+  }
+
   /** Opens a sealed box with the key `keyId` when held, else with each held key (the current one first). */
   open(box: Buffer, keyId?: string): OpenedBox | undefined {
     if (box.length < sodium.crypto_box_SEALBYTES) return undefined;

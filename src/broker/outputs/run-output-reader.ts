@@ -1,10 +1,11 @@
 import type { RequestedEntry } from '../../protocol/secret-names.js';
-import { parseOutputPayload, RUN_OUTPUT_PREFIX } from '../../protocol/wire-shapes.js';
+import { RUN_OUTPUT_PREFIX } from '../../protocol/wire-shapes.js';
 import { BrokerError } from '../errors.js';
 import type { VerifiedToken } from '../oidc/token-verifier.js';
 import type { RunOutputRecords } from '../store/interfaces.js';
 import { SecretIntegrityError, type DecryptedSecret } from '../store/secret-vault.js';
-import { requireRunBinding } from './run-binding.js';
+import { requireRunBinding, type RunBinding } from './run-binding.js';
+import { storedOutputValue } from './stored-output.js';
 import type { OpenedBox, RunOutputKeys } from './run-output-keys.js';
 
 /** The run outputs an exchange releases, and the request that put each (named in the exchange's record). */
@@ -72,7 +73,7 @@ export class RunOutputReader {
     const released = found.map((output) => ({
       name: output.name,
       version: output.version,
-      value: this.valueOf(output.name, this.keys.open(output.sealed, output.keyId)),
+      value: this.valueOf(output.name, this.keys.open(output.sealed, output.keyId), binding),
     }));
     const stored = new Set(found.map((output) => output.name));
     const notFound = [...names].filter(([name, { required }]) => required && !stored.has(name));
@@ -84,20 +85,14 @@ export class RunOutputReader {
   }
 
   /** The value of a stored output; one that does not open, or holds another name, is an integrity failure. */
-  private valueOf(name: string, opened: OpenedBox | undefined): string {
+  private valueOf(name: string, opened: OpenedBox | undefined, binding: RunBinding): string {
     if (opened === undefined)
       throw new SecretIntegrityError(`run output "${name}" does not open with its run-output key`);
     const text = opened.plaintext.toString('utf8');
     opened.plaintext.fill(0);
-    let payload: unknown;
-    try {
-      payload = JSON.parse(text);
-    } catch {
-      payload = undefined;
-    }
-    const parsed = parseOutputPayload(payload);
-    if (parsed === undefined || `${RUN_OUTPUT_PREFIX}${parsed.name}` !== name)
-      throw new SecretIntegrityError(`run output "${name}" holds another output's box`);
-    return parsed.value;
+    const value = storedOutputValue(text, name.slice(RUN_OUTPUT_PREFIX.length), binding);
+    if (value === undefined)
+      throw new SecretIntegrityError(`run output "${name}" holds another output's box or another run's`);
+    return value;
   }
 }
