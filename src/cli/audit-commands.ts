@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { CHAIN_HEAD_EXAMPLE, parseChainHead } from '../broker/audit/audit-chain.js';
-import { parseDurationSeconds } from '../broker/policy/duration.js';
+import { parseDuration } from '../protocol/duration.js';
 import {
   AUDIT_KINDS,
   AUDIT_OUTCOMES,
@@ -36,9 +36,8 @@ interface AuditOptions {
 /** "24h", "7d", "90m" ago, or an ISO time as it is. */
 export function resolveTime(text: string | undefined, now = Date.now()): string | undefined {
   if (text === undefined) return undefined;
-  const days = /^(\d+)d$/.exec(text);
-  const seconds = days !== null ? Number(days[1]) * 86_400 : parseDurationSeconds(text);
-  if (seconds !== undefined && !/^\d+$/.test(text)) return new Date(now - seconds * 1000).toISOString();
+  const seconds = parseDuration(text);
+  if (seconds !== undefined) return new Date(now - seconds * 1000).toISOString();
   if (Number.isNaN(Date.parse(text)))
     throw usageError(
       `"${printable(text)}" is neither a time (2026-11-22T10:00:00Z) nor a duration (90m, 24h, 7d)`,

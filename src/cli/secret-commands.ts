@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError, type Command } from 'commander';
-import { parseDurationSeconds } from '../broker/policy/duration.js';
+import { parseDuration } from '../protocol/duration.js';
 import {
   isoDateTimeMs,
   MAX_CONDITION_COUNT,
@@ -57,13 +57,6 @@ interface DeleteOptions extends JsonOption {
 const CLEAR = 'none';
 
 /** "90s", "10m", "1h30m", "30d": seconds; a bare number (no unit) is not taken. */
-function durationSeconds(text: string): number | undefined {
-  const days = /^(\d{1,6})d$/.exec(text);
-  if (days !== null) return Number(days[1]) * 86_400;
-  if (/^\d*$/.test(text)) return undefined;
-  const seconds = parseDurationSeconds(text);
-  return seconds !== undefined && Number.isSafeInteger(seconds) ? seconds : undefined;
-}
 
 /** Seconds in the largest unit that divides them: 86400 -> "1d", 5400 -> "90m". */
 function shortDuration(seconds: number): string {
@@ -84,7 +77,7 @@ const clearable =
 
 /** `--expires`: an ISO 8601 date-time or a duration from now, in the future; "none" clears. */
 function parseExpires(text: string): string {
-  const seconds = durationSeconds(text);
+  const seconds = parseDuration(text);
   const time = seconds !== undefined ? Date.now() + seconds * 1000 : isoDateTimeMs(text);
   if (time === undefined || !Number.isFinite(time) || Number.isNaN(new Date(time).getTime())) {
     throw new InvalidArgumentError(
@@ -99,7 +92,7 @@ function parseExpires(text: string): string {
 function parseMaxReads(text: string): { count: number; period_seconds: number } {
   const slash = text.indexOf('/');
   const count = Number(text.slice(0, slash));
-  const period = durationSeconds(text.slice(slash + 1));
+  const period = parseDuration(text.slice(slash + 1));
   if (
     slash < 1 ||
     !/^\d{1,10}$/.test(text.slice(0, slash)) ||

@@ -2,6 +2,7 @@
  * Wire protocol v1 (contract, DESIGN.md) without zod: the constants, the shapes, and the checks of what the
  * broker answers. The client bundles import this; wire.ts adds the zod schema the broker parses requests with.
  */
+import { parseDuration } from './duration.js';
 
 export const EXCHANGE_PATH = '/v1/exchange';
 /** Discovery: the names (and current versions) a workload may read and that are stored, never a value. */
@@ -232,18 +233,14 @@ export function encodeOutputPayload(payload: OutputPayload): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ name: payload.name, value: payload.value }));
 }
 
-const TTL = /^(?:(\d{1,6})d)?(?:(\d{1,6})h)?(?:(\d{1,6})m)?(?:(\d{1,6})s)?$/;
-
 /**
  * An output's time to live in seconds: `90s`, `10m`, `6h`, `1d` or combined in that order (`1h30m`); a bare
  * number has no unit and is refused. A string describing the problem when it is not one, or out of range.
  */
 export function parseOutputTtl(text: string): number | string {
-  const match = text === '' ? null : TTL.exec(text);
-  if (match === null)
+  const total = parseDuration(text);
+  if (total === undefined)
     return 'it is not a duration: write a number and a unit, such as 90s, 10m, 6h or 1d (or combined: 1h30m)';
-  const [, days = '0', hours = '0', minutes = '0', seconds = '0'] = match;
-  const total = Number(days) * 86_400 + Number(hours) * 3600 + Number(minutes) * 60 + Number(seconds);
   if (total < OUTPUT_TTL_MIN_SECONDS || total > OUTPUT_TTL_MAX_SECONDS)
     return `it is ${total} s; an output lives at least ${OUTPUT_TTL_MIN_SECONDS} s (1m) and at most ${OUTPUT_TTL_MAX_SECONDS} s (24h)`;
   return total;
