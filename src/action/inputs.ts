@@ -4,6 +4,8 @@ import { parseFileDivider, parseFileMode } from '../client/file-entries.js';
 import type { PrivateFileMode } from '../client/private-files.js';
 import { InputError, parseListLines, parseSecretLines, type SecretLine } from '../client/secret-lines.js';
 import type { RequestedEntry } from '../protocol/secret-names.js';
+import { printable } from '../protocol/printable.js';
+import { parseKeyBindingChoice, type KeyBindingChoice } from '../client/key-binding.js';
 import { parseOutputTtl } from '../protocol/wire-shapes.js';
 
 export { InputError, parseSecretLines, type SecretLine };
@@ -14,6 +16,8 @@ export interface ActionInputs {
   /** As `normalBrokerUrl` writes it: the default audience too. */
   readonly brokerUrl: string;
   readonly audience: string;
+  /** key-binding: bind each token to this step's key (auto: when the broker's issuers take bound tokens). */
+  readonly keyBinding: KeyBindingChoice;
   /** The entries to fetch; none with list-only. */
   readonly lines: readonly SecretLine[];
   /** list-only: ask which secrets this job may read (names and versions, no value); nothing is exported. */
@@ -105,6 +109,15 @@ function checkPutOnly(run: string | undefined, file: string | undefined): void {
     );
 }
 
+function keyBindingInput(text: string): KeyBindingChoice {
+  const choice = parseKeyBindingChoice(text);
+  if (choice === undefined)
+    throw new InputError(
+      `the key-binding input must be auto, true or false, not "${printable(text.trim())}" (auto binds each token to this step's key when the broker takes bound tokens)`,
+    );
+  return choice;
+}
+
 export function parseInputs(getInput: (name: string) => string): ActionInputs {
   const brokerUrl = brokerUrlInput(getInput('broker-url').trim());
   const listOnly = booleanInput(getInput, 'list-only', false);
@@ -130,6 +143,7 @@ export function parseInputs(getInput: (name: string) => string): ActionInputs {
   return {
     brokerUrl,
     audience: getInput('audience').trim() || brokerUrl,
+    keyBinding: keyBindingInput(getInput('key-binding')),
     lines,
     listOnly,
     listEntries,

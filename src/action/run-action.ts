@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { BrokerCallOptions } from '../client/broker-calls.js';
+import { brokerInfoOnce, type BrokerCallOptions } from '../client/broker-calls.js';
 import { fetchSecrets, type ReleasedSecret } from '../client/exchange-client.js';
 import { githubRunnerTokens } from '../client/token-sources.js';
 import {
@@ -65,11 +65,14 @@ export async function runAction(): Promise<void> {
       brokerUrl: inputs.brokerUrl,
       // Masked as soon as it arrives. The client bounds the wait by the time the step has left; the request
       // itself by its own cap, and index.ts ends the process so a request given up on holds nothing open.
-      getToken: async () => {
-        const token = await tokens.next();
+      getToken: async (_remainingMs, bindTo) => {
+        const token = await tokens.next(undefined, bindTo);
         core.setSecret(token);
         return token;
       },
+      keyBinding: inputs.keyBinding,
+      bindableTokens: tokens.description,
+      brokerInfo: brokerInfoOnce(inputs.brokerUrl),
       timeoutMs: inputs.timeoutSeconds * 1000,
       retries: inputs.retries,
       onRetry: ({ attempt, delayMs, reason }) =>

@@ -126,7 +126,11 @@ export async function createServices(
       sealer,
       outputs: new RunOutputReader(stores.outputs, outputKeys),
     });
-    const list = new ListService({ requests, vault });
+    const list = new ListService({
+      requests,
+      vault,
+      verifyKeyProof: (jobKey, proof, request) => outputKeys.verifyKeyProof(jobKey, proof, request),
+    });
     const outputs = new OutputService({ requests, records: stores.outputs, keys: outputKeys });
     const admin = createAdminService(config, stores, keys, authLimits, {
       outputKeys,

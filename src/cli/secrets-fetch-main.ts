@@ -5,6 +5,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { brokerUrlProblem, normalBrokerUrl } from '../client/broker-url.js';
 import { CLIENT_VERSION } from '../client/client-version.js';
+import { brokerInfoOnce } from '../client/broker-calls.js';
+import { parseKeyBindingChoice } from '../client/key-binding.js';
 import { resolveCommand } from '../client/command-path.js';
 import { fetchSecrets, type RetryNotice } from '../client/exchange-client.js';
 import { fallbackNotes, planExports, type ExportItem } from '../client/export-plan.js';
@@ -63,6 +65,9 @@ options:
                          24h (default: the broker's, 6h)
   --audience A           the audience secrets-fetch requests ID tokens with from the GitHub runner
                          (default: the --broker URL, without a trailing slash)
+  --key-binding B        auto, on or off: bind each token to this run's fresh key, so a token that leaks before
+                         use is worth nothing to anyone else; only tokens secrets-fetch requests itself (the
+                         GitHub runner's) can be bound (default: auto, when the broker's issuers take bound tokens)
   --token-env VAR        take a token from the variable VAR; repeat it for one token per attempt
                          (default: the GitHub runner's token endpoint, else the GitLab component's
                          SECRETS_ACTION_ID_TOKEN_1..3)
@@ -95,6 +100,7 @@ const OPTIONS = {
   output: { type: 'string', multiple: true },
   ttl: { type: 'string' },
   audience: { type: 'string' },
+  'key-binding': { type: 'string' },
   'token-env': { type: 'string', multiple: true },
   'token-file': { type: 'string' },
   format: { type: 'string' },
@@ -195,6 +201,12 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
       );
     const retries = wholeNumber(values.retries, 'retries', 3, 0, 10);
     const timeoutSeconds = wholeNumber(values['timeout-seconds'], 'timeout-seconds', 30, 1, 600);
+    const keyBindingText = values['key-binding'] ?? 'auto';
+    const keyBinding = keyBindingText.trim() === '' ? undefined : parseKeyBindingChoice(keyBindingText);
+    if (keyBinding === undefined)
+      throw new UsageError(
+        `--key-binding must be auto, on or off, not "${printable(values['key-binding'] ?? '')}"`,
+      );
     let lines: SecretLine[] = [];
     let listEntries: RequestedEntry[] = [];
     let outputs: OutputPayload[] = [];
@@ -229,7 +241,10 @@ export async function fetchMain(argv: readonly string[], io: FetchIo): Promise<n
     const source = tokens;
     const call = {
       brokerUrl: broker,
-      getToken: (remainingMs: number) => source.next(remainingMs),
+      getToken: (remainingMs: number, bindTo?: Uint8Array) => source.next(remainingMs, bindTo),
+      keyBinding,
+      ...(source.requestsAudience ? { bindableTokens: source.description } : {}),
+      brokerInfo: brokerInfoOnce(broker),
       timeoutMs: timeoutSeconds * 1000,
       retries,
       onRetry: ({ attempt, delayMs, reason }: RetryNotice) =>

@@ -5,7 +5,15 @@ import {
   BoundedRequestError,
   type BoundedResponse,
 } from '../protocol/bounded-request.js';
-import { parseProblem, type Problem } from '../protocol/wire-shapes.js';
+import { parseProblem, parseRunOutputKey, type Problem } from '../protocol/wire-shapes.js';
+import {
+  audienceSpelling,
+  boundDigestIn,
+  KEY_BINDING_SEPARATOR,
+  KEY_PROOF_HEADER,
+} from '../protocol/key-binding.js';
+import { infoTakesBoundTokens, keyProofHeader, type KeyBindingChoice } from './key-binding.js';
+import type { RecipientKeyPair } from './sealed-box.js';
 import { backoffDelayMs, retryAfterMs } from './backoff.js';
 import { normalBrokerUrl } from './broker-url.js';
 import {
@@ -29,7 +37,19 @@ export interface BrokerCallOptions {
    * Called once per attempt: OIDC tokens are single-use, so every retry needs a fresh one. Told the time left
    * before the deadline; whether or not it keeps to it, its answer is waited for that long and no longer.
    */
-  readonly getToken: (remainingMs: number) => Promise<string>;
+  readonly getToken: (remainingMs: number, bindTo?: Uint8Array) => Promise<string>;
+  /**
+   * Whether each token is bound to the call's key (docs/threat-model.md "Stolen ID tokens: key binding"):
+   * `auto` (the default) when getToken can bind and /v1/info shows an issuer that takes bound tokens.
+   */
+  readonly keyBinding?: KeyBindingChoice;
+  /**
+   * What getToken's tokens come from, when it can bind them: it asks the CI provider for each token with an
+   * audience of its choosing (the GitHub runner). Undefined: getToken cannot bind.
+   */
+  readonly bindableTokens?: string;
+  /** The broker's /v1/info, read once for the run; by default read for each call that needs it. */
+  readonly brokerInfo?: (remainingMs: number) => Promise<Record<string, unknown>>;
   readonly timeoutMs: number;
   readonly retries: number;
   readonly onRetry?: (notice: RetryNotice) => void;
@@ -49,6 +69,16 @@ export interface BrokerCall<T> {
   readonly parse: (json: unknown) => T | undefined;
   /** What a 200 answer must be, for the message that refuses one that is not: "an exchange response". */
   readonly shape: string;
+  /** The key the call's tokens are bound to, when it binds them: the exchange's recipient, a list's or put's own. */
+  readonly bindingKey?: RecipientKeyPair;
+  /** A call that releases nothing sealed to that key proves it holds it (Secrets-Key-Proof). */
+  readonly provesKey?: boolean;
+}
+
+/** How a call binds its tokens: to this key, proving it with the broker's run-output key when it must. */
+interface Binding {
+  readonly keyPair: RecipientKeyPair;
+  readonly brokerKey: Uint8Array | undefined;
 }
 
 type AttemptOutcome<T> =
@@ -75,12 +105,13 @@ export async function callBroker<T>(options: BrokerCallOptions, call: BrokerCall
   let attempts = 0;
   /** Why no further attempt was made, when it was not the retries or the time running out. */
   let stoppedBy: Error | undefined;
+  const binding = await bindingOf(options, call, deadline - now());
   for (let attempt = 0; attempt <= options.retries; attempt += 1) {
     const remaining = deadline - now();
     if (remaining <= 0) break;
     let token: string;
     try {
-      token = await requestToken(options.getToken, remaining);
+      token = await requestToken(options.getToken, remaining, binding?.keyPair.publicKey);
     } catch (error) {
       // Before the first attempt the token is the whole story; after a failed one, the broker's failure is.
       if (last === undefined || !(error instanceof Error)) throw error;
@@ -89,7 +120,7 @@ export async function callBroker<T>(options: BrokerCallOptions, call: BrokerCall
     }
     attempts += 1;
     try {
-      last = await attemptCall(brokerUrl, token, call, remaining, now);
+      last = await attemptCall(brokerUrl, token, call, remaining, now, proofHeaderOf(binding, call, token));
     } catch (error) {
       if (error instanceof BrokerProblemError && error.code === 'invalid_token')
         throw await withAudienceCheck(error, brokerUrl, token, deadline - now());
@@ -114,6 +145,80 @@ export async function callBroker<T>(options: BrokerCallOptions, call: BrokerCall
   throw new BrokerUnreachableError(
     `cannot get an answer from the broker at ${brokerUrl} (${last?.kind === 'retry' ? last.reason : 'no time left'}); ${gaveUp}`,
   );
+}
+
+/**
+ * Whether and how this call binds its tokens: never without a key or with `off`; with `on` always (refused when
+ * getToken cannot bind); with `auto` when getToken can bind and the broker's info asks for it. A call that must
+ * prove its key needs the run-output key from the info: `auto` sends plain tokens when there is none.
+ */
+async function bindingOf(
+  options: BrokerCallOptions,
+  call: BrokerCall<unknown>,
+  remainingMs: number,
+): Promise<Binding | undefined> {
+  const choice = options.keyBinding ?? 'auto';
+  if (call.bindingKey === undefined || choice === 'off') return undefined;
+  if (options.bindableTokens === undefined) {
+    if (choice === 'auto') return undefined;
+    throw new TokenRequestError(
+      'key binding is on, but these tokens cannot be bound: they were minted before this client made its key (GitLab id_tokens, --token-env, --token-file); bind only tokens requested from the GitHub runner, or turn key binding off',
+    );
+  }
+  const needsInfo = choice === 'auto' || call.provesKey === true;
+  const info = needsInfo ? await readInfo(options, remainingMs) : undefined;
+  if (choice === 'auto' && !infoTakesBoundTokens(info)) return undefined;
+  if (call.provesKey !== true) return { keyPair: call.bindingKey, brokerKey: undefined };
+  const published = info === undefined ? undefined : parseRunOutputKey(info);
+  if (published !== undefined)
+    return { keyPair: call.bindingKey, brokerKey: Buffer.from(published.run_output_key, 'base64') };
+  if (choice === 'auto') return undefined;
+  throw new BrokerUnreachableError(
+    `key binding is on, and ${call.what} must prove its key with the broker's run-output key, which ${normalBrokerUrl(options.brokerUrl)}/v1/info does not give`,
+  );
+}
+
+/** The broker's info, or undefined when it cannot be read now (the call itself will say why, if it fails too). */
+async function readInfo(
+  options: BrokerCallOptions,
+  remainingMs: number,
+): Promise<Record<string, unknown> | undefined> {
+  if (remainingMs <= 0) return undefined;
+  try {
+    return await (options.brokerInfo ?? ((ms: number) => getBrokerInfo(options.brokerUrl, ms)))(remainingMs);
+  } catch (error) {
+    if (error instanceof BoundedRequestError) return undefined;
+    throw error;
+  }
+}
+
+function proofHeaderOf(
+  binding: Binding | undefined,
+  call: BrokerCall<unknown>,
+  token: string,
+): string | undefined {
+  if (binding?.brokerKey === undefined) return undefined;
+  return keyProofHeader(binding.keyPair, binding.brokerKey, {
+    method: 'POST',
+    path: call.path,
+    token,
+    body: Buffer.from(call.body, 'utf8'),
+  });
+}
+
+/**
+ * /v1/info read once and kept for the rest of the run (the action and secrets-fetch make several calls); a failed
+ * read is not kept, so the next call tries again.
+ */
+export function brokerInfoOnce(brokerUrl: string): (remainingMs: number) => Promise<Record<string, unknown>> {
+  let kept: Promise<Record<string, unknown>> | undefined;
+  return (remainingMs) => {
+    kept ??= getBrokerInfo(brokerUrl, remainingMs).catch((error: unknown) => {
+      kept = undefined;
+      throw error;
+    });
+    return kept;
+  };
 }
 
 const INFO_PATH = '/v1/info';
@@ -144,30 +249,66 @@ async function withAudienceCheck(
 ): Promise<BrokerProblemError> {
   const sent = unverifiedAudiences(token);
   if (sent === undefined || remainingMs <= 0) return error;
-  let expected: unknown;
+  let info: Record<string, unknown>;
   try {
-    expected = (await getBrokerInfo(brokerUrl, remainingMs)).audience;
+    info = await getBrokerInfo(brokerUrl, remainingMs);
   } catch (infoError) {
     if (infoError instanceof BoundedRequestError) return error;
     throw infoError;
   }
-  if (typeof expected !== 'string' || sent.includes(expected)) return error;
-  return new BrokerProblemError(error.status, error.problem, error.gaveUp, { sent, expected });
+  const expected = expectedAudience(info, unverifiedIssuer(token));
+  if (expected === undefined || sent.some((item) => namesAudience(item, expected))) return error;
+  // A bound audience is shown as the audience it binds: the key digest after it says nothing to a reader.
+  const shown = sent.map((item) => item.replace(BOUND_SUFFIX, ''));
+  return new BrokerProblemError(error.status, error.problem, error.gaveUp, { sent: shown, expected });
+}
+
+const BOUND_SUFFIX = new RegExp(`${KEY_BINDING_SEPARATOR}[A-Za-z0-9_-]{43}$`);
+
+/** The audience the broker expects of the token's issuer (its own, else the broker's), from /v1/info. */
+function expectedAudience(info: Record<string, unknown>, issuerUrl: string | undefined): string | undefined {
+  const issuers = Array.isArray(info.issuers) ? (info.issuers as unknown[]) : [];
+  const issuer = issuers.find(
+    (item): item is { audience: string } =>
+      typeof item === 'object' &&
+      item !== null &&
+      (item as { url?: unknown }).url === issuerUrl &&
+      typeof (item as { audience?: unknown }).audience === 'string',
+  );
+  const audience = issuer?.audience ?? info.audience;
+  return typeof audience === 'string' ? audience : undefined;
+}
+
+/** Whether an `aud` value is `audience`, plain or bound to a key, in the clients' one spelling. */
+function namesAudience(value: string, audience: string): boolean {
+  return (
+    audienceSpelling(value) === audienceSpelling(audience) || boundDigestIn(value, audience) !== undefined
+  );
+}
+
+/** The `iss` of a JWT, read without verifying it, or undefined. */
+function unverifiedIssuer(token: string): string | undefined {
+  const iss = unverifiedClaim(token, 'iss');
+  return typeof iss === 'string' ? iss : undefined;
 }
 
 /** The `aud` of a JWT, read without verifying it (only to explain a refusal), or undefined. */
 function unverifiedAudiences(token: string): string[] | undefined {
-  const payload = token.split('.')[1];
-  if (payload === undefined) return undefined;
-  let aud: unknown;
-  try {
-    aud = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { aud?: unknown }).aud;
-  } catch {
-    return undefined;
-  }
+  const aud = unverifiedClaim(token, 'aud');
   if (typeof aud === 'string') return [aud];
   if (Array.isArray(aud) && aud.every((item) => typeof item === 'string')) return aud;
   return undefined;
+}
+
+/** One claim of a JWT, read without verifying it (only to explain a refusal). */
+function unverifiedClaim(token: string, claim: string): unknown {
+  const payload = token.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>)[claim];
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -175,8 +316,9 @@ function unverifiedAudiences(token: string): string[] | undefined {
  * may never answer, and timeout-seconds bounds the whole step. The timer is cleared once either side settles.
  */
 async function requestToken(
-  getToken: (remainingMs: number) => Promise<string>,
+  getToken: (remainingMs: number, bindTo?: Uint8Array) => Promise<string>,
   remainingMs: number,
+  bindTo: Uint8Array | undefined,
 ): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -191,7 +333,10 @@ async function requestToken(
     );
   });
   try {
-    return await Promise.race([getToken(remainingMs), deadline]);
+    return await Promise.race([
+      bindTo === undefined ? getToken(remainingMs) : getToken(remainingMs, bindTo),
+      deadline,
+    ]);
   } catch (error) {
     if (error instanceof TokenRequestError || error instanceof TokensUsedUpError) throw error;
     throw new TokenRequestError(
@@ -209,6 +354,7 @@ async function attemptCall<T>(
   call: BrokerCall<T>,
   remainingMs: number,
   now: () => number,
+  keyProof: string | undefined,
 ): Promise<AttemptOutcome<T>> {
   let response: BoundedResponse;
   try {
@@ -219,6 +365,7 @@ async function attemptCall<T>(
         authorization: `Bearer ${token}`,
         'content-type': 'application/json',
         accept: 'application/json',
+        ...(keyProof === undefined ? {} : { [KEY_PROOF_HEADER]: keyProof }),
       },
       body: call.body,
       timeoutMs: remainingMs,

@@ -57,6 +57,8 @@ export async function fetchSecrets(options: FetchSecretsOptions): Promise<FetchS
       maxResponseBytes: MAX_RESPONSE_BYTES,
       parse: parseExchangeResponse,
       shape: 'an exchange response',
+      // The boxes are sealed to this key: a token bound to it is worth nothing with any other.
+      bindingKey: keyPair,
     });
     return { requestId: response.request_id, secrets: openAndCheck(response, entries, keyPair) };
   } finally {

@@ -7,6 +7,7 @@ import {
 import { LIST_PATH, parseListResponse, type ListedSecret } from '../protocol/wire-shapes.js';
 import { callBroker, type BrokerCallOptions } from './broker-calls.js';
 import { ResponseIntegrityError } from './errors.js';
+import { newRecipientKeyPair, wipeKeyPair } from './sealed-box.js';
 
 export type { ListedSecret } from '../protocol/wire-shapes.js';
 
@@ -29,16 +30,24 @@ export async function listSecrets(options: ListSecretsOptions): Promise<ListedSe
     const problem = listEntryProblem(entry);
     if (problem !== undefined) throw new RequestedEntryError(`${JSON.stringify(entry.raw)}: ${problem}`);
   }
-  const response = await callBroker(options, {
-    path: LIST_PATH,
-    what: 'the list',
-    body: JSON.stringify(entries.length === 0 ? {} : { secrets: entries.map((entry) => entry.raw) }),
-    maxResponseBytes: MAX_RESPONSE_BYTES,
-    parse: parseListResponse,
-    shape: 'a list response',
-  });
-  checkListed(response.secrets, entries);
-  return response.secrets;
+  // A key of its own, only to bind the token and prove it holds the key: a list releases nothing sealed.
+  const keyPair = await newRecipientKeyPair();
+  try {
+    const response = await callBroker(options, {
+      path: LIST_PATH,
+      what: 'the list',
+      body: JSON.stringify(entries.length === 0 ? {} : { secrets: entries.map((entry) => entry.raw) }),
+      maxResponseBytes: MAX_RESPONSE_BYTES,
+      parse: parseListResponse,
+      shape: 'a list response',
+      bindingKey: keyPair,
+      provesKey: true,
+    });
+    checkListed(response.secrets, entries);
+    return response.secrets;
+  } finally {
+    wipeKeyPair(keyPair);
+  }
 }
 
 function checkListed(secrets: readonly ListedSecret[], entries: readonly RequestedEntry[]): void {

@@ -20,7 +20,7 @@ import { backoffDelayMs } from './backoff.js';
 import { callBroker, getBrokerInfo, type BrokerCallOptions } from './broker-calls.js';
 import { normalBrokerUrl } from './broker-url.js';
 import { BrokerUnreachableError, ResponseIntegrityError } from './errors.js';
-import { sealBox } from './sealed-box.js';
+import { newRecipientKeyPair, sealBox, wipeKeyPair } from './sealed-box.js';
 import { InputError } from './secret-lines.js';
 
 export type { StoredOutput } from '../protocol/wire-shapes.js';
@@ -67,17 +67,26 @@ export async function putOutputs(options: PutOutputsOptions): Promise<PutOutputs
       payload.fill(0);
     }
   }
-  const response = await callBroker(
-    { ...options, timeoutMs: Math.max(0, deadline - now()) },
-    {
-      path: OUTPUTS_PATH,
-      what: 'the put of outputs',
-      body: JSON.stringify({ outputs }),
-      maxResponseBytes: MAX_RESPONSE_BYTES,
-      parse: parseOutputsResponse,
-      shape: 'an outputs response',
-    },
-  );
+  // A key of its own, only to bind the token and prove it holds the key: the proof covers the outputs sent.
+  const keyPair = await newRecipientKeyPair();
+  let response: OutputsResponse;
+  try {
+    response = await callBroker(
+      { ...options, timeoutMs: Math.max(0, deadline - now()) },
+      {
+        path: OUTPUTS_PATH,
+        what: 'the put of outputs',
+        body: JSON.stringify({ outputs }),
+        maxResponseBytes: MAX_RESPONSE_BYTES,
+        parse: parseOutputsResponse,
+        shape: 'an outputs response',
+        bindingKey: keyPair,
+        provesKey: true,
+      },
+    );
+  } finally {
+    wipeKeyPair(keyPair);
+  }
   checkStored(response, options.outputs);
   return { requestId: response.request_id, keyId: key.run_output_key_id, outputs: response.outputs };
 }
@@ -120,7 +129,7 @@ async function runOutputKey(options: BrokerCallOptions, deadline: number): Promi
     if (remaining <= 0) break;
     let info: Record<string, unknown>;
     try {
-      info = await getBrokerInfo(options.brokerUrl, remaining);
+      info = await (options.brokerInfo ?? ((ms: number) => getBrokerInfo(options.brokerUrl, ms)))(remaining);
     } catch (error) {
       if (!(error instanceof BoundedRequestError) || !worthRetrying(error)) throw error;
       reason = error.message;

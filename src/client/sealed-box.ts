@@ -60,7 +60,7 @@ function rawKeyAfter(prefix: Buffer, der: Buffer): Uint8Array {
  * X25519(privateKey, peerKey), all raw 32-byte keys; `publicKey` is the private key's own. Imported as JWK,
  * which Node.js hands to OpenSSL as raw keys (a DER import starts OpenSSL's decoders, several ms more).
  */
-function sharedSecret(privateKey: Uint8Array, publicKey: Uint8Array, peerKey: Uint8Array): Buffer {
+export function sharedSecret(privateKey: Uint8Array, publicKey: Uint8Array, peerKey: Uint8Array): Buffer {
   const base64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
   return diffieHellman({
     privateKey: createPrivateKey({

@@ -2,6 +2,7 @@ import { CodedError } from '../protocol/coded-error.js';
 import { boundedGetJson, BoundedRequestError } from '../protocol/bounded-request.js';
 import { readFileAtMost, TooLargeError } from '../protocol/bounded-read.js';
 import { printable } from '../protocol/printable.js';
+import { boundAudience } from '../protocol/key-binding.js';
 import { TokensUsedUpError } from './errors.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
@@ -29,7 +30,7 @@ export interface TokenSource {
    * A token for the next attempt, within `timeoutMs` where it has to ask for one. Tokens are single-use, so a
    * source of fixed tokens runs out.
    */
-  next(timeoutMs?: number): Promise<string>;
+  next(timeoutMs?: number, bindTo?: Uint8Array): Promise<string>;
 }
 
 /** The longest wait for GitHub's token endpoint, whatever time the step has left. */
@@ -59,10 +60,12 @@ export function githubRunnerTokens(requestUrl: string, requestToken: string, aud
   return {
     description: 'the GitHub Actions runner (ACTIONS_ID_TOKEN_REQUEST_URL)',
     requestsAudience: true,
-    next: async (timeoutMs = MAX_TOKEN_REQUEST_MS) => {
+    next: async (timeoutMs = MAX_TOKEN_REQUEST_MS, bindTo?: Uint8Array) => {
+      // Bound to the caller's key when it asks: the audience then carries that key's digest.
+      const requested = bindTo === undefined ? audience : boundAudience(audience, bindTo);
       let body: Record<string, unknown>;
       try {
-        body = await boundedGetJson(`${requestUrl}&audience=${encodeURIComponent(audience)}`, {
+        body = await boundedGetJson(`${requestUrl}&audience=${encodeURIComponent(requested)}`, {
           what: 'the ID token request',
           headers: { authorization: `Bearer ${requestToken}` },
           timeoutMs: Math.max(1, Math.min(timeoutMs, MAX_TOKEN_REQUEST_MS)),

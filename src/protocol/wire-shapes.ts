@@ -275,6 +275,8 @@ export const PROBLEM_TYPES = {
   invalid_token: { status: 401, title: 'Invalid token' },
   unknown_issuer: { status: 401, title: 'Unknown issuer' },
   token_replayed: { status: 401, title: 'Token already used' },
+  key_binding_required: { status: 401, title: 'Token not bound to a key' },
+  key_binding_mismatch: { status: 401, title: 'Token bound to another key' },
   policy_denied: { status: 403, title: 'Denied by policy' },
   condition_failed: { status: 403, title: 'Condition not met' },
   secret_expired: { status: 403, title: 'Secret expired' },

@@ -375,12 +375,12 @@ describeEachNode('retries', (node) => {
     // Forwards the first exchange to the broker (which uses up its token) but answers 503 to the action.
     let exchanges = 0;
     const proxy = createServer((incoming, outgoing) => {
-      exchanges += 1;
+      if (incoming.url === '/v1/exchange') exchanges += 1;
       const upstream = httpRequest(
         `${harness.url}${incoming.url}`,
         { method: incoming.method, headers: incoming.headers },
         (answer) => {
-          if (exchanges === 1) {
+          if (exchanges === 1 && incoming.url === '/v1/exchange') {
             answer.resume();
             outgoing.writeHead(503, { 'content-type': 'application/problem+json' });
             outgoing.end(
@@ -792,6 +792,11 @@ async function startFakeBroker(
 ): Promise<{ server: Server; url: string }> {
   let count = 0;
   const server = createServer((incoming, outgoing) => {
+    // The action reads /v1/info first (key-binding: auto): this stand-in has none, as a broker before it.
+    if (incoming.method === 'GET') {
+      outgoing.writeHead(404).end();
+      return;
+    }
     let body = '';
     incoming.on('data', (chunk: Buffer) => (body += chunk.toString()));
     incoming.on('end', () => {

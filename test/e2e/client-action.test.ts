@@ -59,7 +59,10 @@ describeEachNode('the action spells broker-url one way', (node) => {
         inputs: { 'broker-url': `${harness.url}/`, secrets: 'prod/api/DB_PASSWORD' },
       });
       expect(main.code, main.stdout).toBe(0);
-      expect(tokens.audiences.slice(before)).toEqual([harness.url]);
+      // Bound to the run's key by default (key binding): the audience before the key digest is the URL.
+      expect(
+        tokens.audiences.slice(before).map((aud) => aud.replace(/\/key-binding\/[\w-]{43}$/, '')),
+      ).toEqual([harness.url]);
       expect(main.env.DB_PASSWORD).toBe(password);
     } finally {
       await writeFile(harness.policyFile, testPolicy(harness.github.url, harness.gitlab.url));

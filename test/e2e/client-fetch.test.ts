@@ -243,7 +243,10 @@ describeEachNode('secrets-fetch spells the broker URL one way', (node) => {
       ACTIONS_ID_TOKEN_REQUEST_URL: tokens.url,
       ACTIONS_ID_TOKEN_REQUEST_TOKEN: tokens.requestToken,
     });
-    expect(tokens.audiences.slice(before)).toEqual([harness.url]);
+    // Bound to the run's key by default (key binding): the audience before the key digest is the URL.
+    expect(tokens.audiences.slice(before).map((aud) => aud.replace(/\/key-binding\/[\w-]{43}$/, ''))).toEqual(
+      [harness.url],
+    );
     // The broker's audience is another one: the message says which, and which option sets it.
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(

@@ -83,7 +83,7 @@ describe('audience spelling', () => {
       expect(result.status).toBe(401);
       expect(result.json).toMatchObject({
         code: 'invalid_token',
-        detail: `the token's audience ${JSON.stringify(aud)} does not contain this broker's audience ${JSON.stringify(policyAudience)}`,
+        detail: `the token's audience ${JSON.stringify(aud)} does not contain the audience of issuer "github", ${JSON.stringify(policyAudience)}`,
         hint: `request the ID token with audience "${policyAudience}"`,
       });
       expect(explained).toEqual({

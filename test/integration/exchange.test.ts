@@ -454,8 +454,8 @@ describe('service endpoints', () => {
     const info = await harness.request('GET', '/v1/info');
     expect(info.json).toMatchObject({ audience: TEST_AUDIENCE, protocol: 1 });
     expect(info.json.issuers).toEqual([
-      { name: 'github', url: harness.github.url },
-      { name: 'gitlab', url: harness.gitlab.url },
+      { name: 'github', url: harness.github.url, audience: TEST_AUDIENCE, key_binding: 'optional' },
+      { name: 'gitlab', url: harness.gitlab.url, audience: TEST_AUDIENCE, key_binding: 'optional' },
     ]);
     expect((await harness.request('GET', '/healthz')).status).toBe(200);
     const ready = await harness.request('GET', '/readyz');

@@ -110,7 +110,7 @@ describe('policy explain --token', () => {
     expect(run.code).toBe(0);
     const lines = run.stdout.split('\n');
     expect(lines[0]).toBe(
-      `Token: the broker would refuse it: invalid_token: the token's audience "https://github.com/acme" does not contain this broker's audience "${TEST_AUDIENCE}"`,
+      `Token: the broker would refuse it: invalid_token: the token's audience "https://github.com/acme" does not contain the audience of issuer "github", "${TEST_AUDIENCE}"`,
     );
     expect(lines[1]).toContain(
       `hint: that is GitHub's default audience; request the token with audience "${TEST_AUDIENCE}"`,

@@ -18,6 +18,9 @@ const issuer = (replayKey: 'jti' | 'token'): IssuerConfig => ({
   algorithms: ['RS256'],
   maxTokenAgeSeconds: 600,
   replayKey,
+  audience: AUDIENCE,
+  keyBinding: 'optional',
+  pinnedKeys: undefined,
 });
 
 /** The check jose refuses at, in the names checkTokenClaims uses; undefined when jose accepts. */
@@ -72,7 +75,7 @@ describe('checkTokenClaims', () => {
           const claims: JWTPayload = { iss: issuer(replayKey).url };
           for (const [key, value] of Object.entries(fields)) if (value !== undefined) claims[key] = value;
           const config = issuer(replayKey);
-          const results = checkTokenClaims('h.c.s', claims, config, AUDIENCE, NOW);
+          const results = checkTokenClaims('h.c.s', claims, config, NOW);
           const failure = firstClaimsFailure(results);
           const expected = joseVerdict(claims, config);
           if (expected !== undefined) expect(failure?.check).toBe(expected);
@@ -86,14 +89,14 @@ describe('checkTokenClaims', () => {
 
   it("gives the broker's messages and hints", () => {
     const claims = { iss: 'x', aud: 'https://github.com/acme', iat: NOW, exp: NOW + 300, jti: 'j' };
-    const failure = firstClaimsFailure(checkTokenClaims('h.c.s', claims, issuer('jti'), AUDIENCE, NOW));
+    const failure = firstClaimsFailure(checkTokenClaims('h.c.s', claims, issuer('jti'), NOW));
     expect(failure?.error?.code).toBe('invalid_token');
     expect(failure?.error?.message).toBe(
-      `the token's audience "https://github.com/acme" does not contain this broker's audience "${AUDIENCE}"`,
+      `the token's audience "https://github.com/acme" does not contain the audience of issuer "github", "${AUDIENCE}"`,
     );
     expect(failure?.error?.hint).toContain("that is GitHub's default audience");
     const old = firstClaimsFailure(
-      checkTokenClaims('h.c.s', { ...claims, aud: AUDIENCE, iat: NOW - 700 }, issuer('jti'), AUDIENCE, NOW),
+      checkTokenClaims('h.c.s', { ...claims, aud: AUDIENCE, iat: NOW - 700 }, issuer('jti'), NOW),
     );
     expect(old?.error?.message).toBe(
       'the token was issued more than 600 s ago (max_token_age of issuer "github")',

@@ -43,6 +43,11 @@ interface WorkloadRequestRecord extends WorkloadIdentity {
   readonly issuer: string | null;
   readonly issuer_url: string | null;
   readonly jti_sha256: string | null;
+  /**
+   * Whether the verified token was bound to the request's key (null when the token did not verify; absent in
+   * records written before key binding).
+   */
+  readonly key_bound?: boolean | null;
   /** As sent, escaped; for a token that did not verify only the first few. */
   readonly requested: readonly string[];
   readonly requested_count: number;

@@ -124,7 +124,10 @@ export class ExchangeService {
 
   private async run(request: IncomingExchange, exchange: ExchangeTrail): Promise<ExchangeResponse> {
     const { trail } = exchange;
-    const admitted = await this.deps.requests.admit(request.token, trail);
+    const admitted = await this.deps.requests.admit(request.token, trail, {
+      kind: 'recipient',
+      publicKey: request.recipient,
+    });
     // Compiled only now, for a fresh token of a workload within its limit; an invalid entry spends nothing.
     const entries = parseEntries(request.secrets);
     checkRunEntries(entries);

@@ -4,6 +4,7 @@ import type { ListAuditRecord } from '../audit/audit-records.js';
 import { BrokerError } from '../errors.js';
 import type { SecretVault } from '../store/secret-vault.js';
 import { tooWideProblem } from './refusals.js';
+import { provenKey, type KeyProofHeader, type KeyProofVerifier } from './key-binding-check.js';
 import {
   parseEntries,
   startTrail,
@@ -26,11 +27,14 @@ export interface IncomingList extends RequestContext {
   readonly token: string;
   /** Names and patterns that narrow the list; undefined lists everything the workload may read. */
   readonly secrets: readonly string[] | undefined;
+  /** The key the token is bound to and the proof of holding it, when the request sent one. */
+  readonly keyProof: KeyProofHeader | undefined;
 }
 
 export interface ListDependencies {
   readonly requests: WorkloadRequests;
   readonly vault: SecretVault;
+  readonly verifyKeyProof: KeyProofVerifier;
 }
 
 /**
@@ -54,7 +58,11 @@ export class ListService {
 
   private async run(request: IncomingList, trail: Trail): Promise<ListResponse> {
     const { requests, vault } = this.deps;
-    const admitted = await requests.admit(request.token, trail);
+    const admitted = await requests.admit(
+      request.token,
+      trail,
+      provenKey(request.keyProof, request.token, this.deps.verifyKeyProof),
+    );
     const entries = listEntries(request.secrets);
     trail.tokenUse = admitted.tokenUse;
     // Entries only narrow the list: one that is not granted or matches nothing adds nothing, and is no error.

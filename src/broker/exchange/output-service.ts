@@ -24,6 +24,7 @@ import type { OutputRow, RunOutputRecords } from '../store/interfaces.js';
 import { requireRunBinding, type RunBinding } from '../outputs/run-binding.js';
 import type { RunOutputKeys } from '../outputs/run-output-keys.js';
 import { encodeStoredOutput } from '../outputs/stored-output.js';
+import { provenKey, type KeyProofHeader } from './key-binding-check.js';
 
 /** One output as the HTTP layer read it: its name (without `run/`), its box, its time to live. */
 export interface IncomingOutput {
@@ -37,6 +38,8 @@ export interface IncomingOutputs extends RequestContext {
   /** The OIDC ID token, not yet verified. */
   readonly token: string;
   readonly outputs: readonly IncomingOutput[];
+  /** The key the token is bound to and the proof of holding it, when the request sent one. */
+  readonly keyProof: KeyProofHeader | undefined;
 }
 
 export interface OutputDependencies {
@@ -80,7 +83,13 @@ export class OutputService {
   private async run(request: IncomingOutputs, put: PutTrail): Promise<OutputsResponse> {
     const { requests, records } = this.deps;
     const { trail } = put;
-    const admitted = await requests.admit(request.token, trail);
+    const admitted = await requests.admit(
+      request.token,
+      trail,
+      provenKey(request.keyProof, request.token, (jobKey, proof, proven) =>
+        this.deps.keys.verifyKeyProof(jobKey, proof, proven),
+      ),
+    );
     const binding = requireRunBinding(admitted.verified);
     put.binding = binding;
     trail.tokenUse = admitted.tokenUse;

@@ -30,6 +30,7 @@ import type { Clock } from './clock.js';
 import { planRelease, type ReleasePlan, type StoredNames } from './release-plan.js';
 import { ruleStanding, type HeldBackRule } from './rule-standing.js';
 import type { SpentTokens } from './spent-tokens.js';
+import { checkKeyBinding, type PresentedKey } from './key-binding-check.js';
 
 /**
  * Automaton steps one request may spend matching its token's claims and requested patterns, and explaining a
@@ -161,13 +162,15 @@ export class WorkloadRequests {
   }
 
   /**
-   * Verifies the token and admits it: refused before the token is spent when this replica saw it spent or its
-   * workload is over its limit.
+   * Verifies the token and admits it: refused before the token is spent when it is not bound to the key the
+   * request presents (or unbound where its issuer requires binding), this replica saw it spent, or its workload is
+   * over its limit.
    */
-  async admit(token: string, trail: Trail): Promise<Admitted> {
+  async admit(token: string, trail: Trail, presented: PresentedKey | undefined): Promise<Admitted> {
     const policy = this.deps.policy.current;
     const verified = await this.deps.verifier.verify(token, policy);
     trail.verified = verified;
+    await checkKeyBinding(verified, presented);
     const tokenUse = tokenUseOf(verified);
     // A token this replica saw spent is refused before anything else is done for it (the store decides for
     // tokens spent on other replicas).
@@ -312,6 +315,7 @@ export function workloadRecordFields(trail: Trail, failure: BrokerError | undefi
     ...identity,
     claimed: unverified ? claimedIdentity(claimed) : null,
     jti_sha256: verified?.jtiHash ?? null,
+    key_bound: verified === undefined ? null : verified.boundKeyDigest !== undefined,
     // Entries are the client's text until they parse; a token that did not verify buys a few of them, not 100.
     requested: (verified === undefined
       ? trail.requested.slice(0, MAX_UNVERIFIED_ENTRIES_AUDITED)

@@ -284,7 +284,7 @@ export function explainTokenChecks(
   const form = checkTokenBeforeSignature(token, policy);
   if (!form.passed) return explainFormFailure(form.check, form.error);
   const { claims, issuer } = form.token;
-  const results = checkTokenClaims(token, claims, issuer, policy.audience, nowSeconds);
+  const results = checkTokenClaims(token, claims, issuer, nowSeconds);
   const checks: TokenCheckExplanation[] = [
     ...formChecksPassed(token, form.token),
     ...results.map((result): TokenCheckExplanation => ({

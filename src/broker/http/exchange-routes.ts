@@ -11,6 +11,8 @@ import {
   type ListRequest,
 } from '../../protocol/wire.js';
 import { quoted } from '../../protocol/quoted.js';
+import { KEY_PROOF_HEADER, parseKeyProofHeader } from '../../protocol/key-binding.js';
+import type { KeyProofHeader } from '../exchange/key-binding-check.js';
 import { BrokerError, toBrokerError } from '../errors.js';
 import {
   exchangeOutcome,
@@ -195,7 +197,9 @@ function listRequestOf(c: Context<BrokerEnv>, body: string): IncomingList | Refu
   if (token === undefined) return { ...context, token, problem: missingToken() };
   const parsed = parseBody<ListRequest>(body, listRequestSchema, LIST_BODY_SHAPE);
   if (parsed instanceof BrokerError) return { ...context, token, problem: parsed };
-  return { ...context, token, secrets: parsed.secrets };
+  const keyProof = keyProofOf(c, LIST_PATH, body);
+  if (keyProof instanceof BrokerError) return { ...context, token, problem: keyProof };
+  return { ...context, token, secrets: parsed.secrets, keyProof };
 }
 
 /** The put the output service runs, or the refusal it audits: the token first, then the body. */
@@ -205,15 +209,38 @@ function outputsRequestOf(c: Context<BrokerEnv>, body: string): IncomingOutputs 
   if (token === undefined) return { ...context, token, problem: missingToken() };
   const parsed = parseBody(body, outputsRequestSchema, OUTPUTS_BODY_SHAPE);
   if (parsed instanceof BrokerError) return { ...context, token, problem: parsed };
+  const keyProof = keyProofOf(c, OUTPUTS_PATH, body);
+  if (keyProof instanceof BrokerError) return { ...context, token, problem: keyProof };
   return {
     ...context,
     token,
+    keyProof,
     outputs: parsed.outputs.map((output) => ({
       name: output.name,
       sealed: Buffer.from(output.sealed, 'base64'),
       ttlSeconds: output.ttl,
     })),
   };
+}
+
+/** The Secrets-Key-Proof header of a list or put, with what it covers; a malformed one is refused. */
+function keyProofOf(
+  c: Context<BrokerEnv>,
+  path: string,
+  body: string,
+): KeyProofHeader | BrokerError | undefined {
+  const header = c.req.header(KEY_PROOF_HEADER);
+  if (header === undefined) return undefined;
+  const parsed = parseKeyProofHeader(header);
+  if (parsed === undefined)
+    return new BrokerError(
+      'invalid_request',
+      'the Secrets-Key-Proof header is not "<base64 X25519 public key> <base64 HMAC-SHA256>"',
+      {
+        hint: 'send the header as the clients do (docs/protocol.md "Key binding"), or leave it out for an unbound token',
+      },
+    );
+  return { ...parsed, path, body };
 }
 
 function missingToken(): BrokerError {

@@ -29,7 +29,13 @@ export function statusRoutes(deps: StatusRouteDependencies): Hono<BrokerEnv> {
       version: deps.version,
       protocol: 1,
       audience: policy.audience,
-      issuers: [...policy.issuers.values()].map((issuer) => ({ name: issuer.name, url: issuer.url })),
+      // What clients need to request their tokens: each issuer's audience and whether to bind tokens to their key.
+      issuers: [...policy.issuers.values()].map((issuer) => ({
+        name: issuer.name,
+        url: issuer.url,
+        audience: issuer.audience,
+        key_binding: issuer.keyBinding,
+      })),
       run_output_key: outputKey.publicKey,
       run_output_key_id: outputKey.keyId,
     });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { quoted } from '../../protocol/quoted.js';
 import { normalHttpUrl } from '../../protocol/url-spelling.js';
+import { boundDigestIn } from '../../protocol/key-binding.js';
 import { BrokerError } from '../errors.js';
 import type { CompiledPolicy, IssuerConfig } from '../policy/compiled-policy.js';
 
@@ -185,7 +186,6 @@ interface ClaimsCheckInput {
   readonly token: string;
   readonly claims: JWTPayload;
   readonly issuer: IssuerConfig;
-  readonly audience: string;
   readonly nowSeconds: number;
 }
 
@@ -215,9 +215,59 @@ const checkRequiredClaims: ClaimsCheckStep = ({ claims, issuer }) => {
     : failed('required_claims', missingClaim(missing));
 };
 
-const checkAudience: ClaimsCheckStep = ({ claims, audience }) => {
-  if (audienceContains(claims.aud, audience))
+/** How a token's `aud` names its issuer's audience: plainly, bound to a key (its digest), or not at all. */
+export type AudienceForm =
+  | { readonly kind: 'plain' }
+  | { readonly kind: 'bound'; readonly digest: string }
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'ambiguous' };
+
+/**
+ * The form of the token's audience for `audience`: bound when one `aud` value is `<audience>/key-binding/<digest>`
+ * (then a plain value beside it changes nothing: the binding is checked), plain when a value is the audience.
+ */
+export function audienceForm(value: unknown, audience: string): AudienceForm {
+  const values = (Array.isArray(value) ? value : [value]).filter(
+    (item): item is string => typeof item === 'string',
+  );
+  const digests = values.flatMap((item) => boundDigestIn(item, audience) ?? []);
+  if (digests.length > 1) return { kind: 'ambiguous' };
+  if (digests.length === 1) return { kind: 'bound', digest: digests[0] as string };
+  return audienceContains(value, audience) ? { kind: 'plain' } : { kind: 'absent' };
+}
+
+const checkAudience: ClaimsCheckStep = ({ claims, issuer }) => {
+  const { audience } = issuer;
+  const form = audienceForm(claims.aud, audience);
+  if (form.kind === 'plain')
     return passed('audience', `the token's audience contains ${JSON.stringify(audience)}`);
+  if (form.kind === 'bound' && issuer.keyBinding !== 'off')
+    return passed(
+      'audience',
+      `the token's audience is ${JSON.stringify(audience)} bound to a key (key_binding: ${issuer.keyBinding}): the request must present that key`,
+    );
+  if (form.kind === 'ambiguous')
+    return failed(
+      'audience',
+      new BrokerError(
+        'invalid_token',
+        `the token's audience ${showAudience(claims.aud)} binds it to more than one key`,
+        {
+          hint: `request the ID token with one audience: "${audience}", or that audience bound to this request's key`,
+        },
+      ),
+    );
+  if (form.kind === 'bound')
+    return failed(
+      'audience',
+      new BrokerError(
+        'invalid_token',
+        `the token's audience is bound to a key, and issuer "${issuer.name}" has key_binding: off`,
+        {
+          hint: `request the token with the plain audience "${audience}" (the action's and secrets-fetch's key-binding: false), or an admin sets key_binding: optional on the issuer`,
+        },
+      ),
+    );
   const githubDefault = (Array.isArray(claims.aud) ? claims.aud : [claims.aud]).some(
     (value) => typeof value === 'string' && value.startsWith('https://github.com/'),
   );
@@ -225,7 +275,7 @@ const checkAudience: ClaimsCheckStep = ({ claims, audience }) => {
     'audience',
     new BrokerError(
       'invalid_token',
-      `the token's audience ${showAudience(claims.aud)} does not contain this broker's audience ${JSON.stringify(audience)}`,
+      `the token's audience ${showAudience(claims.aud)} does not contain the audience of issuer "${issuer.name}", ${JSON.stringify(audience)}`,
       {
         hint: githubDefault
           ? `that is GitHub's default audience; request the token with audience "${audience}" (the action's "audience" input, or core.getIDToken("${audience}"))`
@@ -331,10 +381,9 @@ export function checkTokenClaims(
   token: string,
   claims: JWTPayload,
   issuer: IssuerConfig,
-  audience: string,
   nowSeconds: number,
 ): ClaimsCheckResult[] {
-  const input: ClaimsCheckInput = { token, claims, issuer, audience, nowSeconds };
+  const input: ClaimsCheckInput = { token, claims, issuer, nowSeconds };
   return CLAIMS_CHECKS.map((check) => check(input));
 }
 

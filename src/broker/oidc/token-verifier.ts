@@ -12,6 +12,7 @@ import {
   type IssuerKeyStatus,
 } from './issuer-keys.js';
 import {
+  audienceForm,
   checkTokenBeforeSignature,
   checkTokenClaims,
   firstClaimsFailure,
@@ -27,6 +28,8 @@ export interface VerifiedToken {
   readonly jtiHash: string;
   readonly expiresAt: number;
   readonly issuedAt: number;
+  /** The key digest the token's audience binds it to (checked against the request's key), or undefined. */
+  readonly boundKeyDigest: string | undefined;
 }
 
 /** Claims read before verification, for audit records of refused tokens. Never trusted for a decision. */
@@ -77,10 +80,12 @@ export class TokenVerifier {
     await this.verifySignature(token, issuer, header.kid);
     // The signature covers the claims decoded above: from here on they are the issuer's.
     const failure = firstClaimsFailure(
-      checkTokenClaims(token, claims, issuer, policy.audience, Math.floor(Date.now() / 1000)),
+      checkTokenClaims(token, claims, issuer, Math.floor(Date.now() / 1000)),
     );
     if (failure?.error !== undefined) throw failure.error;
+    const audience = audienceForm(claims.aud, issuer.audience);
     return {
+      boundKeyDigest: audience.kind === 'bound' ? audience.digest : undefined,
       issuer,
       claims,
       jtiHash: hashJti(replayKeyOf(token, claims, issuer) as string),

@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { keyProof, type ProvenRequest } from '../../protocol/key-binding.js';
 import type { Logger } from 'pino';
 import sodium from 'sodium-native';
 import { decryptValue, DecryptionError, encryptValue } from '../store/envelope.js';
@@ -86,6 +87,39 @@ export class RunOutputKeys {
         return { keyId: id, plaintext };
     }
     return undefined;
+  }
+
+  /**
+   * Whether `proof` is the key proof of `jobKey` for `request` under one of the held keys (docs/protocol.md "Key
+   * binding"): X25519(held private key, job key) keys it. A small-order job key (an all-zero shared secret) proves
+   * nothing.
+   */
+  async verifyKeyProof(jobKey: Buffer, proof: Buffer, request: ProvenRequest): Promise<boolean> {
+    // A key rotated on another replica is not held here yet: one read of the current key id tells.
+    return (
+      this.proves(jobKey, proof, request) ||
+      ((await this.refreshIfRotated()) && this.proves(jobKey, proof, request))
+    );
+  }
+
+  private proves(jobKey: Buffer, proof: Buffer, request: ProvenRequest): boolean {
+    const shared = Buffer.alloc(sodium.crypto_scalarmult_BYTES);
+    try {
+      for (const id of this.keyIds) {
+        const key = this.held.get(id) as HeldKey;
+        try {
+          sodium.crypto_scalarmult(shared, key.secretKey, jobKey);
+        } catch {
+          return false;
+        }
+        if (shared.every((byte) => byte === 0)) return false;
+        const expected = keyProof(shared, jobKey, key.publicKey, request);
+        if (expected.length === proof.length && timingSafeEqual(expected, proof)) return true;
+      }
+      return false;
+    } finally {
+      sodium.sodium_memzero(shared);
+    }
   }
 
   /**

@@ -2,6 +2,8 @@ import type { Glob } from '../../protocol/glob.js';
 import type { ClaimMatcher } from './matchers.js';
 import type { BucketLimit } from '../traffic/token-bucket.js';
 import type { AddressRanges } from './address-ranges.js';
+import type { KeyBindingMode } from './policy-schema.js';
+import type { PinnedKeySet } from './pinned-keys.js';
 
 export interface IssuerConfig {
   readonly name: string;
@@ -10,6 +12,12 @@ export interface IssuerConfig {
   readonly maxTokenAgeSeconds: number;
   /** "jti" (required claim) or "token" (the hash of the whole token, for issuers without jti). */
   readonly replayKey: 'jti' | 'token';
+  /** The audience its tokens must carry: its own `audience`, else the policy's. */
+  readonly audience: string;
+  /** `required`: only tokens bound to the request's key; `optional`: bound ones are checked; `off`: never bound. */
+  readonly keyBinding: KeyBindingMode;
+  /** Keys pinned in the policy (`jwks_file` / `jwks`): the broker then makes no request to this issuer. */
+  readonly pinnedKeys: PinnedKeySet | undefined;
 }
 
 export interface CompiledClaimBinding {

@@ -19,6 +19,8 @@ import { compileSecretTarget } from '../../protocol/secret-names.js';
 import { describeSchemaIssues, type Path } from './schema-problems.js';
 import { indexRules } from './rule-index.js';
 import { compileWhen } from './conditions.js';
+import { normalHttpUrl } from '../../protocol/url-spelling.js';
+import { compilePinnedKeys, type PinnedKeySet } from './pinned-keys.js';
 
 export interface PolicyProblem {
   readonly file: string;
@@ -108,29 +110,71 @@ type PolicyRule = PolicyFile['rules'][number];
 
 function compileIssuers(
   policy: PolicyFile,
+  file: string,
   report: Report,
 ): Pick<CompiledPolicy, 'issuers' | 'issuersByUrl'> {
   const issuers = new Map<string, IssuerConfig>();
   const issuersByUrl = new Map<string, IssuerConfig>();
+  const audienceProblem = githubDefaultAudience(policy.audience);
+  if (audienceProblem !== undefined) report(['audience'], audienceProblem);
   for (const [name, issuer] of Object.entries(policy.issuers)) {
+    const path = ['issuers', name];
+    const ownAudienceProblem =
+      issuer.audience === undefined ? undefined : githubDefaultAudience(issuer.audience);
+    if (ownAudienceProblem !== undefined) report([...path, 'audience'], ownAudienceProblem);
     const config: IssuerConfig = {
       name,
       url: issuer.url,
       algorithms: issuer.algorithms ?? ['RS256'],
       maxTokenAgeSeconds: issuer.max_token_age ?? DEFAULT_MAX_TOKEN_AGE_SECONDS,
       replayKey: issuer.replay_key ?? 'jti',
+      audience: issuer.audience ?? policy.audience,
+      keyBinding: issuer.key_binding ?? 'optional',
+      pinnedKeys: compileIssuerKeys(issuer, path, file, report),
     };
     const sameUrl = issuersByUrl.get(issuer.url);
     if (sameUrl !== undefined) {
-      report(
-        ['issuers', name, 'url'],
-        `issuer "${sameUrl.name}" already has this URL; list each issuer once`,
-      );
+      report([...path, 'url'], `issuer "${sameUrl.name}" already has this URL; list each issuer once`);
     }
     issuers.set(name, config);
     issuersByUrl.set(issuer.url, config);
   }
   return { issuers, issuersByUrl };
+}
+
+/** The issuer's pinned keys (`jwks_file` or `jwks`, never both), or undefined when its keys are discovered. */
+function compileIssuerKeys(
+  issuer: PolicyFile['issuers'][string],
+  path: Path,
+  file: string,
+  report: Report,
+): PinnedKeySet | undefined {
+  if (issuer.jwks_file !== undefined && issuer.jwks !== undefined) {
+    report([...path, 'jwks'], 'give the pinned keys once: jwks_file or jwks, not both');
+    return undefined;
+  }
+  const where = issuer.jwks_file !== undefined ? 'jwks_file' : issuer.jwks !== undefined ? 'jwks' : undefined;
+  if (where === undefined) return undefined;
+  const compiled = compilePinnedKeys(
+    issuer.jwks_file !== undefined ? { file: issuer.jwks_file } : { inline: issuer.jwks },
+    file,
+  );
+  if ('problems' in compiled) {
+    for (const problem of compiled.problems) report([...path, where], problem);
+    return undefined;
+  }
+  return compiled;
+}
+
+/**
+ * Why `audience` cannot be the broker's: GitHub's default audience (`https://github.com/OWNER`), which every
+ * token a job gets without asking for an audience carries, so any step of any job of that owner would be
+ * accepted. Undefined for any other audience.
+ */
+function githubDefaultAudience(audience: string): string | undefined {
+  const spelling = normalHttpUrl(audience);
+  if (spelling === undefined || !/^https:\/\/github\.com(\/|$)/.test(spelling)) return undefined;
+  return `${JSON.stringify(audience)} is GitHub's default audience, carried by every token a job gets without naming one (any action of any job of that owner); choose an audience only this broker uses, such as its URL (https://secrets.example.com)`;
 }
 
 /** A rule's name is unique, its issuer exists and it binds at least one claim. */
@@ -210,7 +254,7 @@ function compileRule(rule: PolicyRule, rulePath: Path, report: Report, lineOf: L
 }
 
 function compile(policy: PolicyFile, file: string, report: Report, lineOf: LineOf): CompiledPolicy {
-  const { issuers, issuersByUrl } = compileIssuers(policy, report);
+  const { issuers, issuersByUrl } = compileIssuers(policy, file, report);
   const ruleNames = new Set<string>();
   const rules = policy.rules.map((rule, ruleIndex) => {
     const rulePath = ['rules', ruleIndex];

@@ -35,6 +35,12 @@ function issuerUrlProblem(text: string): string | undefined {
   return undefined;
 }
 
+/** How an issuer's tokens are bound to the job's key (DESIGN.md Additions); `optional` when not set. */
+export const KEY_BINDING_MODES = ['required', 'optional', 'off'] as const;
+export type KeyBindingMode = (typeof KEY_BINDING_MODES)[number];
+
+const audienceSchema = z.string().min(1, 'the audience must not be empty').max(512);
+
 const issuerSchema = z.strictObject({
   url: z.string().superRefine((text, context) => {
     const problem = issuerUrlProblem(text);
@@ -60,6 +66,12 @@ const issuerSchema = z.strictObject({
       return seconds;
     })
     .optional(),
+  /** The audience this issuer's tokens must carry; the policy's top-level audience when not set. */
+  audience: audienceSchema.optional(),
+  key_binding: z.enum(KEY_BINDING_MODES, { message: 'must be required, optional or off' }).optional(),
+  /** Pinned keys: a JSON file {"keys": [...]} (relative to the policy file), or the same inline; no discovery. */
+  jwks_file: z.string().min(1, 'give the path of a JSON file {"keys": [...]}').optional(),
+  jwks: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
 });
 
 /** `rules[].when`: the shapes; the values (ranges, days, hours, zone) and empty maps are checked by conditions.ts. */
@@ -106,7 +118,7 @@ export const DEFAULT_LIMITS = {
 
 export const policyFileSchema = z.strictObject({
   version: z.literal('1', { message: 'the only policy version is 1' }),
-  audience: z.string().min(1, 'the audience must not be empty').max(512),
+  audience: audienceSchema,
   issuers: z
     .record(z.string().regex(NAME, 'issuer names use A-Z, a-z, 0-9, "_", "." and "-"'), issuerSchema)
     .refine((issuers) => Object.keys(issuers).length > 0, { message: 'list at least one issuer' }),
