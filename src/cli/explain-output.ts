@@ -15,7 +15,9 @@ function formatTokenChecks(token: NonNullable<Explanation['token']>): string[] {
   const lines =
     token.refused === null
       ? [
-          'Token: passes every check the broker makes before the policy, except the signature and whether it was already used, which are not checked here.',
+          token.signature_checked
+            ? "Token: passes every check the broker makes before the policy (the signature verified offline with the issuer's pinned keys), except whether it was already used, which is not checked here."
+            : 'Token: passes every check the broker makes before the policy, except the signature and whether it was already used, which are not checked here.',
         ]
       : [
           `Token: the broker would refuse it: ${p(token.refused.code)}: ${p(token.refused.detail)}`,

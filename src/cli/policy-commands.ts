@@ -5,7 +5,7 @@ import { z } from 'zod';
 import {
   EXPLAIN_STEPS,
   explainDecision,
-  explainToken,
+  explainTokenWithKeys,
   type ExplainConditions,
 } from '../broker/explain/explain.js';
 import { WorkBudget } from '../protocol/automaton.js';
@@ -34,7 +34,11 @@ async function loadPolicy(file: string, io: CommandIo, json = false) {
 }
 
 function findingLine(file: string, finding: LintFinding): string {
-  return `${printable(file)}:${finding.line}: ${finding.severity} [${printable(finding.check)}] rule "${printable(finding.rule)}": ${printable(finding.message)}`;
+  // Issuer findings name "issuers.NAME" where rule findings name the rule.
+  const subject = finding.rule.startsWith('issuers.')
+    ? `issuer "${printable(finding.rule.slice('issuers.'.length))}"`
+    : `rule "${printable(finding.rule)}"`;
+  return `${printable(file)}:${finding.line}: ${finding.severity} [${printable(finding.check)}] ${subject}: ${printable(finding.message)}`;
 }
 
 /** Claims from --claims FILE.json: explained as if a token carrying them had passed every token check. */
@@ -183,7 +187,7 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
     .option('--claims <file>', 'a JSON object of token claims (with "iss"); no token checks are made')
     .option(
       '--token <jwt>',
-      'an ID token: every check the broker makes of it, except its signature, then the policy for its claims',
+      "an ID token: every check the broker makes of it (its signature only where the policy pins the issuer's keys), then the policy for its claims",
     )
     .option(
       '--secret <name>',
@@ -228,7 +232,14 @@ export function registerPolicyCommands(program: Command, io: CommandIo): void {
         }
         const explanation =
           options.token !== undefined
-            ? explainToken(compiled, options.token, options.secret, undefined, undefined, conditions)
+            ? await explainTokenWithKeys(
+                compiled,
+                options.token,
+                options.secret,
+                undefined,
+                undefined,
+                conditions,
+              )
             : explainDecision(
                 compiled,
                 await readClaims(options.claims as string),

@@ -14,6 +14,7 @@ const NOW = 1_700_000_000;
 const AUDIENCE = 'https://secrets.example.com';
 const issuer = (replayKey: 'jti' | 'token'): IssuerConfig => ({
   name: 'github',
+  line: 3,
   url: 'https://token.actions.githubusercontent.com',
   algorithms: ['RS256'],
   maxTokenAgeSeconds: 600,

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { WorkBudgetExceededError } from '../../protocol/automaton.js';
 import { RequestedEntryError } from '../../protocol/secret-names.js';
-import { explainDecision, explainToken } from '../explain/explain.js';
+import { explainDecision, explainTokenWithKeys } from '../explain/explain.js';
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -682,7 +682,7 @@ export class AdminService {
     });
   }
 
-  /** The policy being served, explained for a token (every check but its signature) or for bare claims. */
+  /** The policy being served, explained for a token (its signature only with pinned keys) or for bare claims. */
   async explain(
     caller: AdminCaller,
     request: OperationInput<ExplainRequest>,
@@ -706,10 +706,18 @@ export class AdminService {
         };
         try {
           return {
-            // A token gets every check the broker makes of it (all but the signature) before the policy.
+            // A token gets every check the broker makes of it before the policy; its signature only where the
+            // policy pins the issuer's keys (verified offline: explain never fetches keys).
             result:
               asked.token !== undefined
-                ? explainToken(policy, asked.token, asked.secrets ?? [], undefined, undefined, conditions)
+                ? await explainTokenWithKeys(
+                    policy,
+                    asked.token,
+                    asked.secrets ?? [],
+                    undefined,
+                    undefined,
+                    conditions,
+                  )
                 : explainDecision(policy, asked.claims ?? {}, asked.secrets ?? [], undefined, conditions),
             detail: null,
           };

@@ -8,8 +8,10 @@ import {
   type TokenBeforeSignature,
   type TokenCheck,
 } from '../oidc/token-checks.js';
-import type { BrokerError } from '../errors.js';
-import { unverifiedClaims } from '../oidc/token-verifier.js';
+import { BrokerError } from '../errors.js';
+import { unverifiedClaims, verifyPinnedSignature } from '../oidc/token-verifier.js';
+import { printable } from '../../protocol/printable.js';
+import { quoted } from '../../protocol/quoted.js';
 import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import { checkConditions, type ConditionCheck } from '../policy/conditions.js';
 import {
@@ -74,7 +76,10 @@ export interface TokenExplanation {
     readonly detail: string;
     readonly hint: string | null;
   } | null;
-  /** Always false: explain has no issuer keys, so the signature is the one check it cannot make. */
+  /**
+   * Whether the signature was checked: only for an issuer whose keys the policy pins (offline, by
+   * explainTokenWithKeys); a discovered issuer's keys are not fetched here.
+   */
   readonly signature_checked: boolean;
 }
 
@@ -241,8 +246,8 @@ function refusal(check: TokenCheck, error: BrokerError): NonNullable<TokenExplan
   return { check, code: error.code, detail: error.message, hint: error.hint ?? null };
 }
 
-/** A token refused before its signature: the checks before the failed one passed, the ones after were not reached. */
-function explainFormFailure(check: FormCheck, error: BrokerError): TokenExplanation {
+/** A token refused at or before its signature: the checks before the failed one passed, the ones after were not reached. */
+function explainFormFailure(check: FormCheck | 'signature', error: BrokerError): TokenExplanation {
   const failedAt = ALL_CHECKS.indexOf(check);
   const checks = ALL_CHECKS.map((each, index): TokenCheckExplanation => {
     if (index < failedAt) return { check: each, result: 'passed', detail: 'passed' };
@@ -253,11 +258,19 @@ function explainFormFailure(check: FormCheck, error: BrokerError): TokenExplanat
       detail: 'not reached: the broker stops at the first failure',
     };
   });
-  return { checks, refused: refusal(check, error), signature_checked: false };
+  return { checks, refused: refusal(check, error), signature_checked: check === 'signature' };
 }
 
-/** The checks before the claims, for a token that passed them (the signature is not checked here). */
-function formChecksPassed(token: string, { header, issuer }: TokenBeforeSignature): TokenCheckExplanation[] {
+/** The checks before the claims, for a token that passed them; the signature as `signature` says. */
+function formChecksPassed(
+  token: string,
+  { header, issuer }: TokenBeforeSignature,
+  signature: TokenCheckExplanation = {
+    check: 'signature',
+    result: 'not_checked',
+    detail: SIGNATURE_NOT_CHECKED,
+  },
+): TokenCheckExplanation[] {
   return [
     { check: 'size', result: 'passed', detail: `${token.length} bytes; the limit is ${MAX_TOKEN_BYTES}` },
     { check: 'encoding', result: 'passed', detail: 'a compact JWT in canonical base64url' },
@@ -271,7 +284,7 @@ function formChecksPassed(token: string, { header, issuer }: TokenBeforeSignatur
       result: 'passed',
       detail: `${String(header.alg)}; issuer "${issuer.name}" allows ${issuer.algorithms.join(', ')}`,
     },
-    { check: 'signature', result: 'not_checked', detail: SIGNATURE_NOT_CHECKED },
+    signature,
   ];
 }
 
@@ -283,10 +296,48 @@ export function explainTokenChecks(
 ): TokenExplanation {
   const form = checkTokenBeforeSignature(token, policy);
   if (!form.passed) return explainFormFailure(form.check, form.error);
-  const { claims, issuer } = form.token;
+  return explainClaimChecks(token, form.token, nowSeconds);
+}
+
+/**
+ * Every check the broker makes of a token, the signature included where the policy pins the issuer's keys: it is
+ * then verified offline with them (no request), as the broker would. A discovered issuer's signature is not checked.
+ */
+export async function explainTokenChecksWithKeys(
+  policy: CompiledPolicy,
+  token: string,
+  nowSeconds: number,
+): Promise<TokenExplanation> {
+  const form = checkTokenBeforeSignature(token, policy);
+  if (!form.passed) return explainFormFailure(form.check, form.error);
+  const { header, issuer } = form.token;
+  const pinned = issuer.pinnedKeys;
+  if (pinned === undefined) return explainClaimChecks(token, form.token, nowSeconds);
+  try {
+    await verifyPinnedSignature(token, issuer, pinned, header.kid, nowSeconds);
+  } catch (error) {
+    if (error instanceof BrokerError) return explainFormFailure('signature', error);
+    throw error;
+  }
+  const key = header.kid === undefined ? 'a key' : `the key ${quoted(header.kid)}`;
+  return explainClaimChecks(token, form.token, nowSeconds, {
+    check: 'signature',
+    result: 'passed',
+    detail: `verified offline with ${key} pinned for issuer "${issuer.name}" (${printable(pinned.source)})`,
+  });
+}
+
+/** The checks after the signature, for a token that passed the ones before it. */
+function explainClaimChecks(
+  token: string,
+  form: TokenBeforeSignature,
+  nowSeconds: number,
+  signature?: TokenCheckExplanation,
+): TokenExplanation {
+  const { claims, issuer } = form;
   const results = checkTokenClaims(token, claims, issuer, nowSeconds);
   const checks: TokenCheckExplanation[] = [
-    ...formChecksPassed(token, form.token),
+    ...formChecksPassed(token, form, signature),
     ...results.map((result): TokenCheckExplanation => ({
       check: result.check,
       result: result.passed ? 'passed' : 'failed',
@@ -298,7 +349,7 @@ export function explainTokenChecks(
   return {
     checks,
     refused: failure?.error === undefined ? null : refusal(failure.check, failure.error),
-    signature_checked: false,
+    signature_checked: signature?.result === 'passed',
   };
 }
 
@@ -315,7 +366,41 @@ export function explainToken(
   budget: Meter = new WorkBudget(EXPLAIN_STEPS),
   conditions: ExplainConditions = {},
 ): Explanation {
-  const tokenExplanation = explainTokenChecks(policy, token, nowSeconds);
+  return withDecision(
+    policy,
+    token,
+    explainTokenChecks(policy, token, nowSeconds),
+    requested,
+    budget,
+    conditions,
+  );
+}
+
+/**
+ * As explainToken, and the signature too where the policy pins the issuer's keys (verified offline, no request:
+ * `policy explain --token` and the admin API's explain).
+ */
+export async function explainTokenWithKeys(
+  policy: CompiledPolicy,
+  token: string,
+  requested: readonly string[],
+  nowSeconds: number = Math.floor(Date.now() / 1000),
+  budget: Meter = new WorkBudget(EXPLAIN_STEPS),
+  conditions: ExplainConditions = {},
+): Promise<Explanation> {
+  const checks = await explainTokenChecksWithKeys(policy, token, nowSeconds);
+  return withDecision(policy, token, checks, requested, budget, conditions);
+}
+
+/** The policy's decision for the token's claims; nothing is granted to a token the broker would refuse. */
+function withDecision(
+  policy: CompiledPolicy,
+  token: string,
+  tokenExplanation: TokenExplanation,
+  requested: readonly string[],
+  budget: Meter,
+  conditions: ExplainConditions,
+): Explanation {
   const decision = explainDecision(policy, unverifiedClaims(token) ?? {}, requested, budget, conditions);
   const refused = tokenExplanation.refused;
   if (refused === null) return { ...decision, token: tokenExplanation };

@@ -46,10 +46,13 @@ export function statusRoutes(deps: StatusRouteDependencies): Hono<BrokerEnv> {
   routes.get('/readyz', async (c) => {
     const issuers = deps.verifier.keyStatus().map((status) => ({
       issuer: status.issuer,
+      // `pinned`: keys from the policy, never fetched (fetched_at null); valid_until: the earliest declared end.
+      source: status.source,
       loaded: status.loaded,
       key_count: status.keyCount,
       fetched_at: status.fetchedAt ?? null,
       last_error: status.lastError ?? null,
+      valid_until: status.validUntil ?? null,
     }));
     try {
       await deps.stores.ping();

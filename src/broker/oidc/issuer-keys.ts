@@ -38,10 +38,16 @@ export class IssuerKeysUnavailableError extends CodedError {
 
 export interface IssuerKeyStatus {
   readonly issuer: string;
+  /** `discovery`: fetched from the issuer; `pinned`: from the policy (`jwks_file` / `jwks`), never fetched. */
+  readonly source: 'discovery' | 'pinned';
+  /** Whether tokens can be verified now (pinned: some key is within its declared validity). */
   readonly loaded: boolean;
+  /** Keys usable now. */
   readonly keyCount: number;
   readonly fetchedAt: string | undefined;
   readonly lastError: string | undefined;
+  /** Pinned keys only: the earliest declared end of validity of the keys usable now (ISO 8601), if any declares one. */
+  readonly validUntil: string | undefined;
 }
 
 /**
@@ -113,10 +119,12 @@ export class IssuerKeys {
   status(): IssuerKeyStatus {
     return {
       issuer: this.issuerUrl,
+      source: 'discovery',
       loaded: this.keySet !== undefined,
       keyCount: this.keyCount,
       fetchedAt: this.fetchedAt === undefined ? undefined : new Date(this.fetchedAt).toISOString(),
       lastError: this.lastError,
+      validUntil: undefined,
     };
   }
 

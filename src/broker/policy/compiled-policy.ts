@@ -7,6 +7,8 @@ import type { PinnedKeySet } from './pinned-keys.js';
 
 export interface IssuerConfig {
   readonly name: string;
+  /** Where the policy names it, for lint findings. */
+  readonly line: number;
   readonly url: string;
   readonly algorithms: readonly string[];
   readonly maxTokenAgeSeconds: number;

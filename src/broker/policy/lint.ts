@@ -3,6 +3,7 @@ import type { CompiledClaimBinding, CompiledPolicy, CompiledRule } from './compi
 import { didYouMean } from './did-you-mean.js';
 import { CI_PROVIDER_CLAIMS, claimCatalogFor, isKnownClaim } from './known-claims.js';
 import { windowIsEmpty } from './time-window.js';
+import { lintIssuers } from './lint-issuers.js';
 
 export type LintSeverity = 'error' | 'warning';
 
@@ -395,6 +396,7 @@ export function lintPolicy(policy: CompiledPolicy): LintFinding[] {
     ...unknownClaims(policy),
     ...policy.rules.flatMap((rule) => RULE_CHECKS.flatMap((check) => check(policy, rule))),
     ...mixedStrength(policy),
+    ...lintIssuers(policy),
   ];
   return findings.sort((x, y) => x.line - y.line);
 }

@@ -112,6 +112,7 @@ function compileIssuers(
   policy: PolicyFile,
   file: string,
   report: Report,
+  lineOf: LineOf,
 ): Pick<CompiledPolicy, 'issuers' | 'issuersByUrl'> {
   const issuers = new Map<string, IssuerConfig>();
   const issuersByUrl = new Map<string, IssuerConfig>();
@@ -124,6 +125,7 @@ function compileIssuers(
     if (ownAudienceProblem !== undefined) report([...path, 'audience'], ownAudienceProblem);
     const config: IssuerConfig = {
       name,
+      line: lineOf(path),
       url: issuer.url,
       algorithms: issuer.algorithms ?? ['RS256'],
       maxTokenAgeSeconds: issuer.max_token_age ?? DEFAULT_MAX_TOKEN_AGE_SECONDS,
@@ -254,7 +256,7 @@ function compileRule(rule: PolicyRule, rulePath: Path, report: Report, lineOf: L
 }
 
 function compile(policy: PolicyFile, file: string, report: Report, lineOf: LineOf): CompiledPolicy {
-  const { issuers, issuersByUrl } = compileIssuers(policy, file, report);
+  const { issuers, issuersByUrl } = compileIssuers(policy, file, report, lineOf);
   const ruleNames = new Set<string>();
   const rules = policy.rules.map((rule, ruleIndex) => {
     const rulePath = ['rules', ruleIndex];
