@@ -16,7 +16,7 @@ export interface ActionInputs {
   /** As `normalBrokerUrl` writes it: the default audience too. */
   readonly brokerUrl: string;
   readonly audience: string;
-  /** key-binding: bind each token to this step's key (auto: when the broker's issuers take bound tokens). */
+  /** key-binding: bind each token to this step's key (auto and on: always; off: for an issuer with key_binding: off). */
   readonly keyBinding: KeyBindingChoice;
   /** The entries to fetch; none with list-only. */
   readonly lines: readonly SecretLine[];
@@ -113,7 +113,7 @@ function keyBindingInput(text: string): KeyBindingChoice {
   const choice = parseKeyBindingChoice(text);
   if (choice === undefined)
     throw new InputError(
-      `the key-binding input must be auto, true or false, not "${printable(text.trim())}" (auto binds each token to this step's key when the broker takes bound tokens)`,
+      `the key-binding input must be auto, true or false, not "${printable(text.trim())}" (auto binds each token to this step's key; false only for an issuer with key_binding: off)`,
     );
   return choice;
 }

@@ -67,7 +67,7 @@ options:
                          (default: the --broker URL, without a trailing slash)
   --key-binding B        auto, on or off: bind each token to this run's fresh key, so a token that leaks before
                          use is worth nothing to anyone else; only tokens secrets-fetch requests itself (the
-                         GitHub runner's) can be bound (default: auto, when the broker's issuers take bound tokens)
+                         GitHub runner's) can be bound (default: auto, which binds those)
   --token-env VAR        take a token from the variable VAR; repeat it for one token per attempt
                          (default: the GitHub runner's token endpoint, else the GitLab component's
                          SECRETS_ACTION_ID_TOKEN_1..3)

@@ -5,14 +5,14 @@ import {
   BoundedRequestError,
   type BoundedResponse,
 } from '../protocol/bounded-request.js';
-import { parseProblem, parseRunOutputKey, type Problem } from '../protocol/wire-shapes.js';
+import { parseProblem, parseRunOutputKey, type Problem, type RunOutputKey } from '../protocol/wire-shapes.js';
 import {
   audienceSpelling,
   boundDigestIn,
   KEY_BINDING_SEPARATOR,
   KEY_PROOF_HEADER,
 } from '../protocol/key-binding.js';
-import { infoTakesBoundTokens, keyProofHeader, type KeyBindingChoice } from './key-binding.js';
+import { keyProofHeader, type KeyBindingChoice } from './key-binding.js';
 import type { RecipientKeyPair } from './sealed-box.js';
 import { backoffDelayMs, retryAfterMs } from './backoff.js';
 import { normalBrokerUrl } from './broker-url.js';
@@ -40,7 +40,7 @@ export interface BrokerCallOptions {
   readonly getToken: (remainingMs: number, bindTo?: Uint8Array) => Promise<string>;
   /**
    * Whether each token is bound to the call's key (docs/threat-model.md "Stolen ID tokens: key binding"):
-   * `auto` (the default) when getToken can bind and /v1/info shows an issuer that takes bound tokens.
+   * `auto` (the default) whenever getToken can bind.
    */
   readonly keyBinding?: KeyBindingChoice;
   /**
@@ -105,7 +105,7 @@ export async function callBroker<T>(options: BrokerCallOptions, call: BrokerCall
   let attempts = 0;
   /** Why no further attempt was made, when it was not the retries or the time running out. */
   let stoppedBy: Error | undefined;
-  const binding = await bindingOf(options, call, deadline - now());
+  const binding = await bindingOf(options, call, deadline);
   for (let attempt = 0; attempt <= options.retries; attempt += 1) {
     const remaining = deadline - now();
     if (remaining <= 0) break;
@@ -149,13 +149,14 @@ export async function callBroker<T>(options: BrokerCallOptions, call: BrokerCall
 
 /**
  * Whether and how this call binds its tokens: never without a key or with `off`; with `on` always (refused when
- * getToken cannot bind); with `auto` when getToken can bind and the broker's info asks for it. A call that must
- * prove its key needs the run-output key from the info: `auto` sends plain tokens when there is none.
+ * getToken cannot bind); with `auto` whenever getToken can. /v1/info never turns binding off: it is read without
+ * authentication, and a forged one must not make the job send a plain token. A call that must prove its key reads
+ * the run-output key (with the call's retries); without one it fails, it never falls back to a plain token.
  */
 async function bindingOf(
   options: BrokerCallOptions,
   call: BrokerCall<unknown>,
-  remainingMs: number,
+  deadline: number,
 ): Promise<Binding | undefined> {
   const choice = options.keyBinding ?? 'auto';
   if (call.bindingKey === undefined || choice === 'off') return undefined;
@@ -165,31 +166,9 @@ async function bindingOf(
       'key binding is on, but these tokens cannot be bound: they were minted before this client made its key (GitLab id_tokens, --token-env, --token-file); bind only tokens requested from the GitHub runner, or turn key binding off',
     );
   }
-  const needsInfo = choice === 'auto' || call.provesKey === true;
-  const info = needsInfo ? await readInfo(options, remainingMs) : undefined;
-  if (choice === 'auto' && !infoTakesBoundTokens(info)) return undefined;
   if (call.provesKey !== true) return { keyPair: call.bindingKey, brokerKey: undefined };
-  const published = info === undefined ? undefined : parseRunOutputKey(info);
-  if (published !== undefined)
-    return { keyPair: call.bindingKey, brokerKey: Buffer.from(published.run_output_key, 'base64') };
-  if (choice === 'auto') return undefined;
-  throw new BrokerUnreachableError(
-    `key binding is on, and ${call.what} must prove its key with the broker's run-output key, which ${normalBrokerUrl(options.brokerUrl)}/v1/info does not give`,
-  );
-}
-
-/** The broker's info, or undefined when it cannot be read now (the call itself will say why, if it fails too). */
-async function readInfo(
-  options: BrokerCallOptions,
-  remainingMs: number,
-): Promise<Record<string, unknown> | undefined> {
-  if (remainingMs <= 0) return undefined;
-  try {
-    return await (options.brokerInfo ?? ((ms: number) => getBrokerInfo(options.brokerUrl, ms)))(remainingMs);
-  } catch (error) {
-    if (error instanceof BoundedRequestError) return undefined;
-    throw error;
-  }
+  const key = await runOutputKey(options, deadline);
+  return { keyPair: call.bindingKey, brokerKey: Buffer.from(key.run_output_key, 'base64') };
 }
 
 function proofHeaderOf(
@@ -416,4 +395,57 @@ function toProblem(status: number, text: string): Problem {
     code: `http_${status}`,
     detail: `the broker answered HTTP ${status} without a problem document`,
   };
+}
+
+/**
+ * The broker's run-output key from /v1/info, retried as a broker call is (network errors, no answer in time,
+ * 5xx) within the same deadline and retries; any other failure, or an answer without a well-formed key, ends it.
+ */
+export async function runOutputKey(options: BrokerCallOptions, deadline: number): Promise<RunOutputKey> {
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? sleepFor;
+  const random = options.random ?? Math.random;
+  let reason = 'no time left';
+  for (let attempt = 0; attempt <= options.retries; attempt += 1) {
+    const remaining = deadline - now();
+    if (remaining <= 0) break;
+    let info: Record<string, unknown>;
+    try {
+      info = await (options.brokerInfo ?? ((ms: number) => getBrokerInfo(options.brokerUrl, ms)))(remaining);
+    } catch (error) {
+      if (!(error instanceof BoundedRequestError) || !worthRetrying(error)) throw error;
+      reason = error.message;
+      if (attempt === options.retries) break;
+      const delayMs = backoffDelayMs(attempt, random);
+      if (now() + delayMs >= deadline) break;
+      options.onRetry?.({ attempt: attempt + 1, delayMs, reason: error.systemCode ?? error.message });
+      await sleep(delayMs);
+      continue;
+    }
+    return keyOf(info, options.brokerUrl);
+  }
+  throw new BrokerUnreachableError(
+    `cannot read the run-output key from ${normalBrokerUrl(options.brokerUrl)}/v1/info: ${reason}`,
+  );
+}
+
+function worthRetrying(error: BoundedRequestError): boolean {
+  return (
+    error.reason === 'network' ||
+    error.reason === 'deadline' ||
+    (error.reason === 'status' && (error.status ?? 0) >= 500)
+  );
+}
+
+function keyOf(info: Record<string, unknown>, brokerUrl: string): RunOutputKey {
+  const key = parseRunOutputKey(info);
+  if (key !== undefined) return key;
+  const where = `${normalBrokerUrl(brokerUrl)}/v1/info`;
+  if (info.run_output_key === undefined && info.run_output_key_id === undefined)
+    throw new ResponseIntegrityError(
+      `${where} publishes no run-output key, so this broker does not take outputs (it predates them: upgrade it)`,
+    );
+  throw new ResponseIntegrityError(
+    `${where} publishes a run-output key that is not a base64 X25519 public key with a key id`,
+  );
 }

@@ -6,8 +6,9 @@ import { formatKeyProofHeader, keyProof, type ProvenRequest } from '../protocol/
 import { sharedSecret, type RecipientKeyPair } from './sealed-box.js';
 
 /**
- * `auto`: bind when the tokens are requested by this client (the GitHub runner) and the broker's /v1/info shows
- * an issuer that takes bound tokens; `on`: always (an error where tokens cannot be bound); `off`: never.
+ * `auto`: bind whenever the tokens are requested by this client (the GitHub runner), whatever /v1/info says (it is
+ * unauthenticated: a forged one must not turn binding off); `on`: the same, and an error where tokens cannot be
+ * bound; `off`: never (for an issuer with `key_binding: off`).
  */
 export type KeyBindingChoice = 'auto' | 'on' | 'off';
 
@@ -20,21 +21,6 @@ export function parseKeyBindingChoice(text: string): KeyBindingChoice | undefine
   if (word === 'true' || word === 'on') return 'on';
   if (word === 'false' || word === 'off') return 'off';
   return undefined;
-}
-
-/**
- * Whether /v1/info asks for bound tokens: some issuer has key_binding required or optional. A broker that
- * predates key binding lists no key_binding and gets plain tokens; an info that could not be read (undefined)
- * gets bound ones, which every broker that knows binding accepts unless an issuer turned it off.
- */
-export function infoTakesBoundTokens(info: Record<string, unknown> | undefined): boolean {
-  if (info === undefined) return true;
-  const issuers = info.issuers;
-  if (!Array.isArray(issuers)) return false;
-  return issuers.some((issuer: unknown) => {
-    const mode = (issuer as { key_binding?: unknown } | null)?.key_binding;
-    return mode === 'required' || mode === 'optional';
-  });
 }
 
 /** The Secrets-Key-Proof header of a list or put: the job key and an HMAC keyed from X25519(job, broker). */

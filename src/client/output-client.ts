@@ -1,5 +1,3 @@
-import { setTimeout as sleepFor } from 'node:timers/promises';
-import { BoundedRequestError } from '../protocol/bounded-request.js';
 import { printable } from '../protocol/printable.js';
 import { secretNameProblem } from '../protocol/secret-names.js';
 import {
@@ -9,17 +7,13 @@ import {
   OUTPUTS_PATH,
   parseOutputsResponse,
   parseOutputTtl,
-  parseRunOutputKey,
   type OutputPayload,
   type OutputsResponse,
   type OutputToPut,
-  type RunOutputKey,
   type StoredOutput,
 } from '../protocol/wire-shapes.js';
-import { backoffDelayMs } from './backoff.js';
-import { callBroker, getBrokerInfo, type BrokerCallOptions } from './broker-calls.js';
-import { normalBrokerUrl } from './broker-url.js';
-import { BrokerUnreachableError, ResponseIntegrityError } from './errors.js';
+import { callBroker, runOutputKey, type BrokerCallOptions } from './broker-calls.js';
+import { ResponseIntegrityError } from './errors.js';
 import { newRecipientKeyPair, sealBox, wipeKeyPair } from './sealed-box.js';
 import { InputError } from './secret-lines.js';
 
@@ -113,59 +107,6 @@ function checkOutputs(outputs: readonly OutputPayload[], ttl: string | undefined
     if (typeof seconds === 'string') problems.push(`the ttl "${printable(ttl)}": ${seconds}`);
   }
   if (problems.length > 0) throw new InputError(problems.join('\n'));
-}
-
-/**
- * The broker's run-output key from /v1/info, retried as a broker call is (network errors, no answer in time,
- * 5xx) within the same deadline and retries; any other failure, or an answer without a well-formed key, ends it.
- */
-async function runOutputKey(options: BrokerCallOptions, deadline: number): Promise<RunOutputKey> {
-  const now = options.now ?? Date.now;
-  const sleep = options.sleep ?? sleepFor;
-  const random = options.random ?? Math.random;
-  let reason = 'no time left';
-  for (let attempt = 0; attempt <= options.retries; attempt += 1) {
-    const remaining = deadline - now();
-    if (remaining <= 0) break;
-    let info: Record<string, unknown>;
-    try {
-      info = await (options.brokerInfo ?? ((ms: number) => getBrokerInfo(options.brokerUrl, ms)))(remaining);
-    } catch (error) {
-      if (!(error instanceof BoundedRequestError) || !worthRetrying(error)) throw error;
-      reason = error.message;
-      if (attempt === options.retries) break;
-      const delayMs = backoffDelayMs(attempt, random);
-      if (now() + delayMs >= deadline) break;
-      options.onRetry?.({ attempt: attempt + 1, delayMs, reason: error.systemCode ?? error.message });
-      await sleep(delayMs);
-      continue;
-    }
-    return keyOf(info, options.brokerUrl);
-  }
-  throw new BrokerUnreachableError(
-    `cannot read the run-output key from ${normalBrokerUrl(options.brokerUrl)}/v1/info: ${reason}`,
-  );
-}
-
-function worthRetrying(error: BoundedRequestError): boolean {
-  return (
-    error.reason === 'network' ||
-    error.reason === 'deadline' ||
-    (error.reason === 'status' && (error.status ?? 0) >= 500)
-  );
-}
-
-function keyOf(info: Record<string, unknown>, brokerUrl: string): RunOutputKey {
-  const key = parseRunOutputKey(info);
-  if (key !== undefined) return key;
-  const where = `${normalBrokerUrl(brokerUrl)}/v1/info`;
-  if (info.run_output_key === undefined && info.run_output_key_id === undefined)
-    throw new ResponseIntegrityError(
-      `${where} publishes no run-output key, so this broker does not take outputs (it predates them: upgrade it)`,
-    );
-  throw new ResponseIntegrityError(
-    `${where} publishes a run-output key that is not a base64 X25519 public key with a key id`,
-  );
 }
 
 /** The answer must name every output put, once each, in the order sent, and nothing else. */

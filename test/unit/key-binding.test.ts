@@ -9,7 +9,7 @@ import {
   keyProof,
   parseKeyProofHeader,
 } from '../../src/protocol/key-binding.js';
-import { infoTakesBoundTokens, keyProofHeader, parseKeyBindingChoice } from '../../src/client/key-binding.js';
+import { keyProofHeader, parseKeyBindingChoice } from '../../src/client/key-binding.js';
 import { newRecipientKeyPair } from '../../src/client/sealed-box.js';
 
 describe('bound audiences', () => {
@@ -90,17 +90,5 @@ describe("the client's choice", () => {
     expect(['true', 'on', 'ON'].map(parseKeyBindingChoice)).toEqual(['on', 'on', 'on']);
     expect(['false', 'off'].map(parseKeyBindingChoice)).toEqual(['off', 'off']);
     expect(['yes', '1', 'required'].map(parseKeyBindingChoice)).toEqual([undefined, undefined, undefined]);
-  });
-
-  it('binds when an issuer takes bound tokens, or when the info could not be read; not for a broker before binding', () => {
-    expect(infoTakesBoundTokens(undefined)).toBe(true);
-    expect(infoTakesBoundTokens({ issuers: [{ key_binding: 'off' }, { key_binding: 'optional' }] })).toBe(
-      true,
-    );
-    expect(infoTakesBoundTokens({ issuers: [{ key_binding: 'required' }] })).toBe(true);
-    expect(infoTakesBoundTokens({ issuers: [{ key_binding: 'off' }] })).toBe(false);
-    expect(infoTakesBoundTokens({ issuers: [{ name: 'github', url: 'https://x' }] })).toBe(false);
-    expect(infoTakesBoundTokens({ issuers: 'x' })).toBe(false);
-    expect(infoTakesBoundTokens({ issuers: [null, 3] })).toBe(false);
   });
 });

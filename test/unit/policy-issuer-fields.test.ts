@@ -55,6 +55,20 @@ describe('issuer audience and key_binding', () => {
     expect(problems(policy('https://github.example.com/acme', ''))).toEqual([]);
   });
 
+  it("refuses a GitHub Enterprise Server's default audience (https://HOST/OWNER) when the policy trusts that server", () => {
+    const ghes = (audience: string) => `version: 1
+audience: ${audience}
+issuers:
+  ghes:
+    url: https://ghes.example.com/_services/token
+rules: []
+`;
+    expect(problems(ghes('https://ghes.example.com/acme'))[0]).toMatch(/GitHub's default audience/);
+    expect(problems(ghes('https://GHES.example.com/acme/'))[0]).toMatch(/GitHub's default audience/);
+    expect(problems(ghes('https://ghes.example.com/secrets/broker'))).toEqual([]);
+    expect(problems(ghes('https://secrets.example.com'))).toEqual([]);
+  });
+
   it('refuses an unknown key_binding and an empty audience, naming the line', () => {
     expect(problems(policy('https://s.example', '    key_binding: always'))).toEqual([
       '6: must be required, optional or off; got "always"',

@@ -116,12 +116,13 @@ function compileIssuers(
 ): Pick<CompiledPolicy, 'issuers' | 'issuersByUrl'> {
   const issuers = new Map<string, IssuerConfig>();
   const issuersByUrl = new Map<string, IssuerConfig>();
-  const audienceProblem = githubDefaultAudience(policy.audience);
+  const servers = enterpriseServerOrigins(policy);
+  const audienceProblem = githubDefaultAudience(policy.audience, servers);
   if (audienceProblem !== undefined) report(['audience'], audienceProblem);
   for (const [name, issuer] of Object.entries(policy.issuers)) {
     const path = ['issuers', name];
     const ownAudienceProblem =
-      issuer.audience === undefined ? undefined : githubDefaultAudience(issuer.audience);
+      issuer.audience === undefined ? undefined : githubDefaultAudience(issuer.audience, servers);
     if (ownAudienceProblem !== undefined) report([...path, 'audience'], ownAudienceProblem);
     const config: IssuerConfig = {
       name,
@@ -169,14 +170,26 @@ function compileIssuerKeys(
 }
 
 /**
- * Why `audience` cannot be the broker's: GitHub's default audience (`https://github.com/OWNER`), which every
- * token a job gets without asking for an audience carries, so any step of any job of that owner would be
- * accepted. Undefined for any other audience.
+ * Why `audience` cannot be the broker's: GitHub's default audience (`https://github.com/OWNER`, or
+ * `https://HOST/OWNER` on a GitHub Enterprise Server the policy trusts), which every token a job gets without
+ * asking for an audience carries, so any step of any job of that owner would be accepted. Undefined otherwise.
  */
-function githubDefaultAudience(audience: string): string | undefined {
+function githubDefaultAudience(audience: string, serverOrigins: readonly string[]): string | undefined {
   const spelling = normalHttpUrl(audience);
-  if (spelling === undefined || !/^https:\/\/github\.com(\/|$)/.test(spelling)) return undefined;
+  if (spelling === undefined) return undefined;
+  const url = new URL(spelling);
+  const ownerPath = /^\/[^/]+$/.test(url.pathname);
+  const isDefault = url.origin === 'https://github.com' || (ownerPath && serverOrigins.includes(url.origin));
+  if (!isDefault) return undefined;
   return `${JSON.stringify(audience)} is GitHub's default audience, carried by every token a job gets without naming one (any action of any job of that owner); choose an audience only this broker uses, such as its URL (https://secrets.example.com)`;
+}
+
+/** The origins of the GitHub Enterprise Server issuers (`https://HOST/_services/token`) the policy lists. */
+function enterpriseServerOrigins(policy: PolicyFile): string[] {
+  return Object.values(policy.issuers).flatMap((issuer) => {
+    const url = new URL(issuer.url);
+    return /\/_services\/token\/?$/.test(url.pathname) ? [url.origin] : [];
+  });
 }
 
 /** A rule's name is unique, its issuer exists and it binds at least one claim. */
