@@ -23,12 +23,15 @@ import { loadMasterKeys } from './store/master-key.js';
 import { BatchPurger, PURGE_WINDOW, ReplayPurger, type PurgeSummary } from './store/replay-purger.js';
 import type { OutputKey } from './store/interfaces.js';
 import type { RunOutputKeys } from './outputs/run-output-keys.js';
-import { SYSTEM_CLOCK } from './exchange/clock.js';
+import { SYSTEM_CLOCK, type Clock } from './exchange/clock.js';
 import { SecretVault } from './store/secret-vault.js';
 import { openPostgresStores } from './postgres/open-postgres-stores.js';
 import { openSqliteStores } from './sqlite/open-sqlite-stores.js';
 import { BROKER_VERSION } from './version.js';
 import { limitConnectionsPerAddress } from './http/connection-limit.js';
+import { mountDashboard } from './ui/dashboard.js';
+import { dashboardHeadersBeforeRouting } from './ui/security-headers.js';
+import { ReloadStatus } from './ui/reload-status.js';
 
 export const DATABASE_FILE = 'broker.db';
 /** Request headers above 16 KiB are refused by Node itself (431). */
@@ -106,9 +109,12 @@ export async function startBroker(config: BrokerConfig, options: StartOptions): 
       services.verifier.stop();
       return services.sealer.close();
     };
+    const reloads = new ReloadStatus();
+    if (config.ui === true)
+      serveDashboard(services, stores, keys, policy, reloads, logger, options.clock ?? SYSTEM_CLOCK);
     const listening = await listen(config, services.app, services.trustedProxies);
     closeServer = () => listening.closeNow();
-    const background = await startBackgroundWork(config, options, policy, stores, services);
+    const background = await startBackgroundWork(config, options, policy, stores, services, reloads);
 
     logger.info(
       {
@@ -233,6 +239,7 @@ async function listen(
     if ('closeAllConnections' in server) server.closeAllConnections();
   };
   server.maxConnections = MAX_CONNECTIONS;
+  if (config.ui === true) server.prependListener('request', dashboardHeadersBeforeRouting);
   limitConnectionsPerAddress(server as unknown as NetServer, MAX_CONNECTIONS_PER_ADDRESS, trustedProxies);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -270,6 +277,7 @@ async function startBackgroundWork(
   policy: PolicyHolder,
   stores: Stores,
   services: Services,
+  reloads: ReloadStatus,
 ): Promise<BackgroundWork> {
   const { logger } = options;
   const { metrics, verifier, admin } = services;
@@ -281,6 +289,7 @@ async function startBackgroundWork(
       metrics.policyRules.set(reloaded.rules.length);
     },
     (result) => {
+      reloads.record(result);
       if (result.ok && !result.changed) return;
       metrics.policyReloads.inc({ result: result.ok ? 'applied' : 'refused' });
       metrics.policyReloadOk.set(result.ok ? 1 : 0);
@@ -333,6 +342,35 @@ async function startBackgroundWork(
       await outputPurger.stop();
     },
   };
+}
+
+/** The read-only dashboard under /ui, over the services' read operations (--ui, SECRETS_BROKER_UI=true). */
+function serveDashboard(
+  services: Services,
+  stores: Stores,
+  keys: OpenKeys,
+  policy: PolicyHolder,
+  reloads: ReloadStatus,
+  logger: Logger,
+  clock: Clock,
+): void {
+  mountDashboard(services.app, {
+    admin: services.admin,
+    policy,
+    masterKey: keys.current,
+    audit: services.audit,
+    auditHead: () => stores.audit.head(),
+    auditPage: (afterSeq, limit) => stores.audit.page(afterSeq, limit),
+    secretHistory: (name, limit) => services.vault.history(name, limit),
+    verifier: services.verifier,
+    stores,
+    metrics: services.metrics,
+    reloads,
+    version: BROKER_VERSION,
+    logger,
+    now: () => clock.now().getTime(),
+  });
+  logger.info({ path: '/ui' }, 'the read-only dashboard is served under /ui');
 }
 
 /** What the database holds that was written with a master key, or undefined when it holds nothing. */

@@ -15,6 +15,7 @@ export interface ServeOptions {
   readonly tlsKey?: string;
   readonly trustProxy?: string;
   readonly keyLegacyAudit?: boolean;
+  readonly ui?: boolean;
 }
 
 export interface BrokerConfig {
@@ -42,6 +43,8 @@ export interface BrokerConfig {
    * a whole log rewritten without the key looks the same, so only an operator may vouch for it, once.
    */
   readonly keyLegacyAudit?: boolean;
+  /** Serve the read-only dashboard under /ui (--ui, SECRETS_BROKER_UI=true); off by default. */
+  readonly ui?: boolean;
 }
 
 export const DEFAULT_POLICY_FILE = 'examples/policy.yaml';
@@ -107,6 +110,15 @@ export function parsePort(text: string, source: string, usage: boolean): number 
   return Number(text);
 }
 
+/** SECRETS_BROKER_UI: "true" or "false" (or unset); anything else is refused rather than guessed. */
+export function parseUiVariable(text: string | undefined): boolean {
+  if (text === undefined || text === '' || text === 'false') return false;
+  if (text === 'true') return true;
+  throw new ConfigError(
+    `SECRETS_BROKER_UI "${printable(text)}" is not true or false: set it to true to serve the dashboard under /ui, or unset it`,
+  );
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
@@ -141,6 +153,7 @@ export function resolveBrokerConfig(options: ServeOptions, environment: Environm
       : {}),
     ...(trustProxy === undefined ? {} : { trustProxy }),
     keyLegacyAudit: options.keyLegacyAudit === true || environment.SECRETS_BROKER_KEY_LEGACY_AUDIT === 'true',
+    ui: options.ui === true || parseUiVariable(environment.SECRETS_BROKER_UI),
     policyFile: resolve(
       nonEmpty(options.policy) ?? nonEmpty(environment.SECRETS_BROKER_POLICY) ?? DEFAULT_POLICY_FILE,
     ),

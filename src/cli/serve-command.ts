@@ -53,6 +53,10 @@ export function registerServeCommand(program: Command, io: CommandIo): void {
       '--key-legacy-audit',
       'this start only: key an audit log written before the chain was keyed, after you checked it (SECRETS_BROKER_KEY_LEGACY_AUDIT=true)',
     )
+    .option(
+      '--ui',
+      'serve the read-only dashboard under /ui, signed in with an admin token (SECRETS_BROKER_UI=true); serve it over HTTPS',
+    )
     .action(async (options: ServeOptions) => {
       let broker;
       let logger;

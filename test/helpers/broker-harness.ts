@@ -125,6 +125,8 @@ export interface HarnessOptions {
   readonly environment?: Record<string, string>;
   /** The clock the broker and its replicas decide conditions by (given in process, as code can only). */
   readonly clock?: Clock;
+  /** Serve the dashboard under /ui (as SECRETS_BROKER_UI=true does). */
+  readonly ui?: boolean;
 }
 
 export class BrokerHarness {
@@ -140,6 +142,8 @@ export class BrokerHarness {
   masterKeyHex!: string;
   databaseUrl: string | undefined;
   clock: Clock | undefined;
+  /** Whether the broker and its replicas serve the dashboard. */
+  ui = false;
   readonly replicas: RunningBroker[] = [];
   private ownsDataDir = false;
 
@@ -159,6 +163,7 @@ export class BrokerHarness {
     this.masterKeyHex = options.masterKeyHex ?? randomBytes(32).toString('hex');
     this.databaseUrl = options.databaseUrl;
     this.clock = options.clock;
+    this.ui = options.ui === true;
     try {
       await this.startBroker(options, options.environment ?? {});
     } catch (error) {
@@ -186,6 +191,7 @@ export class BrokerHarness {
     const environment = {
       SECRETS_BROKER_MASTER_KEY: this.masterKeyHex,
       SECRETS_BROKER_BOOTSTRAP_TOKEN: this.adminToken,
+      ...(this.ui ? { SECRETS_BROKER_UI: 'true' } : {}),
       ...extraEnvironment,
     };
     const database = this.databaseUrl === undefined ? {} : { databaseUrl: this.databaseUrl };
