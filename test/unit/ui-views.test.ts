@@ -401,3 +401,47 @@ describe('seqBefore (where the audit chart starts reading)', () => {
     expect(await seqBefore(read, 4, start + 4000 + WINDOW_START_SLACK_MS)).toBeLessThanOrEqual(2);
   });
 });
+
+describe('health view', () => {
+  it('shows pinned keys as pinned (with their declared end), discovered ones by their last refresh, and each binding mode', async () => {
+    const { healthView } = await import('../../src/broker/ui/views/health-view.js');
+    const page = String(
+      healthView({
+        version: '1.0.0',
+        issuers: [
+          {
+            name: 'ghes',
+            url: 'https://ghes.example.com/_services/token',
+            loaded: true,
+            keyCount: 2,
+            fetchedAt: undefined,
+            lastError: undefined,
+            source: 'pinned',
+            validUntil: '2027-01-01T00:00:00.000Z',
+            keyBinding: 'required',
+          },
+          {
+            name: 'gitlab',
+            url: 'https://gitlab.example.com',
+            loaded: true,
+            keyCount: 1,
+            fetchedAt: '2026-11-25T07:00:00.000Z',
+            lastError: undefined,
+            source: 'discovery',
+            validUntil: undefined,
+            keyBinding: 'optional',
+          },
+        ],
+        storeProblem: undefined,
+        policy: { source: 'policy.yaml', rules: 3, audience: 'https://secrets.example.com' },
+        lastReload: undefined,
+        rateLimits: [],
+      }),
+    );
+    expect(page).toContain('Key binding');
+    expect(page).toMatch(/pinned in the policy, valid until[^<]*2027-01-01/);
+    expect(page).toContain('<td>required</td>');
+    expect(page).toContain('<td>optional</td>');
+    expect(page).toMatch(/2026-11-25[ T]07:00/);
+  });
+});

@@ -44,6 +44,9 @@ export async function healthPage(
       keyCount: keys?.keyCount ?? 0,
       fetchedAt: keys?.fetchedAt,
       lastError: keys?.lastError,
+      source: issuer.pinnedKeys === undefined ? 'discovery' : 'pinned',
+      validUntil: keys?.validUntil,
+      keyBinding: issuer.keyBinding,
     };
   });
   const { metrics } = deps;

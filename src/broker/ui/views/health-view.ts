@@ -8,6 +8,10 @@ export interface IssuerHealth {
   readonly keyCount: number;
   readonly fetchedAt: string | undefined;
   readonly lastError: string | undefined;
+  /** `pinned`: keys from the policy, never fetched (with the earliest declared end of their validity). */
+  readonly source: 'discovery' | 'pinned';
+  readonly validUntil: string | undefined;
+  readonly keyBinding: string;
 }
 
 export interface RateLimitCount {
@@ -22,7 +26,11 @@ function issuerRow(issuer: IssuerHealth): Html {
       ? h`<span class="badge good">keys loaded</span>`
       : h`<span class="badge warn">serving older keys</span>`;
   return h`<tr><td><code>${issuer.name}</code></td><td><code>${issuer.url}</code></td><td>${state}</td>
-<td class="number">${issuer.keyCount}</td><td>${time(issuer.fetchedAt)}</td><td>${issuer.lastError ?? '–'}</td></tr>`;
+<td class="number">${issuer.keyCount}</td><td>${
+    issuer.source === 'pinned'
+      ? h`pinned in the policy${issuer.validUntil === undefined ? '' : h`, valid until ${time(issuer.validUntil)}`}`
+      : time(issuer.fetchedAt)
+  }</td><td>${issuer.keyBinding}</td><td>${issuer.lastError ?? '–'}</td></tr>`;
 }
 
 function reload(last: LastReload | undefined): Html {
@@ -43,7 +51,7 @@ export function healthView(model: {
 }): Html {
   return h`<p class="muted">This replica (secrets-broker ${model.version}); every replica keeps its own issuer keys, reload result and counts.</p>
 <h2>Issuers</h2>
-<table><thead><tr><th>Name</th><th>URL</th><th>Keys</th><th>Count</th><th>Last refresh (UTC)</th><th>Last error</th></tr></thead>
+<table><thead><tr><th>Name</th><th>URL</th><th>Keys</th><th>Count</th><th>Last refresh (UTC)</th><th>Key binding</th><th>Last error</th></tr></thead>
 <tbody>${model.issuers.map(issuerRow)}</tbody></table>
 <h2>Store</h2>
 <p>${model.storeProblem === undefined ? h`<span class="badge good">reachable</span>` : h`<span class="badge bad">unavailable</span> ${model.storeProblem}`}</p>
