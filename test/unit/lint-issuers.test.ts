@@ -76,9 +76,21 @@ describe('lint: pinned keys', () => {
       `key "gone" pinned for issuer "ci" (inline jwks) ended its declared validity at ${at(ended)}: tokens signed with it are refused; remove it and pin the issuer's current key`,
     );
     // Exactly at the end the key is no longer used (the verifier's rule), so lint calls it expired.
+    // The only key: the issuer has none left, said once more for the whole issuer.
     expect(findings(inline(publicJwk('k', { exp: NOW }))).map((each) => each.check)).toEqual([
       'pinned-key-expired',
+      'pinned-keys-none-valid',
     ]);
+  });
+
+  it('warns of a key whose declared validity has not started, and of an issuer with no key valid now', () => {
+    const later = NOW + DAY;
+    expect(
+      findings(inline(publicJwk('next', { nbf: later }), publicJwk('current'))).map((each) => each.check),
+    ).toEqual(['pinned-key-not-yet-valid']);
+    const only = findings(inline(publicJwk('next', { nbf: later })));
+    expect(only.map((each) => each.check)).toEqual(['pinned-key-not-yet-valid', 'pinned-keys-none-valid']);
+    expect(only[1]?.message).toContain('every token of this issuer is refused');
   });
 
   it('names a key without kid by its position, and a jwks_file by its path', async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SignJWT, type JWK } from 'jose';
 import { parsePolicy, PolicyError } from '../../src/broker/policy/load-policy.js';
 import {
+  certificateTime,
   compilePinnedKeys,
   MAX_JWKS_FILE_BYTES,
   type PinnedKeySet,
@@ -555,7 +556,64 @@ describe('TokenVerifier with pinned keys', () => {
   it('logs an error when every pinned key of an issuer is past its declared validity', () => {
     const { verifier: keys, logs } = verifier();
     keys.track(load(`    jwks: '${jwks({ ...ecKey('a').jwk, exp: 1_600_000_000 })}'`));
-    expect(logs.join('\n')).toContain('every pinned key of the issuer is past its declared validity');
+    expect(logs.join('\n')).toContain('no pinned key of the issuer is within its declared validity now');
     expect(keys.keyStatus()[0]).toMatchObject({ loaded: false, keyCount: 0, lastError: expect.any(String) });
+  });
+});
+
+describe('review findings', () => {
+  it('reads certificate times strictly: a two-digit year is refused, never taken as 19xx or 20xx', () => {
+    expect(certificateTime('Dec 31 23:59:59 2049 GMT')).toBe(Date.UTC(2049, 11, 31, 23, 59, 59) / 1000);
+    expect(certificateTime('Jan  1 00:00:00 2026 GMT')).toBe(Date.UTC(2026, 0, 1) / 1000);
+    for (const text of [
+      'Dec 31 23:59:59 49 GMT',
+      'Dec 31 23:59:59 0049 GMT',
+      'Dec 31 23:59:59 1949 GMT',
+      'Foo 31 23:59:59 2049 GMT',
+      '2049-12-31T23:59:59Z',
+      '',
+    ])
+      expect(certificateTime(text), text).toBeUndefined();
+  });
+
+  it('refuses Ed448 keys (jose verifies EdDSA with Ed25519 only) and a zero exp in a YAML map', () => {
+    const ed448 = generateKeyPairSync('ed448').publicKey.export({ format: 'jwk' });
+    const found = compilePinnedKeys({ inline: { keys: [{ ...ed448, kid: 'e' }] } }, policyFile);
+    expect('problems' in found && found.problems.join('\n')).toMatch(/Ed448/);
+    const ec = ecKey().jwk;
+    const zero = compilePinnedKeys({ inline: { keys: [{ ...ec, kid: 'z', exp: '0' }] } }, policyFile);
+    expect('problems' in zero && zero.problems.join('\n')).toMatch(/"exp" must be a time in seconds/);
+  });
+});
+
+describe('a stopped discovery refresh', () => {
+  it('makes no further request once stopped (a reload that pins the issuer)', async () => {
+    const requested: string[] = [];
+    let releaseDiscovery: (() => void) | undefined;
+    const getJson = async (url: string): Promise<Record<string, unknown>> => {
+      requested.push(url);
+      if (url.endsWith('/openid-configuration')) {
+        await new Promise<void>((resolve) => (releaseDiscovery = resolve));
+        return {
+          issuer: 'https://ghes.example.com/_services/token',
+          jwks_uri: 'https://ghes.example.com/jwks',
+        };
+      }
+      return { keys: [] };
+    };
+    const { IssuerKeys } = await import('../../src/broker/oidc/issuer-keys.js');
+    const quiet = createLogger('info', { write: () => undefined });
+    const keys = new IssuerKeys('https://ghes.example.com/_services/token', quiet, () => undefined, {
+      ...DEFAULT_ISSUER_KEYS_OPTIONS,
+      getJson,
+    });
+    const refreshed = keys.refresh();
+    await vi.waitFor(() => expect(releaseDiscovery).toBeDefined());
+    keys.stop();
+    releaseDiscovery?.();
+    expect(await refreshed).toBe(false);
+    expect(requested).toEqual(['https://ghes.example.com/_services/token/.well-known/openid-configuration']);
+    expect(await keys.refresh()).toBe(false);
+    expect(requested).toHaveLength(1);
   });
 });

@@ -64,6 +64,8 @@ export class IssuerKeys {
   private failures = 0;
   private inflight: Promise<boolean> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Set by stop(): a refresh under way makes no further request (the policy may now pin this issuer's keys). */
+  private stopped = false;
 
   constructor(
     readonly issuerUrl: string,
@@ -82,6 +84,7 @@ export class IssuerKeys {
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    this.stopped = true;
   }
 
   /**
@@ -130,6 +133,7 @@ export class IssuerKeys {
 
   /** Fetches discovery and JWKS; concurrent callers share one attempt. Never throws. */
   refresh(): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
     this.inflight ??= this.fetchKeys()
       .then((jwks) => {
         this.keySet = createLocalJWKSet(jwks);
@@ -140,6 +144,7 @@ export class IssuerKeys {
         return true;
       })
       .catch((error: unknown) => {
+        if (this.stopped) return false;
         this.lastError = error instanceof Error ? error.message : String(error);
         this.failures += 1;
         this.onRefreshFailure(this.issuerUrl);
@@ -192,6 +197,7 @@ export class IssuerKeys {
         `the discovery document names issuer ${quoted(discovery.issuer)}, not ${this.issuerUrl}`,
       );
     }
+    if (this.stopped) throw new Error('stopped: this issuer is no longer fetched (the policy changed)');
     const jwksUri = discovery.jwks_uri;
     if (typeof jwksUri !== 'string' || !isAllowedKeyUrl(jwksUri, this.issuerUrl)) {
       throw new Error(`the discovery document's jwks_uri ${quoted(jwksUri)} is not an https URL`);

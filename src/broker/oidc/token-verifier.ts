@@ -94,7 +94,7 @@ export class TokenVerifier {
       if (keysValidAt(issuer.keys, nowSeconds).length === 0)
         this.logger.error(
           { issuer: issuer.url, keys: issuer.keys.source },
-          'every pinned key of the issuer is past its declared validity: its tokens are refused',
+          'no pinned key of the issuer is within its declared validity now (all ended, or not started yet): its tokens are refused',
         );
     }
     for (const issuer of issuers)
@@ -203,7 +203,10 @@ function pinnedStatus(issuer: PinnedIssuer, nowSeconds: number): IssuerKeyStatus
     loaded: usable.length > 0,
     keyCount: usable.length,
     fetchedAt: undefined,
-    lastError: usable.length > 0 ? undefined : 'every pinned key is past its declared validity',
+    lastError:
+      usable.length > 0
+        ? undefined
+        : 'no pinned key is within its declared validity now (all ended, or not started yet)',
     validUntil: validUntil === undefined ? undefined : isoDate(validUntil),
   };
 }

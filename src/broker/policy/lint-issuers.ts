@@ -8,7 +8,13 @@ import { isoDate } from './pinned-keys.js';
 
 /** A finding of an issuer, shaped as lint.ts's LintFinding (lint.ts imports this module, so not the other way). */
 export interface IssuerFinding {
-  readonly check: 'pinned-key-expiring' | 'pinned-key-expired' | 'long-token-age' | 'binding-impossible';
+  readonly check:
+    | 'pinned-key-expiring'
+    | 'pinned-key-expired'
+    | 'pinned-key-not-yet-valid'
+    | 'pinned-keys-none-valid'
+    | 'long-token-age'
+    | 'binding-impossible';
   readonly severity: 'warning';
   /** The issuer's path in the policy (`issuers.NAME`), in the field that names a rule for rule findings. */
   readonly rule: string;
@@ -36,13 +42,24 @@ function keyName(kid: string | undefined, index: number): string {
   return kid === undefined ? `key ${index + 1}` : `key ${JSON.stringify(kid)}`;
 }
 
-/** Pinned keys whose declared validity has ended, or ends within PINNED_KEY_WARNING_DAYS. */
+/**
+ * Pinned keys whose declared validity has ended, ends within PINNED_KEY_WARNING_DAYS or has not started, and an
+ * issuer with no key valid now.
+ */
 function pinnedKeyValidity(issuer: IssuerConfig, nowSeconds: number): IssuerFinding[] {
   const set = issuer.pinnedKeys;
   if (set === undefined) return [];
-  return set.keys.flatMap((key, index) => {
-    if (key.notAfter === undefined) return [];
+  const findings = set.keys.flatMap((key, index) => {
     const name = `${keyName(key.kid, index)} pinned for issuer "${issuer.name}" (${set.source})`;
+    if (key.notBefore !== undefined && key.notBefore > nowSeconds)
+      return [
+        issuerFinding(
+          'pinned-key-not-yet-valid',
+          issuer,
+          `${name} starts its declared validity at ${isoDate(key.notBefore)}: until then tokens signed with it are refused`,
+        ),
+      ];
+    if (key.notAfter === undefined) return [];
     if (key.notAfter <= nowSeconds)
       return [
         issuerFinding(
@@ -61,6 +78,18 @@ function pinnedKeyValidity(issuer: IssuerConfig, nowSeconds: number): IssuerFind
       ),
     ];
   });
+  const validNow = set.keys.some(
+    (key) => (key.notBefore ?? 0) <= nowSeconds && (key.notAfter === undefined || key.notAfter > nowSeconds),
+  );
+  if (!validNow)
+    findings.push(
+      issuerFinding(
+        'pinned-keys-none-valid',
+        issuer,
+        `no key pinned for issuer "${issuer.name}" (${set.source}) is within its declared validity now: every token of this issuer is refused (unavailable); pin the issuer's current key`,
+      ),
+    );
+  return findings;
 }
 
 function isGitLab(issuer: IssuerConfig): boolean {

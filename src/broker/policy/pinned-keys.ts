@@ -47,11 +47,12 @@ const PUBLIC_MEMBERS: Readonly<Record<string, readonly string[]>> = {
 const ALGORITHMS_BY_KTY: Readonly<Record<string, readonly string[]>> = {
   RSA: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
   EC: ['ES256', 'ES384', 'ES512'],
-  OKP: ['EdDSA', 'Ed25519', 'Ed448'],
+  OKP: ['EdDSA', 'Ed25519'],
 };
 const SIGNING_CURVES: Readonly<Record<string, readonly string[]>> = {
   EC: ['P-256', 'P-384', 'P-521'],
-  OKP: ['Ed25519', 'Ed448'],
+  // Ed448 is left out: jose verifies EdDSA with Ed25519 keys only, so an Ed448 key could never verify a token.
+  OKP: ['Ed25519'],
 };
 /** Standard base64 (x5c is not base64url), checked without backtracking. */
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -390,7 +391,8 @@ function declaredValidity(raw: JsonObject, where: string, context: SetContext, p
     const value = raw[member];
     if (typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= MAX_EPOCH_SECONDS)
       return value;
-    if (context.yamlScalars && typeof value === 'string' && DIGITS.test(value)) return Number(value);
+    if (context.yamlScalars && typeof value === 'string' && DIGITS.test(value) && Number(value) > 0)
+      return Number(value);
     problems.push(
       `${where} "${member}" must be a time in seconds since the epoch (such as 1767225600), not ${quoted(value)}`,
     );
@@ -427,13 +429,36 @@ function certificateValidity(
     );
     return undefined;
   }
-  const notBefore = Date.parse(certificate.validFrom);
-  const notAfter = Date.parse(certificate.validTo);
-  if (Number.isNaN(notBefore) || Number.isNaN(notAfter)) {
-    problems.push(`${where} x5c[0] has a validity period that cannot be read`);
+  const notBefore = certificateTime(certificate.validFrom);
+  const notAfter = certificateTime(certificate.validTo);
+  if (notBefore === undefined || notAfter === undefined) {
+    problems.push(
+      `${where} x5c[0] has a validity period that cannot be read (years before 1950 are refused: X.509 writes them ambiguously)`,
+    );
     return undefined;
   }
-  return { notBefore: Math.floor(notBefore / 1000), notAfter: Math.floor(notAfter / 1000) };
+  return { notBefore, notAfter };
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const CERTIFICATE_TIME = /^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{1,4}) GMT$/;
+
+/**
+ * A certificate time as Node writes it ("Dec 31 23:59:59 2049 GMT"), in seconds since the epoch. Read strictly:
+ * Date.parse takes a year below 100 as 19xx or 20xx, so a certificate ending in year 49 would look valid until
+ * 2049. Years before 1950 are refused.
+ */
+export function certificateTime(text: string): number | undefined {
+  const match = CERTIFICATE_TIME.exec(text);
+  if (match === null) return undefined;
+  const [, month, day, hour, minute, second, year] = match as unknown as [string, ...string[]];
+  const monthIndex = MONTHS.indexOf(month as string);
+  const fullYear = Number(year);
+  if (monthIndex === -1 || fullYear < 1950) return undefined;
+  const date = new Date(0);
+  date.setUTCFullYear(fullYear, monthIndex, Number(day));
+  date.setUTCHours(Number(hour), Number(minute), Number(second), 0);
+  return Math.floor(date.getTime() / 1000);
 }
 
 function earlier(a: number | undefined, b: number | undefined): number | undefined {
