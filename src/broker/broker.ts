@@ -296,7 +296,7 @@ async function startBackgroundWork(
     },
     logger,
   );
-  await reloader.start();
+  await reloader.start(policy.current);
 
   const purger = new ReplayPurger(stores.replay, logger);
   purger.start(REPLAY_PURGE_INTERVAL_MS);

@@ -20,6 +20,8 @@ export interface PinnedKey {
 export interface PinnedKeySet {
   /** Where the keys came from, for messages: `jwks_file /etc/secrets-broker/ghes.jwks.json` or `inline jwks`. */
   readonly source: string;
+  /** The JWKS file the keys were read from (resolved), when they came from one: the reloader watches it. */
+  readonly file?: string;
   readonly keys: readonly PinnedKey[];
   /** Where a new key of the issuer goes, for hints: `jwks_file` or `jwks`. */
   readonly field: 'jwks_file' | 'jwks';
@@ -81,12 +83,13 @@ export function compilePinnedKeys(
     if ('problem' in read) return { problems: [read.problem] };
     const parsed = parseJson(read.text, `the JWKS file ${quoted(path, MAX_PATH_SHOWN)}`);
     if ('problem' in parsed) return { problems: [parsed.problem] };
-    return checkKeySet(parsed.value, {
+    const checked = checkKeySet(parsed.value, {
       source: `jwks_file ${path}`,
       where: `the JWKS file ${quoted(path, MAX_PATH_SHOWN)}`,
       field: 'jwks_file',
       yamlScalars: false,
     });
+    return 'problems' in checked ? checked : { ...checked, file: path };
   }
   if (typeof spec.inline === 'string') {
     const parsed = parseJson(spec.inline, INLINE.where);
@@ -95,6 +98,15 @@ export function compilePinnedKeys(
   }
   // A YAML map: the policy is read with the failsafe schema, so "exp: 1767225600" arrives as a string.
   return checkKeySet(spec.inline, { ...INLINE, yamlScalars: true });
+}
+
+/**
+ * What a JWKS file holds now, for noticing that it changed (the reloader's digest): its text, or why it cannot be
+ * read. Read as compilePinnedKeys reads it (bounded, never blocking on a FIFO).
+ */
+export function jwksFileState(path: string): string {
+  const read = readJwksFile(path);
+  return 'problem' in read ? `unreadable: ${read.problem}` : read.text;
 }
 
 /** The keys of the set valid at `nowSeconds` by the validity their file declares. */

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { CompiledPolicy } from './compiled-policy.js';
 import { formatProblem, parsePolicy, PolicyError } from './load-policy.js';
+import { jwksFileState } from './pinned-keys.js';
 
 const DEBOUNCE_MS = 150;
 
@@ -13,12 +14,14 @@ export type ReloadResult =
   | { readonly ok: false; readonly problems: readonly string[] };
 
 /**
- * Reloads the policy when its file changes (watching the directory, so editors that replace the file and
- * Kubernetes ConfigMap symlink swaps are seen) or on SIGHUP. A valid policy replaces the old one at once; an
+ * Reloads the policy when its file or one of its pinned-key files (`jwks_file`) changes (watching their
+ * directories, so editors that replace a file and Kubernetes ConfigMap symlink swaps are seen) or on SIGHUP. A valid policy replaces the old one at once; an
  * invalid one is refused with its problems logged, and the old policy keeps serving.
  */
 export class PolicyReloader {
-  private watcher: FSWatcher | undefined;
+  private readonly watchers = new Map<string, FSWatcher>();
+  /** The jwks_file paths of the policy serving now: part of the digest, and watched. */
+  private keyFiles: readonly string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private lastDigest: string | undefined;
   private running: Promise<ReloadResult> | undefined;
@@ -31,22 +34,50 @@ export class PolicyReloader {
     private readonly logger: Logger,
   ) {}
 
-  async start(): Promise<void> {
+  /** Watches the policy file and the key files of `serving`, the policy the broker started with. */
+  async start(serving?: CompiledPolicy): Promise<void> {
+    if (serving !== undefined) this.keyFiles = keyFilesOf(serving);
     this.lastDigest = await this.digest();
-    this.watcher = watch(dirname(this.file), { persistent: false }, () => {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.reload(false), DEBOUNCE_MS);
-    });
-    this.watcher.on('error', (error) =>
-      this.logger.warn({ error: error.message }, 'watching the policy file failed; SIGHUP still reloads it'),
-    );
+    this.watchDirectories();
     process.on('SIGHUP', this.onSignal);
   }
 
   stop(): void {
     clearTimeout(this.timer);
-    this.watcher?.close();
+    for (const watcher of this.watchers.values()) watcher.close();
+    this.watchers.clear();
     process.off('SIGHUP', this.onSignal);
+  }
+
+  /** One watcher per directory holding the policy file or a key file; the others are closed. */
+  private watchDirectories(): void {
+    const directories = new Set([dirname(this.file), ...this.keyFiles.map((file) => dirname(file))]);
+    for (const [directory, watcher] of this.watchers) {
+      if (directories.has(directory)) continue;
+      watcher.close();
+      this.watchers.delete(directory);
+    }
+    for (const directory of directories) {
+      if (this.watchers.has(directory)) continue;
+      try {
+        const watcher = watch(directory, { persistent: false }, () => {
+          clearTimeout(this.timer);
+          this.timer = setTimeout(() => void this.reload(false), DEBOUNCE_MS);
+        });
+        watcher.on('error', (error) =>
+          this.logger.warn(
+            { directory, error: error.message },
+            'watching a policy directory failed; SIGHUP still reloads the policy',
+          ),
+        );
+        this.watchers.set(directory, watcher);
+      } catch (error) {
+        this.logger.warn(
+          { directory, error: (error as Error).message },
+          'cannot watch a policy directory; SIGHUP still reloads the policy',
+        );
+      }
+    }
   }
 
   /** Reloads now (one at a time). Unless `force`, an unchanged file is left alone. */
@@ -79,7 +110,7 @@ export class PolicyReloader {
         ],
       });
     }
-    const digest = createHash('sha256').update(text).digest('hex');
+    const digest = this.digestOf(text);
     if (!force && digest === this.lastDigest) return { ok: true, changed: false };
     this.lastDigest = digest;
     let policy: CompiledPolicy;
@@ -91,6 +122,10 @@ export class PolicyReloader {
       throw error;
     }
     this.apply(policy);
+    this.keyFiles = keyFilesOf(policy);
+    // The digest of what now serves (its key files may be others than the last policy's).
+    this.lastDigest = this.digestOf(text);
+    this.watchDirectories();
     this.logger.info({ policy: this.file, rules: policy.rules.length }, 'policy reloaded');
     return this.report({ ok: true, changed: true });
   }
@@ -107,11 +142,22 @@ export class PolicyReloader {
 
   private async digest(): Promise<string | undefined> {
     try {
-      return createHash('sha256')
-        .update(await readFile(this.file, 'utf8'))
-        .digest('hex');
+      return this.digestOf(await readFile(this.file, 'utf8'));
     } catch {
       return undefined;
     }
   }
+
+  /** The policy text and what each of its key files holds now. */
+  private digestOf(text: string): string {
+    const hash = createHash('sha256').update(text);
+    for (const file of this.keyFiles) hash.update(`\0${file}\0`).update(jwksFileState(file));
+    return hash.digest('hex');
+  }
+}
+
+function keyFilesOf(policy: CompiledPolicy): string[] {
+  return [...policy.issuers.values()].flatMap((issuer) =>
+    issuer.pinnedKeys?.file === undefined ? [] : [issuer.pinnedKeys.file],
+  );
 }
