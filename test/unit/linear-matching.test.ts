@@ -183,7 +183,10 @@ describe('policy regexes', () => {
           reference.test(value),
         );
       }),
-      { numRuns: Number(process.env.PROPERTY_RUNS ?? 5000) },
+      // A fixed seed unless PROPERTY_SEED names another: JavaScript's backtracking RegExp, the reference here, takes
+      // minutes on some random patterns (seed 262 draws one that runs 96 s on a 6-character value; the linear
+      // engine answers it in under a millisecond), and a test must not pass or fail by the draw.
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 5000), seed: Number(process.env.PROPERTY_SEED ?? 42) },
     );
   });
 
