@@ -34,10 +34,10 @@ async function loadPolicy(file: string, io: CommandIo, json = false) {
 }
 
 function findingLine(file: string, finding: LintFinding): string {
-  // Issuer findings name "issuers.NAME" where rule findings name the rule.
-  const subject = finding.rule.startsWith('issuers.')
-    ? `issuer "${printable(finding.rule.slice('issuers.'.length))}"`
-    : `rule "${printable(finding.rule)}"`;
+  const subject =
+    finding.issuer === undefined
+      ? `rule "${printable(finding.rule)}"`
+      : `issuer "${printable(finding.issuer)}"`;
   return `${printable(file)}:${finding.line}: ${finding.severity} [${printable(finding.check)}] ${subject}: ${printable(finding.message)}`;
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError, type Command } from 'commander';
-import { parseDuration } from '../protocol/duration.js';
+import { formatDuration, parseDuration } from '../protocol/duration.js';
 import {
   isoDateTimeMs,
   MAX_CONDITION_COUNT,
@@ -58,18 +58,6 @@ const CLEAR = 'none';
 
 /** "90s", "10m", "1h30m", "30d": seconds; a bare number (no unit) is not taken. */
 
-/** Seconds in the largest unit that divides them: 86400 -> "1d", 5400 -> "90m". */
-function shortDuration(seconds: number): string {
-  for (const [unit, size] of [
-    ['d', 86_400],
-    ['h', 3_600],
-    ['m', 60],
-  ] as const) {
-    if (seconds % size === 0) return `${seconds / size}${unit}`;
-  }
-  return `${seconds}s`;
-}
-
 const clearable =
   <T>(parse: (text: string) => T) =>
   (text: string): T | typeof CLEARED =>
@@ -103,7 +91,7 @@ function parseMaxReads(text: string): { count: number; period_seconds: number } 
     period > MAX_READ_PERIOD_SECONDS
   ) {
     throw new InvalidArgumentError(
-      `It must be N/PERIOD: N reads from 1 to ${MAX_CONDITION_COUNT} per PERIOD from 1s to ${shortDuration(MAX_READ_PERIOD_SECONDS)} (90s, 10m, 1h, 30d), e.g. 100/1d, or "${CLEAR}".`,
+      `It must be N/PERIOD: N reads from 1 to ${MAX_CONDITION_COUNT} per PERIOD from 1s to ${formatDuration(MAX_READ_PERIOD_SECONDS)} (90s, 10m, 1h, 30d), e.g. 100/1d, or "${CLEAR}".`,
     );
   }
   return { count, period_seconds: period };
@@ -180,7 +168,7 @@ function describeConditions(
   note(
     'max reads',
     conditions.max_reads &&
-      `${conditions.max_reads.count}/${shortDuration(conditions.max_reads.period_seconds)}`,
+      `${conditions.max_reads.count}/${formatDuration(conditions.max_reads.period_seconds)}`,
   );
   note('rotate after reads', conditions.rotate_after_reads);
   note('owner', conditions.owner);
@@ -342,7 +330,7 @@ export function registerSecretCommands(program: Command, io: CommandIo): void {
           entry.expires_at ?? '-',
           entry.max_reads === null
             ? '-'
-            : `${entry.reads_in_window}/${entry.max_reads.count} per ${shortDuration(entry.max_reads.period_seconds)}`,
+            : `${entry.reads_in_window}/${entry.max_reads.count} per ${formatDuration(entry.max_reads.period_seconds)}`,
           entry.rotate_after_reads === null ? '-' : `${entry.releases}/${entry.rotate_after_reads}`,
           entry.owner ?? '-',
           entry.description ?? '-',

@@ -73,6 +73,8 @@ export interface BrokerCall<T> {
   readonly bindingKey?: RecipientKeyPair;
   /** A call that releases nothing sealed to that key proves it holds it (Secrets-Key-Proof). */
   readonly provesKey?: boolean;
+  /** The run-output key already read for this call (a put seals to it): the proof uses it, no second read. */
+  readonly runOutputKey?: Uint8Array;
 }
 
 /** How a call binds its tokens: to this key, proving it with the broker's run-output key when it must. */
@@ -123,7 +125,7 @@ export async function callBroker<T>(options: BrokerCallOptions, call: BrokerCall
       last = await attemptCall(brokerUrl, token, call, remaining, now, proofHeaderOf(binding, call, token));
     } catch (error) {
       if (error instanceof BrokerProblemError && error.code === 'invalid_token')
-        throw await withAudienceCheck(error, brokerUrl, token, deadline - now());
+        throw await withAudienceCheck(error, options, token, deadline - now());
       throw error;
     }
     if (last.kind === 'done') return last.answer;
@@ -167,8 +169,9 @@ async function bindingOf(
     );
   }
   if (call.provesKey !== true) return { keyPair: call.bindingKey, brokerKey: undefined };
-  const key = await runOutputKey(options, deadline);
-  return { keyPair: call.bindingKey, brokerKey: Buffer.from(key.run_output_key, 'base64') };
+  const brokerKey =
+    call.runOutputKey ?? Buffer.from((await runOutputKey(options, deadline)).run_output_key, 'base64');
+  return { keyPair: call.bindingKey, brokerKey };
 }
 
 function proofHeaderOf(
@@ -222,24 +225,30 @@ export function getBrokerInfo(brokerUrl: string, remainingMs: number): Promise<R
  */
 async function withAudienceCheck(
   error: BrokerProblemError,
-  brokerUrl: string,
+  options: BrokerCallOptions,
   token: string,
   remainingMs: number,
 ): Promise<BrokerProblemError> {
-  const sent = unverifiedAudiences(token);
+  const claims = unverifiedClaims(token);
+  const sent = audiencesOf(claims?.aud);
   if (sent === undefined || remainingMs <= 0) return error;
   let info: Record<string, unknown>;
   try {
-    info = await getBrokerInfo(brokerUrl, remainingMs);
+    info = await readBrokerInfo(options, remainingMs);
   } catch (infoError) {
     if (infoError instanceof BoundedRequestError) return error;
     throw infoError;
   }
-  const expected = expectedAudience(info, unverifiedIssuer(token));
+  const expected = expectedAudience(info, typeof claims?.iss === 'string' ? claims.iss : undefined);
   if (expected === undefined || sent.some((item) => namesAudience(item, expected))) return error;
   // A bound audience is shown as the audience it binds: the key digest after it says nothing to a reader.
   const shown = sent.map((item) => item.replace(BOUND_SUFFIX, ''));
   return new BrokerProblemError(error.status, error.problem, error.gaveUp, { sent: shown, expected });
+}
+
+/** /v1/info through the run's one read when the caller keeps one (brokerInfoOnce), else a fresh GET. */
+function readBrokerInfo(options: BrokerCallOptions, remainingMs: number): Promise<Record<string, unknown>> {
+  return (options.brokerInfo ?? ((ms: number) => getBrokerInfo(options.brokerUrl, ms)))(remainingMs);
 }
 
 const BOUND_SUFFIX = new RegExp(`${KEY_BINDING_SEPARATOR}[A-Za-z0-9_-]{43}$`);
@@ -265,26 +274,20 @@ function namesAudience(value: string, audience: string): boolean {
   );
 }
 
-/** The `iss` of a JWT, read without verifying it, or undefined. */
-function unverifiedIssuer(token: string): string | undefined {
-  const iss = unverifiedClaim(token, 'iss');
-  return typeof iss === 'string' ? iss : undefined;
-}
-
-/** The `aud` of a JWT, read without verifying it (only to explain a refusal), or undefined. */
-function unverifiedAudiences(token: string): string[] | undefined {
-  const aud = unverifiedClaim(token, 'aud');
+/** The `aud` values of a JWT's claims (a string or a list of strings), or undefined. */
+function audiencesOf(aud: unknown): string[] | undefined {
   if (typeof aud === 'string') return [aud];
   if (Array.isArray(aud) && aud.every((item) => typeof item === 'string')) return aud;
   return undefined;
 }
 
-/** One claim of a JWT, read without verifying it (only to explain a refusal). */
-function unverifiedClaim(token: string, claim: string): unknown {
+/** A JWT's claims, read without verifying them (only to explain a refusal), or undefined. */
+function unverifiedClaims(token: string): Record<string, unknown> | undefined {
   const payload = token.split('.')[1];
   if (payload === undefined) return undefined;
   try {
-    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>)[claim];
+    const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    return typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
@@ -411,7 +414,7 @@ export async function runOutputKey(options: BrokerCallOptions, deadline: number)
     if (remaining <= 0) break;
     let info: Record<string, unknown>;
     try {
-      info = await (options.brokerInfo ?? ((ms: number) => getBrokerInfo(options.brokerUrl, ms)))(remaining);
+      info = await readBrokerInfo(options, remaining);
     } catch (error) {
       if (!(error instanceof BoundedRequestError) || !worthRetrying(error)) throw error;
       reason = error.message;

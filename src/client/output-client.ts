@@ -76,6 +76,7 @@ export async function putOutputs(options: PutOutputsOptions): Promise<PutOutputs
         shape: 'an outputs response',
         bindingKey: keyPair,
         provesKey: true,
+        runOutputKey: recipient,
       },
     );
   } finally {

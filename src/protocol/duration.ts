@@ -11,3 +11,15 @@ export function parseDuration(text: string): number | undefined {
   const [, days = '0', hours = '0', minutes = '0', seconds = '0'] = match;
   return Number(days) * 86_400 + Number(hours) * 3600 + Number(minutes) * 60 + Number(seconds);
 }
+
+/** Seconds in the largest unit that divides them, as parseDuration reads them back: 86400 is "1d", 90 is "90s". */
+export function formatDuration(seconds: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+  ] as const) {
+    if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
+}

@@ -16,6 +16,8 @@ const PROOF_KEY_LABEL = 'secrets-action key proof key v1';
 const PROOF_LABEL = 'secrets-action key proof v1';
 /** The request header carrying the key and its proof: `<base64 public key> <base64 HMAC-SHA256>`. */
 export const KEY_PROOF_HEADER = 'secrets-key-proof';
+/** The same header as messages name it. */
+export const KEY_PROOF_HEADER_NAME = 'Secrets-Key-Proof';
 const KEY_BYTES = 32;
 const BASE64_32_BYTES = /^[A-Za-z0-9+/]{43}=$/;
 

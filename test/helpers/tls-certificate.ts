@@ -1,9 +1,13 @@
 import { join } from 'node:path';
 import { run } from './child-process.js';
 
-/** A self-signed ECDSA P-256 certificate for 127.0.0.1, as most certificates issued today. */
+/**
+ * A self-signed ECDSA P-256 certificate, as most certificates issued today: for 127.0.0.1 and valid for a day
+ * unless told otherwise.
+ */
 export async function selfSignedCertificate(
   directory: string,
+  { days = 1, subject = '/CN=127.0.0.1' }: { days?: number; subject?: string } = {},
 ): Promise<{ certFile: string; keyFile: string }> {
   const certFile = join(directory, 'cert.pem');
   const keyFile = join(directory, 'key.pem');
@@ -16,9 +20,9 @@ export async function selfSignedCertificate(
     'ec_paramgen_curve:P-256',
     '-nodes',
     '-days',
-    '1',
+    String(days),
     '-subj',
-    '/CN=127.0.0.1',
+    subject,
     '-addext',
     'subjectAltName=IP:127.0.0.1',
     '-keyout',

@@ -10,19 +10,21 @@ import { fetchSecrets } from '../../src/client/exchange-client.js';
 import { listSecrets } from '../../src/client/list-client.js';
 import { putOutputs } from '../../src/client/output-client.js';
 import { boundAudience } from '../../src/protocol/key-binding.js';
-import { BrokerHarness, TEST_AUDIENCE } from '../helpers/broker-harness.js';
+import { BrokerHarness, policyWithRules, TEST_AUDIENCE } from '../helpers/broker-harness.js';
 import { githubClaims } from '../helpers/oidc-issuer.js';
 
-type InfoForgery = 'binding-off' | 'unavailable';
+type InfoForgery = 'binding-off' | 'unavailable' | 'none';
 
 let harness: BrokerHarness;
 let proxy: Server;
 let forgery: InfoForgery = 'binding-off';
+let infoReads = 0;
 
 /** Forwards everything to the broker but /v1/info, which it forges. */
 function startProxy(): Promise<string> {
   proxy = createServer((incoming, outgoing) => {
-    if (incoming.url === '/v1/info') {
+    if (incoming.url === '/v1/info') infoReads += 1;
+    if (incoming.url === '/v1/info' && forgery !== 'none') {
       if (forgery === 'unavailable') {
         outgoing.writeHead(503, { 'content-type': 'application/json' }).end('{}');
         return;
@@ -55,7 +57,13 @@ function startProxy(): Promise<string> {
 let proxyUrl: string;
 
 beforeAll(async () => {
-  harness = await BrokerHarness.start();
+  harness = await BrokerHarness.start({
+    policy: policyWithRules(`  - name: api
+    issuer: github
+    claims: { repository_id: "98765" }
+    secrets: [prod/api/*, run/*]
+`),
+  });
   await harness.setSecret('prod/api/DB_PASSWORD', 'downgrade-canary');
   proxyUrl = await startProxy();
 });
@@ -106,4 +114,16 @@ describe('a forged /v1/info does not turn key binding off', () => {
       expect(tokens.requested).toEqual([]);
     });
   }
+});
+
+describe('one read of /v1/info', () => {
+  it('a bound put reads the run-output key once: it seals to it and proves its key with it', async () => {
+    forgery = 'none';
+    const tokens = runnerTokens();
+    const before = infoReads;
+    const put = await putOutputs({ ...tokens.options, outputs: [{ name: 'digest', value: 'sha256:1' }] });
+    expect(put.outputs.map((output) => output.name)).toEqual(['digest']);
+    expect(tokens.requested[0]).toMatch(/\/key-binding\/[\w-]{43}$/);
+    expect(infoReads - before).toBe(1);
+  });
 });

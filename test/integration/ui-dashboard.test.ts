@@ -254,6 +254,14 @@ describe('the views', () => {
     expect(page.text).toMatch(/Lint findings \([1-9]/);
     const filtered = await client.get('/ui/matrix?repository=acme%2Fapi');
     expect(filtered.status).toBe(200);
+    // Every rule here binds ids only (or nothing): kept, each with the standing the filter gave it.
+    expect(filtered.text).toContain('4 of 4 rules shown');
+    expect(filtered.text).toContain('bound by repository/project id only: check the id');
+    expect(filtered.text).toContain('binds no repository or project');
+    // A rule filter narrows to that rule.
+    const one = await client.get('/ui/matrix?rule=platform-group');
+    expect(one.text).toContain('id="rule-platform-group"');
+    expect(one.text).not.toContain('id="rule-api-deploy-prod"');
   });
 
   it('Explain: the decision and the closest rule for pasted claims', async () => {
@@ -275,6 +283,27 @@ describe('the views', () => {
     expect(page.text).toMatch(
       /<code>api-deploy-prod<\/code>: \d+ of \d+ claims match; fails on <code>repository_id<\/code>/,
     );
+  });
+
+  it('Explain: the closest rule of an optional, versioned or pattern entry is a rule that grants it', async () => {
+    const form = await client.get('/ui/explain');
+    const claims = githubClaims(harness.github.url, TEST_AUDIENCE, { repository_id: '1' });
+    const page = await client.request('POST', '/ui/explain', {
+      form: {
+        csrf: DashboardClient.csrf(form),
+        input: JSON.stringify(claims),
+        secrets: 'staging/api/DB_PASSWORD?\nstaging/api/DB_PASSWORD@1\nstaging/api/*',
+        source_ip: '',
+      },
+    });
+    expect(page.status).toBe(200);
+    // api-ci-any-branch grants staging/api/DB_PASSWORD; api-deploy-prod (which matches more claims) does not.
+    for (const entry of ['staging/api/DB_PASSWORD\\?', 'staging/api/DB_PASSWORD@1', 'staging/api/\\*'])
+      expect(page.text).toMatch(
+        new RegExp(
+          `${entry}</code></td><td><span class="badge bad">denied</span>[^<]*</td>\\n<td><code>api-ci-any-branch</code>`,
+        ),
+      );
   });
 
   it('Audit: denials filter, chart and chain head; the chain verifies', async () => {

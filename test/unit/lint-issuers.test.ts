@@ -52,6 +52,7 @@ describe('lint: pinned keys', () => {
         check: 'pinned-key-expiring',
         severity: 'warning',
         rule: 'issuers.ci',
+        issuer: 'ci',
         line: expect.any(Number),
         message: `key "old" pinned for issuer "ci" (inline jwks) ends its declared validity at ${at(ends)} (in 12 days): tokens signed with it are refused after that; pin the issuer's next key next to it before then (docs/operations.md, "Pinned issuer keys: rotating them")`,
       },
@@ -183,5 +184,21 @@ describe('lint: issuer findings in policy lint', () => {
     expect(Buffer.concat(out).toString()).toMatch(
       /policy\.yaml:\d+: warning \[long-token-age\] issuer "ci": issuer "ci" accepts tokens up to 120 minutes old/,
     );
+  });
+
+  it('a rule named like an issuer path ("issuers.ci") is still printed as a rule', async () => {
+    const file = join(directory, 'named.yaml');
+    const text = policy('')
+      .replace('  - name: deploy', '  - name: issuers.ci')
+      .replace('      environment: production\n', '');
+    await writeFile(file, text);
+    const out: Buffer[] = [];
+    await main(['policy', 'lint', file], {
+      stdin: Readable.from([]),
+      stdout: new PassThrough().on('data', (chunk: Buffer) => out.push(chunk)),
+      stderr: new PassThrough(),
+      environment: {},
+    });
+    expect(Buffer.concat(out).toString()).toMatch(/warning \[production-unprotected\] rule "issuers\.ci":/);
   });
 });

@@ -1,6 +1,6 @@
 /** Pinned issuer keys (`jwks_file` / `jwks`): read, checked and refused at policy load; verified with no request. */
-import { generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import {
   MAX_JWKS_FILE_BYTES,
   type PinnedKeySet,
 } from '../../src/broker/policy/pinned-keys.js';
+import { selfSignedCertificate } from '../helpers/tls-certificate.js';
 import type { CompiledPolicy, IssuerConfig } from '../../src/broker/policy/compiled-policy.js';
 import { TokenVerifier, verifyPinnedSignature } from '../../src/broker/oidc/token-verifier.js';
 import { DEFAULT_ISSUER_KEYS_OPTIONS } from '../../src/broker/oidc/issuer-keys.js';
@@ -141,29 +142,10 @@ describe('compilePinnedKeys: good key sets', () => {
   });
 
   it("a key's validity: its exp and nbf, and its x5c certificate's, the narrower of both", async () => {
-    const keyFile = join(directory, 'cert-key.pem');
-    const certFile = join(directory, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '20',
-        '-subj',
-        '/CN=issuer signing key',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-      ],
-      { stdio: 'ignore' },
-    );
+    const { certFile } = await selfSignedCertificate(directory, {
+      days: 20,
+      subject: '/CN=issuer signing key',
+    });
     const pem = await readFile(certFile, 'utf8');
     const der = pem.replace(/-----[A-Z ]+-----|\s/g, '');
     const certificate = new X509Certificate(pem);

@@ -70,4 +70,42 @@ rules: []
     expect(kids).toEqual(['old']);
     expect(results.at(-1)).toEqual({ ok: true, changed: true });
   });
+
+  it('compares the key files with what the serving policy compiled, not with a later read', async () => {
+    directory = await mkdtemp(join(tmpdir(), 'reloader-keys-'));
+    const keysFile = join(directory, 'keys.json');
+    const policyFile = join(directory, 'policy.yaml');
+    await writeFile(keysFile, JSON.stringify({ keys: [publicKey('old'), publicKey('compromised')] }));
+    await writeFile(
+      policyFile,
+      `version: 1
+audience: https://secrets.example.com
+issuers:
+  ghes:
+    url: https://ghes.example.com/_services/token
+    algorithms: [ES256]
+    jwks_file: keys.json
+rules: []
+`,
+    );
+    const serving = await loadPolicyFile(policyFile);
+    // The file changes after the serving policy compiled it and before the reloader starts.
+    await writeFile(keysFile, JSON.stringify({ keys: [publicKey('old')] }));
+    const applied: CompiledPolicy[] = [];
+    reloader = new PolicyReloader(
+      policyFile,
+      (policy) => applied.push(policy),
+      () => undefined,
+      createLogger('silent'),
+    );
+    await reloader.start(serving);
+    expect(await reloader.reload(false)).toEqual({ ok: true, changed: true });
+    expect(
+      applied
+        .at(-1)
+        ?.issuers.get('ghes')
+        ?.pinnedKeys?.keys.map((key) => key.kid),
+    ).toEqual(['old']);
+    expect(await reloader.reload(false)).toEqual({ ok: true, changed: false });
+  });
 });

@@ -1,5 +1,5 @@
-import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import type { MasterKey } from '../store/master-key.js';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { derivedKey, type MasterKey } from '../store/master-key.js';
 import { GENESIS_HASH } from './audit-batcher.js';
 
 /** HKDF info of the chain key: distinct from the key-encryption keys' ("secrets-broker kek v<N>"). */
@@ -77,10 +77,7 @@ export class AuditChainKeys {
   constructor(current: MasterKey, old: readonly MasterKey[] = []) {
     this.currentFingerprint = current.fingerprint;
     this.keys = new Map(
-      [...old, current].map((master) => [
-        master.fingerprint,
-        Buffer.from(hkdfSync('sha256', master.material, Buffer.alloc(0), CHAIN_KEY_INFO, 32)),
-      ]),
+      [...old, current].map((master) => [master.fingerprint, derivedKey(master, CHAIN_KEY_INFO)]),
     );
   }
 

@@ -7,6 +7,7 @@ import {
   audienceSpelling,
   digestNamesKey,
   KEY_BINDING_SEPARATOR,
+  KEY_PROOF_HEADER_NAME,
   type ProvenRequest,
 } from '../../protocol/key-binding.js';
 import { BrokerError } from '../errors.js';
@@ -16,8 +17,6 @@ import type { VerifiedToken } from '../oidc/token-verifier.js';
 export type PresentedKey =
   | { readonly kind: 'recipient'; readonly publicKey: Buffer }
   | { readonly kind: 'proof'; readonly publicKey: Buffer; readonly proven: () => Promise<boolean> };
-
-const PROOF_HEADER_NAME = 'Secrets-Key-Proof';
 
 /** A list's or put's Secrets-Key-Proof header as the HTTP layer read it, with the body it covers. */
 export interface KeyProofHeader {
@@ -71,9 +70,9 @@ export async function checkKeyBinding(
   if (presented === undefined) {
     throw new BrokerError(
       'key_binding_mismatch',
-      `the token is bound to a key, and this request presents none (no ${PROOF_HEADER_NAME} header)`,
+      `the token is bound to a key, and this request presents none (no ${KEY_PROOF_HEADER_NAME} header)`,
       {
-        hint: `send the key the token was bound to, with its proof, in the ${PROOF_HEADER_NAME} header (the clients do); the token was not spent`,
+        hint: `send the key the token was bound to, with its proof, in the ${KEY_PROOF_HEADER_NAME} header (the clients do); the token was not spent`,
       },
     );
   }
@@ -82,7 +81,7 @@ export async function checkKeyBinding(
       'key_binding_mismatch',
       presented.kind === 'recipient'
         ? "the token is bound to another key than this request's recipient"
-        : `the token is bound to another key than the one in the ${PROOF_HEADER_NAME} header`,
+        : `the token is bound to another key than the one in the ${KEY_PROOF_HEADER_NAME} header`,
       {
         hint: 'a bound token works only with the key it was requested for: request a fresh token bound to this key; the token was not spent',
       },
@@ -91,7 +90,7 @@ export async function checkKeyBinding(
   if (presented.kind === 'proof' && !(await presented.proven())) {
     throw new BrokerError(
       'key_binding_mismatch',
-      `the ${PROOF_HEADER_NAME} proof does not verify: this request does not show it holds the private key the token is bound to`,
+      `the ${KEY_PROOF_HEADER_NAME} proof does not verify: this request does not show it holds the private key the token is bound to`,
       {
         hint: "the proof covers the token and the exact body and is keyed with the broker's current run-output key: read /v1/info again and retry with a fresh token; the token was not spent",
       },

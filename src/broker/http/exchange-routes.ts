@@ -11,7 +11,7 @@ import {
   type ListRequest,
 } from '../../protocol/wire.js';
 import { quoted } from '../../protocol/quoted.js';
-import { KEY_PROOF_HEADER, parseKeyProofHeader } from '../../protocol/key-binding.js';
+import { KEY_PROOF_HEADER, KEY_PROOF_HEADER_NAME, parseKeyProofHeader } from '../../protocol/key-binding.js';
 import type { KeyProofHeader } from '../exchange/key-binding-check.js';
 import { BrokerError, toBrokerError } from '../errors.js';
 import {
@@ -235,7 +235,7 @@ function keyProofOf(
   if (parsed === undefined)
     return new BrokerError(
       'invalid_request',
-      'the Secrets-Key-Proof header is not "<base64 X25519 public key> <base64 HMAC-SHA256>"',
+      `the ${KEY_PROOF_HEADER_NAME} header is not "<base64 X25519 public key> <base64 HMAC-SHA256>"`,
       {
         hint: 'send the header as the clients do (docs/protocol.md "Key binding"), or leave it out for an unbound token',
       },

@@ -4,7 +4,7 @@
  */
 import type { CompiledPolicy, IssuerConfig } from './compiled-policy.js';
 import { claimCatalogFor } from './known-claims.js';
-import { isoDate } from './pinned-keys.js';
+import { isoDate, keysValidAt } from './pinned-keys.js';
 
 /** A finding of an issuer, shaped as lint.ts's LintFinding (lint.ts imports this module, so not the other way). */
 export interface IssuerFinding {
@@ -18,6 +18,8 @@ export interface IssuerFinding {
   readonly severity: 'warning';
   /** The issuer's path in the policy (`issuers.NAME`), in the field that names a rule for rule findings. */
   readonly rule: string;
+  /** The issuer's name: what tells an issuer finding from a rule's (rule names may contain "."). */
+  readonly issuer: string;
   readonly line: number;
   readonly message: string;
 }
@@ -35,7 +37,14 @@ export function issuerFindingName(issuer: IssuerConfig): string {
 
 /** The issuer's line in the policy file, where the compiled policy records it (else the top of the file). */
 function issuerFinding(check: IssuerFinding['check'], issuer: IssuerConfig, message: string): IssuerFinding {
-  return { check, severity: 'warning', rule: issuerFindingName(issuer), line: issuer.line, message };
+  return {
+    check,
+    severity: 'warning',
+    rule: issuerFindingName(issuer),
+    issuer: issuer.name,
+    line: issuer.line,
+    message,
+  };
 }
 
 function keyName(kid: string | undefined, index: number): string {
@@ -78,10 +87,7 @@ function pinnedKeyValidity(issuer: IssuerConfig, nowSeconds: number): IssuerFind
       ),
     ];
   });
-  const validNow = set.keys.some(
-    (key) => (key.notBefore ?? 0) <= nowSeconds && (key.notAfter === undefined || key.notAfter > nowSeconds),
-  );
-  if (!validNow)
+  if (keysValidAt(set, nowSeconds).length === 0)
     findings.push(
       issuerFinding(
         'pinned-keys-none-valid',

@@ -11,6 +11,8 @@ export interface LintFinding {
   readonly check: string;
   readonly severity: LintSeverity;
   readonly rule: string;
+  /** Set on a finding about an issuer (then `rule` is `issuers.NAME`). */
+  readonly issuer?: string;
   readonly line: number;
   readonly message: string;
 }

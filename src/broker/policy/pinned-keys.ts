@@ -2,7 +2,7 @@
  * Issuer keys pinned in the policy (`jwks_file` / `jwks`): read and checked when the policy loads, used instead
  * of discovery, so the broker sends no request to that issuer at all.
  */
-import { createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { JWK } from 'jose';
@@ -22,6 +22,8 @@ export interface PinnedKeySet {
   readonly source: string;
   /** The JWKS file the keys were read from (resolved), when they came from one: the reloader watches it. */
   readonly file?: string;
+  /** SHA-256 (hex) of that file's text as compiled: the reloader compares it with what the file holds now. */
+  readonly fileSha256?: string;
   readonly keys: readonly PinnedKey[];
   /** Where a new key of the issuer goes, for hints: `jwks_file` or `jwks`. */
   readonly field: 'jwks_file' | 'jwks';
@@ -89,7 +91,7 @@ export function compilePinnedKeys(
       field: 'jwks_file',
       yamlScalars: false,
     });
-    return 'problems' in checked ? checked : { ...checked, file: path };
+    return 'problems' in checked ? checked : { ...checked, file: path, fileSha256: sha256Hex(read.text) };
   }
   if (typeof spec.inline === 'string') {
     const parsed = parseJson(spec.inline, INLINE.where);
@@ -101,12 +103,17 @@ export function compilePinnedKeys(
 }
 
 /**
- * What a JWKS file holds now, for noticing that it changed (the reloader's digest): its text, or why it cannot be
- * read. Read as compilePinnedKeys reads it (bounded, never blocking on a FIFO).
+ * What a JWKS file holds now, for noticing that it changed (the reloader): the SHA-256 of its text, comparable
+ * with a compiled set's fileSha256, or why it cannot be read. Read as compilePinnedKeys reads it (bounded, never
+ * blocking on a FIFO).
  */
-export function jwksFileState(path: string): string {
+export function jwksFileDigest(path: string): string {
   const read = readJwksFile(path);
-  return 'problem' in read ? `unreadable: ${read.problem}` : read.text;
+  return 'problem' in read ? `unreadable: ${read.problem}` : sha256Hex(read.text);
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /** The keys of the set valid at `nowSeconds` by the validity their file declares. */

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { CompiledPolicy } from './compiled-policy.js';
 import { formatProblem, parsePolicy, PolicyError } from './load-policy.js';
-import { jwksFileState } from './pinned-keys.js';
+import { jwksFileDigest } from './pinned-keys.js';
 
 const DEBOUNCE_MS = 150;
 
@@ -20,8 +20,8 @@ export type ReloadResult =
  */
 export class PolicyReloader {
   private readonly watchers = new Map<string, FSWatcher>();
-  /** The jwks_file paths of the policy serving now: part of the digest, and watched. */
-  private keyFiles: readonly string[] = [];
+  /** The jwks_files of the policy serving now, with the digest of the text compiled: watched and compared. */
+  private keyFiles: readonly KeyFile[] = [];
   private timer: NodeJS.Timeout | undefined;
   private lastDigest: string | undefined;
   private running: Promise<ReloadResult> | undefined;
@@ -37,7 +37,7 @@ export class PolicyReloader {
   /** Watches the policy file and the key files of `serving`, the policy the broker started with. */
   async start(serving?: CompiledPolicy): Promise<void> {
     if (serving !== undefined) this.keyFiles = keyFilesOf(serving);
-    this.lastDigest = await this.digest();
+    this.lastDigest = await this.servingDigest();
     this.watchDirectories();
     process.on('SIGHUP', this.onSignal);
   }
@@ -51,7 +51,7 @@ export class PolicyReloader {
 
   /** One watcher per directory holding the policy file or a key file; the others are closed. */
   private watchDirectories(): void {
-    const directories = new Set([dirname(this.file), ...this.keyFiles.map((file) => dirname(file))]);
+    const directories = new Set([dirname(this.file), ...this.keyFiles.map(({ file }) => dirname(file))]);
     for (const [directory, watcher] of this.watchers) {
       if (directories.has(directory)) continue;
       watcher.close();
@@ -110,7 +110,11 @@ export class PolicyReloader {
         ],
       });
     }
-    const digest = this.digestOf(text);
+    // What the key files hold now (read once here; compiling reads them again and records what it compiled).
+    const digest = digestOf(
+      text,
+      this.keyFiles.map(({ file }) => ({ file, sha256: jwksFileDigest(file) })),
+    );
     if (!force && digest === this.lastDigest) return { ok: true, changed: false };
     this.lastDigest = digest;
     let policy: CompiledPolicy;
@@ -123,8 +127,8 @@ export class PolicyReloader {
     }
     this.apply(policy);
     this.keyFiles = keyFilesOf(policy);
-    // The digest of what now serves (its key files may be others than the last policy's).
-    this.lastDigest = this.digestOf(text);
+    // The digest of what now serves, from the key texts it compiled: a file changed since is seen as a change.
+    this.lastDigest = digestOf(text, this.keyFiles);
     this.watchDirectories();
     this.logger.info({ policy: this.file, rules: policy.rules.length }, 'policy reloaded');
     return this.report({ ok: true, changed: true });
@@ -140,24 +144,32 @@ export class PolicyReloader {
     return result;
   }
 
-  private async digest(): Promise<string | undefined> {
+  /** The digest of the policy file as it reads now and of the key texts the serving policy compiled. */
+  private async servingDigest(): Promise<string | undefined> {
     try {
-      return this.digestOf(await readFile(this.file, 'utf8'));
+      return digestOf(await readFile(this.file, 'utf8'), this.keyFiles);
     } catch {
       return undefined;
     }
   }
-
-  /** The policy text and what each of its key files holds now. */
-  private digestOf(text: string): string {
-    const hash = createHash('sha256').update(text);
-    for (const file of this.keyFiles) hash.update(`\0${file}\0`).update(jwksFileState(file));
-    return hash.digest('hex');
-  }
 }
 
-function keyFilesOf(policy: CompiledPolicy): string[] {
-  return [...policy.issuers.values()].flatMap((issuer) =>
-    issuer.pinnedKeys?.file === undefined ? [] : [issuer.pinnedKeys.file],
+interface KeyFile {
+  readonly file: string;
+  readonly sha256: string;
+}
+
+/** The policy text and the digest of each of its key files. */
+function digestOf(text: string, keyFiles: readonly KeyFile[]): string {
+  const hash = createHash('sha256').update(text);
+  for (const { file, sha256 } of keyFiles) hash.update(`\0${file}\0${sha256}`);
+  return hash.digest('hex');
+}
+
+function keyFilesOf(policy: CompiledPolicy): KeyFile[] {
+  return [...policy.issuers.values()].flatMap(({ pinnedKeys }) =>
+    pinnedKeys?.file === undefined || pinnedKeys.fileSha256 === undefined
+      ? []
+      : [{ file: pinnedKeys.file, sha256: pinnedKeys.fileSha256 }],
   );
 }

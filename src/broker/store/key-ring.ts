@@ -1,5 +1,4 @@
-import { hkdfSync } from 'node:crypto';
-import type { MasterKey } from './master-key.js';
+import { derivedKey, type MasterKey } from './master-key.js';
 
 export const INITIAL_KEY_VERSION = 1;
 
@@ -41,9 +40,7 @@ export class KeyRing {
    * cannot be checked against a guessed value without it. Versions stored under another master key have others.
    */
   get fingerprintKey(): Buffer {
-    this.fingerprintKeyCache ??= Buffer.from(
-      hkdfSync('sha256', this.current.material, Buffer.alloc(0), 'secrets-broker value fingerprint v1', 32),
-    );
+    this.fingerprintKeyCache ??= derivedKey(this.current, 'secrets-broker value fingerprint v1');
     return this.fingerprintKeyCache;
   }
 
@@ -54,9 +51,7 @@ export class KeyRing {
     const parsed = parseKeyId(id);
     const master = parsed && this.masters.get(parsed.fingerprint);
     if (parsed === undefined || master === undefined) return undefined;
-    const key = Buffer.from(
-      hkdfSync('sha256', master.material, Buffer.alloc(0), `secrets-broker kek v${parsed.version}`, 32),
-    );
+    const key = derivedKey(master, `secrets-broker kek v${parsed.version}`);
     this.derived.set(id, key);
     return key;
   }

@@ -1,5 +1,5 @@
 import { CodedError } from '../../protocol/coded-error.js';
-import { createHash } from 'node:crypto';
+import { createHash, hkdfSync } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -17,6 +17,11 @@ export class MasterKeyError extends CodedError {
 }
 
 /** A 32-byte master key and its fingerprint (a hash prefix that identifies it without revealing it). */
+/** The 32-byte key for `purpose`, derived from the master key (HKDF-SHA-256): one key per purpose label. */
+export function derivedKey(master: MasterKey, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', master.material, Buffer.alloc(0), purpose, 32));
+}
+
 export interface MasterKey {
   readonly material: Buffer;
   readonly fingerprint: string;

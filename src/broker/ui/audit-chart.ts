@@ -1,9 +1,9 @@
-import type { AuditEntry } from '../../protocol/admin-api.js';
+import { AUDIT_OUTCOMES, type AuditEntry } from '../../protocol/admin-api.js';
 
 export const CHART_BUCKETS = 24;
 /** Denial codes shown as bars; the rest are summed as "other". */
 const MAX_DENIAL_CODES = 10;
-export const OUTCOMES = ['allowed', 'denied', 'error'] as const;
+export const OUTCOMES = AUDIT_OUTCOMES;
 export type ChartOutcome = (typeof OUTCOMES)[number];
 
 export interface ChartBucket {

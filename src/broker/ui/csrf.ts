@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { MasterKey } from '../store/master-key.js';
-import { derivedKey } from './session.js';
+import { derivedKey } from '../store/master-key.js';
 
 const CSRF_KEY_INFO = 'secrets-broker dashboard csrf v1';
 

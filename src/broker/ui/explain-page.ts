@@ -1,5 +1,9 @@
 import { explainRequestSchema, type ExplainRequest } from '../../protocol/admin-api.js';
 import { closestRule } from './closest-rule.js';
+import { WorkBudget } from '../../protocol/automaton.js';
+import { entryGlobs, parseRequestedEntry } from '../../protocol/secret-names.js';
+import { EXPLAIN_STEPS } from '../explain/explain.js';
+import { Grants } from '../policy/evaluate.js';
 import { BrokerError } from '../errors.js';
 import { CsrfTokens } from './csrf.js';
 import { adminContextOf, type DashboardContext, type SignedIn } from './dashboard-env.js';
@@ -80,10 +84,17 @@ export async function explainResultPage(
   const request = explainRequestOf(input);
   const explanation = await deps.admin.explain(signedIn.identity, request, adminContextOf(c));
   const policy = deps.policy.current;
-  const grants = (rule: string, secret: string): boolean =>
-    policy.rules.some(
-      (compiled) => compiled.name === rule && compiled.secrets.some((grant) => grant.glob.test(secret)),
+  // Granting as explain and the exchange decide it: the entry's grammar (NAME?, NAME@N, a|b, patterns) and the
+  // rule's grants intersected with it, metered like explain.
+  const budget = new WorkBudget(EXPLAIN_STEPS);
+  const grants = (rule: string, secret: string): boolean => {
+    // The admin explain above has parsed every entry already: an invalid one never gets here.
+    const ruleGrants = new Grants(
+      policy.rules.filter((candidate) => candidate.name === rule),
+      budget,
     );
+    return entryGlobs(parseRequestedEntry(secret)).some((glob) => ruleGrants.rulesGranting(glob).length > 0);
+  };
   const closest = (request.secrets ?? []).map((secret) => ({
     secret,
     rule: closestRule(explanation, (rule) => grants(rule, secret)),

@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import type { MasterKey } from '../store/master-key.js';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { derivedKey, type MasterKey } from '../store/master-key.js';
 
 /** A signed-in dashboard session: the admin token itself, sealed in the browser's cookie, never stored. */
 export interface Session {
@@ -32,11 +32,6 @@ const SESSION_KEY_INFO = 'secrets-broker dashboard session v1';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const AAD = Buffer.from(SESSION_KEY_INFO);
-
-/** The key for `purpose`, derived from the master key (HKDF-SHA-256), distinct from every other key it derives. */
-export function derivedKey(master: MasterKey, purpose: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', master.material, Buffer.alloc(0), purpose, 32));
-}
 
 function isSession(value: unknown): value is Session {
   if (value === null || typeof value !== 'object') return false;

@@ -37,18 +37,6 @@ export function time(value: string | number | null | undefined): string {
   return Number.isNaN(date.getTime()) ? String(value) : `${date.toISOString().slice(0, 19)}Z`;
 }
 
-/** A period in the largest whole unit the CLI's durations use: 86400 is "1d", 90 is "90s". */
-export function duration(seconds: number): string {
-  for (const [unit, size] of [
-    ['d', 86_400],
-    ['h', 3_600],
-    ['m', 60],
-  ] as const) {
-    if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
-  }
-  return `${seconds}s`;
-}
-
 /** A query string from the non-empty parameters, for links that keep the filters. */
 export function query(parameters: Readonly<Record<string, string | number | undefined>>): string {
   const search = new URLSearchParams();

@@ -1,5 +1,6 @@
 import type { SecretListing } from '../../../protocol/admin-api.js';
-import { duration, h, query, time, type Html } from './html.js';
+import { formatDuration } from '../../../protocol/duration.js';
+import { h, query, time, type Html } from './html.js';
 
 export interface SecretRow {
   readonly listing: SecretListing;
@@ -33,7 +34,7 @@ function conditions(listing: SecretListing): Html {
     listing.expires_at === null ? '' : h`<div>expires ${time(listing.expires_at)}</div>`,
     listing.max_reads === null
       ? ''
-      : h`<div>${listing.reads_in_window} of ${listing.max_reads.count} reads per ${duration(listing.max_reads.period_seconds)}</div>`,
+      : h`<div>${listing.reads_in_window} of ${listing.max_reads.count} reads per ${formatDuration(listing.max_reads.period_seconds)}</div>`,
     listing.rotate_after_reads === null
       ? ''
       : h`<div>${listing.releases} of ${listing.rotate_after_reads} reads before rotation</div>`,
